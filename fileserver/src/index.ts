@@ -1,0 +1,5 @@
+export * from './file-server.ts'
+export * from './volume-store.ts'
+export * from './callback-table.ts'
+export * from './blob-store.ts'
+export * from './vnode.ts'

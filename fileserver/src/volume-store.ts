@@ -1,0 +1,365 @@
+// A server's volumes: vnode records, directory entries and volume headers in LMDB,
+// file contents in the blob store. Every mutation has one shape (Coda's srvproc):
+// validate → get objects → check semantics → perform in one write transaction. The
+// caller (file-server) breaks other clients' callbacks after it returns.
+import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
+import { join } from 'node:path'
+import { statfs as fsStatfs } from 'node:fs/promises'
+import {
+  crossVolume, exists, invalid, permission, isDir, notDir, notEmpty, notFound, quotaExceeded,
+  type Fid, type ObjectType, type StatfsReply, type VnodeStatus, DIR_PAGE_ENTRIES, ROOT_VNODE, ROOT_UNIQUE,
+} from '@afs-ts/common'
+import { BlobStore } from './blob-store.ts'
+import { toStatus, type DirentValue, type VnodeRecord, type VolumeRecord } from './vnode.ts'
+
+const DIR_SIZE = 4096
+
+export interface NewObject { type: ObjectType, mode: number, uid: number, gid: number, target?: string }
+export interface AttrChange { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number, size?: number }
+
+type VKey = [number, number]
+type DKey = [number, number, string]
+
+export class VolumeStore {
+  readonly root: RootDatabase
+  readonly blobs: BlobStore
+  private readonly vnodes: Database<VnodeRecord, VKey>
+  private readonly dirents: Database<DirentValue, DKey>
+  private readonly volumes: Database<VolumeRecord, number>
+
+  private constructor (dir: string) {
+    this.root = openLmdb({ path: join(dir, 'meta.lmdb'), compression: false })
+    this.vnodes = this.root.openDB({ name: 'vnodes' })
+    this.dirents = this.root.openDB({ name: 'dirents' })
+    this.volumes = this.root.openDB({ name: 'volumes', keyEncoding: 'uint32' })
+    this.blobs = new BlobStore(dir)
+  }
+
+  static async open (dir: string): Promise<VolumeStore> {
+    const store = new VolumeStore(dir)
+    await store.blobs.ready()
+    for (const { value: vol } of store.volumes.getRange()) {
+      const referenced = new Set<string>()
+      for (const { value } of store.vnodes.getRange({ start: [vol.id, 0], end: [vol.id + 1, 0] })) {
+        if (value.blob) referenced.add(value.blob)
+      }
+      await store.blobs.collect(vol.id, n => referenced.has(n))
+    }
+    return store
+  }
+
+  async close (): Promise<void> {
+    await this.root.close()
+  }
+
+  // ---- volumes ----
+
+  async createVolume (id: number, name: string, quota: number): Promise<void> {
+    const now = Date.now()
+    await this.root.transaction(() => {
+      if (this.volumes.get(id)) throw exists(`volume ${id} exists on this server`)
+      this.volumes.put(id, { id, name, quota, usage: 0, files: 1, nextVnode: ROOT_VNODE + 1 })
+      this.vnodes.put([id, ROOT_VNODE], {
+        vnode: ROOT_VNODE, unique: ROOT_UNIQUE, type: 'dir', mode: 0o755, uid: 0, gid: 0, nlink: 2, size: DIR_SIZE,
+        atimeMs: now, mtimeMs: now, ctimeMs: now, dataVersion: 1, parent: ROOT_VNODE,
+      })
+    })
+  }
+
+  hasVolume (id: number): boolean {
+    return this.volumes.get(id) !== undefined
+  }
+
+  async setQuota (id: number, quota: number): Promise<void> {
+    await this.root.transaction(() => {
+      const vol = this.volume(id)
+      this.volumes.put(id, { ...vol, quota })
+    })
+  }
+
+  private volume (id: number): VolumeRecord {
+    const vol = this.volumes.get(id)
+    if (!vol) throw notFound(`volume ${id} is not on this server`)
+    return vol
+  }
+
+  async statfs (id: number): Promise<StatfsReply> {
+    const vol = this.volume(id)
+    const s = await fsStatfs(this.blobs.dir)
+    return { volume: id, usage: vol.usage, quota: vol.quota, files: vol.files, diskTotal: s.blocks * s.bsize, diskFree: s.bavail * s.bsize }
+  }
+
+  // ---- reads ----
+
+  get (fid: Fid): VnodeRecord {
+    const v = this.vnodes.get([fid.volume, fid.vnode])
+    if (!v || v.unique !== fid.unique) throw notFound(`no object ${fid.volume}.${fid.vnode}.${fid.unique}`)
+    return v
+  }
+
+  status (fid: Fid): VnodeStatus {
+    return toStatus(fid.volume, this.get(fid))
+  }
+
+  /** One page of a directory, names in byte order, starting after `after`. */
+  listDir (fid: Fid, after?: string): { entries: Array<[string, Fid, ObjectType]>, more: boolean } {
+    const dir = this.get(fid)
+    if (dir.type !== 'dir') throw notDir('not a directory')
+    const entries: Array<[string, Fid, ObjectType]> = []
+    const range = this.dirents.getRange({ start: [fid.volume, fid.vnode, after ?? ''], end: [fid.volume, fid.vnode + 1, ''] })
+    for (const { key, value } of range) {
+      const name = key[2]
+      if (after !== undefined && name === after) continue
+      if (entries.length === DIR_PAGE_ENTRIES) return { entries, more: true }
+      entries.push([name, { volume: fid.volume, vnode: value[0], unique: value[1] }, value[2]])
+    }
+    return { entries, more: false }
+  }
+
+  lookup (dir: Fid, name: string): Fid | null {
+    const e = this.dirents.get([dir.volume, dir.vnode, name])
+    return e ? { volume: dir.volume, vnode: e[0], unique: e[1] } : null
+  }
+
+  blobPath (fid: Fid): { status: VnodeStatus, path: string | null } {
+    const v = this.get(fid)
+    if (v.type !== 'file') throw isDir('not a file')
+    return { status: toStatus(fid.volume, v), path: v.blob ? this.blobs.path(fid.volume, v.blob) : null }
+  }
+
+  // ---- mutations ----
+
+  /** Replaces a file's whole contents with `body` (exactly `size` bytes). */
+  async store (fid: Fid, body: AsyncIterable<Buffer>, size: number, mtimeMs?: number): Promise<VnodeStatus> {
+    const before = this.get(fid)
+    if (before.type !== 'file') throw isDir('not a file')
+    this.checkQuota(fid.volume, size - before.size)
+    const blob = await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, body, size)
+    return await this.replaceBlob(fid, blob, mtimeMs)
+  }
+
+  private async replaceBlob (fid: Fid, blob: { name: string, size: number }, mtimeMs?: number, extra: Partial<VnodeRecord> = {}): Promise<VnodeStatus> {
+    let old: string | undefined
+    let out: VnodeRecord | null = null
+    const now = Date.now()
+    try {
+      await this.root.transaction(() => {
+        const v = this.get(fid)
+        this.checkQuota(fid.volume, blob.size - v.size)
+        old = v.blob
+        out = { ...v, ...extra, blob: blob.name, size: blob.size, dataVersion: v.dataVersion + 1, mtimeMs: mtimeMs ?? now, ctimeMs: now }
+        this.vnodes.put([fid.volume, fid.vnode], out)
+        this.addUsage(fid.volume, blob.size - v.size, 0)
+      })
+    } catch (err) {
+      await this.blobs.remove(fid.volume, blob.name)
+      throw err
+    }
+    await this.blobs.remove(fid.volume, old)
+    return toStatus(fid.volume, out!)
+  }
+
+  private checkQuota (volume: number, delta: number): void {
+    const vol = this.volume(volume)
+    if (delta > 0 && vol.quota > 0 && vol.usage + delta > vol.quota) {
+      throw quotaExceeded(`volume ${vol.name} is over its quota of ${vol.quota} bytes (uses ${vol.usage}, needs ${delta} more)`)
+    }
+  }
+
+  /** Runs inside a write transaction. */
+  private addUsage (volume: number, bytes: number, files: number): void {
+    const vol = this.volume(volume)
+    this.volumes.put(volume, { ...vol, usage: Math.max(0, vol.usage + bytes), files: vol.files + files })
+  }
+
+  /** Runs inside a write transaction: bumps a directory's version and times. */
+  private touchDir (volume: number, dir: VnodeRecord, change: Partial<VnodeRecord> = {}): VnodeRecord {
+    const now = Date.now()
+    const next = { ...dir, ...change, dataVersion: dir.dataVersion + 1, mtimeMs: now, ctimeMs: now }
+    this.vnodes.put([volume, dir.vnode], next)
+    return next
+  }
+
+  private dirFor (fid: Fid): VnodeRecord {
+    const d = this.get(fid)
+    if (d.type !== 'dir') throw notDir('not a directory')
+    return d
+  }
+
+  async create (dirFid: Fid, name: string, obj: NewObject): Promise<{ status: VnodeStatus, dir: VnodeStatus }> {
+    let made: VnodeRecord | null = null
+    let dirOut: VnodeRecord | null = null
+    const now = Date.now()
+    await this.root.transaction(() => {
+      const dir = this.dirFor(dirFid)
+      if (this.dirents.get([dirFid.volume, dir.vnode, name])) throw exists(`${name} exists`)
+      const vol = this.volume(dirFid.volume)
+      const vnode = vol.nextVnode
+      this.volumes.put(vol.id, { ...vol, nextVnode: vnode + 1, files: vol.files + 1 })
+      const isDirectory = obj.type === 'dir'
+      made = {
+        vnode, unique: 1, type: obj.type, mode: obj.mode & 0o7777, uid: obj.uid, gid: obj.gid, nlink: isDirectory ? 2 : 1,
+        size: isDirectory ? DIR_SIZE : Buffer.byteLength(obj.target ?? ''), atimeMs: now, mtimeMs: now, ctimeMs: now,
+        dataVersion: 1, parent: dir.vnode,
+      }
+      if (obj.target !== undefined) made.target = obj.target
+      this.vnodes.put([vol.id, vnode], made)
+      this.dirents.put([vol.id, dir.vnode, name], [vnode, 1, obj.type])
+      dirOut = this.touchDir(vol.id, dir, isDirectory ? { nlink: dir.nlink + 1 } : {})
+    })
+    return { status: toStatus(dirFid.volume, made!), dir: toStatus(dirFid.volume, dirOut!) }
+  }
+
+  async link (dirFid: Fid, name: string, target: Fid): Promise<{ status: VnodeStatus, dir: VnodeStatus }> {
+    if (target.volume !== dirFid.volume) throw crossVolume('hard links stay within a volume')
+    let linked: VnodeRecord | null = null
+    let dirOut: VnodeRecord | null = null
+    await this.root.transaction(() => {
+      const dir = this.dirFor(dirFid)
+      const v = this.get(target)
+      if (v.type === 'dir' || v.type === 'mount') throw permission('cannot hard-link a directory')
+      if (this.dirents.get([dirFid.volume, dir.vnode, name])) throw exists(`${name} exists`)
+      linked = { ...v, nlink: v.nlink + 1, ctimeMs: Date.now() }
+      this.vnodes.put([target.volume, v.vnode], linked)
+      this.dirents.put([dirFid.volume, dir.vnode, name], [v.vnode, v.unique, v.type])
+      dirOut = this.touchDir(dirFid.volume, dir)
+    })
+    return { status: toStatus(dirFid.volume, linked!), dir: toStatus(dirFid.volume, dirOut!) }
+  }
+
+  /** Removes a name (rmdir when `directory`); returns the parent and the object's fid and new status (null when gone). */
+  async remove (dirFid: Fid, name: string, directory: boolean): Promise<{ dir: VnodeStatus, fid: Fid, status: VnodeStatus | null }> {
+    let dirOut: VnodeRecord | null = null
+    let fid: Fid | null = null
+    let after: VnodeRecord | null = null
+    let freed: string | undefined
+    await this.root.transaction(() => {
+      const dir = this.dirFor(dirFid)
+      const e = this.dirents.get([dirFid.volume, dir.vnode, name])
+      if (!e) throw notFound(`${name} does not exist`)
+      fid = { volume: dirFid.volume, vnode: e[0], unique: e[1] }
+      const v = this.get(fid)
+      if (directory && v.type !== 'dir') throw notDir(`${name} is not a directory`)
+      if (!directory && v.type === 'dir') throw isDir(`${name} is a directory`)
+      if (directory && !this.isEmptyDir(fid)) throw notEmpty(`${name} is not empty`)
+      this.dirents.remove([dirFid.volume, dir.vnode, name])
+      dirOut = this.touchDir(dirFid.volume, dir, directory ? { nlink: dir.nlink - 1 } : {})
+      ;({ after, freed } = this.unlinkVnode(fid, v))
+    })
+    await this.blobs.remove(dirFid.volume, freed)
+    return { dir: toStatus(dirFid.volume, dirOut!), fid: fid!, status: after ? toStatus(dirFid.volume, after) : null }
+  }
+
+  /** Runs inside a write transaction: drops one name of `v`; deletes it with its last name. */
+  private unlinkVnode (fid: Fid, v: VnodeRecord): { after: VnodeRecord | null, freed?: string } {
+    if (v.type !== 'dir' && v.nlink > 1) {
+      const after = { ...v, nlink: v.nlink - 1, ctimeMs: Date.now() }
+      this.vnodes.put([fid.volume, fid.vnode], after)
+      return { after }
+    }
+    this.vnodes.remove([fid.volume, fid.vnode])
+    this.addUsage(fid.volume, -(v.type === 'file' ? v.size : 0), -1)
+    return { after: null, freed: v.blob }
+  }
+
+  private isEmptyDir (fid: Fid): boolean {
+    for (const _ of this.dirents.getKeys({ start: [fid.volume, fid.vnode, ''], end: [fid.volume, fid.vnode + 1, ''], limit: 1 })) return false
+    return true
+  }
+
+  async rename (fromDir: Fid, fromName: string, toDir: Fid, toName: string): Promise<RenameResult> {
+    if (fromDir.volume !== toDir.volume) throw crossVolume('rename across volumes')
+    const vol = fromDir.volume
+    const out: RenameResult = { fromDir: null!, toDir: null!, moved: null!, replaced: null }
+    let freed: string | undefined
+    await this.root.transaction(() => {
+      const src = this.dirFor(fromDir)
+      const e = this.dirents.get([vol, src.vnode, fromName])
+      if (!e) throw notFound(`${fromName} does not exist`)
+      const movedFid = { volume: vol, vnode: e[0], unique: e[1] }
+      const moved = this.get(movedFid)
+      const dst = fromDir.vnode === toDir.vnode ? src : this.dirFor(toDir)
+      if (fromDir.vnode === toDir.vnode && fromName === toName) {
+        Object.assign(out, { fromDir: toStatus(vol, src), toDir: toStatus(vol, src), moved: toStatus(vol, moved) })
+        return
+      }
+      if (moved.type === 'dir') this.checkNotInside(vol, movedFid.vnode, dst.vnode)
+      const existing = this.dirents.get([vol, dst.vnode, toName])
+      if (existing) freed = this.replaceTarget(out, vol, dst, toName, existing, moved)
+      const isDirMove = moved.type === 'dir' && src.vnode !== dst.vnode
+      this.dirents.remove([vol, src.vnode, fromName])
+      this.dirents.put([vol, dst.vnode, toName], e)
+      const movedOut = { ...moved, ctimeMs: Date.now(), parent: moved.type === 'dir' ? dst.vnode : moved.parent }
+      this.vnodes.put([vol, movedFid.vnode], movedOut)
+      out.moved = toStatus(vol, movedOut)
+      const srcNow = this.vnodes.get([vol, src.vnode])!
+      const srcOut = this.touchDir(vol, srcNow, isDirMove ? { nlink: srcNow.nlink - 1 } : {})
+      const dstNow = src.vnode === dst.vnode ? srcOut : this.vnodes.get([vol, dst.vnode])!
+      const dstOut = src.vnode === dst.vnode ? srcOut : this.touchDir(vol, dstNow, isDirMove ? { nlink: dstNow.nlink + 1 } : {})
+      out.fromDir = toStatus(vol, srcOut)
+      out.toDir = toStatus(vol, dstOut)
+    })
+    await this.blobs.remove(vol, freed)
+    return out
+  }
+
+  /** Runs inside a write transaction: rename onto an existing name. */
+  private replaceTarget (out: RenameResult, vol: number, dst: VnodeRecord, toName: string, existing: DirentValue, moved: VnodeRecord): string | undefined {
+    const fid = { volume: vol, vnode: existing[0], unique: existing[1] }
+    if (fid.vnode === moved.vnode) return undefined
+    const target = this.get(fid)
+    if (target.type === 'dir' && moved.type !== 'dir') throw isDir(`${toName} is a directory`)
+    if (target.type !== 'dir' && moved.type === 'dir') throw notDir(`${toName} is not a directory`)
+    if (target.type === 'dir' && !this.isEmptyDir(fid)) throw notEmpty(`${toName} is not empty`)
+    this.dirents.remove([vol, dst.vnode, toName])
+    if (target.type === 'dir') this.vnodes.put([vol, dst.vnode], { ...this.vnodes.get([vol, dst.vnode])!, nlink: dst.nlink - 1 })
+    const { after, freed } = this.unlinkVnode(fid, target)
+    out.replaced = { fid, status: after ? toStatus(vol, after) : null }
+    return freed
+  }
+
+  private checkNotInside (vol: number, movedVnode: number, dstVnode: number): void {
+    for (let v = dstVnode, hops = 0; hops < 100_000; hops++) {
+      if (v === movedVnode) throw invalid('cannot move a directory into itself')
+      const rec = this.vnodes.get([vol, v])
+      if (!rec || rec.parent === v) return
+      v = rec.parent
+    }
+  }
+
+  async setattr (fid: Fid, change: AttrChange): Promise<VnodeStatus> {
+    const v = this.get(fid)
+    if (change.size !== undefined && change.size !== v.size) {
+      if (v.type !== 'file') throw isDir('only files can be truncated')
+      this.checkQuota(fid.volume, change.size - v.size)
+      const blob = await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, this.blobs.prefix(fid.volume, v.blob, v.size, change.size), change.size)
+      const { size: _, ...rest } = change
+      return await this.replaceBlob(fid, blob, change.mtimeMs, this.attrFields(rest))
+    }
+    let out: VnodeRecord | null = null
+    await this.root.transaction(() => {
+      const cur = this.get(fid)
+      out = { ...cur, ...this.attrFields(change), ctimeMs: Date.now() }
+      this.vnodes.put([fid.volume, fid.vnode], out)
+    })
+    return toStatus(fid.volume, out!)
+  }
+
+  private attrFields (c: AttrChange): Partial<VnodeRecord> {
+    const out: Partial<VnodeRecord> = {}
+    if (c.mode !== undefined) out.mode = c.mode & 0o7777
+    if (c.uid !== undefined) out.uid = c.uid
+    if (c.gid !== undefined) out.gid = c.gid
+    if (c.atimeMs !== undefined) out.atimeMs = c.atimeMs
+    if (c.mtimeMs !== undefined) out.mtimeMs = c.mtimeMs
+    return out
+  }
+}
+
+export interface RenameResult {
+  fromDir: VnodeStatus
+  toDir: VnodeStatus
+  moved: VnodeStatus
+  /** The object that was at the new name, if any, and its status after (null when deleted). */
+  replaced: { fid: Fid, status: VnodeStatus | null } | null
+}

@@ -1,0 +1,85 @@
+// The afs-ts wire protocol in one place: every request, its argument schema (checked on
+// arrival: the peer is hostile), and its reply type. Version 1 is sent in `hello`.
+import { z } from 'zod'
+import type { Fid } from './fid.ts'
+
+export const PROTOCOL_VERSION = 1
+export const MAX_NAME_BYTES = 255
+export const MAX_PATH_BYTES = 4096
+/** A directory listing comes in pages of at most this many entries. */
+export const DIR_PAGE_ENTRIES = 20_000
+
+const u32 = z.number().int().min(0).max(2 ** 32 - 1)
+const u53 = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+const timeMs = z.number().int().min(-(2 ** 52)).max(2 ** 52)
+export const fidSchema = z.object({ volume: u32, vnode: u32, unique: u32 })
+export const nameSchema = z.string().min(1).refine(
+  n => n !== '.' && n !== '..' && !n.includes('/') && !n.includes('\0') && Buffer.byteLength(n) <= MAX_NAME_BYTES,
+  { message: 'a name is 1-255 bytes without / or NUL, and not . or ..' })
+const volumeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'volume names are 1-63 of A-Z a-z 0-9 . _ -')
+
+export type ObjectType = 'file' | 'dir' | 'symlink' | 'mount'
+
+export interface VnodeStatus {
+  fid: Fid
+  type: ObjectType
+  mode: number
+  uid: number
+  gid: number
+  nlink: number
+  size: number
+  atimeMs: number
+  mtimeMs: number
+  ctimeMs: number
+  /** Bumped by every change to the contents (file data, directory entries). */
+  dataVersion: number
+  /** Symlink target, or the volume name a mount point leads to. */
+  target?: string
+}
+
+/** A callback promise: the server tells us before this object changes, until expiresAt (ms epoch). */
+export interface CallbackPromise { expiresAt: number }
+
+export interface StatusReply { status: VnodeStatus, callback: CallbackPromise }
+export interface CreateReply extends StatusReply { dir: VnodeStatus }
+export interface DirReply extends StatusReply { entries: Array<[string, Fid, ObjectType]>, more: boolean }
+export interface VolumeEntry { id: number, name: string, servers: string[], quota: number, root: Fid }
+export interface StatfsReply { volume: number, usage: number, quota: number, files: number, diskTotal: number, diskFree: number }
+export interface HelloReply { cell: string, protocol: number, serverId: string, rootVolume: string }
+
+export const requests = {
+  hello: z.object({ protocol: u32, clientId: z.string().min(1).max(128), hostname: z.string().max(255) }),
+  ping: z.object({}).optional(),
+  vlGet: z.object({ name: volumeName.optional(), id: u32.optional() }),
+  vlList: z.object({}).optional(),
+  volCreate: z.object({ name: volumeName, quota: u53.optional() }),
+  volSetQuota: z.object({ name: volumeName, quota: u53 }),
+  fetchStatus: z.object({ fid: fidSchema }),
+  fetchDir: z.object({ fid: fidSchema, after: z.string().max(1024).optional() }),
+  fetchData: z.object({ fid: fidSchema }),
+  store: z.object({ fid: fidSchema, size: u53, mtimeMs: timeMs.optional() }),
+  create: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32 }),
+  mkdir: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32 }),
+  symlink: z.object({ dir: fidSchema, name: nameSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32 }),
+  mkmount: z.object({ dir: fidSchema, name: nameSchema, volume: volumeName, uid: u32, gid: u32 }),
+  link: z.object({ dir: fidSchema, name: nameSchema, fid: fidSchema }),
+  remove: z.object({ dir: fidSchema, name: nameSchema }),
+  rmdir: z.object({ dir: fidSchema, name: nameSchema }),
+  rename: z.object({ fromDir: fidSchema, fromName: nameSchema, toDir: fidSchema, toName: nameSchema }),
+  setattr: z.object({
+    fid: fidSchema, mode: u32.optional(), uid: u32.optional(), gid: u32.optional(),
+    atimeMs: timeMs.optional(), mtimeMs: timeMs.optional(), size: u53.optional(),
+  }),
+  readlink: z.object({ fid: fidSchema }),
+  statfs: z.object({ volume: u32 }),
+} as const
+
+export type Op = keyof typeof requests
+export type Args<O extends Op> = z.infer<(typeof requests)[O]>
+
+/** Server → client: the server breaks its callback promises on these objects. */
+export const callbackBreakSchema = z.object({ fids: z.array(fidSchema).max(100_000) })
+
+export function isOp (op: string): op is Op {
+  return Object.hasOwn(requests, op)
+}

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Applies patches/fuse-native-2.2.6.patch to node_modules/fuse-native and rebuilds the
+# binding with node-gyp against Debian's libfuse-dev. The patch: utimens hands the
+# mtime (2.2.6 passes the atime twice), handlers see the caller's uid/gid/pid, and
+# big_writes / max_write / negative_timeout mount options.
+set -e
+cd "$(dirname "$0")/.."
+dir=node_modules/fuse-native
+if grep -q 'afs-ts patch' "$dir/index.js" 2>/dev/null && [ -f "$dir/build/Release/fuse.node" ]; then
+  exit 0
+fi
+if ! grep -q 'afs-ts patch' "$dir/index.js"; then
+  echo "afs-ts setup: patching fuse-native"
+  patch -d "$dir" -p1 --forward < patches/fuse-native-2.2.6.patch
+fi
+echo "afs-ts setup: rebuilding fuse-native with node-gyp"
+# Build against the running Node's own headers when it ships them (no download).
+nodedir=$(node -p 'require("path").resolve(process.execPath, "../..")')
+nodedir_flag=""
+[ -f "$nodedir/include/node/node_api.h" ] && nodedir_flag="--nodedir=$nodedir"
+( cd "$dir" && ../.bin/node-gyp rebuild $nodedir_flag >/tmp/afs-fuse-native-build.log 2>&1 ) || {
+  cat /tmp/afs-fuse-native-build.log >&2
+  echo "afs-ts setup: building fuse-native failed (log above)" >&2
+  exit 1
+}
