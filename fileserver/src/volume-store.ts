@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { statfs as fsStatfs } from 'node:fs/promises'
 import {
   crossVolume, exists, invalid, permission, isDir, notDir, notEmpty, notFound, quotaExceeded,
-  type Fid, type ObjectType, type StatfsReply, type VnodeStatus, DIR_PAGE_ENTRIES, ROOT_VNODE, ROOT_UNIQUE,
+  type Fid, type ObjectType, type StatfsReply, type RenameReply, type VnodeStatus, DIR_PAGE_ENTRIES, ROOT_VNODE, ROOT_UNIQUE,
 } from '@afs-ts/common'
 import { BlobStore } from './blob-store.ts'
 import { toStatus, type DirentValue, type VnodeRecord, type VolumeRecord } from './vnode.ts'
@@ -267,10 +267,10 @@ export class VolumeStore {
     return true
   }
 
-  async rename (fromDir: Fid, fromName: string, toDir: Fid, toName: string): Promise<RenameResult> {
+  async rename (fromDir: Fid, fromName: string, toDir: Fid, toName: string): Promise<RenameReply> {
     if (fromDir.volume !== toDir.volume) throw crossVolume('rename across volumes')
     const vol = fromDir.volume
-    const out: RenameResult = { fromDir: null!, toDir: null!, moved: null!, replaced: null }
+    const out: RenameReply = { fromDir: null!, toDir: null!, moved: null!, replaced: null }
     let freed: string | undefined
     await this.root.transaction(() => {
       const src = this.dirFor(fromDir)
@@ -304,7 +304,7 @@ export class VolumeStore {
   }
 
   /** Runs inside a write transaction: rename onto an existing name. */
-  private replaceTarget (out: RenameResult, vol: number, dst: VnodeRecord, toName: string, existing: DirentValue, moved: VnodeRecord): string | undefined {
+  private replaceTarget (out: RenameReply, vol: number, dst: VnodeRecord, toName: string, existing: DirentValue, moved: VnodeRecord): string | undefined {
     const fid = { volume: vol, vnode: existing[0], unique: existing[1] }
     if (fid.vnode === moved.vnode) return undefined
     const target = this.get(fid)
@@ -354,12 +354,4 @@ export class VolumeStore {
     if (c.mtimeMs !== undefined) out.mtimeMs = c.mtimeMs
     return out
   }
-}
-
-export interface RenameResult {
-  fromDir: VnodeStatus
-  toDir: VnodeStatus
-  moved: VnodeStatus
-  /** The object that was at the new name, if any, and its status after (null when deleted). */
-  replaced: { fid: Fid, status: VnodeStatus | null } | null
 }

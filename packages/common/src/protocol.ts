@@ -45,6 +45,13 @@ export interface CreateReply extends StatusReply { dir: VnodeStatus }
 export interface DirReply extends StatusReply { entries: Array<[string, Fid, ObjectType]>, more: boolean }
 export interface VolumeEntry { id: number, name: string, servers: string[], quota: number, root: Fid }
 export interface StatfsReply { volume: number, usage: number, quota: number, files: number, diskTotal: number, diskFree: number }
+export interface RenameReply {
+  fromDir: VnodeStatus
+  toDir: VnodeStatus
+  moved: VnodeStatus
+  /** The object that was at the new name, if any, and its status after (null when deleted). */
+  replaced: { fid: Fid, status: VnodeStatus | null } | null
+}
 export interface HelloReply { cell: string, protocol: number, serverId: string, rootVolume: string }
 
 export const requests = {

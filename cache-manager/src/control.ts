@@ -1,0 +1,90 @@
+// The control socket (`<cache>/control.sock`): how `afs status`, `afs fs …` and other
+// tools talk to a running cache manager. Same framing as the server protocol.
+import { createServer, type Server } from 'node:net'
+import { rm } from 'node:fs/promises'
+import { join, relative, isAbsolute, resolve } from 'node:path'
+import { z } from 'zod'
+import { RpcConnection, badRequest, invalid, fidKey, type StatfsReply } from '@afs-ts/common'
+import type { CacheManager } from './cache-manager.ts'
+import type { Vfs } from './vfs.ts'
+import { statusReport } from './status.ts'
+
+export const CONTROL_SOCKET = 'control.sock'
+
+const pathArgs = z.object({ path: z.string().min(1).max(4096) })
+const mkmountArgs = z.object({ path: z.string().min(1).max(4096), volume: z.string().min(1).max(63) })
+
+export class ControlServer {
+  private server: Server | null = null
+  readonly socketPath: string
+
+  constructor (private readonly cm: CacheManager, private readonly vfs: Vfs, private readonly mountDir: string) {
+    this.socketPath = join(cm.opts.cacheDir, CONTROL_SOCKET)
+  }
+
+  async listen (): Promise<void> {
+    await rm(this.socketPath, { force: true })
+    const server = createServer(socket => { new RpcConnection(socket, (op, args) => this.onRequest(op, args)) })
+    this.server = server
+    await new Promise<void>((res, rej) => { server.once('error', rej); server.listen(this.socketPath, () => res()) })
+  }
+
+  async close (): Promise<void> {
+    await new Promise<void>(res => this.server ? this.server.close(() => res()) : res())
+    await rm(this.socketPath, { force: true })
+  }
+
+  /** A path as the user gave it (absolute, under the mount) → the mount-relative path the Vfs takes. */
+  private inMount (p: string): string {
+    const abs = isAbsolute(p) ? p : resolve(p)
+    const rel = relative(this.mountDir, abs)
+    if (rel.startsWith('..') || isAbsolute(rel)) throw invalid(`${p} is not under the mount ${this.mountDir}`)
+    return '/' + rel
+  }
+
+  private async onRequest (op: string, args: unknown): Promise<unknown> {
+    switch (op) {
+      case 'status': return statusReport(this.cm, this.mountDir)
+      case 'servers': return [...this.cm.cells.values()].map(c => ({ cell: c.name, servers: c.servers }))
+      case 'flush': return await this.onFlush(parse(pathArgs, args).path)
+      case 'whereis': return await this.onWhereis(parse(pathArgs, args).path)
+      case 'lsmount': return await this.onLsmount(parse(pathArgs, args).path)
+      case 'mkmount': { const a = parse(mkmountArgs, args); await this.vfs.mkmount(this.inMount(a.path), a.volume, { uid: 0, gid: 0, pid: 0 }); return {} }
+      case 'listquota': return await this.onListquota(parse(pathArgs, args).path)
+      default: throw badRequest(`unknown control request ${op}`)
+    }
+  }
+
+  private async onFlush (path: string) {
+    const { obj } = await this.vfs.resolveObject(this.inMount(path))
+    obj.cbExpiresAt = 0
+    if (obj.status.type === 'dir') { obj.entries = null; obj.listedVersion = -1 }
+    await this.cm.evict(obj)
+    return { flushed: fidKey(obj.status.fid) }
+  }
+
+  private async onWhereis (path: string) {
+    const { cell, obj } = await this.vfs.resolveObject(this.inMount(path))
+    const v = await cell.volumeById(obj.status.fid.volume)
+    return { cell: cell.name, volume: v.name, fid: fidKey(obj.status.fid), servers: v.servers }
+  }
+
+  private async onLsmount (path: string) {
+    const { obj } = await this.vfs.resolveObject(this.inMount(path), false)
+    if (obj.status.type !== 'mount') throw invalid(`${path} is not a mount point`)
+    return { path, volume: obj.status.target }
+  }
+
+  private async onListquota (path: string) {
+    const { cell, obj } = await this.vfs.resolveObject(this.inMount(path))
+    const v = await cell.volumeById(obj.status.fid.volume)
+    const s = await cell.linkFor(v.id).call('statfs', { volume: v.id }) as StatfsReply
+    return { volume: v.name, quota: s.quota, used: s.usage, files: s.files, partitionFree: s.diskFree }
+  }
+}
+
+function parse<T> (schema: z.ZodType<T>, args: unknown): T {
+  const r = schema.safeParse(args)
+  if (!r.success) throw badRequest(r.error.issues.map(i => `${i.path.join('.')} ${i.message}`).join('; '))
+  return r.data
+}

@@ -1,0 +1,20 @@
+// Monotonic counters of this cache manager since start, shown by `afs status`.
+
+export interface Counters {
+  /** Every RPC sent to any server. */
+  rpcs: number
+  /** Whole-file data fetches. */
+  fetches: number
+  /** Whole-file stores. */
+  stores: number
+  /** Callback breaks received (one per object). */
+  callbackBreaks: number
+  /** Bytes fetched and stored. */
+  bytesFetched: number
+  bytesStored: number
+  evictions: number
+}
+
+export function newCounters (): Counters {
+  return { rpcs: 0, fetches: 0, stores: 0, callbackBreaks: 0, bytesFetched: 0, bytesStored: 0, evictions: 0 }
+}

@@ -1,0 +1,102 @@
+// The table of cached objects (Coda's fsdb): every FsObject in memory, keyed by
+// "cell:volume.vnode.unique", mirrored to LMDB with directory listings so a restarted
+// cache manager revalidates its cache instead of refetching it.
+import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
+import { join } from 'node:path'
+import { fidKey, type Fid, type VnodeStatus } from '@afs-ts/common'
+import { newObject, type Dirent, type FsObject, type PersistedObject } from './fs-object.ts'
+
+export function objectKey (cell: string, fid: Fid): string {
+  return `${cell}:${fidKey(fid)}`
+}
+
+export class FsObjectTable {
+  private readonly objects = new Map<string, FsObject>()
+  private readonly db: RootDatabase
+  private readonly persisted: Database<PersistedObject, string>
+  private readonly dirents: Database<Dirent, [string, string]>
+
+  constructor (cacheDir: string) {
+    this.db = openLmdb({ path: join(cacheDir, 'cache.lmdb'), compression: false })
+    this.persisted = this.db.openDB({ name: 'objects' })
+    this.dirents = this.db.openDB({ name: 'dirents' })
+  }
+
+  /** Loads what the last run cached; every callback starts out void. */
+  load (): number {
+    for (const { value } of this.persisted.getRange()) {
+      const o = newObject(value.key, value.cell, value.status)
+      Object.assign(o, value)
+      if (o.status.type === 'dir' && o.listedVersion >= 0) {
+        o.entries = new Map()
+        for (const { key, value: d } of this.dirents.getRange({ start: [o.key, ''], end: [o.key + '\u0000', ''] })) {
+          if (key[0] !== o.key) break
+          o.entries.set(key[1], d)
+        }
+      }
+      this.objects.set(o.key, o)
+    }
+    return this.objects.size
+  }
+
+  async close (): Promise<void> {
+    await this.db.flushed
+    await this.db.close()
+  }
+
+  get (key: string): FsObject | undefined {
+    return this.objects.get(key)
+  }
+
+  values (): IterableIterator<FsObject> {
+    return this.objects.values()
+  }
+
+  get size (): number { return this.objects.size }
+
+  /** Inserts or refreshes the status of an object; keeps its cache state. */
+  upsert (cell: string, status: VnodeStatus): FsObject {
+    const key = objectKey(cell, status.fid)
+    let o = this.objects.get(key)
+    if (!o) {
+      o = newObject(key, cell, status)
+      this.objects.set(key, o)
+    } else {
+      o.status = status
+    }
+    return o
+  }
+
+  /** Writes an object's durable fields (not awaited by callers: the server has the truth). */
+  save (o: FsObject): Promise<boolean> {
+    const p: PersistedObject = {
+      key: o.key, cell: o.cell, status: o.status, cachedVersion: o.cachedVersion, cachedBytes: o.cachedBytes,
+      dirty: o.dirty, lastUse: o.lastUse, listedVersion: o.entries ? o.listedVersion : -1,
+    }
+    return this.persisted.put(o.key, p)
+  }
+
+  /** Replaces a directory's whole cached listing. */
+  async saveListing (o: FsObject): Promise<void> {
+    const entries = o.entries
+    await this.db.transaction(() => {
+      for (const key of this.dirents.getKeys({ start: [o.key, ''], end: [o.key + '\u0000', ''] })) this.dirents.remove(key)
+      if (entries) for (const [name, d] of entries) this.dirents.put([o.key, name], d)
+      void this.save(o)
+    })
+  }
+
+  /** Records one entry change of a cached listing. */
+  saveEntry (o: FsObject, name: string, d: Dirent | null): void {
+    if (d) void this.dirents.put([o.key, name], d)
+    else void this.dirents.remove([o.key, name])
+  }
+
+  delete (key: string): void {
+    this.objects.delete(key)
+    void this.persisted.remove(key)
+    void this.db.transaction(() => {
+      for (const k of this.dirents.getKeys({ start: [key, ''], end: [key + '\u0000', ''] })) this.dirents.remove(k)
+    })
+  }
+}

@@ -1,0 +1,47 @@
+// A cached object (Coda's fsobj): the server status we last saw, the callback that
+// keeps it trustworthy, and the state of its container file.
+import type { Fid, ObjectType, VnodeStatus } from '@afs-ts/common'
+
+export interface Dirent { fid: Fid, type: ObjectType }
+
+export interface FsObject {
+  key: string
+  cell: string
+  status: VnodeStatus
+  /** Callback promise expiry (ms epoch) and the server-link epoch it was granted in; 0 = none. */
+  cbExpiresAt: number
+  cbEpoch: number
+  /** dataVersion of the container's contents; null when there is no container. */
+  cachedVersion: number | null
+  /** Bytes in the container (for cache accounting). */
+  cachedBytes: number
+  /** The container holds changes not yet stored on the server. */
+  dirty: boolean
+  /** Bumped by every local write; a store only cleans the generation it uploaded. */
+  writeGen: number
+  /** Local mtime of the dirty container (ms epoch). */
+  localMtimeMs: number
+  openCount: number
+  lastUse: number
+  /** Directory entries, when this is a directory whose listing is cached (for dataVersion listedVersion). */
+  entries: Map<string, Dirent> | null
+  listedVersion: number
+}
+
+/** Fields that survive a restart of the cache manager (all callbacks are void after one). */
+export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cachedVersion' | 'cachedBytes' | 'dirty' | 'lastUse' | 'listedVersion'>
+
+export function newObject (key: string, cell: string, status: VnodeStatus): FsObject {
+  return {
+    key, cell, status, cbExpiresAt: 0, cbEpoch: -1, cachedVersion: null, cachedBytes: 0, dirty: false, writeGen: 0,
+    localMtimeMs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1,
+  }
+}
+
+export function isDirectory (o: FsObject): boolean { return o.status.type === 'dir' }
+export function hasData (o: FsObject): boolean { return o.cachedVersion !== null && (o.dirty || o.cachedVersion === o.status.dataVersion) }
+/** A container may be thrown away: not open, not holding unsaved changes. */
+export function isEvictable (o: FsObject): boolean { return o.cachedVersion !== null && o.openCount === 0 && !o.dirty }
+export function isListed (o: FsObject): boolean { return o.entries !== null && o.listedVersion === o.status.dataVersion }
+
+export function typeOf (s: VnodeStatus): ObjectType { return s.type }

@@ -1,0 +1,89 @@
+// The FUSE adapter: thin. Maps each fuse-native call to the Vfs, turns answers into a
+// stat or an errno. Every handler goes through `answer`, which catches everything and
+// answers exactly once; fuse-native itself drops a late answer after its timeout.
+import Fuse from 'fuse-native'
+import { AfsError } from '@afs-ts/common'
+import type { Attr, Caller, Vfs } from '../vfs.ts'
+import { toErrno } from './errno.ts'
+import { FUSE_MAX_WRITE_BYTES, KERNEL_ATTR_TIMEOUT_S, KERNEL_ENTRY_TIMEOUT_S } from '../constants.ts'
+
+type Cb = (err: number, ...rest: unknown[]) => void
+
+/** fuse-native fails a handler after this long; a whole-file fetch in open may take longer. */
+const HANDLER_TIMEOUTS_MS = { default: 120_000, open: 3_600_000, create: 3_600_000, flush: 3_600_000, fsync: 3_600_000, release: 3_600_000, truncate: 3_600_000, ftruncate: 3_600_000 }
+const BLOCK = 4096
+const U32 = 2 ** 32 - 1
+
+function answer<T> (cb: Cb, work: () => Promise<T>, shape: (v: T) => unknown[] = () => []): void {
+  let p: Promise<T>
+  try { p = work() } catch (err) { cb(toErrno(err)); return }
+  p.then(v => cb(0, ...shape(v)), err => cb(toErrno(err)))
+}
+
+function toStat (a: Attr) {
+  return {
+    mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, nlink: a.nlink, blksize: BLOCK, blocks: Math.ceil(a.size / 512),
+    atime: a.atimeMs, mtime: a.mtimeMs, ctime: a.ctimeMs, dev: 0, rdev: 0, ino: 0,
+  }
+}
+
+export function makeOps (vfs: Vfs, caller: () => Caller) {
+  return {
+    getattr: (path: string, cb: Cb) => answer(cb, () => vfs.getattr(path), a => [toStat(a)]),
+    fgetattr: (path: string, fh: number, cb: Cb) => answer(cb, () => vfs.fgetattr(path, fh), a => [toStat(a)]),
+    readdir: (path: string, cb: Cb) => answer(cb, () => vfs.readdir(path), names => [names]),
+    readlink: (path: string, cb: Cb) => answer(cb, () => vfs.readlink(path), t => [t]),
+    statfs: (path: string, cb: Cb) => answer(cb, () => vfs.statfs(path), s => [toStatfs(s)]),
+    open: (path: string, flags: number, cb: Cb) => answer(cb, () => vfs.open(path, flags), fh => [fh]),
+    opendir: (_path: string, _flags: number, cb: Cb) => cb(0, 0),
+    create: (path: string, mode: number, cb: Cb) => { const c = caller(); answer(cb, () => vfs.create(path, mode, c), fh => [fh]) },
+    read: (_path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
+      vfs.read(fh, buf, len, pos).then(n => cb(n), err => cb(toErrno(AfsError.from(err)))),
+    write: (_path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
+      vfs.write(fh, buf, len, pos).then(n => cb(n), err => cb(toErrno(AfsError.from(err)))),
+    flush: (_path: string, fh: number, cb: Cb) => answer(cb, () => vfs.flush(fh)),
+    fsync: (_path: string, _datasync: boolean, fh: number, cb: Cb) => answer(cb, () => vfs.fsync(fh)),
+    release: (_path: string, fh: number, cb: Cb) => answer(cb, () => vfs.release(fh)),
+    truncate: (path: string, size: number, cb: Cb) => answer(cb, () => vfs.truncate(path, size)),
+    ftruncate: (_path: string, fh: number, size: number, cb: Cb) => answer(cb, () => vfs.ftruncate(fh, size)),
+    chmod: (path: string, mode: number, cb: Cb) => answer(cb, () => vfs.chmod(path, mode)),
+    chown: (path: string, uid: number, gid: number, cb: Cb) => answer(cb, () => vfs.chown(path, uid, gid)),
+    utimens: (path: string, atime: number, mtime: number, cb: Cb) => answer(cb, () => vfs.utimens(path, atime, mtime)),
+    mkdir: (path: string, mode: number, cb: Cb) => { const c = caller(); answer(cb, () => vfs.mkdir(path, mode, c)) },
+    rmdir: (path: string, cb: Cb) => answer(cb, () => vfs.rmdir(path)),
+    unlink: (path: string, cb: Cb) => answer(cb, () => vfs.unlink(path)),
+    rename: (from: string, to: string, cb: Cb) => answer(cb, () => vfs.rename(from, to)),
+    link: (from: string, to: string, cb: Cb) => answer(cb, () => vfs.link(from, to)),
+    symlink: (target: string, path: string, cb: Cb) => { const c = caller(); answer(cb, () => vfs.symlink(target, path, c)) },
+  }
+}
+
+function toStatfs (s: { usage: number, quota: number, files: number, diskTotal: number, diskFree: number } | null) {
+  const total = s ? (s.quota > 0 ? s.quota : s.diskTotal) : 0
+  const free = s ? (s.quota > 0 ? Math.max(0, Math.min(s.quota - s.usage, s.diskFree)) : s.diskFree) : 0
+  const blocks = (n: number) => Math.min(U32, Math.floor(n / BLOCK))
+  return {
+    bsize: BLOCK, frsize: BLOCK, blocks: blocks(total), bfree: blocks(free), bavail: blocks(free),
+    files: Math.min(U32, (s?.files ?? 0) + 1_000_000), ffree: 1_000_000, favail: 1_000_000, fsid: 0x0af5, flag: 0, namemax: 255,
+  }
+}
+
+export interface Mount { fuse: Fuse, unmount (): Promise<void> }
+
+/** Mounts `vfs` at `mnt`: every user may enter (allow_other when root), the kernel checks modes. */
+export async function mount (vfs: Vfs, mnt: string): Promise<Mount> {
+  let fuse: Fuse | null = null
+  const caller = (): Caller => fuse?.caller ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: 0 }
+  const isRoot = process.getuid?.() === 0
+  fuse = new Fuse(mnt, makeOps(vfs, caller), {
+    force: true, mkdir: true, fsname: 'afs-ts', subtype: 'afs', allowOther: isRoot, defaultPermissions: true,
+    bigWrites: true, maxWrite: FUSE_MAX_WRITE_BYTES, autoCache: true, attrTimeout: KERNEL_ATTR_TIMEOUT_S,
+    entryTimeout: KERNEL_ENTRY_TIMEOUT_S, negativeTimeout: 0, timeout: HANDLER_TIMEOUTS_MS,
+  })
+  const f = fuse
+  await new Promise<void>((resolve, reject) => f.mount(err => err ? reject(err) : resolve()))
+  return {
+    fuse: f,
+    unmount: () => new Promise<void>((resolve, reject) => f.unmount(err => err ? reject(err) : resolve())),
+  }
+}

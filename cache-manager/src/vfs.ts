@@ -1,0 +1,327 @@
+// The file-system API of the cache manager, by path, as the FUSE adapter needs it (rclone's
+// vfs/ to its mount). Knows nothing about FUSE: errors are AfsErrors, times are ms.
+import { open as fsOpen, read as fsRead, write as fsWrite, close as fsClose, fsync as fsFsync, constants } from 'node:fs'
+import { promisify } from 'node:util'
+import {
+  invalid, isDir, notDir, notFound, permission, rootFid, badRequest,
+  type CreateReply, type RenameReply, type StatfsReply, type StatusReply, type VnodeStatus,
+} from '@afs-ts/common'
+import type { CacheManager } from './cache-manager.ts'
+import type { Cell } from './cell.ts'
+import { hasData, type FsObject } from './fs-object.ts'
+
+const openAsync = promisify(fsOpen)
+const closeAsync = promisify(fsClose)
+const fsyncAsync = promisify(fsFsync)
+const S_IFDIR = 0o040000
+const O_ACCMODE = 3
+
+export interface Caller { uid: number, gid: number, pid: number }
+export interface Attr { mode: number, uid: number, gid: number, size: number, nlink: number, atimeMs: number, mtimeMs: number, ctimeMs: number }
+type Node = { kind: 'root' } | { kind: 'object', cell: Cell, obj: FsObject }
+interface Handle { cell: Cell, obj: FsObject, fd: number, writable: boolean }
+
+export class Vfs {
+  private readonly handles = new Map<number, Handle>()
+  private nextHandle = 1
+  private readonly startedMs = Date.now()
+
+  constructor (readonly cm: CacheManager) {}
+
+  // ---- lookups ----
+
+  async resolve (path: string, followMount = true): Promise<Node> {
+    const parts = splitPath(path)
+    if (parts.length === 0) return { kind: 'root' }
+    const cell = this.cm.cell(parts[0])
+    let obj = await this.cm.object(cell, await cell.rootFid())
+    for (let i = 1; i < parts.length; i++) {
+      const d = (await this.cm.entries(cell, obj)).get(parts[i])
+      if (!d) throw notFound(`${path}: no such file or directory`)
+      obj = await this.cm.object(cell, d.fid)
+      if (obj.status.type === 'mount' && (followMount || i < parts.length - 1)) obj = await this.volumeRoot(cell, obj)
+      else if (i < parts.length - 1 && obj.status.type !== 'dir') throw notDir(`${parts.slice(0, i + 1).join('/')} is not a directory`)
+    }
+    return { kind: 'object', cell, obj }
+  }
+
+  async resolveObject (path: string, followMount = true): Promise<{ cell: Cell, obj: FsObject }> {
+    const n = await this.resolve(path, followMount)
+    if (n.kind === 'root') throw permission('the mount root holds cells only')
+    return n
+  }
+
+  private async volumeRoot (cell: Cell, mount: FsObject): Promise<FsObject> {
+    const v = await cell.volume(mount.status.target ?? '')
+    return await this.cm.object(cell, rootFid(v.id))
+  }
+
+  /** The directory that holds `path`'s last component, and that name. */
+  private async parent (path: string): Promise<{ cell: Cell, dir: FsObject, name: string }> {
+    const parts = splitPath(path)
+    if (parts.length < 2) throw permission('the mount root holds cells only')
+    const { cell, obj } = await this.resolveObject('/' + parts.slice(0, -1).join('/'))
+    if (obj.status.type !== 'dir') throw notDir('not a directory')
+    return { cell, dir: obj, name: parts[parts.length - 1] }
+  }
+
+  async getattr (path: string): Promise<Attr> {
+    const n = await this.resolve(path)
+    if (n.kind === 'root') return { mode: S_IFDIR | 0o755, uid: 0, gid: 0, size: 4096, nlink: 2 + this.cm.cells.size, atimeMs: this.startedMs, mtimeMs: this.startedMs, ctimeMs: this.startedMs }
+    return attrOf(n.obj)
+  }
+
+  async fgetattr (path: string, fh: number): Promise<Attr> {
+    const h = this.handles.get(fh)
+    return h ? attrOf(h.obj) : await this.getattr(path)
+  }
+
+  async readdir (path: string): Promise<string[]> {
+    const n = await this.resolve(path)
+    if (n.kind === 'root') return ['.', '..', ...this.cm.cells.keys()]
+    return ['.', '..', ...(await this.cm.entries(n.cell, n.obj)).keys()]
+  }
+
+  async readlink (path: string): Promise<string> {
+    const { obj } = await this.resolveObject(path, false)
+    if (obj.status.type !== 'symlink') throw invalid('not a symbolic link')
+    return obj.status.target ?? ''
+  }
+
+  async statfs (path: string): Promise<StatfsReply | null> {
+    const n = await this.resolve(path).catch(() => null)
+    if (!n || n.kind === 'root') return null
+    return await n.cell.linkFor(n.obj.status.fid.volume).call('statfs', { volume: n.obj.status.fid.volume }) as StatfsReply
+  }
+
+  // ---- files ----
+
+  async open (path: string, flags: number): Promise<number> {
+    const { cell, obj } = await this.resolveObject(path)
+    if (obj.status.type === 'dir') throw isDir('is a directory')
+    return await this.openHandle(cell, obj, (flags & O_ACCMODE) !== constants.O_RDONLY)
+  }
+
+  private async openHandle (cell: Cell, obj: FsObject, writable: boolean): Promise<number> {
+    obj.openCount++
+    try {
+      await this.cm.ensureData(cell, obj)
+      const fd = await openAsync(this.cm.containers.path(obj.key), writable ? 'r+' : 'r')
+      const fh = this.nextHandle++
+      this.handles.set(fh, { cell, obj, fd, writable })
+      obj.lastUse = Date.now()
+      return fh
+    } catch (err) {
+      obj.openCount--
+      throw err
+    }
+  }
+
+  async create (path: string, mode: number, caller: Caller): Promise<number> {
+    const { cell, dir, name } = await this.parent(path)
+    const r = await this.cm.cell(cell.name).linkFor(dir.status.fid.volume).call('create', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }) as CreateReply
+    const obj = this.created(cell, r, name)
+    await this.cm.containers.createEmpty(obj.key)
+    this.cm.setCached(obj, r.status.dataVersion, 0)
+    return await this.openHandle(cell, obj, true)
+  }
+
+  private created (cell: Cell, r: CreateReply, name: string): FsObject {
+    const obj = this.cm.accept(cell, r)
+    this.cm.applyEntries(cell, r.dir, [[name, { fid: r.status.fid, type: r.status.type }]])
+    return obj
+  }
+
+  private handle (fh: number): Handle {
+    const h = this.handles.get(fh)
+    if (!h) throw badRequest(`no open file ${fh}`)
+    return h
+  }
+
+  read (fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+    const h = this.handle(fh)
+    return new Promise((resolve, reject) => fsRead(h.fd, buf, 0, len, pos, (err, n) => err ? reject(err) : resolve(n)))
+  }
+
+  write (fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+    const h = this.handle(fh)
+    const o = h.obj
+    return new Promise((resolve, reject) => fsWrite(h.fd, buf, 0, len, pos, (err, n) => {
+      if (err) return reject(err)
+      this.markDirty(o, Math.max(o.cachedBytes, pos + n))
+      resolve(n)
+    }))
+  }
+
+  private markDirty (o: FsObject, size: number): void {
+    o.dirty = true
+    o.writeGen++
+    o.localMtimeMs = Date.now()
+    this.cm.usedBytes += size - o.cachedBytes
+    o.cachedBytes = size
+  }
+
+  /** close(2) and fsync(2): a written file is stored whole on the server before they return. */
+  async flush (fh: number): Promise<void> {
+    const h = this.handle(fh)
+    if (h.writable && h.obj.dirty) await this.cm.store(h.cell, h.obj)
+  }
+
+  async fsync (fh: number): Promise<void> {
+    const h = this.handle(fh)
+    if (h.writable) await fsyncAsync(h.fd)
+    await this.flush(fh)
+  }
+
+  async release (fh: number): Promise<void> {
+    const h = this.handles.get(fh)
+    if (!h) return
+    this.handles.delete(fh)
+    await closeAsync(h.fd).catch(() => {})
+    h.obj.openCount--
+    if (h.obj.dirty && h.obj.openCount === 0) await this.cm.store(h.cell, h.obj)
+  }
+
+  private writers (o: FsObject): boolean {
+    for (const h of this.handles.values()) if (h.obj === o && h.writable) return true
+    return false
+  }
+
+  async truncate (path: string, size: number): Promise<void> {
+    const { cell, obj } = await this.resolveObject(path)
+    await this.truncateObject(cell, obj, size)
+  }
+
+  async ftruncate (fh: number, size: number): Promise<void> {
+    const h = this.handle(fh)
+    await this.truncateObject(h.cell, h.obj, size)
+  }
+
+  private async truncateObject (cell: Cell, obj: FsObject, size: number): Promise<void> {
+    if (obj.status.type === 'dir') throw isDir('is a directory')
+    if (obj.dirty || this.writers(obj)) {
+      if (size > 0 || obj.cachedVersion !== null) await this.cm.ensureData(cell, obj)
+      else await this.cm.containers.createEmpty(obj.key)
+      await this.cm.containers.truncate(obj.key, size)
+      if (obj.cachedVersion === null) obj.cachedVersion = obj.status.dataVersion
+      this.markDirty(obj, size)
+      return
+    }
+    const before = obj.status.dataVersion
+    const r = await cell.linkFor(obj.status.fid.volume).call('setattr', { fid: obj.status.fid, size }) as StatusReply
+    this.cm.accept(cell, r)
+    if (hasDataAt(obj, before) && r.status.dataVersion === before + 1) {
+      await this.cm.containers.truncate(obj.key, size)
+      this.cm.setCached(obj, r.status.dataVersion, size)
+    }
+  }
+
+  // ---- attributes ----
+
+  async chmod (path: string, mode: number): Promise<void> {
+    await this.setattr(path, { mode: mode & 0o7777 })
+  }
+
+  async chown (path: string, uid: number, gid: number): Promise<void> {
+    const change: { uid?: number, gid?: number } = {}
+    if (uid !== 0xffffffff && uid !== -1) change.uid = uid
+    if (gid !== 0xffffffff && gid !== -1) change.gid = gid
+    await this.setattr(path, change)
+  }
+
+  async utimens (path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    const { obj } = await this.resolveObject(path)
+    // A file being written keeps the time set now when it is stored at close (cp -p, tar x).
+    if (obj.dirty) obj.localMtimeMs = mtimeMs
+    await this.setattr(path, { atimeMs: Math.round(atimeMs), mtimeMs: Math.round(mtimeMs) })
+  }
+
+  private async setattr (path: string, change: { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number }): Promise<void> {
+    const { cell, obj } = await this.resolveObject(path)
+    const r = await cell.linkFor(obj.status.fid.volume).call('setattr', { fid: obj.status.fid, ...change }) as StatusReply
+    this.cm.accept(cell, r)
+  }
+
+  // ---- namespace ----
+
+  async mkdir (path: string, mode: number, caller: Caller): Promise<void> {
+    const { cell, dir, name } = await this.parent(path)
+    const r = await cell.linkFor(dir.status.fid.volume).call('mkdir', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }) as CreateReply
+    this.created(cell, r, name)
+  }
+
+  async symlink (target: string, path: string, caller: Caller): Promise<void> {
+    const { cell, dir, name } = await this.parent(path)
+    const r = await cell.linkFor(dir.status.fid.volume).call('symlink', { dir: dir.status.fid, name, target, uid: caller.uid, gid: caller.gid }) as CreateReply
+    this.created(cell, r, name)
+  }
+
+  async mkmount (path: string, volume: string, caller: Caller): Promise<void> {
+    const { cell, dir, name } = await this.parent(path)
+    const r = await cell.linkFor(dir.status.fid.volume).call('mkmount', { dir: dir.status.fid, name, volume, uid: caller.uid, gid: caller.gid }) as CreateReply
+    this.created(cell, r, name)
+  }
+
+  async link (from: string, to: string): Promise<void> {
+    const src = await this.resolveObject(from, false)
+    const { cell, dir, name } = await this.parent(to)
+    if (src.cell !== cell) throw invalid('hard links stay within a cell')
+    const r = await cell.linkFor(dir.status.fid.volume).call('link', { dir: dir.status.fid, name, fid: src.obj.status.fid }) as CreateReply
+    this.created(cell, r, name)
+  }
+
+  async unlink (path: string): Promise<void> {
+    await this.remove(path, false)
+  }
+
+  async rmdir (path: string): Promise<void> {
+    await this.remove(path, true)
+  }
+
+  private async remove (path: string, directory: boolean): Promise<void> {
+    const { cell, dir, name } = await this.parent(path)
+    const gone = (await this.cm.entries(cell, dir)).get(name)
+    const r = await cell.linkFor(dir.status.fid.volume).call(directory ? 'rmdir' : 'remove', { dir: dir.status.fid, name }) as { dir: VnodeStatus, status: VnodeStatus | null }
+    this.cm.applyEntries(cell, r.dir, [[name, null]])
+    if (gone) await this.settle(cell, gone.fid, r.status)
+  }
+
+  /** After a remove or a replacing rename: refresh or forget the object that lost a name. */
+  private async settle (cell: Cell, fid: { volume: number, vnode: number, unique: number }, status: VnodeStatus | null): Promise<void> {
+    const o = this.cm.table.get(`${cell.name}:${fid.volume}.${fid.vnode}.${fid.unique}`)
+    if (!o) return
+    if (status) this.cm.update(cell, status)
+    else await this.cm.forget(o)
+  }
+
+  async rename (from: string, to: string): Promise<void> {
+    const a = await this.parent(from)
+    const b = await this.parent(to)
+    if (a.cell !== b.cell) throw invalid('rename across cells')
+    const r = await a.cell.linkFor(a.dir.status.fid.volume).call('rename', { fromDir: a.dir.status.fid, fromName: a.name, toDir: b.dir.status.fid, toName: b.name }) as RenameReply
+    const entry = { fid: r.moved.fid, type: r.moved.type }
+    if (r.fromDir.fid.vnode === r.toDir.fid.vnode) {
+      this.cm.applyEntries(a.cell, r.fromDir, [[a.name, null], [b.name, entry]])
+    } else {
+      this.cm.applyEntries(a.cell, r.fromDir, [[a.name, null]])
+      this.cm.applyEntries(b.cell, r.toDir, [[b.name, entry]])
+    }
+    this.cm.update(a.cell, r.moved)
+    if (r.replaced) await this.settle(a.cell, r.replaced.fid, r.replaced.status)
+  }
+}
+
+export function splitPath (path: string): string[] {
+  return path.split('/').filter(p => p !== '' && p !== '.')
+}
+
+function hasDataAt (o: FsObject, version: number): boolean {
+  return hasData(o) && o.cachedVersion === version
+}
+
+function attrOf (o: FsObject): Attr {
+  const s = o.status
+  const size = o.dirty ? o.cachedBytes : s.size
+  const mtimeMs = o.dirty && o.localMtimeMs ? o.localMtimeMs : s.mtimeMs
+  return { mode: s.mode, uid: s.uid, gid: s.gid, size, nlink: s.nlink, atimeMs: s.atimeMs, mtimeMs, ctimeMs: s.ctimeMs }
+}

@@ -1,0 +1,43 @@
+// `afs client`: a cache manager mounting the cells of the given servers.
+import { parseSize, parseHostPort } from '@afs-ts/common'
+import { CacheManagerProcess } from '@afs-ts/cache-manager'
+import { UsageError, EXIT_OK, type Command } from '../args.ts'
+import { untilSignal } from '../lifecycle.ts'
+
+export const clientCommand: Command = {
+  name: 'client',
+  summary: 'run a cache manager: mount the cell of a server',
+  usage: 'afs client --server HOST:PORT [--server HOST:PORT …] --mount DIR --cache DIR [--cache-size SIZE]',
+  options: { server: { type: 'string', multiple: true }, mount: { type: 'string' }, cache: { type: 'string' }, 'cache-size': { type: 'string' } },
+  async run (v) {
+    const servers = (v.server as string[] | undefined) ?? []
+    if (servers.length === 0 || !v.mount || !v.cache) throw new UsageError('--server, --mount and --cache are required')
+    for (const s of servers) { try { parseHostPort(s) } catch (err) { throw new UsageError((err as Error).message) } }
+    const cacheBytes = sizeOption(v['cache-size'])
+    // Each --server names one cell; servers of the same cell are found through its VLDB.
+    const proc = new CacheManagerProcess({ cacheDir: v.cache as string, mountDir: v.mount as string, cells: servers.map(s => [s]), cacheBytes })
+    await runClient(proc)
+    return EXIT_OK
+  },
+}
+
+export function sizeOption (v: unknown): number | undefined {
+  if (v === undefined) return undefined
+  try { return parseSize(v as string) } catch (err) { throw new UsageError((err as Error).message) }
+}
+
+export async function runClient (proc: CacheManagerProcess, afterReady?: () => void): Promise<void> {
+  let stopping: Promise<void> | null = null
+  const stop = () => { stopping ??= proc.close(); return stopping }
+  const signal = untilSignal()
+  try {
+    await Promise.race([proc.ready(), signal.then(() => { throw new Error('interrupted') })])
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  process.stdout.write(JSON.stringify({ ready: 'client', mount: proc.mountDir, cache: proc.opts.cacheDir, cells: [...proc.cm.cells.keys()] }) + '\n')
+  afterReady?.()
+  await signal
+  await stop()
+}

@@ -1,0 +1,32 @@
+// `afs up`: a whole one-machine cell in the foreground — a volume server with the
+// location database and root volume, and a cache manager mounting it.
+import { join } from 'node:path'
+import { FileServer } from '@afs-ts/fileserver'
+import { CacheManagerProcess } from '@afs-ts/cache-manager'
+import { UsageError, EXIT_OK, defaultStateDir, type Command } from '../args.ts'
+import { runClient, sizeOption } from './client.ts'
+
+export const upCommand: Command = {
+  name: 'up',
+  summary: 'bring up a one-machine cell mounted at /afs',
+  usage: 'afs up [--mount DIR] [--state DIR] [--cell NAME] [--port N] [--cache-size SIZE]',
+  options: { mount: { type: 'string' }, state: { type: 'string' }, cell: { type: 'string' }, port: { type: 'string' }, 'cache-size': { type: 'string' } },
+  async run (v) {
+    const state = (v.state as string | undefined) ?? defaultStateDir()
+    const port = v.port === undefined ? 7000 : Number(v.port)
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, not ${v.port}`)
+    const cell = (v.cell as string | undefined) ?? 'local'
+    if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(cell)) throw new UsageError(`--cell: '${cell}' is not a cell name (letters, digits, . and -)`)
+    const server = await FileServer.open({ dataDir: join(state, 'server'), cell, host: '127.0.0.1', port })
+    const address = await server.listen()
+    const proc = new CacheManagerProcess({
+      cacheDir: join(state, 'cache'), mountDir: (v.mount as string | undefined) ?? '/afs', cells: [[address]], cacheBytes: sizeOption(v['cache-size']),
+    })
+    try {
+      await runClient(proc, () => process.stderr.write(`afs up: cell ${cell} is at ${proc.mountDir}/${cell} (server ${address}); Ctrl-C to stop\n`))
+    } finally {
+      await server.close()
+    }
+    return EXIT_OK
+  },
+}

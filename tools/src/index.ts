@@ -1,0 +1,2 @@
+export { controlCall } from './control-client.ts'
+export { serverCall } from './server-client.ts'
