@@ -229,11 +229,15 @@ export class Vfs {
     await this.setattr(path, change)
   }
 
-  async utimens (path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+  /** Sets times in ms; undefined leaves a time as it is (UTIME_OMIT). */
+  async utimens (path: string, atimeMs: number | undefined, mtimeMs: number | undefined): Promise<void> {
     const { obj } = await this.resolveObject(path)
     // A file being written keeps the time set now when it is stored at close (cp -p, tar x).
-    if (obj.dirty) obj.localMtimeMs = mtimeMs
-    await this.setattr(path, { atimeMs: Math.round(atimeMs), mtimeMs: Math.round(mtimeMs) })
+    if (obj.dirty && mtimeMs !== undefined) obj.localMtimeMs = mtimeMs
+    const change: { atimeMs?: number, mtimeMs?: number } = {}
+    if (atimeMs !== undefined) change.atimeMs = Math.round(atimeMs)
+    if (mtimeMs !== undefined) change.mtimeMs = Math.round(mtimeMs)
+    await this.setattr(path, change)
   }
 
   private async setattr (path: string, change: { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number }): Promise<void> {

@@ -20,6 +20,11 @@ function answer<T> (cb: Cb, work: () => Promise<T>, shape: (v: T) => unknown[] =
   p.then(v => cb(0, ...shape(v)), err => cb(toErrno(err)))
 }
 
+/** The patched binding passes UTIME_OMIT as 2^53-1. */
+function omitted (ms: number): number | undefined {
+  return ms >= Number.MAX_SAFE_INTEGER ? undefined : ms
+}
+
 function toStat (a: Attr) {
   return {
     mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, nlink: a.nlink, blksize: BLOCK, blocks: Math.ceil(a.size / 512),
@@ -48,7 +53,7 @@ export function makeOps (vfs: Vfs, caller: () => Caller) {
     ftruncate: (_path: string, fh: number, size: number, cb: Cb) => answer(cb, () => vfs.ftruncate(fh, size)),
     chmod: (path: string, mode: number, cb: Cb) => answer(cb, () => vfs.chmod(path, mode)),
     chown: (path: string, uid: number, gid: number, cb: Cb) => answer(cb, () => vfs.chown(path, uid, gid)),
-    utimens: (path: string, atime: number, mtime: number, cb: Cb) => answer(cb, () => vfs.utimens(path, atime, mtime)),
+    utimens: (path: string, atime: number, mtime: number, cb: Cb) => answer(cb, () => vfs.utimens(path, omitted(atime), omitted(mtime))),
     mkdir: (path: string, mode: number, cb: Cb) => { const c = caller(); answer(cb, () => vfs.mkdir(path, mode, c)) },
     rmdir: (path: string, cb: Cb) => answer(cb, () => vfs.rmdir(path)),
     unlink: (path: string, cb: Cb) => answer(cb, () => vfs.unlink(path)),

@@ -1,0 +1,120 @@
+// Test harness: real `afs server` and `afs client` processes on ephemeral loopback
+// ports with FUSE mounts in temp dirs. Waits for each one's readiness line (never a
+// sleep) and tears down last-in-first-out: clients unmount before servers stop.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+
+export const ROOT = resolve(import.meta.dirname, '..', '..')
+export const AFS = join(ROOT, 'tools', 'bin', 'afs.js')
+
+export interface Daemon {
+  proc: ChildProcess
+  ready: Record<string, unknown>
+  stderr: () => string
+  stop (signal?: NodeJS.Signals): Promise<number | null>
+}
+
+export async function tempDir (prefix = 'afs-test-'): Promise<string> {
+  return await mkdtemp(join(tmpdir(), prefix))
+}
+
+/** Starts `afs ARGS…` and resolves when it prints its JSON readiness line. */
+export async function startDaemon (args: string[], env: Record<string, string> = {}): Promise<Daemon> {
+  const proc = spawn(process.execPath, [AFS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  let err = ''
+  proc.stderr!.on('data', d => { err += d; if (err.length > 200_000) err = err.slice(-100_000) })
+  const exited = new Promise<number | null>(res => proc.once('exit', code => res(code)))
+  const lines = createInterface({ input: proc.stdout! })
+  const ready = await new Promise<Record<string, unknown>>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`afs ${args[0]} not ready in 30 s: ${err}`)), 30_000)
+    lines.on('line', l => { try { const v = JSON.parse(l); if (v.ready) { clearTimeout(timer); res(v) } } catch { /* other output */ } })
+    void exited.then(code => { clearTimeout(timer); rej(new Error(`afs ${args[0]} exited (${code}) before ready: ${err}`)) })
+  })
+  return {
+    proc,
+    ready,
+    stderr: () => err,
+    async stop (signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode
+      proc.kill(signal)
+      const t = setTimeout(() => proc.kill('SIGKILL'), 20_000)
+      const code = await exited
+      clearTimeout(t)
+      return code
+    },
+  }
+}
+
+export interface Server extends Daemon { address: string, dataDir: string }
+export interface Client extends Daemon { mount: string, cache: string, cellPath: string }
+
+export async function startServer (dataDir?: string, cell = 'test', listen = '127.0.0.1:0'): Promise<Server> {
+  const dir = dataDir ?? await tempDir('afs-srv-')
+  const d = await startDaemon(['server', '--data', dir, '--listen', listen, '--cell', cell])
+  return { ...d, address: d.ready.address as string, dataDir: dir }
+}
+
+export async function startClient (servers: string[], opts: { mount?: string, cache?: string, cacheSize?: string, env?: Record<string, string> } = {}): Promise<Client> {
+  const mount = opts.mount ?? await tempDir('afs-mnt-')
+  const cache = opts.cache ?? await tempDir('afs-cache-')
+  const args = ['client', ...servers.flatMap(s => ['--server', s]), '--mount', mount, '--cache', cache]
+  if (opts.cacheSize) args.push('--cache-size', opts.cacheSize)
+  const d = await startDaemon(args, opts.env)
+  const cells = d.ready.cells as string[]
+  return { ...d, mount: d.ready.mount as string, cache, cellPath: join(d.ready.mount as string, cells[0]) }
+}
+
+/** Runs `afs ARGS…` to completion. */
+export function afs (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  return new Promise(res => {
+    const p = spawn(process.execPath, [AFS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    p.stdout.on('data', d => { stdout += d })
+    p.stderr.on('data', d => { stderr += d })
+    p.on('exit', code => res({ code, stdout, stderr }))
+  })
+}
+
+export async function status (c: Client): Promise<{ counters: Record<string, number>, [k: string]: unknown }> {
+  const r = await afs(['status', '--cache', c.cache, '--json'])
+  if (r.code !== 0) throw new Error(`afs status failed: ${r.stderr}`)
+  return JSON.parse(r.stdout)
+}
+
+export async function isMounted (dir: string): Promise<boolean> {
+  const mounts = await readFile('/proc/mounts', 'utf8')
+  return mounts.split('\n').some(l => l.split(' ')[1] === dir)
+}
+
+/** Last-in-first-out teardown that runs even when a test fails. */
+export class Stack {
+  private readonly items: Array<() => Promise<unknown>> = []
+  push (fn: () => Promise<unknown>): void { this.items.push(fn) }
+  defer (path: string): void { this.push(() => rm(path, { recursive: true, force: true })) }
+  async unwind (): Promise<void> {
+    while (this.items.length) {
+      const fn = this.items.pop()!
+      await fn().catch(err => console.error('teardown:', err))
+    }
+  }
+}
+
+/** A cell with one server and `n` clients, torn down by `stack`. */
+export async function cell (stack: Stack, n = 1, clientOpts: Parameters<typeof startClient>[1] = {}) {
+  const server = await startServer()
+  stack.defer(server.dataDir)
+  stack.push(() => server.stop())
+  const clients: Client[] = []
+  for (let i = 0; i < n; i++) {
+    const c = await startClient([server.address], clientOpts)
+    stack.defer(c.cache)
+    stack.push(async () => { if (!await isMounted(c.mount)) await rm(c.mount, { recursive: true, force: true }) })
+    stack.push(async () => { await c.stop(); if (await isMounted(c.mount)) throw new Error(`${c.mount} still mounted`) })
+    clients.push(c)
+  }
+  return { server, clients }
+}
