@@ -27,7 +27,7 @@ test.serial('a server killed with SIGKILL in the middle of a store restarts with
     const chunk = Buffer.alloc(1024 * 1024, 2)
     for (let i = 0; i < 256; i++) if (!out.write(chunk)) await once(out, 'drain')
     // 'close' (not end's callback, which fires on finish) is when close(2) returned.
-    const closed = new Promise(res => out.once('close', res))
+    const closed = new Promise<void>(res => out.once('close', () => res()))
     out.end()
     await new Promise(r => setTimeout(r, 150))
     server.proc.kill('SIGKILL')

@@ -17,7 +17,7 @@ const S_IFDIR = 0o040000
 const O_ACCMODE = 3
 
 export interface Caller { uid: number, gid: number, pid: number }
-export interface Attr { mode: number, uid: number, gid: number, size: number, nlink: number, atimeMs: number, mtimeMs: number, ctimeMs: number }
+export interface Attr { ino: number, mode: number, uid: number, gid: number, size: number, nlink: number, atimeMs: number, mtimeMs: number, ctimeMs: number }
 type Node = { kind: 'root' } | { kind: 'object', cell: Cell, obj: FsObject }
 interface Handle { cell: Cell, obj: FsObject, fd: number, writable: boolean }
 
@@ -67,7 +67,7 @@ export class Vfs {
 
   async getattr (path: string): Promise<Attr> {
     const n = await this.resolve(path)
-    if (n.kind === 'root') return { mode: S_IFDIR | 0o755, uid: 0, gid: 0, size: 4096, nlink: 2 + this.cm.cells.size, atimeMs: this.startedMs, mtimeMs: this.startedMs, ctimeMs: this.startedMs }
+    if (n.kind === 'root') return { ino: 1, mode: S_IFDIR | 0o755, uid: 0, gid: 0, size: 4096, nlink: 2 + this.cm.cells.size, atimeMs: this.startedMs, mtimeMs: this.startedMs, ctimeMs: this.startedMs }
     return attrOf(n.obj)
   }
 
@@ -323,9 +323,15 @@ function hasDataAt (o: FsObject, version: number): boolean {
   return hasData(o) && o.cachedVersion === version
 }
 
+/** A stable 32-bit inode number for a fid (hard links share it: git and tar compare them). */
+export function inodeNumber (fid: { volume: number, vnode: number }): number {
+  const n = (Math.imul(fid.volume, 0x9e3779b1) + fid.vnode) >>> 0
+  return n < 2 ? n + 2 : n
+}
+
 function attrOf (o: FsObject): Attr {
   const s = o.status
   const size = o.dirty ? o.cachedBytes : s.size
   const mtimeMs = o.dirty && o.localMtimeMs ? o.localMtimeMs : s.mtimeMs
-  return { mode: s.mode, uid: s.uid, gid: s.gid, size, nlink: s.nlink, atimeMs: s.atimeMs, mtimeMs, ctimeMs: s.ctimeMs }
+  return { ino: inodeNumber(s.fid), mode: s.mode, uid: s.uid, gid: s.gid, size, nlink: s.nlink, atimeMs: s.atimeMs, mtimeMs, ctimeMs: s.ctimeMs }
 }

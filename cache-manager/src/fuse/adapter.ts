@@ -28,7 +28,7 @@ function omitted (ms: number): number | undefined {
 function toStat (a: Attr) {
   return {
     mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, nlink: a.nlink, blksize: BLOCK, blocks: Math.ceil(a.size / 512),
-    atime: a.atimeMs, mtime: a.mtimeMs, ctime: a.ctimeMs, dev: 0, rdev: 0, ino: 0,
+    atime: a.atimeMs, mtime: a.mtimeMs, ctime: a.ctimeMs, dev: 0, rdev: 0, ino: a.ino,
   }
 }
 
@@ -83,7 +83,7 @@ export async function mount (vfs: Vfs, mnt: string): Promise<Mount> {
   fuse = new Fuse(mnt, makeOps(vfs, caller), {
     force: true, mkdir: true, fsname: 'afs-ts', subtype: 'afs', allowOther: isRoot, defaultPermissions: true,
     bigWrites: true, maxWrite: FUSE_MAX_WRITE_BYTES, autoCache: true, attrTimeout: KERNEL_ATTR_TIMEOUT_S,
-    entryTimeout: KERNEL_ENTRY_TIMEOUT_S, negativeTimeout: 0, timeout: HANDLER_TIMEOUTS_MS,
+    entryTimeout: KERNEL_ENTRY_TIMEOUT_S, negativeTimeout: 0, useIno: true, timeout: HANDLER_TIMEOUTS_MS,
   })
   const f = fuse
   await new Promise<void>((resolve, reject) => f.mount(err => err ? reject(err) : resolve()))
