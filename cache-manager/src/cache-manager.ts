@@ -217,15 +217,30 @@ export class CacheManager {
       if (!o.dirty) return
       const gen = o.writeGen
       const size = await this.containers.size(o.key)
-      const reply = await cell.linkFor(o.status.fid.volume).upload('store',
-        { fid: o.status.fid, size, mtimeMs: o.localMtimeMs || Date.now() },
-        size === 0 ? noBytes() : createReadStream(this.containers.path(o.key), { start: 0, end: size - 1 })) as StatusReply
+      let reply: StatusReply
+      try {
+        reply = await cell.linkFor(o.status.fid.volume).upload('store',
+          { fid: o.status.fid, size, mtimeMs: o.localMtimeMs || Date.now() },
+          size === 0 ? noBytes() : createReadStream(this.containers.path(o.key), { start: 0, end: size - 1 })) as StatusReply
+      } catch (err) {
+        if (isRejection(err)) await this.discardLocal(o)
+        throw err
+      }
       this.counters.stores++
       this.counters.bytesStored += size
       this.accept(cell, reply)
       if (o.writeGen === gen) o.dirty = false
       this.setCached(o, reply.status.dataVersion, size)
     })
+  }
+
+  /** The server refused a store for good (quota, space, gone): the copy reverts to the server's. */
+  private async discardLocal (o: FsObject): Promise<void> {
+    log.warn(`store of ${o.key} refused; local changes dropped, the server's version stays`)
+    o.dirty = false
+    o.cbExpiresAt = 0
+    await this.containers.remove(o.key)
+    this.setCached(o, null, 0)
   }
 
   setCached (o: FsObject, version: number | null, bytes: number): void {
@@ -283,3 +298,8 @@ export class CacheManager {
 }
 
 async function * noBytes (): AsyncIterable<Buffer> { /* an empty file */ }
+
+/** Errors after which retrying the same store cannot succeed. */
+function isRejection (err: unknown): boolean {
+  return err instanceof AfsError && ['QUOTA', 'NO_SPACE', 'NOT_FOUND', 'PERMISSION', 'IS_DIR', 'INVALID'].includes(err.code)
+}

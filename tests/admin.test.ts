@@ -1,0 +1,92 @@
+// The `afs` CLI against a running cell: volumes, mount points, quotas, where things are.
+import test from 'ava'
+import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { Stack, afs, cell, startClient, startServer, status, isMounted } from './helpers/cell.ts'
+import { rm } from 'node:fs/promises'
+
+test('vos create, fs mkmount/lsmount/whereis, setquota with EDQUOT, EXDEV across volumes', async t => {
+  const stack = new Stack()
+  try {
+    const { server, clients: [c] } = await cell(stack, 1)
+    const cache = ['--cache', c.cache]
+    let r = await afs(['vos', 'create', 'proj', '--server', server.address, '--quota', '1M'])
+    t.is(r.code, 0, r.stderr)
+    r = await afs(['vos', 'list', '--server', server.address, '--json'])
+    t.deepEqual((JSON.parse(r.stdout) as Array<{ name: string }>).map(v => v.name).sort(), ['proj', 'root.cell'])
+    r = await afs(['fs', 'mkmount', join(c.cellPath, 'proj'), 'proj', ...cache])
+    t.is(r.code, 0, r.stderr)
+    r = await afs(['fs', 'lsmount', join(c.cellPath, 'proj'), ...cache, '--json'])
+    t.is(JSON.parse(r.stdout).volume, 'proj')
+    writeFileSync(join(c.cellPath, 'proj', 'inside.txt'), 'in the proj volume')
+    r = await afs(['fs', 'whereis', join(c.cellPath, 'proj', 'inside.txt'), ...cache, '--json'])
+    const where = JSON.parse(r.stdout)
+    t.is(where.volume, 'proj')
+    t.deepEqual(where.servers, [server.address])
+    // Quota: a store past it fails with EDQUOT and changes nothing.
+    writeFileSync(join(c.cellPath, 'proj', 'q.bin'), Buffer.alloc(512 * 1024, 1))
+    const err = t.throws(() => writeFileSync(join(c.cellPath, 'proj', 'q.bin'), Buffer.alloc(2 * 1024 * 1024, 2))) as NodeJS.ErrnoException
+    t.is(err.errno, -122, 'EDQUOT (node has no name for it)')
+    await afs(['fs', 'flush', join(c.cellPath, 'proj', 'q.bin'), ...cache])
+    const after = readFileSync(join(c.cellPath, 'proj', 'q.bin'))
+    t.is(after.length, 512 * 1024)
+    t.true(after.every(b => b === 1))
+    r = await afs(['fs', 'listquota', join(c.cellPath, 'proj'), ...cache, '--json'])
+    t.is(JSON.parse(r.stdout).quota, 1024 * 1024)
+    r = await afs(['vos', 'setquota', 'proj', '4M', '--server', server.address])
+    t.is(r.code, 0, r.stderr)
+    writeFileSync(join(c.cellPath, 'proj', 'q.bin'), Buffer.alloc(2 * 1024 * 1024, 2))
+    t.is(statSync(join(c.cellPath, 'proj', 'q.bin')).size, 2 * 1024 * 1024)
+    // Rename across volumes is EXDEV (mv falls back to copy).
+    t.is((t.throws(() => renameSync(join(c.cellPath, 'proj', 'inside.txt'), join(c.cellPath, 'moved.txt'))) as NodeJS.ErrnoException).code, 'EXDEV')
+    t.true(existsSync(join(c.cellPath, 'proj', 'inside.txt')))
+  } finally { await stack.unwind() }
+})
+
+test('the mount root lists every cell of a cache manager serving several', async t => {
+  const stack = new Stack()
+  try {
+    const one = await startServer(undefined, 'one.example')
+    stack.defer(one.dataDir); stack.push(() => one.stop())
+    const two = await startServer(undefined, 'two.example')
+    stack.defer(two.dataDir); stack.push(() => two.stop())
+    const c = await startClient([one.address, two.address])
+    stack.defer(c.cache)
+    stack.push(async () => { await c.stop(); t.false(await isMounted(c.mount)); await rm(c.mount, { recursive: true }) })
+    const { readdirSync } = await import('node:fs')
+    t.deepEqual(readdirSync(c.mount).sort(), ['one.example', 'two.example'])
+    writeFileSync(join(c.mount, 'one.example', 'a'), '1')
+    mkdirSync(join(c.mount, 'two.example', 'd'))
+    t.deepEqual(readdirSync(join(c.mount, 'two.example')), ['d'])
+    t.deepEqual(readdirSync(join(c.mount, 'one.example')), ['a'])
+  } finally { await stack.unwind() }
+})
+
+test('status has a human table and JSON counters', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [c] } = await cell(stack, 1)
+    writeFileSync(join(c.cellPath, 'f'), 'x')
+    const s = await status(c)
+    for (const k of ['rpcs', 'fetches', 'stores', 'callbackBreaks']) t.is(typeof s.counters[k], 'number', k)
+    t.true(s.counters.stores >= 1)
+    const human = await afs(['status', '--cache', c.cache])
+    t.regex(human.stdout, /root\.cell\s+\d+\s+127\.0\.0\.1:\d+\s+connected/)
+  } finally { await stack.unwind() }
+})
+
+test('bad arguments give a one-line error and exit 2; --help everywhere', async t => {
+  for (const args of [['vos', 'create'], ['client', '--server', 'nohostport', '--mount', '/x', '--cache', '/y'], ['up', '--port', 'abc'], ['status', '--bogus'], ['nosuch'], ['fs', 'frobnicate']]) {
+    const r = await afs(args)
+    t.is(r.code, 2, args.join(' '))
+    t.regex(r.stderr.split('\n')[0], /^afs/, args.join(' '))
+  }
+  for (const cmd of ['up', 'server', 'client', 'status', 'vos', 'fs']) {
+    const r = await afs([cmd, '--help'])
+    t.is(r.code, 0)
+    t.regex(r.stdout, /^usage: afs/)
+  }
+  const r = await afs(['status', '--cache', '/nonexistent-afs-cache'])
+  t.is(r.code, 1)
+  t.regex(r.stderr, /no cache manager at/)
+})
