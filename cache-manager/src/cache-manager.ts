@@ -165,13 +165,17 @@ export class CacheManager {
     throw new AfsError('BUSY', 'directory keeps changing while listed')
   }
 
-  /** Applies our own changes to a cached listing when `dirStatus` is exactly one version past it. */
+  /**
+   * Applies our own changes to a cached listing. Safe when we still hold the directory's
+   * callback (nobody else changed it: every other change is one of ours, applied by its
+   * own reply) or when `dirStatus` is exactly one version past the listing.
+   */
   applyEntries (cell: Cell, dirStatus: VnodeStatus, changes: Array<[string, Dirent | null]>): void {
     const dir = this.table.get(objectKey(cell.name, dirStatus.fid))
-    const listedAt = dir?.listedVersion
+    const trusted = dir !== undefined && dir.entries !== null && (this.hasCallback(dir) || dir.listedVersion === dirStatus.dataVersion - 1)
     this.update(cell, dirStatus)
     if (!dir?.entries) return
-    if (listedAt !== dirStatus.dataVersion - 1) {
+    if (!trusted) {
       dir.entries = null
       dir.listedVersion = -1
       void this.table.save(dir)
@@ -182,7 +186,7 @@ export class CacheManager {
       else dir.entries.delete(name)
       this.table.saveEntry(dir, name, d)
     }
-    dir.listedVersion = dirStatus.dataVersion
+    dir.listedVersion = Math.max(dir.listedVersion, dirStatus.dataVersion)
     void this.table.save(dir)
   }
 
@@ -232,6 +236,7 @@ export class CacheManager {
       if (o.writeGen === gen) o.dirty = false
       this.setCached(o, reply.status.dataVersion, size)
     })
+    await this.trim()
   }
 
   /** The server refused a store for good (quota, space, gone): the copy reverts to the server's. */
@@ -261,6 +266,11 @@ export class CacheManager {
     if (this.usedBytes + bytes > this.cacheBytes) {
       throw noSpace(`cache full: ${formatSize(this.usedBytes)} of ${formatSize(this.cacheBytes)} held by open or unsaved files`)
     }
+  }
+
+  /** Evicts what it can to get back under the limit (dirty containers may have pushed past it). */
+  async trim (): Promise<void> {
+    await this.makeRoom(0).catch(() => {})
   }
 
   async evict (o: FsObject): Promise<void> {

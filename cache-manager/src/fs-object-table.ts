@@ -61,7 +61,8 @@ export class FsObjectTable {
     if (!o) {
       o = newObject(key, cell, status)
       this.objects.set(key, o)
-    } else {
+    } else if (status.dataVersion >= o.status.dataVersion) {
+      // Replies to concurrent requests may arrive out of order: never step back a version.
       o.status = status
     }
     return o

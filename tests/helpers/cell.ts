@@ -118,3 +118,13 @@ export async function cell (stack: Stack, n = 1, clientOpts: Parameters<typeof s
   }
   return { server, clients }
 }
+
+/** Waits until `check` holds (polling every 20 ms), failing after `ms`. */
+export async function eventually (check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await check()) return true
+    await new Promise(r => setTimeout(r, 20))
+  }
+  return false
+}

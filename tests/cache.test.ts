@@ -1,0 +1,59 @@
+// The cache's limits through a real mount: LRU eviction under --cache-size, a file
+// larger than the cache, a directory of 100,000 entries.
+import test from 'ava'
+import { openSync, closeSync, readFileSync, writeFileSync, readdirSync, statSync, mkdirSync, existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Stack, cell, status, eventually } from './helpers/cell.ts'
+
+test('LRU eviction keeps the cache under its size, never evicting open files', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [c] } = await cell(stack, 1, { cacheSize: '8M' })
+    const mb = (n: number) => Buffer.alloc(n * 1024 * 1024, n)
+    writeFileSync(join(c.cellPath, 'pinned'), mb(3))
+    const fd = openSync(join(c.cellPath, 'pinned'), 'r')
+    for (let i = 0; i < 6; i++) writeFileSync(join(c.cellPath, `f${i}`), mb(2))
+    for (let i = 0; i < 6; i++) t.is(readFileSync(join(c.cellPath, `f${i}`)).length, 2 * 1024 * 1024)
+    const s = await status(c) as unknown as { cache: { usedBytes: number, limitBytes: number }, counters: Record<string, number> }
+    t.true(s.cache.usedBytes <= s.cache.limitBytes, `${s.cache.usedBytes} <= ${s.cache.limitBytes}`)
+    t.true(s.counters.evictions > 0)
+    closeSync(fd)
+    t.is(readFileSync(join(c.cellPath, 'pinned')).length, 3 * 1024 * 1024)
+  } finally { await stack.unwind() }
+})
+
+test('a file larger than the whole cache fails to open with EFBIG and a log line, never a hang', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [a, b] } = await cell(stack, 2, { cacheSize: '4M' })
+    // a writes it (a dirty container may exceed the cache while open); b cannot cache it.
+    const big = Buffer.alloc(6 * 1024 * 1024, 7)
+    writeFileSync(join(a.cellPath, 'big'), big)
+    t.is(statSync(join(b.cellPath, 'big')).size, big.length)
+    const err = t.throws(() => readFileSync(join(b.cellPath, 'big'))) as NodeJS.ErrnoException
+    t.is(err.code, 'EFBIG')
+    t.true(await eventually(() => /cannot cache .* it is 6\.0 MiB and the cache holds 4\.0 MiB/.test(b.stderr())), b.stderr())
+  } finally { await stack.unwind() }
+})
+
+test('a directory of 100,000 entries creates, lists and looks up', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [a, b] } = await cell(stack, 2)
+    const dir = join(a.cellPath, 'many')
+    mkdirSync(dir)
+    const N = 100_000
+    let next = 0
+    await Promise.all(Array.from({ length: 64 }, async () => {
+      while (next < N) { const i = next++; await writeFile(join(dir, `entry-${i}`), '') }
+    }))
+    const names = readdirSync(join(b.cellPath, 'many'))
+    t.is(names.length, N)
+    t.true(existsSync(join(b.cellPath, 'many', 'entry-99999')))
+    t.true(existsSync(join(a.cellPath, 'many', 'entry-4242')))
+    t.false(existsSync(join(b.cellPath, 'many', 'entry-100000')))
+    const s = await status(b)
+    t.true(s.counters.rpcs > 0)
+  } finally { await stack.unwind() }
+})
