@@ -17,7 +17,8 @@ export class FsObjectTable {
   private readonly dirents: Database<Dirent, [string, string]>
 
   constructor (cacheDir: string) {
-    this.db = openLmdb({ path: join(cacheDir, 'cache.lmdb'), compression: false })
+    // Cache metadata can always be rebuilt from the servers: no fsync per commit.
+    this.db = openLmdb({ path: join(cacheDir, 'cache.lmdb'), compression: false, noSync: true })
     this.persisted = this.db.openDB({ name: 'objects' })
     this.dirents = this.db.openDB({ name: 'dirents' })
   }

@@ -6,6 +6,9 @@ import { mkdtemp, rm, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import { connect } from 'node:net'
+import { once } from 'node:events'
+import { RpcConnection, PROTOCOL_VERSION } from '@afs-ts/common'
 
 export const ROOT = resolve(import.meta.dirname, '..', '..')
 export const AFS = join(ROOT, 'tools', 'bin', 'afs.js')
@@ -23,7 +26,8 @@ export async function tempDir (prefix = 'afs-test-'): Promise<string> {
 
 /** Starts `afs ARGS…` and resolves when it prints its JSON readiness line. */
 export async function startDaemon (args: string[], env: Record<string, string> = {}): Promise<Daemon> {
-  const proc = spawn(process.execPath, [AFS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  const nodeArgs = env.AFS_NODE_ARGS?.split(' ').filter(Boolean) ?? []
+  const proc = spawn(process.execPath, [...nodeArgs, AFS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   let err = ''
   proc.stderr!.on('data', d => { err += d; if (err.length > 200_000) err = err.slice(-100_000) })
   const exited = new Promise<number | null>(res => proc.once('exit', code => res(code)))
@@ -127,4 +131,14 @@ export async function eventually (check: () => boolean | Promise<boolean>, ms = 
     await new Promise(r => setTimeout(r, 20))
   }
   return false
+}
+
+/** A raw protocol connection to a server, as a cache manager would open one. */
+export async function rawConnection (address: string): Promise<RpcConnection> {
+  const [host, port] = address.split(':')
+  const socket = connect({ host, port: Number(port) })
+  await once(socket, 'connect')
+  const conn = new RpcConnection(socket)
+  await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: `test-${process.pid}-${Math.random()}`, hostname: 'test' })
+  return conn
 }
