@@ -1,0 +1,89 @@
+// The cache manager core against a real in-process volume server, without a mount.
+import test from 'ava'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { FileServer } from '@afs-ts/fileserver'
+import { CacheManager } from '../src/cache-manager.ts'
+import { Vfs } from '../src/vfs.ts'
+
+const me = { uid: 0, gid: 0, pid: 1 }
+
+async function setup (t: { teardown (fn: () => Promise<void>): void }, clients = 2) {
+  const dir = await mkdtemp(join(tmpdir(), 'afs-vfs-'))
+  const server = await FileServer.open({ dataDir: join(dir, 'srv'), cell: 'unit' })
+  const address = await server.listen()
+  const vfss: Vfs[] = []
+  for (let i = 0; i < clients; i++) {
+    const cm = new CacheManager({ cacheDir: join(dir, `cache${i}`), cells: [[address]] })
+    await cm.ready()
+    vfss.push(new Vfs(cm))
+  }
+  t.teardown(async () => {
+    for (const v of vfss) await v.cm.close()
+    await server.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+  return { server, vfss }
+}
+
+async function writeWhole (v: Vfs, path: string, text: string) {
+  const fh = await v.create(path, 0o644, me).catch(async () => { await v.truncate(path, 0); return await v.open(path, 2) })
+  const b = Buffer.from(text)
+  await v.write(fh, b, b.length, 0)
+  await v.flush(fh)
+  await v.release(fh)
+}
+
+async function readWhole (v: Vfs, path: string): Promise<string> {
+  const fh = await v.open(path, 0)
+  const buf = Buffer.alloc(1 << 16)
+  const n = await v.read(fh, buf, buf.length, 0)
+  await v.release(fh)
+  return buf.subarray(0, n).toString()
+}
+
+test('a callback break demotes an object; an unchanged version is revalidated, not refetched', async t => {
+  const { vfss: [a, b] } = await setup(t)
+  await writeWhole(a, '/unit/f', 'one')
+  t.is(await readWhole(b, '/unit/f'), 'one')
+  const fetches = b.cm.counters.fetches
+  await a.chmod('/unit/f', 0o600)
+  t.true(b.cm.counters.callbackBreaks > 0)
+  t.is(await readWhole(b, '/unit/f'), 'one')
+  t.is(b.cm.counters.fetches, fetches, 'the container survived the break')
+  t.is((await b.getattr('/unit/f')).mode & 0o777, 0o600)
+  await writeWhole(a, '/unit/f', 'two!')
+  t.is(await readWhole(b, '/unit/f'), 'two!')
+  t.is(b.cm.counters.fetches, fetches + 1)
+})
+
+test('cached lookups, listings and reads send no RPC while callbacks hold', async t => {
+  const { vfss: [a] } = await setup(t, 1)
+  await a.mkdir('/unit/d', 0o755, me)
+  await writeWhole(a, '/unit/d/x', 'x')
+  await readWhole(a, '/unit/d/x')
+  const rpcs = a.cm.counters.rpcs
+  for (let i = 0; i < 50; i++) {
+    await a.getattr('/unit/d/x')
+    t.deepEqual(await a.readdir('/unit/d'), ['.', '..', 'x'])
+    t.is(await readWhole(a, '/unit/d/x'), 'x')
+  }
+  t.is(a.cm.counters.rpcs, rpcs)
+})
+
+test('a listing follows our own changes without refetching it', async t => {
+  const { vfss: [a] } = await setup(t, 1)
+  await a.mkdir('/unit/d', 0o755, me)
+  await a.readdir('/unit/d')
+  for (let i = 0; i < 20; i++) await writeWhole(a, `/unit/d/f${i}`, String(i))
+  await a.rename('/unit/d/f0', '/unit/d/g0')
+  await a.unlink('/unit/d/f1')
+  const rpcs = a.cm.counters.rpcs
+  const names = await a.readdir('/unit/d')
+  t.is(a.cm.counters.rpcs, rpcs)
+  t.true(names.includes('g0'))
+  t.false(names.includes('f0'))
+  t.false(names.includes('f1'))
+  t.is(names.length, 2 + 19)
+})

@@ -1,0 +1,104 @@
+import test from 'ava'
+import { mkdtemp, rm, readdir, writeFile, mkdir } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { VolumeStore } from '../src/volume-store.ts'
+import { rootFid, type AfsError } from '@afs-ts/common'
+
+const VOL = 7
+const root = rootFid(VOL)
+const owner = { uid: 1, gid: 2 }
+
+async function store (t: { teardown (fn: () => Promise<void>): void }) {
+  const dir = await mkdtemp(join(tmpdir(), 'afs-vs-'))
+  const s = await VolumeStore.open(dir)
+  await s.createVolume(VOL, 'v', 0)
+  t.teardown(async () => { await s.close().catch(() => {}); await rm(dir, { recursive: true, force: true }) })
+  return { s, dir }
+}
+async function * bytes (b: Buffer) { yield b }
+
+test('create, store, fetch, and data versions', async t => {
+  const { s } = await store(t)
+  const { status } = await s.create(root, 'a', { type: 'file', mode: 0o644, ...owner })
+  t.is(status.dataVersion, 1)
+  const after = await s.store(status.fid, bytes(Buffer.from('hello')), 5, 1234)
+  t.is(after.dataVersion, 2)
+  t.is(after.size, 5)
+  t.is(after.mtimeMs, 1234)
+  t.is(readFileSync(s.blobPath(status.fid).path!, 'utf8'), 'hello')
+  t.is((await t.throwsAsync(s.store(status.fid, bytes(Buffer.from('toolong')), 3)) as AfsError).code, 'INVALID')
+  t.is(readFileSync(s.blobPath(status.fid).path!, 'utf8'), 'hello', 'a short or long body changes nothing')
+})
+
+test('quota: a store past it fails with QUOTA and changes nothing', async t => {
+  const { s } = await store(t)
+  await s.setQuota(VOL, 100)
+  const { status } = await s.create(root, 'q', { type: 'file', mode: 0o644, ...owner })
+  await s.store(status.fid, bytes(Buffer.alloc(60)), 60)
+  t.is((await t.throwsAsync(s.store(status.fid, bytes(Buffer.alloc(200)), 200)) as AfsError).code, 'QUOTA')
+  t.is(s.status(status.fid).size, 60)
+  t.is((await s.statfs(VOL)).usage, 60)
+})
+
+test('remove, rmdir, link counts and renames', async t => {
+  const { s } = await store(t)
+  const d = await s.create(root, 'd', { type: 'dir', mode: 0o755, ...owner })
+  const f = await s.create(d.status.fid, 'f', { type: 'file', mode: 0o644, ...owner })
+  t.is(s.status(root).nlink, 3)
+  await s.link(root, 'hard', f.status.fid)
+  t.is(s.status(f.status.fid).nlink, 2)
+  t.is((await t.throwsAsync(s.remove(root, 'd', true)) as AfsError).code, 'NOT_EMPTY')
+  t.is((await t.throwsAsync(s.remove(root, 'd', false)) as AfsError).code, 'IS_DIR')
+  await s.remove(d.status.fid, 'f', false)
+  t.is(s.status(f.status.fid).nlink, 1)
+  await s.remove(root, 'd', true)
+  t.is(s.status(root).nlink, 2)
+  const sub = await s.create(root, 'x', { type: 'dir', mode: 0o755, ...owner })
+  const inner = await s.create(sub.status.fid, 'y', { type: 'dir', mode: 0o755, ...owner })
+  t.is((await t.throwsAsync(s.rename(root, 'x', inner.status.fid, 'z')) as AfsError).code, 'INVALID')
+  const r = await s.rename(root, 'hard', sub.status.fid, 'moved')
+  t.is(r.replaced, null)
+  t.deepEqual(s.lookup(sub.status.fid, 'moved'), f.status.fid)
+  t.is(s.lookup(root, 'hard'), null)
+  const other = await s.create(root, 'o', { type: 'file', mode: 0o644, ...owner })
+  const r2 = await s.rename(root, 'o', sub.status.fid, 'moved')
+  t.deepEqual(r2.replaced, { fid: f.status.fid, status: null })
+  t.deepEqual(s.lookup(sub.status.fid, 'moved'), other.status.fid)
+  t.is((await t.throwsAsync(s.rename(root, 'x', { ...root, volume: 8 }, 'q')) as AfsError).code, 'CROSS_VOLUME')
+})
+
+test('directory listings page in name order', async t => {
+  const { s } = await store(t)
+  for (let i = 0; i < 50; i++) await s.create(root, `n${String(i).padStart(2, '0')}`, { type: 'file', mode: 0o644, ...owner })
+  const page = s.listDir(root)
+  t.is(page.entries.length, 50)
+  t.false(page.more)
+  t.deepEqual(s.listDir(root, 'n47').entries.map(e => e[0]), ['n48', 'n49'])
+})
+
+test('truncate through setattr keeps a prefix and zero-fills past the end', async t => {
+  const { s } = await store(t)
+  const { status } = await s.create(root, 't', { type: 'file', mode: 0o644, ...owner })
+  await s.store(status.fid, bytes(Buffer.from('abcdef')), 6)
+  await s.setattr(status.fid, { size: 3 })
+  t.is(readFileSync(s.blobPath(status.fid).path!, 'utf8'), 'abc')
+  await s.setattr(status.fid, { size: 5 })
+  t.deepEqual(readFileSync(s.blobPath(status.fid).path!), Buffer.from('abc\0\0'))
+})
+
+test('a blob no record points to (crash between rename and commit) is removed at start', async t => {
+  const { s, dir } = await store(t)
+  const { status } = await s.create(root, 'f', { type: 'file', mode: 0o644, ...owner })
+  await s.store(status.fid, bytes(Buffer.from('kept')), 4)
+  await mkdir(join(dir, 'vols', String(VOL)), { recursive: true })
+  await writeFile(join(dir, 'vols', String(VOL), '2.1.deadbeef0000'), 'orphan')
+  await writeFile(join(dir, 'tmp', 'half-written'), 'torn')
+  await s.close()
+  const again = await VolumeStore.open(dir)
+  t.teardown(() => again.close())
+  t.deepEqual(await readdir(join(dir, 'vols', String(VOL))), [again.get(status.fid).blob])
+  t.deepEqual(await readdir(join(dir, 'tmp')), [])
+  t.is(readFileSync(again.blobPath(status.fid).path!, 'utf8'), 'kept')
+})
