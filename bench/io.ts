@@ -1,0 +1,114 @@
+// I/O benchmark, run by hand: `npm run bench` (as root, with /dev/fuse).
+// Compares afs-ts (cold fetches from a server on loopback, warm reads from the cache)
+// with the same work on local disk and on a minimal fuse-native passthrough.
+import { spawn } from 'node:child_process'
+import { mkdirSync, openSync, readSync, closeSync, writeFileSync, readFileSync, statSync, readdirSync, unlinkSync, rmSync, writeSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+import { Stack, cell, tempDir, status, isMounted } from '../tests/helpers/cell.ts'
+
+const MiB = 1024 * 1024
+const here = resolve(import.meta.dirname)
+
+function dropCaches (): void {
+  try { writeFileSync('/proc/sys/vm/drop_caches', '3') } catch { /* not root: warm server caches */ }
+}
+
+function readAll (path: string): number {
+  const fd = openSync(path, 'r')
+  const buf = Buffer.allocUnsafe(MiB)
+  let total = 0
+  for (let n; (n = readSync(fd, buf, 0, MiB, null)) > 0;) total += n
+  closeSync(fd)
+  return total
+}
+
+function time (fn: () => unknown): number {
+  const t = process.hrtime.bigint()
+  fn()
+  return Number(process.hrtime.bigint() - t) / 1e9
+}
+
+function writeFileOf (path: string, bytes: number): void {
+  const fd = openSync(path, 'w')
+  const chunk = Buffer.alloc(MiB, 0x5a)
+  for (let left = bytes; left > 0; left -= MiB) writeSync(fd, chunk, 0, Math.min(MiB, left))
+  closeSync(fd)
+}
+
+async function passthrough (stack: Stack): Promise<string> {
+  const src = await tempDir('afs-bench-src-')
+  const mnt = await tempDir('afs-bench-pt-')
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'passthrough.mts'), src, mnt], { stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise<void>(res => createInterface({ input: proc.stdout! }).on('line', l => { if (l.includes('ready')) res() }))
+  stack.push(async () => { proc.kill('SIGTERM'); await new Promise(r => proc.once('exit', r)); if (!await isMounted(mnt)) rmSync(mnt, { recursive: true, force: true }); rmSync(src, { recursive: true, force: true }) })
+  return mnt
+}
+
+interface Row { work: string, afs: number, local: number, pt: number, unit: string }
+const rows: Row[] = []
+const fmt = (n: number) => n >= 100 ? n.toFixed(0) : n.toFixed(2)
+
+async function main (): Promise<void> {
+  const stack = new Stack()
+  try {
+    const { clients: [writer, reader] } = await cell(stack, 2, { cacheSize: '4G' })
+    const local = await tempDir('afs-bench-local-')
+    stack.defer(local)
+    const pt = await passthrough(stack)
+    const dirs = { afs: reader.cellPath, local, pt }
+
+    for (const mb of [1, 64, 256, 512]) {
+      writeFileOf(join(writer.cellPath, `f${mb}`), mb * MiB)
+      writeFileOf(join(local, `f${mb}`), mb * MiB)
+      writeFileOf(join(pt, `f${mb}`), mb * MiB)
+      const cold: Record<string, number> = {}
+      const warm: Record<string, number> = {}
+      for (const [k, d] of Object.entries(dirs)) {
+        dropCaches()
+        cold[k] = mb / time(() => readAll(join(d, `f${mb}`)))
+        readAll(join(d, `f${mb}`))
+        warm[k] = mb / time(() => readAll(join(d, `f${mb}`)))
+      }
+      rows.push({ work: `cold open+read ${mb} MiB`, afs: cold.afs, local: cold.local, pt: cold.pt, unit: 'MB/s' })
+      rows.push({ work: `warm re-read ${mb} MiB`, afs: warm.afs, local: warm.local, pt: warm.pt, unit: 'MB/s' })
+    }
+
+    const write64: Record<string, number> = {}
+    for (const [k, d] of Object.entries({ ...dirs, afs: writer.cellPath })) write64[k] = time(() => writeFileOf(join(d, 'w64'), 64 * MiB))
+    rows.push({ work: 'write+close 64 MiB', afs: write64.afs, local: write64.local, pt: write64.pt, unit: 's' })
+
+    const small: Record<string, number> = {}
+    for (const [k, d] of Object.entries(dirs)) {
+      writeFileSync(join(d, 'small'), Buffer.alloc(4096, 1))
+      readFileSync(join(d, 'small'))
+      const rpcs = k === 'afs' ? (await status(reader)).counters.rpcs : 0
+      small[k] = 10_000 / time(() => { for (let i = 0; i < 10_000; i++) readFileSync(join(d, 'small')) })
+      if (k === 'afs') console.error(`cached 4 KiB reads sent ${(await status(reader)).counters.rpcs - rpcs} RPCs`)
+    }
+    rows.push({ work: '10,000 open+read+close 4 KiB (cached)', afs: small.afs, local: small.local, pt: small.pt, unit: 'ops/s' })
+
+    for (const [k, d] of Object.entries(dirs)) mkdirSync(join(d, 'meta'))
+    const meta: Record<string, Record<string, number>> = { create: {}, stat: {}, readdir: {}, unlink: {} }
+    for (const [k, d] of Object.entries(dirs)) {
+      const m = join(d, 'meta')
+      meta.create[k] = 5000 / time(() => { for (let i = 0; i < 5000; i++) closeSync(openSync(join(m, `n${i}`), 'w')) })
+      meta.stat[k] = 5000 / time(() => { for (let i = 0; i < 5000; i++) statSync(join(m, `n${i}`)) })
+      meta.readdir[k] = 1 / time(() => readdirSync(m))
+      meta.unlink[k] = 5000 / time(() => { for (let i = 0; i < 5000; i++) unlinkSync(join(m, `n${i}`)) })
+    }
+    for (const op of ['create', 'stat', 'unlink']) rows.push({ work: `${op} 5,000 files`, afs: meta[op].afs, local: meta[op].local, pt: meta[op].pt, unit: 'ops/s' })
+    rows.push({ work: 'readdir of 5,000 entries', afs: meta.readdir.afs, local: meta.readdir.local, pt: meta.readdir.pt, unit: 'lists/s' })
+
+    console.log(`\n${'work'.padEnd(40)} ${'afs-ts'.padStart(10)} ${'local'.padStart(10)} ${'passthru'.padStart(10)}  unit    afs/local  afs/passthru`)
+    for (const r of rows) {
+      const inv = r.unit === 's'
+      const ratio = (x: number) => (inv ? x / r.afs : r.afs / x).toFixed(2)
+      console.log(`${r.work.padEnd(40)} ${fmt(r.afs).padStart(10)} ${fmt(r.local).padStart(10)} ${fmt(r.pt).padStart(10)}  ${r.unit.padEnd(7)} ${ratio(r.local).padStart(9)} ${ratio(r.pt).padStart(13)}`)
+    }
+  } finally {
+    await stack.unwind()
+  }
+}
+
+await main()
