@@ -1,21 +1,25 @@
 // `afs client`: a cache manager mounting the cells of the given servers.
 import { parseSize, parseHostPort } from '@afs-ts/common'
 import { CacheManagerProcess } from '@afs-ts/cache-manager'
+import { readFile } from 'node:fs/promises'
 import { UsageError, EXIT_OK, type Command } from '../args.ts'
+import { parseCellsFile } from '../cells-file.ts'
 import { untilSignal } from '../lifecycle.ts'
 
 export const clientCommand: Command = {
   name: 'client',
   summary: 'run a cache manager: mount the cell of a server',
-  usage: 'afs client --server HOST:PORT [--server HOST:PORT …] --mount DIR --cache DIR [--cache-size SIZE]',
-  options: { server: { type: 'string', multiple: true }, mount: { type: 'string' }, cache: { type: 'string' }, 'cache-size': { type: 'string' } },
+  usage: 'afs client (--server HOST:PORT … | --cells FILE) --mount DIR --cache DIR [--cache-size SIZE]',
+  options: { server: { type: 'string', multiple: true }, cells: { type: 'string' }, mount: { type: 'string' }, cache: { type: 'string' }, 'cache-size': { type: 'string' } },
   async run (v) {
     const servers = (v.server as string[] | undefined) ?? []
-    if (servers.length === 0 || !v.mount || !v.cache) throw new UsageError('--server, --mount and --cache are required')
+    if ((servers.length === 0 && !v.cells) || !v.mount || !v.cache) throw new UsageError('--server (or --cells), --mount and --cache are required')
     for (const s of servers) { try { parseHostPort(s) } catch (err) { throw new UsageError((err as Error).message) } }
     const cacheBytes = sizeOption(v['cache-size'])
-    // Each --server names one cell; servers of the same cell are found through its VLDB.
-    const proc = new CacheManagerProcess({ cacheDir: v.cache as string, mountDir: v.mount as string, cells: servers.map(s => [s]), cacheBytes })
+    // Each --server names one cell; a cells file (CellServDB format) lists each cell's servers.
+    const cells = servers.map(s => [s])
+    if (v.cells) cells.push(...parseCellsFile(await readFile(v.cells as string, 'utf8'), v.cells as string).map(c => c.servers))
+    const proc = new CacheManagerProcess({ cacheDir: v.cache as string, mountDir: v.mount as string, cells, cacheBytes })
     await runClient(proc)
     return EXIT_OK
   },
