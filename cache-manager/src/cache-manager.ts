@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import {
-  AfsError, makeLog, noSpace, notDir, notFound, tooLarge, formatSize,
+  AfsError, makeLog, noSpace, notDir, notFound, tooLarge, formatSize, CHUNK_BYTES,
   type DirReply, type Fid, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import { Cell } from './cell.ts'
@@ -17,6 +17,7 @@ import { newCounters, type Counters } from './counters.ts'
 import { hasData, isEvictable, isListed, type Dirent, type FsObject } from './fs-object.ts'
 import { FsObjectTable, objectKey } from './fs-object-table.ts'
 import { CALLBACK_SLACK_MS, DEFAULT_CACHE_BYTES } from './constants.ts'
+import { ReadFdCache } from './read-fd-cache.ts'
 import type { ServerLink } from './server-link.ts'
 
 const log = makeLog('cache-manager')
@@ -34,6 +35,7 @@ export class CacheManager {
   readonly table: FsObjectTable
   readonly containers: ContainerStore
   readonly cacheBytes: number
+  readonly readFds = new ReadFdCache()
   usedBytes = 0
   private readonly inflight = new Map<string, Promise<void>>()
   private readonly locks = new Map<string, Promise<unknown>>()
@@ -60,6 +62,7 @@ export class CacheManager {
   }
 
   async close (): Promise<void> {
+    this.readFds.closeAll()
     for (const c of this.cells.values()) c.close()
     await this.table.close()
   }
@@ -122,6 +125,19 @@ export class CacheManager {
     const o = this.table.upsert(cell.name, status)
     void this.table.save(o)
     return o
+  }
+
+  /** The cached object for `fid` if a callback still covers it (no I/O: the hot path). */
+  cachedObject (cell: Cell, fid: Fid): FsObject | null {
+    const o = this.table.get(objectKey(cell.name, fid))
+    if (!o || !this.hasCallback(o)) return null
+    o.lastUse = Date.now()
+    return o
+  }
+
+  /** A directory's cached entries if they are current under a callback. */
+  cachedEntries (dir: FsObject): Map<string, Dirent> | null {
+    return isListed(dir) && this.hasCallback(dir) ? dir.entries : null
   }
 
   /** The object for `fid` with a trustworthy status: from cache under a callback, else one fetchStatus. */
@@ -225,7 +241,7 @@ export class CacheManager {
       try {
         reply = await cell.linkFor(o.status.fid.volume).upload('store',
           { fid: o.status.fid, size, mtimeMs: o.localMtimeMs || Date.now() },
-          size === 0 ? noBytes() : createReadStream(this.containers.path(o.key), { start: 0, end: size - 1 })) as StatusReply
+          size === 0 ? noBytes() : createReadStream(this.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES })) as StatusReply
       } catch (err) {
         if (isRejection(err)) await this.discardLocal(o)
         throw err
@@ -244,6 +260,7 @@ export class CacheManager {
     log.warn(`store of ${o.key} refused; local changes dropped, the server's version stays`)
     o.dirty = false
     o.cbExpiresAt = 0
+    this.readFds.drop(o.key)
     await this.containers.remove(o.key)
     this.setCached(o, null, 0)
   }
@@ -275,6 +292,7 @@ export class CacheManager {
 
   async evict (o: FsObject): Promise<void> {
     if (!isEvictable(o)) return
+    this.readFds.drop(o.key)
     await this.containers.remove(o.key)
     this.setCached(o, null, 0)
     this.counters.evictions++
@@ -283,6 +301,7 @@ export class CacheManager {
   /** Forgets an object that no longer exists. */
   async forget (o: FsObject): Promise<void> {
     if (o.openCount > 0) { o.cbExpiresAt = 0; return }
+    this.readFds.drop(o.key)
     if (o.cachedVersion !== null) await this.containers.remove(o.key)
     this.usedBytes -= o.cachedBytes
     this.table.delete(o.key)

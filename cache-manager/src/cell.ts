@@ -75,6 +75,10 @@ export class Cell {
     this.volumesById.set(entry.id, entry)
   }
 
+  cachedVolume (name: string): VolumeEntry | undefined {
+    return this.volumesByName.get(name)
+  }
+
   async rootFid (): Promise<Fid> {
     return rootFid((await this.volume(this.rootVolume)).id)
   }

@@ -19,7 +19,8 @@ const O_ACCMODE = 3
 export interface Caller { uid: number, gid: number, pid: number }
 export interface Attr { ino: number, mode: number, uid: number, gid: number, size: number, nlink: number, atimeMs: number, mtimeMs: number, ctimeMs: number }
 type Node = { kind: 'root' } | { kind: 'object', cell: Cell, obj: FsObject }
-interface Handle { cell: Cell, obj: FsObject, fd: number, writable: boolean }
+/** An open file: `shared` descriptors belong to the read-fd cache. */
+interface Handle { cell: Cell, obj: FsObject, fd: number, writable: boolean, shared: boolean }
 
 export class Vfs {
   private readonly handles = new Map<number, Handle>()
@@ -33,6 +34,8 @@ export class Vfs {
   async resolve (path: string, followMount = true): Promise<Node> {
     const parts = splitPath(path)
     if (parts.length === 0) return { kind: 'root' }
+    const cached = this.resolveCached(parts, followMount)
+    if (cached) return cached
     const cell = this.cm.cell(parts[0])
     let obj = await this.cm.object(cell, await cell.rootFid())
     for (let i = 1; i < parts.length; i++) {
@@ -43,6 +46,24 @@ export class Vfs {
       else if (i < parts.length - 1 && obj.status.type !== 'dir') throw notDir(`${parts.slice(0, i + 1).join('/')} is not a directory`)
     }
     return { kind: 'object', cell, obj }
+  }
+
+  /** The same walk without I/O, when callbacks cover every step; null when one does not. */
+  private resolveCached (parts: string[], followMount: boolean): Node | null {
+    const cell = this.cm.cells.get(parts[0])
+    const rootVolume = cell?.cachedVolume(cell.rootVolume)
+    if (!cell || !rootVolume) return null
+    let obj = this.cm.cachedObject(cell, rootVolume.root)
+    for (let i = 1; i < parts.length && obj; i++) {
+      const d = this.cm.cachedEntries(obj)?.get(parts[i])
+      if (!d) return null
+      obj = this.cm.cachedObject(cell, d.fid)
+      if (obj?.status.type === 'mount' && (followMount || i < parts.length - 1)) {
+        const v = cell.cachedVolume(obj.status.target ?? '')
+        obj = v ? this.cm.cachedObject(cell, v.root) : null
+      } else if (obj && i < parts.length - 1 && obj.status.type !== 'dir') return null
+    }
+    return obj ? { kind: 'object', cell, obj } : null
   }
 
   async resolveObject (path: string, followMount = true): Promise<{ cell: Cell, obj: FsObject }> {
@@ -106,9 +127,10 @@ export class Vfs {
     obj.openCount++
     try {
       await this.cm.ensureData(cell, obj)
-      const fd = await openAsync(this.cm.containers.path(obj.key), writable ? 'r+' : 'r')
+      const path = this.cm.containers.path(obj.key)
+      const { fd, shared } = writable ? { fd: await openAsync(path, 'r+'), shared: false } : await this.cm.readFds.acquire(obj.key, obj.cachedVersion, path)
       const fh = this.nextHandle++
-      this.handles.set(fh, { cell, obj, fd, writable })
+      this.handles.set(fh, { cell, obj, fd, writable, shared })
       obj.lastUse = Date.now()
       return fh
     } catch (err) {
@@ -177,7 +199,8 @@ export class Vfs {
     const h = this.handles.get(fh)
     if (!h) return
     this.handles.delete(fh)
-    await closeAsync(h.fd).catch(() => {})
+    if (h.shared) this.cm.readFds.release(h.obj.key, h.fd)
+    else await closeAsync(h.fd).catch(() => {})
     h.obj.openCount--
     if (h.obj.dirty && h.obj.openCount === 0) await this.cm.store(h.cell, h.obj)
   }

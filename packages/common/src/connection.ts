@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events'
 import { createHash } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { AfsError, badRequest, connectionLost, protocolError, timeout, type WireError } from './errors.ts'
-import { encodeFrame, FrameDecoder, CHUNK_BYTES } from './frame.ts'
+import { encodeFrame, FrameDecoder, CHUNK_BYTES, isRawChunk, rawChunkHeader } from './frame.ts'
 import { InboundStream } from './stream.ts'
 
 const REQ = 0
@@ -16,6 +16,8 @@ const CHUNK = 3
 const END = 4
 const MAX_ID = 2 ** 32 - 1
 export const DEFAULT_RPC_TIMEOUT_MS = 30_000
+/** Bytes of a stream allowed to wait in the socket's buffer before the sender pauses. */
+const SEND_WINDOW_BYTES = 8 * CHUNK_BYTES
 
 /** A response that carries a whole file after its result. */
 export class Download {
@@ -113,7 +115,12 @@ export class RpcConnection extends EventEmitter {
         if (this.closed) throw connectionLost('connection closed while sending')
         const piece = data.subarray(off, off + CHUNK_BYTES)
         hash.update(piece)
-        if (!this.socket.write(encodeFrame([CHUNK, id, piece]))) await this.drained()
+        this.socket.cork()
+        this.socket.write(rawChunkHeader(id, piece.length))
+        this.socket.write(piece)
+        this.socket.uncork()
+        // Keep a few chunks queued so disk reads overlap the network; wait beyond that.
+        if (this.socket.writableLength > SEND_WINDOW_BYTES) await this.drained()
       }
     }
     this.send([END, id, hash.digest('hex')])
@@ -160,6 +167,7 @@ export class RpcConnection extends EventEmitter {
   }
 
   private onFrame (f: unknown): void {
+    if (isRawChunk(f)) return this.onChunk(f.id, f.data)
     if (!Array.isArray(f) || f.length < 2 || !Number.isInteger(f[0]) || !Number.isInteger(f[1]) || f[1] < 0 || f[1] > MAX_ID) {
       this.send([ERR, 0, protocolError('frame is not [kind, id, ...]').toWire()])
       return

@@ -12,6 +12,25 @@ export const CHUNK_BYTES = 1024 * 1024
 // Records and structured clones are off: a peer may only send plain msgpack values.
 const packr = new Packr({ useRecords: false, moreTypes: false, structuredClone: false, mapsAsObjects: true })
 
+/** First body byte of a raw data chunk (never the first byte of a msgpack array). */
+const RAW_CHUNK = 0xff
+
+/** A data chunk of stream `id`, sent without msgpack: [len][0xff][id u32][bytes]. */
+export interface RawChunk { raw: true, id: number, data: Buffer }
+
+/** The header of a raw chunk frame; the data follows as is (no copy). */
+export function rawChunkHeader (id: number, bytes: number): Buffer {
+  const h = Buffer.allocUnsafe(9)
+  h.writeUInt32BE(bytes + 5, 0)
+  h[4] = RAW_CHUNK
+  h.writeUInt32BE(id, 5)
+  return h
+}
+
+export function isRawChunk (v: unknown): v is RawChunk {
+  return typeof v === 'object' && v !== null && (v as RawChunk).raw === true
+}
+
 export function encodeFrame (value: unknown): Buffer {
   const body = packr.pack(value)
   if (body.length > MAX_FRAME_BYTES) throw protocolError(`frame of ${body.length} bytes exceeds ${MAX_FRAME_BYTES}`)
@@ -41,6 +60,11 @@ export class FrameDecoder {
       if (len === 0) throw protocolError('empty frame')
       if (this.buffered < 4 + len) break
       const frame = this.take(4 + len).subarray(4)
+      if (frame[0] === RAW_CHUNK) {
+        if (frame.length < 5) throw protocolError('short chunk frame')
+        out.push({ raw: true, id: frame.readUInt32BE(1), data: frame.subarray(5) } satisfies RawChunk)
+        continue
+      }
       try {
         out.push(packr.unpack(frame))
       } catch (err) {
