@@ -12,6 +12,7 @@ import {
 import { ROOT_VOLUME_NAME, VolumeLocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
 import { VolumeStore } from './volume-store.ts'
+import { Replayer } from './replay.ts'
 import type { Database } from 'lmdb'
 
 const log = makeLog('fileserver')
@@ -34,6 +35,7 @@ export class FileServer {
   readonly store: VolumeStore
   readonly vldb: VolumeLocationDb
   readonly callbacks: CallbackTable
+  readonly replayer: Replayer
   readonly counters: Record<string, number> = {}
   private readonly clients = new Map<string, RpcConnection>()
   private server: Server | null = null
@@ -43,6 +45,7 @@ export class FileServer {
     this.store = store
     this.vldb = new VolumeLocationDb(store.root)
     this.callbacks = new CallbackTable(opts.callbackTableMax)
+    this.replayer = new Replayer(store)
   }
 
   static async open (opts: FileServerOptions): Promise<FileServer> {
@@ -138,6 +141,7 @@ export class FileServer {
       case 'link': { const x = a as Args<'link'>; const r = await s.link(x.dir, x.name, x.fid); return await this.mutated(me, [x.dir, x.fid], { ...this.reply(me, r.status), dir: r.dir }) }
       case 'remove': case 'rmdir': return await this.onRemove(a as Args<'remove'>, op === 'rmdir', me)
       case 'rename': return await this.onRename(a as Args<'rename'>, me)
+      case 'replay': return await this.onReplay(a as Args<'replay'>, ctx, me)
       default: { const never: never = op as never; throw badRequest(`unhandled ${String(never)}`) }
     }
   }
@@ -207,6 +211,12 @@ export class FileServer {
     const r = await this.store.rename(a.fromDir, a.fromName, a.toDir, a.toName)
     const changed = [a.fromDir, a.toDir, r.moved.fid, ...(r.replaced ? [r.replaced.fid] : [])]
     return await this.mutated(me, changed, r)
+  }
+
+  private async onReplay (a: Args<'replay'>, ctx: RequestContext, me: string | null) {
+    const { reply, changed } = await this.replayer.apply(me ?? '', a.seq, a.record, ctx.body)
+    if (reply.status) this.callbacks.grant(fidKey(reply.status.fid), me ?? '')
+    return await this.mutated(me, changed, reply)
   }
 
   /** After a committed mutation: break every other client's promises on `fids`, then reply. */

@@ -17,6 +17,9 @@ const DIR_SIZE = 4096
 export interface NewObject { type: ObjectType, mode: number, uid: number, gid: number, target?: string }
 export interface AttrChange { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number, size?: number }
 
+/** Runs inside a mutation's write transaction with the record it wrote (replay bookkeeping). */
+export type Within = (record: VnodeRecord | null) => void
+
 type VKey = [number, number]
 type DKey = [number, number, string]
 
@@ -129,16 +132,21 @@ export class VolumeStore {
 
   // ---- mutations ----
 
+  /** A transaction of its own for `within` (a replayed record that needs no change). */
+  async record (within: Within): Promise<void> {
+    await this.root.transaction(() => within(null))
+  }
+
   /** Replaces a file's whole contents with `body` (exactly `size` bytes). */
-  async store (fid: Fid, body: AsyncIterable<Buffer>, size: number, mtimeMs?: number): Promise<VnodeStatus> {
+  async store (fid: Fid, body: AsyncIterable<Buffer>, size: number, mtimeMs?: number, within?: Within): Promise<VnodeStatus> {
     const before = this.get(fid)
     if (before.type !== 'file') throw isDir('not a file')
     this.checkQuota(fid.volume, size - before.size)
     const blob = await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, body, size)
-    return await this.replaceBlob(fid, blob, mtimeMs)
+    return await this.replaceBlob(fid, blob, mtimeMs, {}, within)
   }
 
-  private async replaceBlob (fid: Fid, blob: { name: string, size: number }, mtimeMs?: number, extra: Partial<VnodeRecord> = {}): Promise<VnodeStatus> {
+  private async replaceBlob (fid: Fid, blob: { name: string, size: number }, mtimeMs?: number, extra: Partial<VnodeRecord> = {}, within?: Within): Promise<VnodeStatus> {
     let old: string | undefined
     let out: VnodeRecord | null = null
     const now = Date.now()
@@ -150,6 +158,7 @@ export class VolumeStore {
         out = { ...v, ...extra, blob: blob.name, size: blob.size, dataVersion: v.dataVersion + 1, mtimeMs: mtimeMs ?? now, ctimeMs: now }
         this.vnodes.put([fid.volume, fid.vnode], out)
         this.addUsage(fid.volume, blob.size - v.size, 0)
+        within?.(out)
       })
     } catch (err) {
       await this.blobs.remove(fid.volume, blob.name)
@@ -186,7 +195,7 @@ export class VolumeStore {
     return d
   }
 
-  async create (dirFid: Fid, name: string, obj: NewObject): Promise<{ status: VnodeStatus, dir: VnodeStatus }> {
+  async create (dirFid: Fid, name: string, obj: NewObject, within?: Within): Promise<{ status: VnodeStatus, dir: VnodeStatus }> {
     let made: VnodeRecord | null = null
     let dirOut: VnodeRecord | null = null
     const now = Date.now()
@@ -206,11 +215,12 @@ export class VolumeStore {
       this.vnodes.put([vol.id, vnode], made)
       this.dirents.put([vol.id, dir.vnode, name], [vnode, 1, obj.type])
       dirOut = this.touchDir(vol.id, dir, isDirectory ? { nlink: dir.nlink + 1 } : {})
+      within?.(made)
     })
     return { status: toStatus(dirFid.volume, made!), dir: toStatus(dirFid.volume, dirOut!) }
   }
 
-  async link (dirFid: Fid, name: string, target: Fid): Promise<{ status: VnodeStatus, dir: VnodeStatus }> {
+  async link (dirFid: Fid, name: string, target: Fid, within?: Within): Promise<{ status: VnodeStatus, dir: VnodeStatus }> {
     if (target.volume !== dirFid.volume) throw crossVolume('hard links stay within a volume')
     let linked: VnodeRecord | null = null
     let dirOut: VnodeRecord | null = null
@@ -223,12 +233,13 @@ export class VolumeStore {
       this.vnodes.put([target.volume, v.vnode], linked)
       this.dirents.put([dirFid.volume, dir.vnode, name], [v.vnode, v.unique, v.type])
       dirOut = this.touchDir(dirFid.volume, dir)
+      within?.(linked)
     })
     return { status: toStatus(dirFid.volume, linked!), dir: toStatus(dirFid.volume, dirOut!) }
   }
 
   /** Removes a name (rmdir when `directory`); returns the parent and the object's fid and new status (null when gone). */
-  async remove (dirFid: Fid, name: string, directory: boolean): Promise<{ dir: VnodeStatus, fid: Fid, status: VnodeStatus | null }> {
+  async remove (dirFid: Fid, name: string, directory: boolean, within?: Within): Promise<{ dir: VnodeStatus, fid: Fid, status: VnodeStatus | null }> {
     let dirOut: VnodeRecord | null = null
     let fid: Fid | null = null
     let after: VnodeRecord | null = null
@@ -245,6 +256,7 @@ export class VolumeStore {
       this.dirents.remove([dirFid.volume, dir.vnode, name])
       dirOut = this.touchDir(dirFid.volume, dir, directory ? { nlink: dir.nlink - 1 } : {})
       ;({ after, freed } = this.unlinkVnode(fid, v))
+      within?.(after)
     })
     await this.blobs.remove(dirFid.volume, freed)
     return { dir: toStatus(dirFid.volume, dirOut!), fid: fid!, status: after ? toStatus(dirFid.volume, after) : null }
@@ -267,7 +279,7 @@ export class VolumeStore {
     return true
   }
 
-  async rename (fromDir: Fid, fromName: string, toDir: Fid, toName: string): Promise<RenameReply> {
+  async rename (fromDir: Fid, fromName: string, toDir: Fid, toName: string, within?: Within): Promise<RenameReply> {
     if (fromDir.volume !== toDir.volume) throw crossVolume('rename across volumes')
     const vol = fromDir.volume
     const out: RenameReply = { fromDir: null!, toDir: null!, moved: null!, replaced: null }
@@ -281,6 +293,7 @@ export class VolumeStore {
       const dst = fromDir.vnode === toDir.vnode ? src : this.dirFor(toDir)
       if (fromDir.vnode === toDir.vnode && fromName === toName) {
         Object.assign(out, { fromDir: toStatus(vol, src), toDir: toStatus(vol, src), moved: toStatus(vol, moved) })
+        within?.(moved)
         return
       }
       if (moved.type === 'dir') this.checkNotInside(vol, movedFid.vnode, dst.vnode)
@@ -298,6 +311,7 @@ export class VolumeStore {
       const dstOut = src.vnode === dst.vnode ? srcOut : this.touchDir(vol, dstNow, isDirMove ? { nlink: dstNow.nlink + 1 } : {})
       out.fromDir = toStatus(vol, srcOut)
       out.toDir = toStatus(vol, dstOut)
+      within?.(movedOut)
     })
     await this.blobs.remove(vol, freed)
     return out
@@ -327,20 +341,21 @@ export class VolumeStore {
     }
   }
 
-  async setattr (fid: Fid, change: AttrChange): Promise<VnodeStatus> {
+  async setattr (fid: Fid, change: AttrChange, within?: Within): Promise<VnodeStatus> {
     const v = this.get(fid)
     if (change.size !== undefined && change.size !== v.size) {
       if (v.type !== 'file') throw isDir('only files can be truncated')
       this.checkQuota(fid.volume, change.size - v.size)
       const blob = await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, this.blobs.prefix(fid.volume, v.blob, v.size, change.size), change.size)
       const { size: _, ...rest } = change
-      return await this.replaceBlob(fid, blob, change.mtimeMs, this.attrFields(rest))
+      return await this.replaceBlob(fid, blob, change.mtimeMs, this.attrFields(rest), within)
     }
     let out: VnodeRecord | null = null
     await this.root.transaction(() => {
       const cur = this.get(fid)
       out = { ...cur, ...this.attrFields(change), ctimeMs: Date.now() }
       this.vnodes.put([fid.volume, fid.vnode], out)
+      within?.(out)
     })
     return toStatus(fid.volume, out!)
   }

@@ -25,6 +25,7 @@ const ERRNO: Record<ErrorCode, number> = {
   BAD_REQUEST: 5, // EIO
   HASH_MISMATCH: 5, // EIO
   NOT_SUPPORTED: 95, // EOPNOTSUPP
+  CONFLICT: 30, // EROFS: a conflicted object takes no writes until `afs repair`
   IO: 5, // EIO
 }
 

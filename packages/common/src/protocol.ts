@@ -54,6 +54,35 @@ export interface RenameReply {
 }
 export interface HelloReply { cell: string, protocol: number, serverId: string, rootVolume: string }
 
+/** How a record of a client modification log conflicts with the server's state. */
+export type ConflictKind = 'update/update' | 'remove/update' | 'update/remove' | 'name/name' | 'rename'
+
+const attrsSchema = z.object({
+  mode: u32.optional(), uid: u32.optional(), gid: u32.optional(),
+  atimeMs: timeMs.optional(), mtimeMs: timeMs.optional(), size: u53.optional(),
+})
+
+/**
+ * A record of a client modification log as replayed to a server. `base` is the data
+ * version the client's change was based on; the server applies a record only when
+ * the object still has it.
+ */
+export const cmlRecordSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('create'), dir: fidSchema, name: nameSchema, fid: fidSchema, mode: u32, uid: u32, gid: u32 }),
+  z.object({ op: z.literal('mkdir'), dir: fidSchema, name: nameSchema, fid: fidSchema, mode: u32, uid: u32, gid: u32 }),
+  z.object({ op: z.literal('symlink'), dir: fidSchema, name: nameSchema, fid: fidSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32 }),
+  z.object({ op: z.literal('store'), fid: fidSchema, base: u53.nullable(), size: u53, mtimeMs: timeMs }),
+  z.object({ op: z.literal('setattr'), fid: fidSchema, base: u53.nullable(), attrs: attrsSchema }),
+  z.object({ op: z.literal('remove'), dir: fidSchema, name: nameSchema, fid: fidSchema, base: u53.nullable() }),
+  z.object({ op: z.literal('rmdir'), dir: fidSchema, name: nameSchema, fid: fidSchema, base: u53.nullable() }),
+  z.object({ op: z.literal('rename'), fromDir: fidSchema, fromName: nameSchema, toDir: fidSchema, toName: nameSchema, fid: fidSchema, base: u53.nullable() }),
+  z.object({ op: z.literal('link'), dir: fidSchema, name: nameSchema, fid: fidSchema }),
+])
+export type CmlRecordBody = z.infer<typeof cmlRecordSchema>
+
+/** The reply to a replayed record: the new status of the object it made or changed, if any. */
+export interface ReplayReply { seq: number, status: VnodeStatus | null, duplicate: boolean }
+
 export const requests = {
   hello: z.object({ protocol: u32, clientId: z.string().min(1).max(128), hostname: z.string().max(255) }),
   ping: z.object({}).optional(),
@@ -79,6 +108,7 @@ export const requests = {
   }),
   readlink: z.object({ fid: fidSchema }),
   statfs: z.object({ volume: u32 }),
+  replay: z.object({ seq: u53, record: cmlRecordSchema }),
 } as const
 
 export type Op = keyof typeof requests
