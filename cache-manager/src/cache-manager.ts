@@ -3,12 +3,13 @@
 //   2. cached objects: statuses under callbacks, directory listings, container files
 //   3. fetching whole files on demand and storing them back whole
 //   4. taking callback breaks (demote, never evict) and evicting containers by LRU
-import { createReadStream } from 'node:fs'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { pipeline } from 'node:stream/promises'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import {
-  AfsError, makeLog, noSpace, notDir, notFound, tooLarge, formatSize, CHUNK_BYTES,
+  AfsError, makeLog, noSpace, notDir, notFound, tooLarge, formatSize, volumeOffline, CHUNK_BYTES,
   type DirReply, type Fid, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import { Cell } from './cell.ts'
@@ -16,9 +17,12 @@ import { ContainerStore } from './container-file.ts'
 import { newCounters, type Counters } from './counters.ts'
 import { hasData, isEvictable, isListed, type Dirent, type FsObject } from './fs-object.ts'
 import { FsObjectTable, objectKey } from './fs-object-table.ts'
-import { CALLBACK_SLACK_MS, DEFAULT_CACHE_BYTES } from './constants.ts'
+import { CALLBACK_SLACK_MS, DEFAULT_CACHE_BYTES, WRITE_BACK_AGE_MS } from './constants.ts'
 import { ReadFdCache } from './read-fd-cache.ts'
-import type { ServerLink } from './server-link.ts'
+import { isUnreachable, type ServerLink } from './server-link.ts'
+import { ClientModifyLog, isLocalFid } from './cml.ts'
+import { Emulator } from './emulator.ts'
+import { Reintegrator, ensureConflictDir } from './reintegrator.ts'
 
 const log = makeLog('cache-manager')
 
@@ -27,7 +31,12 @@ export interface CacheManagerOptions {
   /** One list of server addresses per cell. */
   cells: string[][]
   cacheBytes?: number
+  /** Keep-alive probe interval: also how fast a dead server is noticed. */
+  probeIntervalMs?: number
 }
+
+/** Something the user tried to reach while disconnected and the cache did not have. */
+export interface Miss { path: string, time: number, count: number }
 
 export class CacheManager {
   readonly counters: Counters = newCounters()
@@ -40,11 +49,22 @@ export class CacheManager {
   private readonly inflight = new Map<string, Promise<void>>()
   private readonly locks = new Map<string, Promise<unknown>>()
   private clientId = ''
+  readonly cml: ClientModifyLog
+  readonly emulator: Emulator
+  readonly reintegrator: Reintegrator
+  /** Paths asked for while disconnected that the cache did not hold (`afs status --misses`). */
+  readonly misses = new Map<string, Miss>()
+  /** `afs disconnect --write-back`: reads from servers, mutations through the log. */
+  writeBack = false
+  private trickle: NodeJS.Timeout | null = null
 
   constructor (readonly opts: CacheManagerOptions) {
     this.table = new FsObjectTable(opts.cacheDir)
     this.containers = new ContainerStore(opts.cacheDir)
     this.cacheBytes = opts.cacheBytes ?? DEFAULT_CACHE_BYTES
+    this.cml = new ClientModifyLog(opts.cacheDir)
+    this.emulator = new Emulator(this)
+    this.reintegrator = new Reintegrator(this)
   }
 
   async ready (): Promise<void> {
@@ -54,17 +74,89 @@ export class CacheManager {
     this.table.load()
     await this.reconcileContainers()
     for (const servers of this.opts.cells) {
-      const cell = new Cell(servers, this.clientId, this.counters, (c, link) => this.watchLink(c, link))
-      await cell.ready()
+      const cell = new Cell(servers, this.clientId, this.counters, (c, link) => this.watchLink(c, link), this.opts.probeIntervalMs)
+      const online = await cell.ready(s => this.table.savedCell(s))
       this.cells.set(cell.name, cell)
-      log.info(`cell ${cell.name} via ${servers.join(', ')}`)
+      await this.saveCell(cell)
+      log.info(`cell ${cell.name} via ${servers.join(', ')}${online ? '' : ': no server answers, starting disconnected from the cache'}`)
+      if (online) void this.reintegrator.run(cell)
     }
   }
 
+  async saveCell (cell: Cell): Promise<void> {
+    await this.table.saveCell(cell.servers, cell.snapshot())
+  }
+
+  /**
+   * Whether a mutation on `volume` goes to the server now. Not while the server is
+   * unreachable, in write-back mode, or while older changes of the cell wait in the
+   * log (they must reach the server first, in order).
+   */
+  online (cell: Cell, volume: number): boolean {
+    return cell.linkFor(volume).connected && !this.writeBack && !this.cml.hasRecordsFor(cell.name)
+  }
+
+  /**
+   * `afs disconnect`: every server counts as unreachable; with `writeBack`, servers are
+   * still read but mutations go to the log and trickle out once `ageMs` old.
+   */
+  disconnect (writeBack: boolean, ageMs = WRITE_BACK_AGE_MS): void {
+    if (!writeBack) {
+      for (const c of this.cells.values()) c.force(true)
+      return
+    }
+    this.writeBack = true
+    if (this.trickle) clearInterval(this.trickle)
+    this.trickle = setInterval(() => {
+      for (const c of this.cells.values()) void this.reintegrator.run(c, { olderThanMs: ageMs })
+    }, Math.max(200, Math.min(ageMs, 1000)))
+    this.trickle.unref()
+    log.info(`write-back mode: changes go to the log and reach the servers after ${ageMs} ms`)
+  }
+
+  /** `afs reconnect`: back to normal; the log is replayed as soon as the servers answer. */
+  reconnect (): void {
+    this.writeBack = false
+    if (this.trickle) clearInterval(this.trickle)
+    this.trickle = null
+    for (const c of this.cells.values()) {
+      c.force(false)
+      void this.reintegrator.run(c)
+    }
+  }
+
+  /** `afs sync`: replays every log now; with `waitMs`, until it is empty or the time is up. */
+  async sync (waitMs: number): Promise<{ pending: { records: number, bytes: number }, why: string[] }> {
+    const end = Date.now() + waitMs
+    do {
+      for (const c of this.cells.values()) await this.reintegrator.run(c)
+      if (this.cml.size === 0 || Date.now() >= end) break
+      await new Promise(resolve => setTimeout(resolve, 200))
+    } while (Date.now() < end)
+    const why: string[] = []
+    for (const c of this.cells.values()) {
+      if (!this.cml.hasRecordsFor(c.name)) continue
+      const link = c.anyLink()
+      if (this.writeBack) why.push(`${c.name}: write-back mode (afs reconnect flushes it)`)
+      else if (!link.connected) why.push(`${c.name}: server ${link.address} unreachable (${link.downCause})`)
+      else why.push(`${c.name}: ${this.reintegrator.last.get(c.name)?.error ?? 'reintegration in progress'}`)
+    }
+    return { pending: this.cml.pending(), why }
+  }
+
+  /** Notes a cache miss while disconnected and returns the error for it. */
+  miss (path: string, cause: unknown): AfsError {
+    const m = this.misses.get(path)
+    if (m) { m.count++; m.time = Date.now() } else this.misses.set(path, { path, time: Date.now(), count: 1 })
+    return volumeOffline(`${path} is not in the cache and its server is unreachable (${(cause as Error)?.message ?? cause})`)
+  }
+
   async close (): Promise<void> {
+    if (this.trickle) clearInterval(this.trickle)
     this.readFds.closeAll()
     for (const c of this.cells.values()) c.close()
     await this.table.close()
+    await this.cml.close()
   }
 
   private async loadClientId (): Promise<string> {
@@ -95,6 +187,64 @@ export class CacheManager {
         if (o) o.cbExpiresAt = 0
       }
     })
+    link.on('up', () => { void this.reintegrator.run(cell) })
+  }
+
+  /** After a cell's whole log reached its servers: everything cached is revalidated, objects born in the log are dropped. */
+  async afterReintegration (cell: Cell): Promise<void> {
+    for (const o of [...this.table.values()]) {
+      if (o.cell !== cell.name) continue
+      o.cbExpiresAt = 0
+      o.baseVersion = null
+      if (o.status.type === 'dir' && !o.conflict) { o.entries = null; o.listedVersion = -1 }
+      if (isLocalFid(o.status.fid) && !o.conflict) await this.forget(o)
+      else void this.table.save(o)
+    }
+  }
+
+  /** A store replayed from the log: the container now holds the server's new version. */
+  stored (cell: Cell, fid: Fid, status: VnodeStatus): void {
+    const o = this.table.get(objectKey(cell.name, fid))
+    if (!o || isLocalFid(fid)) return
+    o.status = status
+    if (o.loggedGen === o.writeGen) o.dirty = false
+    o.baseVersion = null
+    this.setCached(o, status.dataVersion, o.cachedBytes)
+  }
+
+  async conflictStore (): Promise<string> {
+    return await ensureConflictDir(this.opts.cacheDir)
+  }
+
+  /** Fetches the server's version of a file into `dest` (for a conflict); null if there is none. */
+  async fetchServerCopy (cell: Cell, fid: Fid, dest: string): Promise<string | null> {
+    if (isLocalFid(fid)) return null
+    try {
+      const { body } = await (await cell.readyLinkFor(fid.volume)).download('fetchData', { fid })
+      await pipeline(body, createWriteStream(dest))
+      return dest
+    } catch {
+      return null
+    }
+  }
+
+  /** Where an object is in its cell, from cached listings (best effort): its path, directory and name. */
+  locate (cell: Cell, fid: Fid): { path: string, dir: Fid | null, name: string | null } {
+    const parents = new Map<string, [FsObject, string]>()
+    for (const o of this.table.values()) {
+      if (o.cell !== cell.name || !o.entries) continue
+      for (const [n, d] of o.entries) parents.set(objectKey(cell.name, d.fid), [o, n])
+    }
+    const first = parents.get(objectKey(cell.name, fid))
+    const parts: string[] = []
+    let key = objectKey(cell.name, fid)
+    for (let hops = 0; hops < 1000; hops++) {
+      const up = parents.get(key)
+      if (!up) break
+      parts.unshift(up[1])
+      key = up[0].key
+    }
+    return { path: `/${cell.name}/${parts.join('/')}`, dir: first ? first[0].status.fid : null, name: first ? first[1] : null }
   }
 
   cell (name: string): Cell {
@@ -140,22 +290,37 @@ export class CacheManager {
     return isListed(dir) && this.hasCallback(dir) ? dir.entries : null
   }
 
-  /** The object for `fid` with a trustworthy status: from cache under a callback, else one fetchStatus. */
+  /**
+   * The object for `fid`: from cache under a callback, else one fetchStatus. While its
+   * server is unreachable, the cached object as it is (emulation), or a miss.
+   */
   async object (cell: Cell, fid: Fid): Promise<FsObject> {
     const o = this.table.get(objectKey(cell.name, fid))
     if (o && this.hasCallback(o)) { o.lastUse = Date.now(); return o }
-    await cell.volumeById(fid.volume)
-    const reply = await cell.linkFor(fid.volume).call('fetchStatus', { fid }) as StatusReply
-    const fresh = this.accept(cell, reply)
-    fresh.lastUse = Date.now()
-    return fresh
+    if (o && (isLocalFid(fid) || o.conflict)) return o
+    try {
+      await cell.volumeById(fid.volume)
+      const link = await cell.readyLinkFor(fid.volume)
+      const reply = await link.call('fetchStatus', { fid }) as StatusReply
+      const fresh = this.accept(cell, reply)
+      fresh.lastUse = Date.now()
+      return fresh
+    } catch (err) {
+      if (!isUnreachable(err)) throw err
+      if (o) { o.lastUse = Date.now(); return o }
+      throw err
+    }
   }
 
-  /** A directory's entries, listed from the server unless cached at its current version. */
+  /** A directory's entries, listed from the server unless cached at its current version (or the server is unreachable). */
   async entries (cell: Cell, dir: FsObject): Promise<Map<string, Dirent>> {
     if (dir.status.type !== 'dir') throw notDir('not a directory')
-    if (isListed(dir)) return dir.entries!
-    await this.once(dir.key, () => this.list(cell, dir))
+    if (isListed(dir) || (dir.entries && (!this.online(cell, dir.status.fid.volume) || isLocalFid(dir.status.fid)))) return dir.entries!
+    try {
+      await this.once(dir.key, () => this.list(cell, dir))
+    } catch (err) {
+      if (!isUnreachable(err) || !dir.entries) throw err
+    }
     return dir.entries ?? new Map()
   }
 
@@ -173,12 +338,22 @@ export class CacheManager {
       } while (last.more && last.status.dataVersion === first.status.dataVersion)
       if (last.status.dataVersion !== first.status.dataVersion) continue // changed under us: list again
       this.accept(cell, last)
+      this.overlayConflicts(cell, dir, entries)
       dir.entries = entries
       dir.listedVersion = last.status.dataVersion
       void this.table.saveListing(dir)
       return
     }
     throw new AfsError('BUSY', 'directory keeps changing while listed')
+  }
+
+  /** Conflicted objects stay visible where they were, whatever the server's listing says. */
+  private overlayConflicts (cell: Cell, dir: FsObject, entries: Map<string, Dirent>): void {
+    for (const c of this.cml.conflicts()) {
+      if (c.cell !== cell.name || !c.dir || c.name === null || objectKey(cell.name, c.dir) !== dir.key) continue
+      const o = this.table.get(objectKey(cell.name, c.fid))
+      if (o?.conflict?.id === c.id) entries.set(c.name, { fid: c.fid, type: 'symlink' })
+    }
   }
 
   /**
@@ -208,10 +383,14 @@ export class CacheManager {
 
   // ---- whole-file data ----
 
-  /** Makes sure the container holds the current version of a file (fetching it whole if not). */
+  /** Makes sure the container holds the current version of a file (fetching it whole if not; whatever it holds while disconnected). */
   async ensureData (cell: Cell, o: FsObject): Promise<void> {
-    if (hasData(o)) return
-    await this.once(o.key, () => this.fetch(cell, o))
+    if (hasData(o) || (o.cachedVersion !== null && !this.online(cell, o.status.fid.volume))) return
+    try {
+      await this.once(o.key, () => this.fetch(cell, o))
+    } catch (err) {
+      if (!isUnreachable(err) || o.cachedVersion === null) throw err
+    }
   }
 
   private async fetch (cell: Cell, o: FsObject): Promise<void> {
@@ -231,10 +410,17 @@ export class CacheManager {
     this.setCached(o, reply.status.dataVersion, bytes)
   }
 
-  /** Stores a dirty container whole; later writes keep it dirty. Serialized per object. */
+  /**
+   * Stores a dirty container whole; later writes keep it dirty. Serialized per object.
+   * While the server is unreachable the store goes to the log instead.
+   */
   async store (cell: Cell, o: FsObject): Promise<void> {
     await this.serialize(o.key, async () => {
       if (!o.dirty) return
+      if (!this.online(cell, o.status.fid.volume)) {
+        if (o.loggedGen !== o.writeGen || o.writeGen === 0) await this.emulator.store(cell, o)
+        return
+      }
       const gen = o.writeGen
       const size = await this.containers.size(o.key)
       let reply: StatusReply
@@ -243,6 +429,7 @@ export class CacheManager {
           { fid: o.status.fid, size, mtimeMs: o.localMtimeMs || Date.now() },
           size === 0 ? noBytes() : createReadStream(this.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES })) as StatusReply
       } catch (err) {
+        if (isUnreachable(err)) return await this.emulator.store(cell, o)
         if (isRejection(err)) await this.discardLocal(o)
         throw err
       }
@@ -275,7 +462,7 @@ export class CacheManager {
   /** Evicts least recently used containers until `bytes` more fit. Never open or dirty ones. */
   async makeRoom (bytes: number, except?: string): Promise<void> {
     if (this.usedBytes + bytes <= this.cacheBytes) return
-    const victims = [...this.table.values()].filter(o => isEvictable(o) && o.key !== except).sort((a, b) => a.lastUse - b.lastUse)
+    const victims = [...this.table.values()].filter(o => isEvictable(o) && o.key !== except && !this.cml.references(o.cell, o.status.fid)).sort((a, b) => a.lastUse - b.lastUse)
     for (const v of victims) {
       if (this.usedBytes + bytes <= this.cacheBytes) return
       await this.evict(v)
@@ -300,7 +487,7 @@ export class CacheManager {
 
   /** Forgets an object that no longer exists. */
   async forget (o: FsObject): Promise<void> {
-    if (o.openCount > 0) { o.cbExpiresAt = 0; return }
+    if (o.openCount > 0 || o.conflict) { o.cbExpiresAt = 0; return }
     this.readFds.drop(o.key)
     if (o.cachedVersion !== null) await this.containers.remove(o.key)
     this.usedBytes -= o.cachedBytes

@@ -1,40 +1,53 @@
 // A cell as this cache manager sees it (AFS CellServDB entry + VLDB cache): its name,
-// a link per volume server, and the volumes located so far.
-import { notFound, rootFid, type Fid, type HelloReply, type VolumeEntry } from '@afs-ts/common'
+// a link per volume server, and the volumes located so far. What it learned is saved
+// with the cache, so a cache manager started while no server answers still knows it.
+import { connectionLost, rootFid, type Fid, type VolumeEntry } from '@afs-ts/common'
 import { ServerLink } from './server-link.ts'
 import type { Counters } from './counters.ts'
+
+/** What a cache remembers about a cell between runs. */
+export interface SavedCell { name: string, rootVolume: string, volumes: VolumeEntry[] }
 
 export class Cell {
   name = ''
   rootVolume = 'root.cell'
   readonly links = new Map<string, ServerLink>()
+  private readonly started = new Map<string, Promise<boolean>>()
   private readonly volumesByName = new Map<string, VolumeEntry>()
   private readonly volumesById = new Map<number, VolumeEntry>()
 
   constructor (readonly servers: string[], private readonly clientId: string, private readonly counters: Counters,
-    private readonly onLink: (cell: Cell, link: ServerLink) => void) {}
+    private readonly onLink: (cell: Cell, link: ServerLink) => void, private readonly probeIntervalMs?: number) {}
 
-  /** Contacts the first server that answers and learns the cell's name. */
-  async ready (): Promise<HelloReply> {
-    let last: unknown = null
+  /** Contacts the first server that answers; else falls back on what the cache saved. Resolves whether online. */
+  async ready (saved: (servers: string[]) => SavedCell | undefined): Promise<boolean> {
     for (const address of this.servers) {
       const link = this.link(address)
-      try {
-        await link.call('ping', {})
+      if (await this.started.get(address)) {
         this.name = link.hello!.cell
         this.rootVolume = link.hello!.rootVolume
-        return link.hello!
-      } catch (err) { last = err }
+        return true
+      }
     }
-    throw last ?? notFound('no servers')
+    const s = saved(this.servers)
+    if (!s) throw connectionLost(`no server of ${this.servers.join(', ')} answers (${this.link(this.servers[0]).downCause}), and this cache has never seen that cell`)
+    this.name = s.name
+    this.rootVolume = s.rootVolume
+    for (const v of s.volumes) this.remember(v)
+    return false
+  }
+
+  snapshot (): SavedCell {
+    return { name: this.name, rootVolume: this.rootVolume, volumes: this.knownVolumes }
   }
 
   link (address: string): ServerLink {
     let l = this.links.get(address)
     if (!l) {
-      l = new ServerLink(address, this.clientId, this.counters)
+      l = new ServerLink(address, this.clientId, this.counters, this.probeIntervalMs)
       this.links.set(address, l)
       this.onLink(this, l)
+      this.started.set(address, l.start())
     }
     return l
   }
@@ -45,6 +58,13 @@ export class Cell {
     return this.link(v?.servers[0] ?? this.servers[0])
   }
 
+  /** Like linkFor, after the link's first contact has been tried. */
+  async readyLinkFor (volumeId: number): Promise<ServerLink> {
+    const l = this.linkFor(volumeId)
+    await this.started.get(l.address)
+    return l
+  }
+
   knownVolume (volumeId: number): VolumeEntry | undefined {
     return this.volumesById.get(volumeId)
   }
@@ -53,30 +73,23 @@ export class Cell {
     return [...this.volumesById.values()]
   }
 
-  /** Looks a volume up by name in the VLDB (cached for the life of the process). */
+  cachedVolume (name: string): VolumeEntry | undefined {
+    return this.volumesByName.get(name)
+  }
+
+  /** Looks a volume up by name in the VLDB (cached for the life of the cache). */
   async volume (name: string): Promise<VolumeEntry> {
-    const cached = this.volumesByName.get(name)
-    if (cached) return cached
-    const entry = await this.anyLink().call('vlGet', { name }) as VolumeEntry
-    this.remember(entry)
-    return entry
+    return this.volumesByName.get(name) ?? this.remember(await this.anyLink().call('vlGet', { name }) as VolumeEntry)
   }
 
   async volumeById (id: number): Promise<VolumeEntry> {
-    const cached = this.volumesById.get(id)
-    if (cached) return cached
-    const entry = await this.anyLink().call('vlGet', { id }) as VolumeEntry
-    this.remember(entry)
-    return entry
+    return this.volumesById.get(id) ?? this.remember(await this.anyLink().call('vlGet', { id }) as VolumeEntry)
   }
 
-  remember (entry: VolumeEntry): void {
+  remember (entry: VolumeEntry): VolumeEntry {
     this.volumesByName.set(entry.name, entry)
     this.volumesById.set(entry.id, entry)
-  }
-
-  cachedVolume (name: string): VolumeEntry | undefined {
-    return this.volumesByName.get(name)
+    return entry
   }
 
   async rootFid (): Promise<Fid> {
@@ -86,6 +99,11 @@ export class Cell {
   anyLink (): ServerLink {
     for (const l of this.links.values()) if (l.connected) return l
     return this.link(this.servers[0])
+  }
+
+  /** `afs disconnect` / `afs reconnect` for every server of the cell. */
+  force (down: boolean): void {
+    for (const l of this.links.values()) l.force(down)
   }
 
   close (): void {

@@ -1,7 +1,5 @@
 // Tunables of the cache manager, units in the names.
 
-/** How long to wait for a TCP connection to a server. */
-export const CONNECT_TIMEOUT_MS = 3_000
 /** How long an ordinary (non-streaming) RPC may take. */
 export const RPC_TIMEOUT_MS = 15_000
 /** A callback promise is treated as expired this long before the server's expiry (clock skew). */
@@ -13,3 +11,9 @@ export const KERNEL_ATTR_TIMEOUT_S = 1
 export const KERNEL_ENTRY_TIMEOUT_S = 1
 /** FUSE: largest write the kernel sends in one call (needs big_writes). */
 export const FUSE_MAX_WRITE_BYTES = 128 * 1024
+/** Keep-alive and reconnection probes to each server; also bounds how long a dead server goes unnoticed. */
+export const PROBE_INTERVAL_MS = 2_000
+/** Probes in a row that must succeed before a down server counts as up again (hysteresis). */
+export const PROBES_TO_RECONNECT = 2
+/** Write-back mode: a change reaches the server once it is this old (CML optimizations save the rest). */
+export const WRITE_BACK_AGE_MS = 5_000

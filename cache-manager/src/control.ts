@@ -12,6 +12,8 @@ import { statusReport } from './status.ts'
 export const CONTROL_SOCKET = 'control.sock'
 
 const pathArgs = z.object({ path: z.string().min(1).max(4096) })
+const disconnectArgs = z.object({ writeBack: z.boolean(), ageMs: z.number().int().min(0).max(86_400_000).optional() })
+const syncArgs = z.object({ waitMs: z.number().int().min(0).max(86_400_000) })
 const mkmountArgs = z.object({ path: z.string().min(1).max(4096), volume: z.string().min(1).max(63) })
 
 export class ControlServer {
@@ -51,6 +53,10 @@ export class ControlServer {
       case 'lsmount': return await this.onLsmount(parse(pathArgs, args).path)
       case 'mkmount': { const a = parse(mkmountArgs, args); await this.vfs.mkmount(this.inMount(a.path), a.volume, { uid: 0, gid: 0, pid: 0 }); return {} }
       case 'listquota': return await this.onListquota(parse(pathArgs, args).path)
+      case 'disconnect': { const a = parse(disconnectArgs, args); this.cm.disconnect(a.writeBack, a.ageMs); return {} }
+      case 'reconnect': this.cm.reconnect(); return {}
+      case 'sync': return await this.cm.sync(parse(syncArgs, args).waitMs)
+      case 'repairList': return this.cm.cml.conflicts()
       default: throw badRequest(`unknown control request ${op}`)
     }
   }

@@ -5,6 +5,7 @@ import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
 import { fidKey, type Fid, type VnodeStatus } from '@afs-ts/common'
 import { newObject, type Dirent, type FsObject, type PersistedObject } from './fs-object.ts'
+import type { SavedCell } from './cell.ts'
 
 export function objectKey (cell: string, fid: Fid): string {
   return `${cell}:${fidKey(fid)}`
@@ -15,12 +16,23 @@ export class FsObjectTable {
   private readonly db: RootDatabase
   private readonly persisted: Database<PersistedObject, string>
   private readonly dirents: Database<Dirent, [string, string]>
+  private readonly cells: Database<SavedCell, string>
 
   constructor (cacheDir: string) {
     // Cache metadata can always be rebuilt from the servers: no fsync per commit.
     this.db = openLmdb({ path: join(cacheDir, 'cache.lmdb'), compression: false, noSync: true })
     this.persisted = this.db.openDB({ name: 'objects' })
     this.dirents = this.db.openDB({ name: 'dirents' })
+    this.cells = this.db.openDB({ name: 'cells' })
+  }
+
+  /** What this cache knows of the cell served by `servers`. */
+  savedCell (servers: string[]): SavedCell | undefined {
+    return this.cells.get(servers.join(','))
+  }
+
+  saveCell (servers: string[], cell: SavedCell): Promise<boolean> {
+    return this.cells.put(servers.join(','), cell)
   }
 
   /** Loads what the last run cached; every callback starts out void. */
@@ -28,7 +40,7 @@ export class FsObjectTable {
     for (const { value } of this.persisted.getRange()) {
       const o = newObject(value.key, value.cell, value.status)
       Object.assign(o, value)
-      if (o.status.type === 'dir' && o.listedVersion >= 0) {
+      if (o.status.type === 'dir' && (o.listedVersion >= 0 || o.status.fid.unique === 0)) {
         o.entries = new Map()
         for (const { key, value: d } of this.dirents.getRange({ start: [o.key, ''], end: [o.key + '\u0000', ''] })) {
           if (key[0] !== o.key) break
@@ -73,7 +85,7 @@ export class FsObjectTable {
   save (o: FsObject): Promise<boolean> {
     const p: PersistedObject = {
       key: o.key, cell: o.cell, status: o.status, cachedVersion: o.cachedVersion, cachedBytes: o.cachedBytes,
-      dirty: o.dirty, lastUse: o.lastUse, listedVersion: o.entries ? o.listedVersion : -1,
+      dirty: o.dirty, lastUse: o.lastUse, listedVersion: o.entries ? o.listedVersion : -1, baseVersion: o.baseVersion, conflict: o.conflict,
     }
     return this.persisted.put(o.key, p)
   }

@@ -1,6 +1,6 @@
 // A cached object (Coda's fsobj): the server status we last saw, the callback that
 // keeps it trustworthy, and the state of its container file.
-import type { Fid, ObjectType, VnodeStatus } from '@afs-ts/common'
+import type { ConflictKind, Fid, ObjectType, VnodeStatus } from '@afs-ts/common'
 
 export interface Dirent { fid: Fid, type: ObjectType }
 
@@ -19,6 +19,8 @@ export interface FsObject {
   dirty: boolean
   /** Bumped by every local write; a store only cleans the generation it uploaded. */
   writeGen: number
+  /** The write generation last logged as a store in the CML. */
+  loggedGen: number
   /** Local mtime of the dirty container (ms epoch). */
   localMtimeMs: number
   openCount: number
@@ -26,22 +28,29 @@ export interface FsObject {
   /** Directory entries, when this is a directory whose listing is cached (for dataVersion listedVersion). */
   entries: Map<string, Dirent> | null
   listedVersion: number
+  /** The server data version the local, not yet reintegrated changes are based on. */
+  baseVersion: number | null
+  /** Set when reintegration found this object changed on both sides. */
+  conflict: ConflictMark | null
 }
 
+/** How a conflicted object is shown: a dangling symlink, as Coda does, until `afs repair`. */
+export interface ConflictMark { kind: ConflictKind, id: string }
+
 /** Fields that survive a restart of the cache manager (all callbacks are void after one). */
-export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cachedVersion' | 'cachedBytes' | 'dirty' | 'lastUse' | 'listedVersion'>
+export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cachedVersion' | 'cachedBytes' | 'dirty' | 'lastUse' | 'listedVersion' | 'baseVersion' | 'conflict'>
 
 export function newObject (key: string, cell: string, status: VnodeStatus): FsObject {
   return {
-    key, cell, status, cbExpiresAt: 0, cbEpoch: -1, cachedVersion: null, cachedBytes: 0, dirty: false, writeGen: 0,
-    localMtimeMs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1,
+    key, cell, status, cbExpiresAt: 0, cbEpoch: -1, cachedVersion: null, cachedBytes: 0, dirty: false, writeGen: 0, loggedGen: 0,
+    localMtimeMs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, conflict: null,
   }
 }
 
 export function isDirectory (o: FsObject): boolean { return o.status.type === 'dir' }
 export function hasData (o: FsObject): boolean { return o.cachedVersion !== null && (o.dirty || o.cachedVersion === o.status.dataVersion) }
 /** A container may be thrown away: not open, not holding unsaved changes. */
-export function isEvictable (o: FsObject): boolean { return o.cachedVersion !== null && o.openCount === 0 && !o.dirty }
+export function isEvictable (o: FsObject): boolean { return o.cachedVersion !== null && o.openCount === 0 && !o.dirty && o.conflict === null }
 export function isListed (o: FsObject): boolean { return o.entries !== null && o.listedVersion === o.status.dataVersion }
 
 export function typeOf (s: VnodeStatus): ObjectType { return s.type }

@@ -1,51 +1,146 @@
-// One connection from this cache manager to one volume server: connects on demand,
-// says hello with our stable client id, counts RPCs, and receives callback breaks
-// (the server's requests to us). Each time it loses the connection its epoch grows:
-// callbacks granted in an older epoch are no longer trusted (the server forgot them).
+// One connection from this cache manager to one volume server: says hello with our
+// stable client id, counts RPCs, receives callback breaks (the server's requests to
+// us), and knows whether the server is reachable. A link is in exactly one of these
+// states: up, down. It goes down on the first failed RPC or keep-alive probe, and
+// comes back up only after PROBES_TO_RECONNECT probes in a row succeed (hysteresis),
+// so a flapping network does not flap the volumes. Each change is logged with its
+// cause; callbacks granted before the link last went down are void (its epoch grew).
 import { connect } from 'node:net'
 import { EventEmitter } from 'node:events'
 import { hostname } from 'node:os'
 import {
-  RpcConnection, callbackBreakSchema, connectionLost, parseHostPort, badRequest, makeLog,
+  AfsError, RpcConnection, callbackBreakSchema, connectionLost, parseHostPort, badRequest, makeLog, volumeOffline,
   PROTOCOL_VERSION, type Fid, type HelloReply, type InboundStream, type Op, type Args,
 } from '@afs-ts/common'
-import { CONNECT_TIMEOUT_MS, RPC_TIMEOUT_MS } from './constants.ts'
+import { RPC_TIMEOUT_MS, PROBE_INTERVAL_MS, PROBES_TO_RECONNECT } from './constants.ts'
 import type { Counters } from './counters.ts'
 
 const log = makeLog('cache-manager')
 
+export type LinkState = 'up' | 'down'
+
+/** Errors that mean "the server did not answer", as opposed to an answer that says no. */
+export function isUnreachable (err: unknown): boolean {
+  return err instanceof AfsError && (err.code === 'CONNECTION' || err.code === 'TIMEOUT' || err.code === 'VOLUME_OFFLINE')
+}
+
 export class ServerLink extends EventEmitter {
   private conn: RpcConnection | null = null
   private connecting: Promise<RpcConnection> | null = null
-  /** Grows on every lost connection; callbacks from an older epoch are void. */
+  private probeTimer: NodeJS.Timeout | null = null
+  private goodProbes = 0
+  private lastHeard = 0
+  state: LinkState = 'down'
+  /** `afs disconnect`: stay down whatever the probes say. */
+  forcedDown = false
+  /** Grows whenever the link goes down; callbacks from an older epoch are void. */
   epoch = 0
   hello: HelloReply | null = null
+  downSince = Date.now()
+  downCause = 'not contacted yet'
 
-  constructor (readonly address: string, private readonly clientId: string, private readonly counters: Counters) {
+  constructor (readonly address: string, private readonly clientId: string, private readonly counters: Counters,
+    private readonly probeIntervalMs = PROBE_INTERVAL_MS) {
     super()
   }
 
-  get connected (): boolean { return this.conn !== null && !this.conn.isClosed }
+  get connected (): boolean { return this.state === 'up' }
+
+  /** First contact: up if the server answers now, else down (and probing). */
+  async start (): Promise<boolean> {
+    this.probeTimer ??= setInterval(() => { void this.probe() }, this.probeIntervalMs)
+    this.probeTimer.unref()
+    try {
+      await this.ping()
+      this.markUp('first contact')
+      return true
+    } catch (err) {
+      this.downCause = (err as Error).message
+      return false
+    }
+  }
 
   async call<O extends Op> (op: O, args: Args<O>, timeoutMs = RPC_TIMEOUT_MS): Promise<unknown> {
-    const conn = await this.connection()
-    this.counters.rpcs++
-    return await conn.request(op, args, { timeoutMs })
+    return await this.guard(async conn => await conn.request(op, args, { timeoutMs }))
   }
 
   async download<O extends Op> (op: O, args: Args<O>): Promise<{ result: unknown, body: InboundStream }> {
-    const conn = await this.connection()
-    this.counters.rpcs++
-    return await conn.download(op, args)
+    return await this.guard(async conn => await conn.download(op, args))
   }
 
   async upload<O extends Op> (op: O, args: Args<O>, body: AsyncIterable<Buffer>): Promise<unknown> {
+    return await this.guard(async conn => await conn.upload(op, args, body))
+  }
+
+  private async guard<T> (fn: (conn: RpcConnection) => Promise<T>): Promise<T> {
+    if (this.state === 'down') throw volumeOffline(`server ${this.address} is unreachable (${this.downCause})`)
+    try {
+      const conn = await this.connection()
+      this.counters.rpcs++
+      const out = await fn(conn)
+      this.lastHeard = Date.now()
+      return out
+    } catch (err) {
+      if (isUnreachable(err)) this.markDown((err as Error).message)
+      throw err
+    }
+  }
+
+  /** `afs disconnect` / `afs reconnect`. */
+  force (down: boolean): void {
+    this.forcedDown = down
+    if (down) this.markDown('disconnected by the user')
+    else void this.probe()
+  }
+
+  markDown (cause: string): void {
+    this.goodProbes = 0
+    if (this.state === 'down') return
+    this.state = 'down'
+    this.downSince = Date.now()
+    this.downCause = cause
+    this.epoch++
+    const c = this.conn
+    this.conn = null
+    c?.destroy()
+    log.warn(`server ${this.address} is unreachable: ${cause}`)
+    this.emit('down', cause)
+  }
+
+  private markUp (cause: string): void {
+    if (this.state === 'up') return
+    this.state = 'up'
+    this.epoch++
+    log.info(`server ${this.address} is reachable again (${cause})`)
+    this.emit('up')
+  }
+
+  private async probe (): Promise<void> {
+    if (this.forcedDown) return
+    if (this.state === 'up') {
+      if (Date.now() - this.lastHeard < this.probeIntervalMs) return
+      try { await this.ping() } catch (err) { this.markDown(`keep-alive failed: ${(err as Error).message}`) }
+      return
+    }
+    try {
+      await this.ping()
+      if (++this.goodProbes >= PROBES_TO_RECONNECT) this.markUp(`${this.goodProbes} probes answered`)
+    } catch (err) {
+      this.goodProbes = 0
+      this.downCause = (err as Error).message
+    }
+  }
+
+  private async ping (): Promise<void> {
     const conn = await this.connection()
     this.counters.rpcs++
-    return await conn.upload(op, args, body)
+    await conn.request('ping', {}, { timeoutMs: this.probeIntervalMs })
+    this.lastHeard = Date.now()
   }
 
   close (): void {
+    if (this.probeTimer) clearInterval(this.probeTimer)
+    this.probeTimer = null
     this.conn?.destroy()
     this.conn = null
   }
@@ -60,7 +155,7 @@ export class ServerLink extends EventEmitter {
     const { host, port } = parseHostPort(this.address)
     const socket = connect({ host, port })
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { socket.destroy(); reject(connectionLost(`${this.address}: no answer in ${CONNECT_TIMEOUT_MS} ms`)) }, CONNECT_TIMEOUT_MS)
+      const timer = setTimeout(() => { socket.destroy(); reject(connectionLost(`${this.address}: no answer in ${this.probeIntervalMs} ms`)) }, this.probeIntervalMs)
       socket.once('connect', () => { clearTimeout(timer); resolve() })
       socket.once('error', err => { clearTimeout(timer); reject(connectionLost(`${this.address}: ${err.message}`)) })
     })
@@ -68,14 +163,11 @@ export class ServerLink extends EventEmitter {
     conn.on('close', () => {
       if (this.conn !== conn) return
       this.conn = null
-      this.epoch++
-      log.info(`lost connection to ${this.address}`)
-      this.emit('down')
+      this.markDown('connection closed')
     })
     this.counters.rpcs++
-    this.hello = await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: this.clientId, hostname: hostname() }, { timeoutMs: RPC_TIMEOUT_MS }) as HelloReply
+    this.hello = await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: this.clientId, hostname: hostname() }, { timeoutMs: this.probeIntervalMs }) as HelloReply
     this.conn = conn
-    this.epoch++
     return conn
   }
 

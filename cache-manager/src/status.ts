@@ -1,22 +1,37 @@
 // What `afs status` shows: per cell, server and volume, connection state and cache use,
 // plus the monotonic counters.
 import type { CacheManager } from './cache-manager.ts'
+import type { Cell } from './cell.ts'
+
+/** A volume is in exactly one of these states. */
+export type VolumeState = 'connected' | 'disconnected' | 'reintegrating' | 'write-disconnected'
 
 export interface VolumeStatus {
   cell: string
   name: string
   id: number
   server: string
-  state: 'connected' | 'disconnected'
+  state: VolumeState
+  /** Why it is not connected, when it is not. */
+  cause?: string
   cachedObjects: number
   cachedBytes: number
+  cml: { records: number, bytes: number }
+}
+
+export function volumeState (cm: CacheManager, cell: Cell, volume: number): VolumeState {
+  const link = cell.linkFor(volume)
+  if (cm.reintegrator.isRunning(cell.name)) return 'reintegrating'
+  if (!link.connected) return 'disconnected'
+  if (cm.writeBack) return 'write-disconnected'
+  return 'connected'
 }
 
 export function statusReport (cm: CacheManager, mount: string) {
   const volumes: VolumeStatus[] = []
-  const servers: Array<{ cell: string, address: string, connected: boolean }> = []
+  const servers: Array<{ cell: string, address: string, connected: boolean, forced: boolean }> = []
   for (const cell of cm.cells.values()) {
-    for (const link of cell.links.values()) servers.push({ cell: cell.name, address: link.address, connected: link.connected })
+    for (const link of cell.links.values()) servers.push({ cell: cell.name, address: link.address, connected: link.connected, forced: link.forcedDown })
     for (const v of cell.knownVolumes) {
       let objects = 0
       let bytes = 0
@@ -24,7 +39,9 @@ export function statusReport (cm: CacheManager, mount: string) {
         if (o.cell === cell.name && o.status.fid.volume === v.id) { objects++; bytes += o.cachedBytes }
       }
       const link = cell.linkFor(v.id)
-      volumes.push({ cell: cell.name, name: v.name, id: v.id, server: link.address, state: link.connected ? 'connected' : 'disconnected', cachedObjects: objects, cachedBytes: bytes })
+      const state = volumeState(cm, cell, v.id)
+      const cml = cm.cml.pending(cell.name, v.id)
+      volumes.push({ cell: cell.name, name: v.name, id: v.id, server: link.address, state, ...(state === 'disconnected' ? { cause: link.downCause } : {}), cachedObjects: objects, cachedBytes: bytes, cml })
     }
   }
   return {
@@ -34,6 +51,13 @@ export function statusReport (cm: CacheManager, mount: string) {
     counters: { ...cm.counters },
     servers,
     volumes,
+    cml: cm.cml.pending(),
+    reintegration: {
+      running: [...cm.reintegrator.progress].map(([cell, p]) => ({ cell, ...p })),
+      last: [...cm.reintegrator.last.values()],
+    },
+    conflicts: cm.cml.conflicts().map(c => ({ path: c.path, kind: c.kind, id: c.id, time: c.time, localCopy: c.localCopy, serverCopy: c.serverCopy, message: c.message })),
+    misses: [...cm.misses.values()],
   }
 }
 

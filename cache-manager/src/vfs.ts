@@ -3,12 +3,14 @@
 import { open as fsOpen, read as fsRead, write as fsWrite, close as fsClose, fsync as fsFsync, constants } from 'node:fs'
 import { promisify } from 'node:util'
 import {
-  invalid, isDir, notDir, notFound, permission, rootFid, badRequest,
+  conflict, crossVolume, invalid, isDir, notDir, notFound, permission, rootFid, badRequest,
   type CreateReply, type RenameReply, type StatfsReply, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { hasData, type FsObject } from './fs-object.ts'
+import { isLocalFid } from './cml.ts'
+import { isUnreachable, type ServerLink } from './server-link.ts'
 
 const openAsync = promisify(fsOpen)
 const closeAsync = promisify(fsClose)
@@ -36,6 +38,15 @@ export class Vfs {
     if (parts.length === 0) return { kind: 'root' }
     const cached = this.resolveCached(parts, followMount)
     if (cached) return cached
+    try {
+      return await this.walk(path, parts, followMount)
+    } catch (err) {
+      if (isUnreachable(err)) throw this.cm.miss(path, err)
+      throw err
+    }
+  }
+
+  private async walk (path: string, parts: string[], followMount: boolean): Promise<Node> {
     const cell = this.cm.cell(parts[0])
     let obj = await this.cm.object(cell, await cell.rootFid())
     for (let i = 1; i < parts.length; i++) {
@@ -105,6 +116,7 @@ export class Vfs {
 
   async readlink (path: string): Promise<string> {
     const { obj } = await this.resolveObject(path, false)
+    if (obj.conflict) return conflictTarget(obj)
     if (obj.status.type !== 'symlink') throw invalid('not a symbolic link')
     return obj.status.target ?? ''
   }
@@ -126,7 +138,7 @@ export class Vfs {
   private async openHandle (cell: Cell, obj: FsObject, writable: boolean): Promise<number> {
     obj.openCount++
     try {
-      await this.cm.ensureData(cell, obj)
+      await this.cm.ensureData(cell, obj).catch(err => { throw isUnreachable(err) ? this.cm.miss(obj.key, err) : err })
       const path = this.cm.containers.path(obj.key)
       const { fd, shared } = writable ? { fd: await openAsync(path, 'r+'), shared: false } : await this.cm.readFds.acquire(obj.key, obj.cachedVersion, path)
       const fh = this.nextHandle++
@@ -141,11 +153,27 @@ export class Vfs {
 
   async create (path: string, mode: number, caller: Caller): Promise<number> {
     const { cell, dir, name } = await this.parent(path)
-    const r = await this.cm.cell(cell.name).linkFor(dir.status.fid.volume).call('create', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }) as CreateReply
-    const obj = this.created(cell, r, name)
-    await this.cm.containers.createEmpty(obj.key)
-    this.cm.setCached(obj, r.status.dataVersion, 0)
+    const obj = await this.mutate(cell, dir, async link => {
+      const r = await link.call('create', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }) as CreateReply
+      const o = this.created(cell, r, name)
+      await this.cm.containers.createEmpty(o.key)
+      this.cm.setCached(o, r.status.dataVersion, 0)
+      return o
+    }, () => this.cm.emulator.create(cell, dir, name, { type: 'file', mode, uid: caller.uid, gid: caller.gid }))
     return await this.openHandle(cell, obj, true)
+  }
+
+  /**
+   * Runs a mutation against the server while its volume is online; when it is not (or
+   * the server stops answering during the call), runs the emulated version instead.
+   */
+  private async mutate<T> (cell: Cell, on: FsObject, connected: (link: ServerLink) => Promise<T>, emulated: () => Promise<T>): Promise<T> {
+    if (on.conflict) throw conflict(`${on.key} is in conflict: resolve it with afs repair`)
+    const volume = on.status.fid.volume
+    if (this.cm.online(cell, volume) && !isLocalFid(on.status.fid)) {
+      try { return await connected(cell.linkFor(volume)) } catch (err) { if (!isUnreachable(err)) throw err }
+    }
+    return await emulated()
   }
 
   private created (cell: Cell, r: CreateReply, name: string): FsObject {
@@ -222,12 +250,12 @@ export class Vfs {
 
   private async truncateObject (cell: Cell, obj: FsObject, size: number): Promise<void> {
     if (obj.status.type === 'dir') throw isDir('is a directory')
-    if (obj.dirty || this.writers(obj)) {
-      if (size > 0 || obj.cachedVersion !== null) await this.cm.ensureData(cell, obj)
-      else await this.cm.containers.createEmpty(obj.key)
-      await this.cm.containers.truncate(obj.key, size)
-      if (obj.cachedVersion === null) obj.cachedVersion = obj.status.dataVersion
-      this.markDirty(obj, size)
+    if (obj.conflict) throw conflict(`${obj.key} is in conflict: resolve it with afs repair`)
+    if (obj.dirty || this.writers(obj)) return await this.truncateLocally(cell, obj, size)
+    if (!this.cm.online(cell, obj.status.fid.volume) || isLocalFid(obj.status.fid)) {
+      // Disconnected: truncate the container and log the result as a store.
+      await this.truncateLocally(cell, obj, size)
+      await this.cm.store(cell, obj)
       return
     }
     const before = obj.status.dataVersion
@@ -237,6 +265,14 @@ export class Vfs {
       await this.cm.containers.truncate(obj.key, size)
       this.cm.setCached(obj, r.status.dataVersion, size)
     }
+  }
+
+  private async truncateLocally (cell: Cell, obj: FsObject, size: number): Promise<void> {
+    if (size > 0 || obj.cachedVersion !== null) await this.cm.ensureData(cell, obj)
+    else await this.cm.containers.createEmpty(obj.key)
+    await this.cm.containers.truncate(obj.key, size)
+    if (obj.cachedVersion === null) obj.cachedVersion = obj.status.dataVersion
+    this.markDirty(obj, size)
   }
 
   // ---- attributes ----
@@ -265,22 +301,25 @@ export class Vfs {
 
   private async setattr (path: string, change: { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number }): Promise<void> {
     const { cell, obj } = await this.resolveObject(path)
-    const r = await cell.linkFor(obj.status.fid.volume).call('setattr', { fid: obj.status.fid, ...change }) as StatusReply
-    this.cm.accept(cell, r)
+    await this.mutate(cell, obj, async link => {
+      this.cm.accept(cell, await link.call('setattr', { fid: obj.status.fid, ...change }) as StatusReply)
+    }, () => this.cm.emulator.setattr(cell, obj, change))
   }
 
   // ---- namespace ----
 
   async mkdir (path: string, mode: number, caller: Caller): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
-    const r = await cell.linkFor(dir.status.fid.volume).call('mkdir', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }) as CreateReply
-    this.created(cell, r, name)
+    await this.mutate(cell, dir, async link => {
+      this.created(cell, await link.call('mkdir', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }) as CreateReply, name)
+    }, async () => { await this.cm.emulator.create(cell, dir, name, { type: 'dir', mode, uid: caller.uid, gid: caller.gid }) })
   }
 
   async symlink (target: string, path: string, caller: Caller): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
-    const r = await cell.linkFor(dir.status.fid.volume).call('symlink', { dir: dir.status.fid, name, target, uid: caller.uid, gid: caller.gid }) as CreateReply
-    this.created(cell, r, name)
+    await this.mutate(cell, dir, async link => {
+      this.created(cell, await link.call('symlink', { dir: dir.status.fid, name, target, uid: caller.uid, gid: caller.gid }) as CreateReply, name)
+    }, async () => { await this.cm.emulator.create(cell, dir, name, { type: 'symlink', mode: 0o777, uid: caller.uid, gid: caller.gid, target }) })
   }
 
   async mkmount (path: string, volume: string, caller: Caller): Promise<void> {
@@ -293,8 +332,9 @@ export class Vfs {
     const src = await this.resolveObject(from, false)
     const { cell, dir, name } = await this.parent(to)
     if (src.cell !== cell) throw invalid('hard links stay within a cell')
-    const r = await cell.linkFor(dir.status.fid.volume).call('link', { dir: dir.status.fid, name, fid: src.obj.status.fid }) as CreateReply
-    this.created(cell, r, name)
+    await this.mutate(cell, dir, async link => {
+      this.created(cell, await link.call('link', { dir: dir.status.fid, name, fid: src.obj.status.fid }) as CreateReply, name)
+    }, () => this.cm.emulator.link(cell, src.obj, dir, name))
   }
 
   async unlink (path: string): Promise<void> {
@@ -307,10 +347,12 @@ export class Vfs {
 
   private async remove (path: string, directory: boolean): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
-    const gone = (await this.cm.entries(cell, dir)).get(name)
-    const r = await cell.linkFor(dir.status.fid.volume).call(directory ? 'rmdir' : 'remove', { dir: dir.status.fid, name }) as { dir: VnodeStatus, status: VnodeStatus | null }
-    this.cm.applyEntries(cell, r.dir, [[name, null]])
-    if (gone) await this.settle(cell, gone.fid, r.status)
+    await this.mutate(cell, dir, async link => {
+      const gone = (await this.cm.entries(cell, dir)).get(name)
+      const r = await link.call(directory ? 'rmdir' : 'remove', { dir: dir.status.fid, name }) as { dir: VnodeStatus, status: VnodeStatus | null }
+      this.cm.applyEntries(cell, r.dir, [[name, null]])
+      if (gone) await this.settle(cell, gone.fid, r.status)
+    }, () => this.cm.emulator.remove(cell, dir, name, directory))
   }
 
   /** After a remove or a replacing rename: refresh or forget the object that lost a name. */
@@ -325,16 +367,19 @@ export class Vfs {
     const a = await this.parent(from)
     const b = await this.parent(to)
     if (a.cell !== b.cell) throw invalid('rename across cells')
-    const r = await a.cell.linkFor(a.dir.status.fid.volume).call('rename', { fromDir: a.dir.status.fid, fromName: a.name, toDir: b.dir.status.fid, toName: b.name }) as RenameReply
-    const entry = { fid: r.moved.fid, type: r.moved.type }
-    if (r.fromDir.fid.vnode === r.toDir.fid.vnode) {
-      this.cm.applyEntries(a.cell, r.fromDir, [[a.name, null], [b.name, entry]])
-    } else {
-      this.cm.applyEntries(a.cell, r.fromDir, [[a.name, null]])
-      this.cm.applyEntries(b.cell, r.toDir, [[b.name, entry]])
-    }
-    this.cm.update(a.cell, r.moved)
-    if (r.replaced) await this.settle(a.cell, r.replaced.fid, r.replaced.status)
+    if (a.dir.status.fid.volume !== b.dir.status.fid.volume) throw crossVolume('rename across volumes')
+    await this.mutate(a.cell, a.dir, async link => {
+      const r = await link.call('rename', { fromDir: a.dir.status.fid, fromName: a.name, toDir: b.dir.status.fid, toName: b.name }) as RenameReply
+      const entry = { fid: r.moved.fid, type: r.moved.type }
+      if (r.fromDir.fid.vnode === r.toDir.fid.vnode) {
+        this.cm.applyEntries(a.cell, r.fromDir, [[a.name, null], [b.name, entry]])
+      } else {
+        this.cm.applyEntries(a.cell, r.fromDir, [[a.name, null]])
+        this.cm.applyEntries(b.cell, r.toDir, [[b.name, entry]])
+      }
+      this.cm.update(a.cell, r.moved)
+      if (r.replaced) await this.settle(a.cell, r.replaced.fid, r.replaced.status)
+    }, () => this.cm.emulator.rename(a.cell, a.dir, a.name, b.dir, b.name))
   }
 }
 
@@ -347,14 +392,24 @@ function hasDataAt (o: FsObject, version: number): boolean {
 }
 
 /** A stable 32-bit inode number for a fid (hard links share it: git and tar compare them). */
-export function inodeNumber (fid: { volume: number, vnode: number }): number {
-  const n = (Math.imul(fid.volume, 0x9e3779b1) + fid.vnode) >>> 0
+export function inodeNumber (fid: { volume: number, vnode: number, unique: number }): number {
+  const n = (Math.imul(fid.volume, 0x9e3779b1) + fid.vnode + (fid.unique === 0 ? 0x40000000 : 0)) >>> 0
   return n < 2 ? n + 2 : n
+}
+
+/** A conflicted object shows as a dangling symlink naming its conflict, as in Coda. */
+export function conflictTarget (o: FsObject): string {
+  return `/afs-conflict/${o.conflict!.kind.replace('/', '-')}/${o.conflict!.id}`
 }
 
 function attrOf (o: FsObject): Attr {
   const s = o.status
+  const ino = inodeNumber(s.fid)
+  if (o.conflict) {
+    const size = Buffer.byteLength(conflictTarget(o))
+    return { ino, mode: 0o120444, uid: s.uid, gid: s.gid, size, nlink: 1, atimeMs: s.atimeMs, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs }
+  }
   const size = o.dirty ? o.cachedBytes : s.size
   const mtimeMs = o.dirty && o.localMtimeMs ? o.localMtimeMs : s.mtimeMs
-  return { ino: inodeNumber(s.fid), mode: s.mode, uid: s.uid, gid: s.gid, size, nlink: s.nlink, atimeMs: s.atimeMs, mtimeMs, ctimeMs: s.ctimeMs }
+  return { ino, mode: s.mode, uid: s.uid, gid: s.gid, size, nlink: s.nlink, atimeMs: s.atimeMs, mtimeMs, ctimeMs: s.ctimeMs }
 }

@@ -6,8 +6,10 @@ import { clientCommand } from './commands/client.ts'
 import { statusCommand } from './commands/status.ts'
 import { vosCommand } from './commands/vos.ts'
 import { fsCommand } from './commands/fs.ts'
+import { disconnectCommand, reconnectCommand, syncCommand } from './commands/connectivity.ts'
+import { repairCommand } from './commands/repair.ts'
 
-const COMMANDS: Command[] = [upCommand, serverCommand, clientCommand, statusCommand, vosCommand, fsCommand]
+const COMMANDS: Command[] = [upCommand, serverCommand, clientCommand, statusCommand, disconnectCommand, reconnectCommand, syncCommand, repairCommand, vosCommand, fsCommand]
 
 function help (): string {
   const w = Math.max(...COMMANDS.map(c => c.name.length))

@@ -8,10 +8,15 @@ import { table } from '../table.ts'
 export const statusCommand: Command = {
   name: 'status',
   summary: 'show servers, volumes, cache use and counters of a cache manager',
-  usage: 'afs status [--cache DIR] [--json]',
-  options: { ...cacheOption(), json: { type: 'boolean' } },
+  usage: 'afs status [--cache DIR] [--json] [--misses]',
+  options: { ...cacheOption(), json: { type: 'boolean' }, misses: { type: 'boolean' } },
   async run (v) {
     const s = await controlCall(cacheDirOf(v), 'status') as StatusReport
+    if (v.misses) {
+      if (v.json) process.stdout.write(JSON.stringify(s.misses, null, 2) + '\n')
+      else process.stdout.write(s.misses.length ? table(['PATH', 'TIMES', 'LAST'], s.misses.map(m => [m.path, m.count, new Date(m.time).toISOString()])) : 'no misses\n')
+      return EXIT_OK
+    }
     if (v.json) {
       process.stdout.write(JSON.stringify(s, null, 2) + '\n')
       return EXIT_OK
@@ -20,7 +25,10 @@ export const statusCommand: Command = {
       `mount ${s.mount}   cache ${s.cacheDir}: ${formatSize(s.cache.usedBytes)} of ${formatSize(s.cache.limitBytes)}, ${s.cache.objects} objects`,
       '',
       table(['CELL', 'SERVER', 'STATE'], s.servers.map(x => [x.cell, x.address, x.connected ? 'connected' : 'disconnected'])),
-      table(['CELL', 'VOLUME', 'ID', 'SERVER', 'STATE', 'CACHED', 'BYTES'], s.volumes.map(x => [x.cell, x.name, x.id, x.server, x.state, x.cachedObjects, formatSize(x.cachedBytes)])),
+      table(['CELL', 'VOLUME', 'ID', 'SERVER', 'STATE', 'CACHED', 'BYTES', 'CML', 'CML BYTES'], s.volumes.map(x => [x.cell, x.name, x.id, x.server, x.state, x.cachedObjects, formatSize(x.cachedBytes), x.cml.records, formatSize(x.cml.bytes)])),
+      ...s.reintegration.running.map(r => `reintegrating ${r.cell}: ${r.done}/${r.total} records\n`),
+      ...s.reintegration.last.map(r => `last reintegration of ${r.cell}: ${new Date(r.at).toISOString()}, ${r.applied} applied, ${r.conflicts} conflicts${r.done ? '' : ' (more to do)'}\n`),
+      s.conflicts.length ? table(['CONFLICT', 'KIND'], s.conflicts.map(c => [c.path, c.kind])) : '',
       table(['COUNTER', 'VALUE'], Object.entries(s.counters)),
     ]
     process.stdout.write(out.join('\n'))

@@ -1,0 +1,245 @@
+// The client modification log (Coda's CML): every mutation made while a volume is
+// disconnected, durable on disk (its own LMDB, synced on every commit) before the
+// operation returns. It keeps itself small with the cancellation rules below, and is
+// replayed in order by the reintegrator. Records being replayed are frozen: never
+// cancelled or rewritten.
+import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
+import { join } from 'node:path'
+import { fidKey, sameFid, type CmlRecordBody, type ConflictKind, type Fid } from '@afs-ts/common'
+
+/** A conflict found by reintegration: both versions are kept until `afs repair`. */
+export interface ConflictRecord {
+  id: string
+  cell: string
+  kind: ConflictKind
+  /** Where the object is (or was) in the namespace. */
+  path: string
+  dir: Fid | null
+  name: string | null
+  /** The object as this client knows it (local fid when it was born in the log). */
+  fid: Fid
+  time: number
+  message: string
+  /** Files holding the local version and the server's version, when there are contents. */
+  localCopy: string | null
+  serverCopy: string | null
+}
+
+export interface CmlRecord {
+  seq: number
+  cell: string
+  /** ms epoch when the change was made. */
+  time: number
+  frozen: boolean
+  body: CmlRecordBody
+}
+
+/** The fid a record is about (the object it creates, changes or removes). */
+export function subject (b: CmlRecordBody): Fid {
+  return b.fid
+}
+
+export function isLocalFid (f: Fid): boolean {
+  return f.unique === 0
+}
+
+/**
+ * Cancellation rules, applied when a record is appended (Coda's cmlent cancellations).
+ * Each row: when the new record is `incoming`, which earlier, unfrozen records on the
+ * same object it cancels, and whether the new record itself is dropped too.
+ *
+ * | incoming         | cancels earlier                                   | keeps itself |
+ * |------------------|---------------------------------------------------|--------------|
+ * | store            | store; setattr that only set times                | yes          |
+ * | setattr          | setattr (its attributes are folded into the new)  | yes          |
+ * | remove / rmdir   | of an object created in the log: its create and   | no           |
+ * |                  | every record about it (store, setattr, rename, …) |              |
+ */
+export const CANCELLATION_RULES = [
+  { incoming: 'store', cancels: 'store, setattr of times only', keepsItself: true },
+  { incoming: 'setattr', cancels: 'setattr (folded into the new one)', keepsItself: true },
+  { incoming: 'remove|rmdir', cancels: 'the whole history of an object born in the log', keepsItself: false },
+] as const
+
+export class ClientModifyLog {
+  private readonly db: RootDatabase
+  private readonly records: Database<CmlRecord, number>
+  private readonly meta: Database<number, string>
+  private readonly fidMap: Database<Fid, string>
+  private readonly conflictDb: Database<ConflictRecord, string>
+  /** In-memory mirror of the records, in order, and an index by object. */
+  private readonly bySeq = new Map<number, CmlRecord>()
+  private readonly byObject = new Map<string, Set<number>>()
+  private readonly perCell = new Map<string, number>()
+
+  constructor (cacheDir: string) {
+    // Durable: a record is on disk before the mutation it logs returns success.
+    this.db = openLmdb({ path: join(cacheDir, 'cml.lmdb'), compression: false })
+    this.records = this.db.openDB({ name: 'records', keyEncoding: 'uint32' })
+    this.meta = this.db.openDB({ name: 'meta' })
+    this.fidMap = this.db.openDB({ name: 'fidmap' })
+    this.conflictDb = this.db.openDB({ name: 'conflicts' })
+    for (const { value } of this.records.getRange()) this.index(value)
+  }
+
+  async close (): Promise<void> {
+    await this.db.close()
+  }
+
+  all (): CmlRecord[] {
+    return [...this.bySeq.values()]
+  }
+
+  get size (): number {
+    return this.bySeq.size
+  }
+
+  hasRecordsFor (cell: string): boolean {
+    return (this.perCell.get(cell) ?? 0) > 0
+  }
+
+  /** Records and bytes of data waiting for the servers of `cell` (or all cells). */
+  pending (cell?: string, volume?: number): { records: number, bytes: number } {
+    let records = 0
+    let bytes = 0
+    for (const r of this.bySeq.values()) {
+      if ((cell && r.cell !== cell) || (volume !== undefined && r.body.fid.volume !== volume)) continue
+      records++
+      if (r.body.op === 'store') bytes += r.body.size
+    }
+    return { records, bytes }
+  }
+
+  /** Appends a record, applying the cancellation rules; resolves once it is on disk. */
+  async append (cell: string, body: CmlRecordBody, opts: { lastName?: boolean } = {}): Promise<number> {
+    let seq = 0
+    const gone: CmlRecord[] = []
+    let added: CmlRecord | null = null
+    await this.db.transaction(() => {
+      const earlier = this.unfrozenAbout(cell, subject(body))
+      const drop = (r: CmlRecord) => { this.records.remove(r.seq); gone.push(r) }
+      if ((body.op === 'remove' || body.op === 'rmdir') && isLocalFid(body.fid) && opts.lastName !== false) {
+        earlier.forEach(drop)
+        return // born and died in the log: nothing reaches the server
+      }
+      if (body.op === 'store') {
+        for (const r of earlier) if (r.body.op === 'store' || (r.body.op === 'setattr' && onlyTimes(r.body.attrs))) drop(r)
+      }
+      if (body.op === 'setattr') {
+        for (const r of earlier) {
+          if (r.body.op !== 'setattr') continue
+          body = { ...body, base: r.body.base, attrs: { ...r.body.attrs, ...body.attrs } }
+          drop(r)
+        }
+      }
+      seq = (this.meta.get('nextSeq') ?? 1)
+      this.meta.put('nextSeq', seq + 1)
+      added = { seq, cell, time: Date.now(), frozen: false, body }
+      this.records.put(seq, added)
+    })
+    for (const r of gone) this.unindex(r)
+    if (added) this.index(added)
+    return seq
+  }
+
+  private index (r: CmlRecord): void {
+    this.bySeq.set(r.seq, r)
+    const k = `${r.cell}:${fidKey(subject(r.body))}`
+    let set = this.byObject.get(k)
+    if (!set) { set = new Set(); this.byObject.set(k, set) }
+    set.add(r.seq)
+    this.perCell.set(r.cell, (this.perCell.get(r.cell) ?? 0) + 1)
+  }
+
+  private unindex (r: CmlRecord): void {
+    this.bySeq.delete(r.seq)
+    const k = `${r.cell}:${fidKey(subject(r.body))}`
+    const set = this.byObject.get(k)
+    set?.delete(r.seq)
+    if (set?.size === 0) this.byObject.delete(k)
+    this.perCell.set(r.cell, (this.perCell.get(r.cell) ?? 1) - 1)
+  }
+
+  /** Unfrozen records of `cell` about `fid`, oldest first. */
+  private unfrozenAbout (cell: string, fid: Fid): CmlRecord[] {
+    const seqs = this.byObject.get(`${cell}:${fidKey(fid)}`)
+    if (!seqs) return []
+    return [...seqs].sort((a, b) => a - b).map(s => this.bySeq.get(s)!).filter(r => !r.frozen)
+  }
+
+  /** Freezes records about to be replayed: cancellation no longer touches them. */
+  async freeze (records: CmlRecord[]): Promise<void> {
+    await this.db.transaction(() => {
+      for (const r of records) this.records.put(r.seq, { ...r, frozen: true })
+    })
+    for (const r of records) { r.frozen = true; this.bySeq.get(r.seq)!.frozen = true }
+  }
+
+  /**
+   * Drops a replayed record. For a create, remembers the server fid of its local fid;
+   * when the record moved an object to a new version, later records on it are now
+   * based on that version (`rebase`).
+   */
+  async done (seq: number, after: { created?: { local: Fid, server: Fid }, rebase?: { fid: Fid, from: number | null, to: number } } = {}): Promise<void> {
+    const r = this.bySeq.get(seq)
+    const rebased: CmlRecord[] = []
+    await this.db.transaction(() => {
+      this.records.remove(seq)
+      if (after.created) this.fidMap.put(fidKey(after.created.local), after.created.server)
+      const rb = after.rebase
+      if (rb && r) {
+        for (const s of this.byObject.get(`${r.cell}:${fidKey(subject(r.body))}`) ?? []) {
+          const later = this.bySeq.get(s)!
+          if (s === seq || !('base' in later.body) || later.body.base !== rb.from) continue
+          const next = { ...later, body: { ...later.body, base: rb.to } as CmlRecordBody }
+          this.records.put(s, next)
+          rebased.push(next)
+        }
+      }
+    })
+    if (r) this.unindex(r)
+    for (const n of rebased) this.bySeq.set(n.seq, n)
+  }
+
+  /** Open conflicts, by id. */
+  conflicts (): ConflictRecord[] {
+    return [...this.conflictDb.getRange()].map(e => e.value)
+  }
+
+  async addConflict (c: ConflictRecord): Promise<void> {
+    await this.conflictDb.put(c.id, c)
+  }
+
+  async removeConflict (id: string): Promise<void> {
+    await this.conflictDb.remove(id)
+  }
+
+  /** The server fid a local fid became, if its create was replayed. */
+  mapped (f: Fid): Fid {
+    return isLocalFid(f) ? (this.fidMap.get(fidKey(f)) ?? f) : f
+  }
+
+  /** A new local fid for an object created while disconnected (uniquifier 0 marks it). */
+  async newLocalFid (volume: number): Promise<Fid> {
+    let vnode = 0
+    await this.db.transaction(() => {
+      vnode = this.meta.get('nextLocalVnode') ?? 1
+      this.meta.put('nextLocalVnode', vnode + 1)
+    })
+    return { volume, vnode, unique: 0 }
+  }
+
+  /** Does any record still refer to this object (its container must stay)? */
+  references (cell: string, fid: Fid): boolean {
+    return this.byObject.has(`${cell}:${fidKey(fid)}`)
+  }
+
+  /** The log as one line, for tests and status: 'create a; store a'. */
+  render (name: (r: CmlRecord) => string): string {
+    return this.all().map(r => `${r.body.op} ${name(r)}`).join('; ')
+  }
+}
+
+function onlyTimes (attrs: Record<string, unknown>): boolean {
+  return Object.keys(attrs).every(k => k === 'atimeMs' || k === 'mtimeMs')
+}

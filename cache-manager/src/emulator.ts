@@ -1,0 +1,126 @@
+// Emulation (Coda's disconnected mode): mutations made while a volume's servers are
+// unreachable, applied to the cache and appended to the client modification log. Each
+// operation checks what the server would, changes the cached objects and listings the
+// way the server would, and returns only once its record is on disk.
+import { open as openFile } from 'node:fs/promises'
+import {
+  exists, isDir, notDir, notEmpty, notFound, invalid, sameFid,
+  type CmlRecordBody, type ObjectType, type VnodeStatus,
+} from '@afs-ts/common'
+import type { CacheManager } from './cache-manager.ts'
+import type { Cell } from './cell.ts'
+import { isLocalFid } from './cml.ts'
+import type { Dirent, FsObject } from './fs-object.ts'
+
+const TYPE_BITS: Record<ObjectType, number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, mount: 0o040000 }
+
+export interface NewLocal { type: 'file' | 'dir' | 'symlink', mode: number, uid: number, gid: number, target?: string }
+export interface LocalAttrs { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number }
+
+export class Emulator {
+  constructor (private readonly cm: CacheManager) {}
+
+  async create (cell: Cell, dir: FsObject, name: string, n: NewLocal): Promise<FsObject> {
+    const entries = await this.cm.entries(cell, dir)
+    if (entries.has(name)) throw exists(`${name} exists`)
+    const fid = await this.cm.cml.newLocalFid(dir.status.fid.volume)
+    const now = Date.now()
+    const status: VnodeStatus = {
+      fid, type: n.type, mode: (n.mode & 0o7777) | TYPE_BITS[n.type], uid: n.uid, gid: n.gid, nlink: n.type === 'dir' ? 2 : 1,
+      size: n.type === 'dir' ? 4096 : Buffer.byteLength(n.target ?? ''), atimeMs: now, mtimeMs: now, ctimeMs: now, dataVersion: 0,
+    }
+    if (n.target !== undefined) status.target = n.target
+    const obj = this.cm.table.upsert(cell.name, status)
+    if (n.type === 'dir') { obj.entries = new Map(); obj.listedVersion = 0 }
+    if (n.type === 'file') {
+      await this.cm.containers.createEmpty(obj.key)
+      this.cm.setCached(obj, 0, 0)
+    }
+    const d = dir.status.fid
+    const body: CmlRecordBody = n.type === 'symlink'
+      ? { op: 'symlink', dir: d, name, fid, target: n.target ?? '', uid: n.uid, gid: n.gid }
+      : { op: n.type === 'dir' ? 'mkdir' : 'create', dir: d, name, fid, mode: n.mode & 0o7777, uid: n.uid, gid: n.gid }
+    await this.cm.cml.append(cell.name, body)
+    this.setEntry(dir, name, { fid, type: n.type })
+    return obj
+  }
+
+  /** Logs the whole current contents of a written file (close or fsync while disconnected). */
+  async store (cell: Cell, o: FsObject): Promise<void> {
+    const fh = await openFile(this.cm.containers.path(o.key), 'r+')
+    let size: number
+    try {
+      await fh.sync() // the data a log record points to must survive a reboot too
+      size = (await fh.stat()).size
+    } finally { await fh.close() }
+    const gen = o.writeGen
+    await this.cm.cml.append(cell.name, { op: 'store', fid: o.status.fid, base: this.base(o), size, mtimeMs: o.localMtimeMs || Date.now() })
+    o.loggedGen = gen
+    o.status = { ...o.status, size, mtimeMs: o.localMtimeMs || o.status.mtimeMs }
+    void this.cm.table.save(o)
+  }
+
+  async setattr (cell: Cell, o: FsObject, attrs: LocalAttrs): Promise<void> {
+    if (o.conflict) throw invalid('in conflict')
+    await this.cm.cml.append(cell.name, { op: 'setattr', fid: o.status.fid, base: this.base(o), attrs })
+    const s = { ...o.status, ctimeMs: Date.now() }
+    if (attrs.mode !== undefined) s.mode = (s.mode & ~0o7777) | (attrs.mode & 0o7777)
+    if (attrs.uid !== undefined) s.uid = attrs.uid
+    if (attrs.gid !== undefined) s.gid = attrs.gid
+    if (attrs.atimeMs !== undefined) s.atimeMs = attrs.atimeMs
+    if (attrs.mtimeMs !== undefined) { s.mtimeMs = attrs.mtimeMs; o.localMtimeMs = attrs.mtimeMs }
+    o.status = s
+    void this.cm.table.save(o)
+  }
+
+  async remove (cell: Cell, dir: FsObject, name: string, directory: boolean): Promise<void> {
+    const d = (await this.cm.entries(cell, dir)).get(name)
+    if (!d) throw notFound(`${name} does not exist`)
+    const o = await this.cm.object(cell, d.fid)
+    if (directory && o.status.type !== 'dir') throw notDir(`${name} is not a directory`)
+    if (!directory && o.status.type === 'dir') throw isDir(`${name} is a directory`)
+    if (directory && (await this.cm.entries(cell, o)).size > 0) throw notEmpty(`${name} is not empty`)
+    const last = o.status.type === 'dir' || o.status.nlink <= 1
+    await this.cm.cml.append(cell.name, { op: directory ? 'rmdir' : 'remove', dir: dir.status.fid, name, fid: o.status.fid, base: this.base(o) }, { lastName: last })
+    this.setEntry(dir, name, null)
+    if (last) await this.cm.forget(o)
+    else { o.status = { ...o.status, nlink: o.status.nlink - 1 }; void this.cm.table.save(o) }
+  }
+
+  async rename (cell: Cell, from: FsObject, fromName: string, to: FsObject, toName: string): Promise<void> {
+    const d = (await this.cm.entries(cell, from)).get(fromName)
+    if (!d) throw notFound(`${fromName} does not exist`)
+    const target = (await this.cm.entries(cell, to)).get(toName)
+    if (target && sameFid(target.fid, d.fid)) return
+    if (target) await this.remove(cell, to, toName, target.type === 'dir')
+    const o = await this.cm.object(cell, d.fid)
+    await this.cm.cml.append(cell.name, { op: 'rename', fromDir: from.status.fid, fromName, toDir: to.status.fid, toName, fid: o.status.fid, base: this.base(o) })
+    this.setEntry(from, fromName, null)
+    this.setEntry(to, toName, d)
+  }
+
+  async link (cell: Cell, o: FsObject, dir: FsObject, name: string): Promise<void> {
+    if ((await this.cm.entries(cell, dir)).has(name)) throw exists(`${name} exists`)
+    await this.cm.cml.append(cell.name, { op: 'link', dir: dir.status.fid, name, fid: o.status.fid })
+    o.status = { ...o.status, nlink: o.status.nlink + 1 }
+    void this.cm.table.save(o)
+    this.setEntry(dir, name, { fid: o.status.fid, type: o.status.type })
+  }
+
+  /** The server version a change to `o` is based on; null for objects born in the log. */
+  private base (o: FsObject): number | null {
+    if (isLocalFid(o.status.fid)) return null
+    o.baseVersion ??= o.status.dataVersion
+    return o.baseVersion
+  }
+
+  private setEntry (dir: FsObject, name: string, d: Dirent | null): void {
+    if (!dir.entries) dir.entries = new Map()
+    if (d) dir.entries.set(name, d)
+    else dir.entries.delete(name)
+    const now = Date.now()
+    dir.status = { ...dir.status, mtimeMs: now, ctimeMs: now }
+    this.cm.table.saveEntry(dir, name, d)
+    void this.cm.table.save(dir)
+  }
+}

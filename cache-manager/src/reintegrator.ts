@@ -1,0 +1,152 @@
+// The reintegrator (Coda's reintegration daemon). Responsibilities:
+//   1. when a cell's servers are back (and on `afs reconnect`, `afs sync`), replay its
+//      log in order, in chunks that are frozen first, with progress in status and log
+//   2. map local fids to the server fids their creates received, and carry each
+//      record's base version forward as earlier records of the same object apply
+//   3. flag conflicts — keep both versions on disk, mark the object — and go on with
+//      the rest of the log; never drop a change
+//   4. stop at the first unreachable server and resume later: the server applies each
+//      record once, so a replay cut anywhere resumes without duplicates
+import { createReadStream } from 'node:fs'
+import { copyFile, mkdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { AfsError, makeLog, type CmlRecordBody, type ConflictKind, type Fid, type ReplayReply } from '@afs-ts/common'
+import type { CacheManager } from './cache-manager.ts'
+import type { Cell } from './cell.ts'
+import { isLocalFid, type CmlRecord, type ConflictRecord } from './cml.ts'
+import { objectKey } from './fs-object-table.ts'
+import { isUnreachable } from './server-link.ts'
+
+const log = makeLog('reintegrator')
+/** Records frozen and replayed per chunk. */
+export const REINTEGRATION_CHUNK = 100
+
+export interface ReintegrationReport { cell: string, at: number, applied: number, conflicts: number, done: boolean, error?: string }
+export interface Progress { done: number, total: number }
+
+export class Reintegrator {
+  private readonly running = new Map<string, Promise<ReintegrationReport>>()
+  readonly progress = new Map<string, Progress>()
+  readonly last = new Map<string, ReintegrationReport>()
+
+  constructor (private readonly cm: CacheManager) {}
+
+  isRunning (cell: string): boolean {
+    return this.running.has(cell)
+  }
+
+  /**
+   * Replays the cell's log unless that is pointless now; resolves with the run's report.
+   * In write-back mode only a trickle runs: the records older than `olderThanMs`.
+   */
+  run (cell: Cell, trickle?: { olderThanMs: number }): Promise<ReintegrationReport | null> {
+    const going = this.running.get(cell.name)
+    if (going) return going
+    if (!this.cm.cml.hasRecordsFor(cell.name) || (this.cm.writeBack && !trickle) || !cell.anyLink().connected) return Promise.resolve(null)
+    const p = this.replay(cell, trickle ? Date.now() - trickle.olderThanMs : Infinity).finally(() => { this.running.delete(cell.name); this.progress.delete(cell.name) })
+    this.running.set(cell.name, p)
+    return p
+  }
+
+  private async replay (cell: Cell, madeBefore: number): Promise<ReintegrationReport> {
+    const records = this.cm.cml.all().filter(r => r.cell === cell.name && r.time <= madeBefore)
+    const report: ReintegrationReport = { cell: cell.name, at: Date.now(), applied: 0, conflicts: 0, done: false }
+    const progress = { done: 0, total: records.length }
+    this.progress.set(cell.name, progress)
+    log.info(`reintegrating ${records.length} records of cell ${cell.name}`)
+    try {
+      for (let i = 0; i < records.length; i += REINTEGRATION_CHUNK) {
+        const chunk = records.slice(i, i + REINTEGRATION_CHUNK).filter(r => this.cm.cml.all().some(x => x.seq === r.seq))
+        await this.cm.cml.freeze(chunk)
+        for (const r of chunk) {
+          if (await this.replayOne(cell, r)) report.applied++
+          else report.conflicts++
+          progress.done++
+        }
+        log.info(`reintegration of ${cell.name}: ${progress.done}/${progress.total} records`)
+      }
+      report.done = !this.cm.cml.hasRecordsFor(cell.name) && madeBefore === Infinity
+      if (report.done) await this.cm.afterReintegration(cell)
+    } catch (err) {
+      report.error = (err as Error).message
+      log.warn(`reintegration of ${cell.name} stopped after ${progress.done}/${progress.total}: ${report.error}`)
+    }
+    this.last.set(cell.name, report)
+    log.info(`reintegration of ${cell.name}: ${report.applied} applied, ${report.conflicts} conflicts${report.done ? '' : ', more to do'}`)
+    return report
+  }
+
+  /** Replays one record; true when applied, false when flagged as a conflict. Throws when the server is unreachable. */
+  private async replayOne (cell: Cell, r: CmlRecord): Promise<boolean> {
+    const body = this.mapped(r.body)
+    const link = await cell.readyLinkFor(body.fid.volume)
+    let reply: ReplayReply
+    try {
+      if (body.op === 'store') {
+        const path = this.cm.containers.path(objectKey(cell.name, r.body.fid))
+        const size = (await stat(path)).size
+        reply = await link.upload('replay', { seq: r.seq, record: { ...body, size } }, createReadStream(path, { highWaterMark: 1 << 20 })) as ReplayReply
+      } else {
+        reply = await link.call('replay', { seq: r.seq, record: body }) as ReplayReply
+      }
+    } catch (err) {
+      if (isUnreachable(err)) throw err
+      await this.flag(cell, r, body, err)
+      await this.cm.cml.done(r.seq)
+      return false
+    }
+    const created = (body.op === 'create' || body.op === 'mkdir' || body.op === 'symlink') && reply.status ? { local: r.body.fid, server: reply.status.fid } : undefined
+    const rebase = reply.status && !created && 'base' in body ? { fid: body.fid, from: body.base, to: reply.status.dataVersion } : undefined
+    await this.cm.cml.done(r.seq, { created, rebase })
+    if (body.op === 'store' && reply.status) this.cm.stored(cell, r.body.fid, reply.status)
+    return true
+  }
+
+  /** A record with every local fid replaced by the server fid its create received. */
+  private mapped (b: CmlRecordBody): CmlRecordBody {
+    const m = (f: Fid) => this.cm.cml.mapped(f)
+    switch (b.op) {
+      case 'create': case 'mkdir': case 'symlink': return { ...b, dir: m(b.dir) }
+      case 'store': case 'setattr': return { ...b, fid: m(b.fid) }
+      case 'remove': case 'rmdir': return { ...b, dir: m(b.dir), fid: m(b.fid) }
+      case 'rename': return { ...b, fromDir: m(b.fromDir), toDir: m(b.toDir), fid: m(b.fid) }
+      case 'link': return { ...b, dir: m(b.dir), fid: m(b.fid) }
+      default: { const never: never = b; return never }
+    }
+  }
+
+  /** Keeps both versions of a conflicted object on disk and marks it. */
+  private async flag (cell: Cell, r: CmlRecord, body: CmlRecordBody, err: unknown): Promise<void> {
+    const e = AfsError.from(err)
+    const kind: ConflictKind = (e.data as { kind?: ConflictKind } | undefined)?.kind ?? 'update/remove'
+    const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
+    const where = this.cm.locate(cell, r.body.fid)
+    const dir = 'dir' in body ? body.dir : 'toDir' in body ? body.toDir : where.dir
+    const name = 'name' in body ? body.name : 'toName' in body ? body.toName : where.name
+    const key = objectKey(cell.name, r.body.fid)
+    const dirPath = await this.cm.conflictStore()
+    let localCopy: string | null = null
+    const o = this.cm.table.get(key)
+    if (o && o.cachedVersion !== null && o.status.type === 'file') {
+      localCopy = join(dirPath, `${id}.local`)
+      await copyFile(this.cm.containers.path(key), localCopy)
+    }
+    const serverCopy = await this.cm.fetchServerCopy(cell, body.fid, join(dirPath, `${id}.server`))
+    const path = where.path
+    const c: ConflictRecord = { id, cell: cell.name, kind, path, dir, name, fid: r.body.fid, time: Date.now(), message: e.message, localCopy, serverCopy }
+    await this.cm.cml.addConflict(c)
+    if (o) { o.conflict = { kind, id }; void this.cm.table.save(o) }
+    log.warn(`conflict (${kind}) on ${path}: ${e.message}; local version kept${localCopy ? ` in ${localCopy}` : ''}`)
+  }
+}
+
+export function conflictDir (cacheDir: string): string {
+  return join(cacheDir, 'conflicts')
+}
+
+export async function ensureConflictDir (cacheDir: string): Promise<string> {
+  const d = conflictDir(cacheDir)
+  await mkdir(d, { recursive: true })
+  return d
+}
