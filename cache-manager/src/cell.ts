@@ -26,6 +26,7 @@ export class Cell {
       if (await this.started.get(address)) {
         this.name = link.hello!.cell
         this.rootVolume = link.hello!.rootVolume
+        await this.volume(this.rootVolume)
         return true
       }
     }

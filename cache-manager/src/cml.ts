@@ -90,6 +90,10 @@ export class ClientModifyLog {
     return [...this.bySeq.values()]
   }
 
+  get (seq: number): CmlRecord | undefined {
+    return this.bySeq.get(seq)
+  }
+
   get size (): number {
     return this.bySeq.size
   }

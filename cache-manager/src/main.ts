@@ -1,6 +1,8 @@
 // Runs a cache manager: the core, its FUSE mount and its control socket. Tears down in
 // reverse order of start: control socket, mount, core.
-import { mkdir, realpath } from 'node:fs/promises'
+import { mkdir, realpath, stat } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { makeLog } from '@afs-ts/common'
 import { CacheManager, type CacheManagerOptions } from './cache-manager.ts'
 import { Vfs } from './vfs.ts'
@@ -26,6 +28,7 @@ export class CacheManagerProcess {
 
   async ready (): Promise<void> {
     await this.cm.ready()
+    await clearStaleMount(this.opts.mountDir)
     await mkdir(this.opts.mountDir, { recursive: true })
     this.mountDir = await realpath(this.opts.mountDir)
     this.fuse = await mount(this.vfs, this.mountDir)
@@ -43,5 +46,16 @@ export class CacheManagerProcess {
     await this.control?.close().catch(err => log.warn(`control socket: ${err.message}`))
     if (this.fuse) await this.fuse.unmount().catch(err => log.warn(`unmount ${this.mountDir}: ${err.message}`))
     await this.cm.close()
+  }
+}
+
+/** A cache manager that died left its mount behind ("Transport endpoint is not connected"): detach it. */
+async function clearStaleMount (dir: string): Promise<void> {
+  try {
+    await stat(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTCONN') return
+    log.warn(`${dir} is a dead mount of an earlier run; unmounting it`)
+    await promisify(execFile)('fusermount', ['-uz', dir])
   }
 }

@@ -11,7 +11,7 @@ import { createReadStream } from 'node:fs'
 import { copyFile, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { AfsError, makeLog, type CmlRecordBody, type ConflictKind, type Fid, type ReplayReply } from '@afs-ts/common'
+import { AfsError, makeLog, type CmlRecordBody, type DirReply, type ConflictKind, type Fid, type ReplayReply } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { isLocalFid, type CmlRecord, type ConflictRecord } from './cml.ts'
@@ -57,11 +57,15 @@ export class Reintegrator {
     log.info(`reintegrating ${records.length} records of cell ${cell.name}`)
     try {
       for (let i = 0; i < records.length; i += REINTEGRATION_CHUNK) {
-        const chunk = records.slice(i, i + REINTEGRATION_CHUNK).filter(r => this.cm.cml.all().some(x => x.seq === r.seq))
+        const chunk = records.slice(i, i + REINTEGRATION_CHUNK).filter(r => this.cm.cml.get(r.seq))
         await this.cm.cml.freeze(chunk)
-        for (const r of chunk) {
-          if (await this.replayOne(cell, r)) report.applied++
-          else report.conflicts++
+        for (const { seq } of chunk) {
+          // Read it again: an earlier record of the same object may have moved its base.
+          const r = this.cm.cml.get(seq)
+          if (!r) continue
+          const outcome = await this.replayOne(cell, r)
+          if (outcome === 'applied') report.applied++
+          else if (outcome === 'conflict') report.conflicts++
           progress.done++
         }
         log.info(`reintegration of ${cell.name}: ${progress.done}/${progress.total} records`)
@@ -77,8 +81,17 @@ export class Reintegrator {
     return report
   }
 
-  /** Replays one record; true when applied, false when flagged as a conflict. Throws when the server is unreachable. */
-  private async replayOne (cell: Cell, r: CmlRecord): Promise<boolean> {
+  /**
+   * Replays one record: applied, flagged as a new conflict, or absorbed into the conflict
+   * its object is already in (its local version is kept there). Throws when the server
+   * is unreachable.
+   */
+  private async replayOne (cell: Cell, r: CmlRecord): Promise<'applied' | 'conflict' | 'absorbed'> {
+    const o = this.cm.table.get(objectKey(cell.name, r.body.fid))
+    if (o?.conflict) {
+      await this.cm.cml.done(r.seq)
+      return 'absorbed'
+    }
     const body = this.mapped(r.body)
     const link = await cell.readyLinkFor(body.fid.volume)
     let reply: ReplayReply
@@ -94,13 +107,13 @@ export class Reintegrator {
       if (isUnreachable(err)) throw err
       await this.flag(cell, r, body, err)
       await this.cm.cml.done(r.seq)
-      return false
+      return 'conflict'
     }
     const created = (body.op === 'create' || body.op === 'mkdir' || body.op === 'symlink') && reply.status ? { local: r.body.fid, server: reply.status.fid } : undefined
     const rebase = reply.status && !created && 'base' in body ? { fid: body.fid, from: body.base, to: reply.status.dataVersion } : undefined
     await this.cm.cml.done(r.seq, { created, rebase })
     if (body.op === 'store' && reply.status) this.cm.stored(cell, r.body.fid, reply.status)
-    return true
+    return 'applied'
   }
 
   /** A record with every local fid replaced by the server fid its create received. */
@@ -132,12 +145,28 @@ export class Reintegrator {
       localCopy = join(dirPath, `${id}.local`)
       await copyFile(this.cm.containers.path(key), localCopy)
     }
-    const serverCopy = await this.cm.fetchServerCopy(cell, body.fid, join(dirPath, `${id}.server`))
+    // A name/name conflict: the server's version is the other object now at that name.
+    const serverFid = kind === 'name/name' && dir && name !== null ? await this.serverFidAt(cell, dir, name) : body.fid
+    const serverCopy = serverFid ? await this.cm.fetchServerCopy(cell, serverFid, join(dirPath, `${id}.server`)) : null
     const path = where.path
     const c: ConflictRecord = { id, cell: cell.name, kind, path, dir, name, fid: r.body.fid, time: Date.now(), message: e.message, localCopy, serverCopy }
     await this.cm.cml.addConflict(c)
     if (o) { o.conflict = { kind, id }; void this.cm.table.save(o) }
     log.warn(`conflict (${kind}) on ${path}: ${e.message}; local version kept${localCopy ? ` in ${localCopy}` : ''}`)
+  }
+
+  private async serverFidAt (cell: Cell, dir: Fid, name: string): Promise<Fid | null> {
+    try {
+      const link = await cell.readyLinkFor(dir.volume)
+      let after: string | undefined
+      for (;;) {
+        const page = await link.call('fetchDir', after === undefined ? { fid: dir } : { fid: dir, after }) as DirReply
+        const hit = page.entries.find(e => e[0] === name)
+        if (hit) return hit[1]
+        if (!page.more || page.entries.length === 0) return null
+        after = page.entries[page.entries.length - 1][0]
+      }
+    } catch { return null }
   }
 }
 

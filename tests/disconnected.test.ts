@@ -1,0 +1,201 @@
+// Disconnected operation with real processes and real signals: a server killed or
+// frozen while a client works, the client killed while offline, reintegration by
+// itself when the server is back, and conflicts with a second client.
+import test from 'ava'
+import {
+  chmodSync, linkSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmdirSync, statSync, symlinkSync,
+  truncateSync, unlinkSync, utimesSync, writeFileSync, lstatSync, existsSync,
+} from 'node:fs'
+import { join } from 'node:path'
+import { Stack, afs, eventually, startClient, startServer, status, type Client, type Server } from './helpers/cell.ts'
+
+type Status = Awaited<ReturnType<typeof status>> & {
+  volumes: Array<{ state: string, cml: { records: number } }>
+  conflicts: Array<{ path: string, kind: string, localCopy: string | null, serverCopy: string | null }>
+  misses: Array<{ path: string }>
+}
+const st = async (c: Client) => await status(c) as Status
+const stateOf = async (c: Client) => (await st(c)).volumes[0].state
+
+async function serverAndClient (stack: Stack, clientOpts: Parameters<typeof startClient>[1] = {}) {
+  const server = await startServer()
+  stack.defer(server.dataDir)
+  const box = { server }
+  stack.push(() => box.server.stop())
+  const client = await startClient([server.address], clientOpts)
+  stack.defer(client.cache)
+  const cbox = { client }
+  stack.push(() => cbox.client.stop())
+  return { box, cbox }
+}
+
+async function restartServer (stack: Stack, old: Server): Promise<Server> {
+  const s = await startServer(old.dataDir, 'test', old.address)
+  stack.push(() => s.stop())
+  return s
+}
+
+test.serial('server killed: the client works from its cache, survives its own SIGKILL, and reintegrates by itself', async t => {
+  const stack = new Stack()
+  try {
+    const { box, cbox } = await serverAndClient(stack)
+    const c = cbox.client
+    const p = (...x: string[]) => join(c.cellPath, ...x)
+    writeFileSync(p('cached.txt'), 'cached\n')
+    writeFileSync(p('edit.txt'), 'before\n')
+    writeFileSync(p('trunc.txt'), '0123456789')
+    writeFileSync(p('gone.txt'), 'remove me')
+    mkdirSync(p('olddir'))
+    mkdirSync(p('dir'))
+    writeFileSync(p('dir', 'move.txt'), 'move me')
+    for (const f of ['cached.txt', 'edit.txt', 'trunc.txt', 'gone.txt']) readFileSync(p(f))
+    readdirSync(p('dir'))
+    readdirSync(p('olddir'))
+
+    box.server.proc.kill('SIGKILL')
+    await box.server.stop()
+    t.true(await eventually(async () => await stateOf(c) === 'disconnected', 10_000), 'disconnected within 10 s')
+    t.is(readFileSync(p('cached.txt'), 'utf8'), 'cached\n')
+    // Every kind of mutation, offline.
+    writeFileSync(p('new.txt'), 'born offline\n')
+    writeFileSync(p('edit.txt'), 'after\n')
+    truncateSync(p('trunc.txt'), 4)
+    chmodSync(p('cached.txt'), 0o600)
+    utimesSync(p('cached.txt'), new Date('2020-01-01T00:00:00Z'), new Date('2021-02-03T04:05:06Z'))
+    unlinkSync(p('gone.txt'))
+    rmdirSync(p('olddir'))
+    mkdirSync(p('newdir'))
+    writeFileSync(p('newdir', 'inner.txt'), 'inner')
+    renameSync(p('dir', 'move.txt'), p('newdir', 'moved.txt'))
+    symlinkSync('new.txt', p('link-to-new'))
+    linkSync(p('edit.txt'), p('hard.txt'))
+    writeFileSync(p('scratch'), 'temporary')
+    unlinkSync(p('scratch'))
+    const s1 = await st(c)
+    t.true(s1.volumes[0].cml.records > 5)
+
+    // The client itself dies and comes back while the server is still gone.
+    await cbox.client.stop('SIGKILL')
+    await afs(['status']) // nothing; just let the kernel notice
+    const c2 = await startClient([box.server.address], { cache: c.cache, mount: c.mount })
+    cbox.client = c2
+    t.is(await stateOf(c2), 'disconnected')
+    t.is(readFileSync(p('new.txt'), 'utf8'), 'born offline\n')
+    t.is(readFileSync(p('edit.txt'), 'utf8'), 'after\n')
+    t.is(readFileSync(p('newdir', 'moved.txt'), 'utf8'), 'move me')
+    t.is((await st(c2)).volumes[0].cml.records, s1.volumes[0].cml.records)
+
+    box.server = await restartServer(stack, box.server)
+    t.true(await eventually(async () => (await st(c2)).volumes[0].cml.records === 0 && await stateOf(c2) === 'connected', 20_000), 'reintegrated by itself')
+    t.deepEqual((await st(c2)).conflicts, [])
+
+    // A fresh client sees exactly what the user made.
+    const fresh = await startClient([box.server.address])
+    stack.defer(fresh.cache)
+    stack.push(() => fresh.stop())
+    const q = (...x: string[]) => join(fresh.cellPath, ...x)
+    t.deepEqual(readdirSync(fresh.cellPath).sort(), ['cached.txt', 'dir', 'edit.txt', 'hard.txt', 'link-to-new', 'new.txt', 'newdir', 'trunc.txt'])
+    t.is(readFileSync(q('new.txt'), 'utf8'), 'born offline\n')
+    t.is(readFileSync(q('edit.txt'), 'utf8'), 'after\n')
+    t.is(readFileSync(q('hard.txt'), 'utf8'), 'after\n')
+    t.is(readFileSync(q('trunc.txt'), 'utf8'), '0123')
+    t.is(statSync(q('cached.txt')).mode & 0o777, 0o600)
+    t.is(statSync(q('cached.txt')).mtime.toISOString(), '2021-02-03T04:05:06.000Z')
+    t.is(readlinkSync(q('link-to-new')), 'new.txt')
+    t.deepEqual(readdirSync(q('newdir')).sort(), ['inner.txt', 'moved.txt'])
+    t.deepEqual(readdirSync(q('dir')), [])
+    t.false(existsSync(q('scratch')))
+  } finally { await stack.unwind() }
+})
+
+test.serial('server frozen with SIGSTOP: the client goes disconnected within the bound and comes back after SIGCONT', async t => {
+  const stack = new Stack()
+  try {
+    const { box, cbox } = await serverAndClient(stack)
+    const c = cbox.client
+    writeFileSync(join(c.cellPath, 'f.txt'), 'one')
+    readFileSync(join(c.cellPath, 'f.txt'))
+    box.server.proc.kill('SIGSTOP')
+    stack.push(async () => { box.server.proc.kill('SIGCONT') })
+    const t0 = Date.now()
+    t.true(await eventually(async () => await stateOf(c) === 'disconnected', 15_000))
+    t.true(Date.now() - t0 < 15_000)
+    t.is(readFileSync(join(c.cellPath, 'f.txt'), 'utf8'), 'one')
+    writeFileSync(join(c.cellPath, 'f.txt'), 'two')
+    t.throws(() => readFileSync(join(c.cellPath, 'never-cached')), { code: 'ENOENT' })
+    box.server.proc.kill('SIGCONT')
+    t.true(await eventually(async () => (await st(c)).volumes[0].cml.records === 0 && await stateOf(c) === 'connected', 20_000))
+    const r = await afs(['sync', '--wait', '--timeout', '10', '--cache', c.cache])
+    t.is(r.code, 0, r.stdout + r.stderr)
+    t.regex(r.stdout, /all local changes are on the servers/)
+  } finally { await stack.unwind() }
+})
+
+test.serial('a second client\'s changes while the first is offline are flagged as conflicts with both versions kept', async t => {
+  const stack = new Stack()
+  try {
+    const { box, cbox } = await serverAndClient(stack)
+    const a = cbox.client
+    const b = await startClient([box.server.address])
+    stack.defer(b.cache)
+    stack.push(() => b.stop())
+    const pa = (x: string) => join(a.cellPath, x)
+    const pb = (x: string) => join(b.cellPath, x)
+    writeFileSync(pa('both.txt'), 'original\n')
+    writeFileSync(pa('removed-there.txt'), 'original\n')
+    writeFileSync(pa('calm.txt'), 'untouched\n')
+    for (const f of ['both.txt', 'removed-there.txt', 'calm.txt']) readFileSync(pa(f))
+    readdirSync(a.cellPath)
+    t.is((await afs(['disconnect', '--cache', a.cache])).code, 0)
+    t.is(await stateOf(a), 'disconnected')
+    writeFileSync(pa('both.txt'), 'local version\n')
+    writeFileSync(pa('removed-there.txt'), 'updated here\n')
+    writeFileSync(pa('same-name.txt'), 'mine\n')
+    writeFileSync(pa('calm.txt'), 'changed only here\n')
+    writeFileSync(pb('both.txt'), 'server version\n')
+    unlinkSync(pb('removed-there.txt'))
+    writeFileSync(pb('same-name.txt'), 'theirs\n')
+    t.is((await afs(['reconnect', '--cache', a.cache])).code, 0)
+    t.true(await eventually(async () => (await st(a)).volumes[0].cml.records === 0 && (await st(a)).volumes[0].state === 'connected', 20_000))
+    const conflicts = (await st(a)).conflicts
+    const kinds = Object.fromEntries(conflicts.map(c => [c.path, c]))
+    t.is(kinds['/test/both.txt']?.kind, 'update/update')
+    t.is(kinds['/test/removed-there.txt']?.kind, 'remove/update')
+    t.is(kinds['/test/same-name.txt']?.kind, 'name/name')
+    t.is(conflicts.length, 3)
+    // Both versions are on disk.
+    t.is(readFileSync(kinds['/test/both.txt'].localCopy!, 'utf8'), 'local version\n')
+    t.is(readFileSync(kinds['/test/both.txt'].serverCopy!, 'utf8'), 'server version\n')
+    t.is(readFileSync(kinds['/test/same-name.txt'].localCopy!, 'utf8'), 'mine\n')
+    t.is(readFileSync(kinds['/test/same-name.txt'].serverCopy!, 'utf8'), 'theirs\n')
+    t.is(readFileSync(kinds['/test/removed-there.txt'].localCopy!, 'utf8'), 'updated here\n')
+    // The conflicted object is marked in the namespace and takes no writes.
+    t.true(lstatSync(pa('both.txt')).isSymbolicLink())
+    t.regex(readlinkSync(pa('both.txt')), /^\/afs-conflict\/update-update\//)
+    t.throws(() => writeFileSync(pa('both.txt'), 'x'))
+    // The change that did not conflict went through; the other client is untouched.
+    t.is(readFileSync(pb('calm.txt'), 'utf8'), 'changed only here\n')
+    t.is(readFileSync(pb('both.txt'), 'utf8'), 'server version\n')
+    const list = await afs(['repair', 'list', '--json', '--cache', a.cache])
+    t.is(JSON.parse(list.stdout).length, 3)
+  } finally { await stack.unwind() }
+})
+
+test.serial('write-back mode logs changes and trickles them to the server; reconnect flushes', async t => {
+  const stack = new Stack()
+  try {
+    const { box, cbox } = await serverAndClient(stack)
+    const a = cbox.client
+    const b = await startClient([box.server.address])
+    stack.defer(b.cache)
+    stack.push(() => b.stop())
+    t.is((await afs(['disconnect', '--write-back', '--age', '1', '--cache', a.cache])).code, 0)
+    t.is(await stateOf(a), 'write-disconnected')
+    for (let i = 0; i < 5; i++) writeFileSync(join(a.cellPath, 'wb.txt'), `version ${i}\n`)
+    t.true(await eventually(() => existsSync(join(b.cellPath, 'wb.txt')) && readFileSync(join(b.cellPath, 'wb.txt'), 'utf8') === 'version 4\n', 15_000), 'trickled out')
+    writeFileSync(join(a.cellPath, 'late.txt'), 'late\n')
+    t.is((await afs(['reconnect', '--cache', a.cache])).code, 0)
+    t.is((await afs(['sync', '--wait', '--timeout', '10', '--cache', a.cache])).code, 0)
+    t.is(readFileSync(join(b.cellPath, 'late.txt'), 'utf8'), 'late\n')
+  } finally { await stack.unwind() }
+})
