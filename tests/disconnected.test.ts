@@ -199,3 +199,57 @@ test.serial('write-back mode logs changes and trickles them to the server; recon
     t.is(readFileSync(join(b.cellPath, 'late.txt'), 'utf8'), 'late\n')
   } finally { await stack.unwind() }
 })
+
+test.serial('a reintegration cut by a server SIGKILL resumes without applying a record twice', async t => {
+  const stack = new Stack()
+  try {
+    const { box, cbox } = await serverAndClient(stack)
+    const c = cbox.client
+    mkdirSync(join(c.cellPath, 'many'))
+    readdirSync(join(c.cellPath, 'many'))
+    t.is((await afs(['disconnect', '--cache', c.cache])).code, 0)
+    const N = 300
+    for (let i = 0; i < N; i++) writeFileSync(join(c.cellPath, 'many', `f${i}`), `contents of ${i}\n`.repeat(2000))
+    t.is((await st(c)).volumes[0].cml.records, 2 * N)
+    await afs(['reconnect', '--cache', c.cache])
+    // Kill the server as soon as the replay is under way.
+    t.true(await eventually(async () => (await st(c)).volumes[0].cml.records < 2 * N - 20, 20_000))
+    box.server.proc.kill('SIGKILL')
+    await box.server.stop()
+    const left = (await st(c)).volumes[0].cml.records
+    t.true(left > 0, 'the kill came mid-replay')
+    box.server = await restartServer(stack, box.server)
+    t.true(await eventually(async () => (await st(c)).volumes[0].cml.records === 0 && await stateOf(c) === 'connected', 30_000))
+    t.deepEqual((await st(c)).conflicts, [])
+    const fresh = await startClient([box.server.address])
+    stack.defer(fresh.cache)
+    stack.push(() => fresh.stop())
+    const names = readdirSync(join(fresh.cellPath, 'many'))
+    t.is(names.length, N)
+    for (let i = 0; i < N; i += 37) t.is(readFileSync(join(fresh.cellPath, 'many', `f${i}`), 'utf8'), `contents of ${i}\n`.repeat(2000))
+  } finally { await stack.unwind() }
+})
+
+test.serial('damaged cache metadata is rebuilt without losing the changes waiting in the log', async t => {
+  const stack = new Stack()
+  try {
+    const { box, cbox } = await serverAndClient(stack)
+    const c = cbox.client
+    writeFileSync(join(c.cellPath, 'kept.txt'), 'v1')
+    readdirSync(c.cellPath)
+    t.is((await afs(['disconnect', '--cache', c.cache])).code, 0)
+    writeFileSync(join(c.cellPath, 'kept.txt'), 'v2 offline')
+    writeFileSync(join(c.cellPath, 'born.txt'), 'born offline')
+    await cbox.client.stop('SIGKILL')
+    const { openSync, writeSync, closeSync } = await import('node:fs')
+    const fd = openSync(join(c.cache, 'cache.lmdb'), 'r+')
+    writeSync(fd, Buffer.alloc(16384, 0xab), 0, 16384, 0)
+    closeSync(fd)
+    const c2 = await startClient([box.server.address], { cache: c.cache, mount: c.mount })
+    cbox.client = c2
+    t.regex(c2.stderr(), /cache metadata is damaged/)
+    t.true(await eventually(async () => (await st(c2)).volumes[0]?.cml.records === 0, 20_000))
+    t.is(readFileSync(join(c2.cellPath, 'kept.txt'), 'utf8'), 'v2 offline')
+    t.is(readFileSync(join(c2.cellPath, 'born.txt'), 'utf8'), 'born offline')
+  } finally { await stack.unwind() }
+})

@@ -5,7 +5,7 @@
 //   4. taking callback breaks (demote, never evict) and evicting containers by LRU
 import { createReadStream, createWriteStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import {
@@ -41,7 +41,7 @@ export interface Miss { path: string, time: number, count: number }
 export class CacheManager {
   readonly counters: Counters = newCounters()
   readonly cells = new Map<string, Cell>()
-  readonly table: FsObjectTable
+  table!: FsObjectTable
   readonly containers: ContainerStore
   readonly cacheBytes: number
   readonly readFds = new ReadFdCache()
@@ -59,7 +59,6 @@ export class CacheManager {
   private trickle: NodeJS.Timeout | null = null
 
   constructor (readonly opts: CacheManagerOptions) {
-    this.table = new FsObjectTable(opts.cacheDir)
     this.containers = new ContainerStore(opts.cacheDir)
     this.cacheBytes = opts.cacheBytes ?? DEFAULT_CACHE_BYTES
     this.cml = new ClientModifyLog(opts.cacheDir)
@@ -71,7 +70,7 @@ export class CacheManager {
     await mkdir(this.opts.cacheDir, { recursive: true })
     this.clientId = await this.loadClientId()
     await this.containers.ready()
-    this.table.load()
+    this.table = await openTable(this.opts.cacheDir)
     await this.reconcileContainers()
     for (const servers of this.opts.cells) {
       const cell = new Cell(servers, this.clientId, this.counters, (c, link) => this.watchLink(c, link), this.opts.probeIntervalMs)
@@ -176,7 +175,8 @@ export class CacheManager {
       present.delete(o.key)
       this.usedBytes += o.cachedBytes
     }
-    for (const stray of present) await this.containers.remove(stray)
+    // Containers the log still needs are kept even when the cache lost track of them.
+    for (const stray of present) if (!this.cml.referencesKey(stray)) await this.containers.remove(stray)
   }
 
   private watchLink (cell: Cell, link: ServerLink): void {
@@ -514,6 +514,42 @@ export class CacheManager {
 }
 
 async function * noBytes (): AsyncIterable<Buffer> { /* an empty file */ }
+
+/** Opens the cache metadata; damaged metadata is moved aside and rebuilt from the servers (the CML is kept apart). */
+async function openTable (cacheDir: string): Promise<FsObjectTable> {
+  try {
+    // LMDB trusts its file: check its meta pages before handing it one.
+    if (!await looksLikeLmdb(join(cacheDir, 'cache.lmdb'))) throw new Error('no valid LMDB meta page')
+    const t = new FsObjectTable(cacheDir)
+    t.load()
+    return t
+  } catch (err) {
+    const aside = join(cacheDir, `cache.lmdb.damaged-${Date.now()}`)
+    log.error(`cache metadata is damaged (${(err as Error).message}); moved to ${aside}, starting an empty cache; pending changes are kept`)
+    await rename(join(cacheDir, 'cache.lmdb'), aside)
+    await rm(join(cacheDir, 'cache.lmdb-lock'), { force: true })
+    return new FsObjectTable(cacheDir)
+  }
+}
+
+const LMDB_MAGIC = 0xbeefc0de
+/** Where the magic sits in a meta page: after a 16-byte page header (LMDB 0.9) or 24-byte (1.0, as lmdb-js builds it). */
+const LMDB_MAGIC_OFFSETS = [16, 24]
+
+/** Whether a file is absent or carries LMDB's magic number in one of its two meta pages. */
+async function looksLikeLmdb (path: string): Promise<boolean> {
+  let fh
+  try { fh = await open(path, 'r') } catch { return true }
+  try {
+    const buf = Buffer.alloc(8192)
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
+    if (bytesRead === 0) return true
+    for (const page of [0, 4096]) {
+      for (const off of LMDB_MAGIC_OFFSETS) if (bytesRead >= page + off + 4 && buf.readUInt32LE(page + off) === LMDB_MAGIC) return true
+    }
+    return false
+  } finally { await fh.close() }
+}
 
 /** Errors after which retrying the same store cannot succeed. */
 function isRejection (err: unknown): boolean {

@@ -233,6 +233,11 @@ export class ClientModifyLog {
     return { volume, vnode, unique: 0 }
   }
 
+  /** Is the container named `key` ("cell:fid") still needed by a record? */
+  referencesKey (key: string): boolean {
+    return this.byObject.has(key)
+  }
+
   /** Does any record still refer to this object (its container must stay)? */
   references (cell: string, fid: Fid): boolean {
     return this.byObject.has(`${cell}:${fidKey(fid)}`)

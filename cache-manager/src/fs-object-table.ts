@@ -35,8 +35,9 @@ export class FsObjectTable {
     return this.cells.put(servers.join(','), cell)
   }
 
-  /** Loads what the last run cached; every callback starts out void. */
+  /** Loads what the last run cached; every callback starts out void. Throws on damaged metadata. */
   load (): number {
+    this.objects.clear()
     for (const { value } of this.persisted.getRange()) {
       const o = newObject(value.key, value.cell, value.status)
       Object.assign(o, value)
