@@ -46,7 +46,7 @@ export class CacheManager {
   readonly cacheBytes: number
   readonly readFds = new ReadFdCache()
   usedBytes = 0
-  private readonly inflight = new Map<string, Promise<void>>()
+  private readonly inflight = new Map<string, Promise<unknown>>()
   private readonly locks = new Map<string, Promise<unknown>>()
   private clientId = ''
   readonly cml: ClientModifyLog
@@ -317,14 +317,15 @@ export class CacheManager {
     if (dir.status.type !== 'dir') throw notDir('not a directory')
     if (isListed(dir) || (dir.entries && (!this.online(cell, dir.status.fid.volume) || isLocalFid(dir.status.fid)))) return dir.entries!
     try {
-      await this.once(dir.key, () => this.list(cell, dir))
+      return await this.once(dir.key, () => this.list(cell, dir))
     } catch (err) {
       if (!isUnreachable(err) || !dir.entries) throw err
+      return dir.entries
     }
-    return dir.entries ?? new Map()
   }
 
-  private async list (cell: Cell, dir: FsObject): Promise<void> {
+  /** Lists a directory from its server; returns the listing it made (dir.entries may change again meanwhile). */
+  private async list (cell: Cell, dir: FsObject): Promise<Map<string, Dirent>> {
     const fid = dir.status.fid
     for (let attempt = 0; attempt < 5; attempt++) {
       const entries = new Map<string, Dirent>()
@@ -342,7 +343,7 @@ export class CacheManager {
       dir.entries = entries
       dir.listedVersion = last.status.dataVersion
       void this.table.saveListing(dir)
-      return
+      return entries
     }
     throw new AfsError('BUSY', 'directory keeps changing while listed')
   }
@@ -495,8 +496,8 @@ export class CacheManager {
   }
 
   /** Runs `fn` once for concurrent callers on the same key. */
-  private once (key: string, fn: () => Promise<void>): Promise<void> {
-    let p = this.inflight.get(key)
+  private once<T> (key: string, fn: () => Promise<T>): Promise<T> {
+    let p = this.inflight.get(key) as Promise<T> | undefined
     if (!p) {
       p = fn().finally(() => this.inflight.delete(key))
       this.inflight.set(key, p)

@@ -5,7 +5,9 @@
 // cancelled or rewritten.
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
-import { fidKey, sameFid, type CmlRecordBody, type ConflictKind, type Fid } from '@afs-ts/common'
+import { fidKey, makeLog, sameFid, type CmlRecordBody, type ConflictKind, type Fid } from '@afs-ts/common'
+
+const log = makeLog('cml')
 
 /** A conflict found by reintegration: both versions are kept until `afs repair`. */
 export interface ConflictRecord {
@@ -71,6 +73,9 @@ export class ClientModifyLog {
   private readonly bySeq = new Map<number, CmlRecord>()
   private readonly byObject = new Map<string, Set<number>>()
   private readonly perCell = new Map<string, number>()
+  private nextLocalVnode: number | undefined
+  /** Local fid → server fid, for mappings not yet committed. */
+  private readonly mappedFids = new Map<string, Fid>()
 
   constructor (cacheDir: string) {
     // Durable: a record is on disk before the mutation it logs returns success.
@@ -138,6 +143,7 @@ export class ClientModifyLog {
       }
       seq = (this.meta.get('nextSeq') ?? 1)
       this.meta.put('nextSeq', seq + 1)
+      if (this.nextLocalVnode !== undefined) this.meta.put('nextLocalVnode', this.nextLocalVnode)
       added = { seq, cell, time: Date.now(), frozen: false, body }
       this.records.put(seq, added)
     })
@@ -184,25 +190,27 @@ export class ClientModifyLog {
    * when the record moved an object to a new version, later records on it are now
    * based on that version (`rebase`).
    */
-  async done (seq: number, after: { created?: { local: Fid, server: Fid }, rebase?: { fid: Fid, from: number | null, to: number } } = {}): Promise<void> {
+  done (seq: number, after: { created?: { local: Fid, server: Fid }, rebase?: { fid: Fid, from: number | null, to: number } } = {}): void {
     const r = this.bySeq.get(seq)
     const rebased: CmlRecord[] = []
-    await this.db.transaction(() => {
-      this.records.remove(seq)
-      if (after.created) this.fidMap.put(fidKey(after.created.local), after.created.server)
-      const rb = after.rebase
-      if (rb && r) {
-        for (const s of this.byObject.get(`${r.cell}:${fidKey(subject(r.body))}`) ?? []) {
-          const later = this.bySeq.get(s)!
-          if (s === seq || !('base' in later.body) || later.body.base !== rb.from) continue
-          const next = { ...later, body: { ...later.body, base: rb.to } as CmlRecordBody }
-          this.records.put(s, next)
-          rebased.push(next)
-        }
+    const rb = after.rebase
+    if (r && rb) {
+      for (const s of this.byObject.get(`${r.cell}:${fidKey(subject(r.body))}`) ?? []) {
+        const later = this.bySeq.get(s)!
+        if (s === seq || !('base' in later.body) || later.body.base !== rb.from) continue
+        rebased.push({ ...later, body: { ...later.body, base: rb.to } as CmlRecordBody })
       }
-    })
+    }
     if (r) this.unindex(r)
     for (const n of rebased) this.bySeq.set(n.seq, n)
+    if (after.created) this.mappedFids.set(fidKey(after.created.local), after.created.server)
+    // Not awaited: commits stay in order, and a record replayed again after a crash is
+    // recognised by the server, which also still has its result.
+    this.db.transaction(() => {
+      this.records.remove(seq)
+      if (after.created) this.fidMap.put(fidKey(after.created.local), after.created.server)
+      for (const n of rebased) this.records.put(n.seq, n)
+    }).catch(err => { log.error(`CML: recording a replayed record failed: ${(err as Error).message}`) })
   }
 
   /** Open conflicts, by id. */
@@ -220,17 +228,14 @@ export class ClientModifyLog {
 
   /** The server fid a local fid became, if its create was replayed. */
   mapped (f: Fid): Fid {
-    return isLocalFid(f) ? (this.fidMap.get(fidKey(f)) ?? f) : f
+    if (!isLocalFid(f)) return f
+    return this.mappedFids.get(fidKey(f)) ?? this.fidMap.get(fidKey(f)) ?? f
   }
 
-  /** A new local fid for an object created while disconnected (uniquifier 0 marks it). */
-  async newLocalFid (volume: number): Promise<Fid> {
-    let vnode = 0
-    await this.db.transaction(() => {
-      vnode = this.meta.get('nextLocalVnode') ?? 1
-      this.meta.put('nextLocalVnode', vnode + 1)
-    })
-    return { volume, vnode, unique: 0 }
+  /** A new local fid for an object created while disconnected (uniquifier 0 marks it); persisted with the record that uses it. */
+  newLocalFid (volume: number): Fid {
+    this.nextLocalVnode ??= this.meta.get('nextLocalVnode') ?? 1
+    return { volume, vnode: this.nextLocalVnode++, unique: 0 }
   }
 
   /** Is the container named `key` ("cell:fid") still needed by a record? */

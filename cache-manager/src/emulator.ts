@@ -23,7 +23,7 @@ export class Emulator {
   async create (cell: Cell, dir: FsObject, name: string, n: NewLocal): Promise<FsObject> {
     const entries = await this.cm.entries(cell, dir)
     if (entries.has(name)) throw exists(`${name} exists`)
-    const fid = await this.cm.cml.newLocalFid(dir.status.fid.volume)
+    const fid = this.cm.cml.newLocalFid(dir.status.fid.volume)
     const now = Date.now()
     const status: VnodeStatus = {
       fid, type: n.type, mode: (n.mode & 0o7777) | TYPE_BITS[n.type], uid: n.uid, gid: n.gid, nlink: n.type === 'dir' ? 2 : 1,

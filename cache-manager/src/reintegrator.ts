@@ -89,7 +89,7 @@ export class Reintegrator {
   private async replayOne (cell: Cell, r: CmlRecord): Promise<'applied' | 'conflict' | 'absorbed'> {
     const o = this.cm.table.get(objectKey(cell.name, r.body.fid))
     if (o?.conflict) {
-      await this.cm.cml.done(r.seq)
+      this.cm.cml.done(r.seq)
       return 'absorbed'
     }
     const body = this.mapped(r.body)
@@ -106,12 +106,12 @@ export class Reintegrator {
     } catch (err) {
       if (isUnreachable(err)) throw err
       await this.flag(cell, r, body, err)
-      await this.cm.cml.done(r.seq)
+      this.cm.cml.done(r.seq)
       return 'conflict'
     }
     const created = (body.op === 'create' || body.op === 'mkdir' || body.op === 'symlink') && reply.status ? { local: r.body.fid, server: reply.status.fid } : undefined
     const rebase = reply.status && !created && 'base' in body ? { fid: body.fid, from: body.base, to: reply.status.dataVersion } : undefined
-    await this.cm.cml.done(r.seq, { created, rebase })
+    this.cm.cml.done(r.seq, { created, rebase })
     if (body.op === 'store' && reply.status) this.cm.stored(cell, r.body.fid, reply.status)
     return 'applied'
   }

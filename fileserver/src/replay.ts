@@ -14,23 +14,29 @@ import type { VolumeStore, Within } from './volume-store.ts'
 import { toStatus } from './vnode.ts'
 
 interface Applied { seq: number, status: VnodeStatus | null }
+/** Results of this many of a client's latest records are kept, for replies lost on the way. */
+const RESULTS_KEPT = 1000
 
 export class Replayer {
   private readonly applied: Database<Applied, string>
+  private readonly results: Database<VnodeStatus | null, [string, number]>
 
   constructor (private readonly store: VolumeStore) {
     this.applied = store.root.openDB({ name: 'replayed' })
+    this.results = store.root.openDB({ name: 'replay-results' })
   }
 
   /** Applies `record` for `client` unless it already was; returns the fids whose callbacks must break. */
   async apply (client: string, seq: number, record: CmlRecordBody, body: InboundStream | null): Promise<{ reply: ReplayReply, changed: Fid[] }> {
     const last = this.applied.get(client)
-    if (last && last.seq >= seq) return { reply: { seq, status: last.seq === seq ? last.status : null, duplicate: true }, changed: [] }
+    if (last && last.seq >= seq) return { reply: { seq, status: this.results.get([client, seq]) ?? null, duplicate: true }, changed: [] }
     let status: VnodeStatus | null = null
     const volume = record.fid.volume
     const mark: Within = rec => {
       status = rec ? toStatus(volume, rec) : null
       this.applied.put(client, { seq, status })
+      this.results.put([client, seq], status)
+      this.results.remove([client, seq - RESULTS_KEPT])
     }
     const changed = await this.perform(record, body, mark)
     return { reply: { seq, status, duplicate: false }, changed }

@@ -1,0 +1,38 @@
+// CML benchmark, run by hand: `node --import tsx bench/cml.ts` (as root, with /dev/fuse).
+// 10,000 small-file creates+writes through the mount offline (appended to the CML) versus
+// connected, then the reintegration throughput of the resulting log.
+import { writeFileSync, mkdirSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { Stack, afs, cell, eventually, status } from '../tests/helpers/cell.ts'
+
+const N = Number(process.env.N ?? 10_000)
+const SIZE = 1024
+
+function createAll (dir: string): number {
+  const data = Buffer.alloc(SIZE, 0x61)
+  const t = process.hrtime.bigint()
+  for (let i = 0; i < N; i++) writeFileSync(join(dir, `f${i}`), data)
+  return Number(process.hrtime.bigint() - t) / 1e9
+}
+
+async function main (): Promise<void> {
+  const stack = new Stack()
+  try {
+    const { clients: [c] } = await cell(stack, 1)
+    mkdirSync(join(c.cellPath, 'online'))
+    mkdirSync(join(c.cellPath, 'offline'))
+    readdirSync(join(c.cellPath, 'offline'))
+    const connected = createAll(join(c.cellPath, 'online'))
+    await afs(['disconnect', '--cache', c.cache])
+    const offline = createAll(join(c.cellPath, 'offline'))
+    const s = await status(c) as unknown as { cml: { records: number, bytes: number } }
+    console.log(`${N} creates+writes of ${SIZE} B: connected ${(N / connected).toFixed(0)} ops/s, offline ${(N / offline).toFixed(0)} ops/s (offline/connected ${(connected / offline).toFixed(2)}x); CML ${s.cml.records} records, ${s.cml.bytes} bytes`)
+    const t = Date.now()
+    await afs(['reconnect', '--cache', c.cache])
+    await eventually(async () => ((await status(c)) as unknown as { cml: { records: number } }).cml.records === 0, 600_000)
+    const secs = (Date.now() - t) / 1000
+    console.log(`reintegration of ${s.cml.records} records (${(s.cml.bytes / 2 ** 20).toFixed(1)} MiB): ${secs.toFixed(1)} s, ${(s.cml.records / secs).toFixed(0)} records/s, ${(s.cml.bytes / 2 ** 20 / secs).toFixed(2)} MiB/s`)
+  } finally { await stack.unwind() }
+}
+
+await main()
