@@ -405,9 +405,11 @@ export class CacheManager {
     const { result, body } = await cell.linkFor(o.status.fid.volume).download('fetchData', { fid: o.status.fid })
     const reply = result as StatusReply
     this.counters.fetches++
+    // Take the status and callback now: a break for a newer version can arrive while the
+    // data streams in, and must not be undone by taking them afterwards.
+    this.accept(cell, reply)
     const bytes = await this.containers.fill(o.key, body)
     this.counters.bytesFetched += bytes
-    this.accept(cell, reply)
     this.setCached(o, reply.status.dataVersion, bytes)
   }
 
