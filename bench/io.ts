@@ -88,7 +88,7 @@ async function main (): Promise<void> {
     }
     rows.push({ work: '10,000 open+read+close 4 KiB (cached)', afs: small.afs, local: small.local, pt: small.pt, unit: 'ops/s' })
 
-    for (const [k, d] of Object.entries(dirs)) mkdirSync(join(d, 'meta'))
+    for (const d of Object.values(dirs)) mkdirSync(join(d, 'meta'))
     const meta: Record<string, Record<string, number>> = { create: {}, stat: {}, readdir: {}, unlink: {} }
     for (const [k, d] of Object.entries(dirs)) {
       const m = join(d, 'meta')

@@ -2,8 +2,7 @@
 import test from 'ava'
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { Stack, afs, cell, startClient, startServer, status, isMounted } from './helpers/cell.ts'
-import { rm } from 'node:fs/promises'
+import { Stack, addClient, afs, cell, startServer, status } from './helpers/cell.ts'
 
 test('vos create, fs mkmount/lsmount/whereis, setquota with EDQUOT, EXDEV across volumes', async t => {
   const stack = new Stack()
@@ -50,9 +49,7 @@ test('the mount root lists every cell of a cache manager serving several', async
     stack.defer(one.dataDir); stack.push(() => one.stop())
     const two = await startServer(undefined, 'two.example')
     stack.defer(two.dataDir); stack.push(() => two.stop())
-    const c = await startClient([one.address, two.address])
-    stack.defer(c.cache)
-    stack.push(async () => { await c.stop(); t.false(await isMounted(c.mount)); await rm(c.mount, { recursive: true }) })
+    const c = await addClient(stack, [one.address, two.address])
     const { readdirSync } = await import('node:fs')
     t.deepEqual(readdirSync(c.mount).sort(), ['one.example', 'two.example'])
     writeFileSync(join(c.mount, 'one.example', 'a'), '1')

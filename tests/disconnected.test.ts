@@ -7,7 +7,7 @@ import {
   truncateSync, unlinkSync, utimesSync, writeFileSync, lstatSync, existsSync,
 } from 'node:fs'
 import { join } from 'node:path'
-import { Stack, afs, eventually, startClient, startServer, status, type Client, type Server } from './helpers/cell.ts'
+import { Stack, addClient, afs, eventually, startClient, startServer, status, type Client, type Server } from './helpers/cell.ts'
 
 type Status = Awaited<ReturnType<typeof status>> & {
   volumes: Array<{ state: string, cml: { records: number } }>
@@ -90,9 +90,7 @@ test.serial('server killed: the client works from its cache, survives its own SI
     t.deepEqual((await st(c2)).conflicts, [])
 
     // A fresh client sees exactly what the user made.
-    const fresh = await startClient([box.server.address])
-    stack.defer(fresh.cache)
-    stack.push(() => fresh.stop())
+    const fresh = await addClient(stack, [box.server.address])
     const q = (...x: string[]) => join(fresh.cellPath, ...x)
     t.deepEqual(readdirSync(fresh.cellPath).sort(), ['cached.txt', 'dir', 'edit.txt', 'hard.txt', 'link-to-new', 'new.txt', 'newdir', 'trunc.txt'])
     t.is(readFileSync(q('new.txt'), 'utf8'), 'born offline\n')
@@ -136,15 +134,15 @@ test.serial('a second client\'s changes while the first is offline are flagged a
   try {
     const { box, cbox } = await serverAndClient(stack)
     const a = cbox.client
-    const b = await startClient([box.server.address])
-    stack.defer(b.cache)
-    stack.push(() => b.stop())
+    const b = await addClient(stack, [box.server.address])
     const pa = (x: string) => join(a.cellPath, x)
     const pb = (x: string) => join(b.cellPath, x)
     writeFileSync(pa('both.txt'), 'original\n')
     writeFileSync(pa('removed-there.txt'), 'original\n')
     writeFileSync(pa('calm.txt'), 'untouched\n')
-    for (const f of ['both.txt', 'removed-there.txt', 'calm.txt']) readFileSync(pa(f))
+    writeFileSync(pa('removed-here.txt'), 'original\n')
+    writeFileSync(pa('renamed-here.txt'), 'original\n')
+    for (const f of ['both.txt', 'removed-there.txt', 'calm.txt', 'removed-here.txt', 'renamed-here.txt']) readFileSync(pa(f))
     readdirSync(a.cellPath)
     t.is((await afs(['disconnect', '--cache', a.cache])).code, 0)
     t.is(await stateOf(a), 'disconnected')
@@ -152,7 +150,11 @@ test.serial('a second client\'s changes while the first is offline are flagged a
     writeFileSync(pa('removed-there.txt'), 'updated here\n')
     writeFileSync(pa('same-name.txt'), 'mine\n')
     writeFileSync(pa('calm.txt'), 'changed only here\n')
+    unlinkSync(pa('removed-here.txt'))
+    renameSync(pa('renamed-here.txt'), pa('renamed-to.txt'))
     writeFileSync(pb('both.txt'), 'server version\n')
+    writeFileSync(pb('removed-here.txt'), 'updated there\n')
+    renameSync(pb('renamed-here.txt'), pb('renamed-there.txt'))
     unlinkSync(pb('removed-there.txt'))
     writeFileSync(pb('same-name.txt'), 'theirs\n')
     t.is((await afs(['reconnect', '--cache', a.cache])).code, 0)
@@ -162,7 +164,12 @@ test.serial('a second client\'s changes while the first is offline are flagged a
     t.is(kinds['/test/both.txt']?.kind, 'update/update')
     t.is(kinds['/test/removed-there.txt']?.kind, 'remove/update')
     t.is(kinds['/test/same-name.txt']?.kind, 'name/name')
-    t.is(conflicts.length, 3)
+    t.is(kinds['/test/removed-here.txt']?.kind, 'update/remove')
+    t.is(kinds['/test/renamed-to.txt']?.kind, 'rename')
+    t.is(conflicts.length, 5)
+    // Removing here what was updated there keeps the update on the server.
+    t.is(readFileSync(pb('removed-here.txt'), 'utf8'), 'updated there\n')
+    t.is(readFileSync(pb('renamed-there.txt'), 'utf8'), 'original\n')
     // Both versions are on disk.
     t.is(readFileSync(kinds['/test/both.txt'].localCopy!, 'utf8'), 'local version\n')
     t.is(readFileSync(kinds['/test/both.txt'].serverCopy!, 'utf8'), 'server version\n')
@@ -177,7 +184,7 @@ test.serial('a second client\'s changes while the first is offline are flagged a
     t.is(readFileSync(pb('calm.txt'), 'utf8'), 'changed only here\n')
     t.is(readFileSync(pb('both.txt'), 'utf8'), 'server version\n')
     const list = await afs(['repair', 'list', '--json', '--cache', a.cache])
-    t.is(JSON.parse(list.stdout).length, 3)
+    t.is(JSON.parse(list.stdout).length, 5)
   } finally { await stack.unwind() }
 })
 
@@ -186,9 +193,7 @@ test.serial('write-back mode logs changes and trickles them to the server; recon
   try {
     const { box, cbox } = await serverAndClient(stack)
     const a = cbox.client
-    const b = await startClient([box.server.address])
-    stack.defer(b.cache)
-    stack.push(() => b.stop())
+    const b = await addClient(stack, [box.server.address])
     t.is((await afs(['disconnect', '--write-back', '--age', '1', '--cache', a.cache])).code, 0)
     t.is(await stateOf(a), 'write-disconnected')
     for (let i = 0; i < 5; i++) writeFileSync(join(a.cellPath, 'wb.txt'), `version ${i}\n`)
@@ -222,9 +227,7 @@ test.serial('a reintegration cut by a server SIGKILL resumes without applying a 
     box.server = await restartServer(stack, box.server)
     t.true(await eventually(async () => (await st(c)).volumes[0].cml.records === 0 && await stateOf(c) === 'connected', 30_000))
     t.deepEqual((await st(c)).conflicts, [])
-    const fresh = await startClient([box.server.address])
-    stack.defer(fresh.cache)
-    stack.push(() => fresh.stop())
+    const fresh = await addClient(stack, [box.server.address])
     const names = readdirSync(join(fresh.cellPath, 'many'))
     t.is(names.length, N)
     for (let i = 0; i < N; i += 37) t.is(readFileSync(join(fresh.cellPath, 'many', `f${i}`), 'utf8'), `contents of ${i}\n`.repeat(2000))

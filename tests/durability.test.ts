@@ -4,8 +4,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync, writeFileSync, createWriteStream } from 'node:fs'
 import { join } from 'node:path'
 import { once } from 'node:events'
-import { Stack, cell, startServer, startClient, status, isMounted, tempDir } from './helpers/cell.ts'
-import { rm } from 'node:fs/promises'
+import { Stack, addClient, cell, startServer, startClient, status, isMounted } from './helpers/cell.ts'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
@@ -37,9 +36,7 @@ test.serial('a server killed with SIGKILL in the middle of a store restarts with
     // Restart the same data on a fresh port and look with a fresh client.
     const again = await startServer(server.dataDir)
     stack.push(() => again.stop())
-    const c2 = await startClient([again.address])
-    stack.defer(c2.cache)
-    stack.push(() => c2.stop())
+    const c2 = await addClient(stack, [again.address])
     const data = readFileSync(join(c2.cellPath, 'big.bin'))
     const whole = [sha(oldData), sha(Buffer.alloc(256 * 1024 * 1024, 2))]
     t.true(whole.includes(sha(data)), `file is ${data.length} bytes and neither whole version`)

@@ -3,9 +3,8 @@
 //   2. cached objects: statuses under callbacks, directory listings, container files
 //   3. fetching whole files on demand and storing them back whole
 //   4. taking callback breaks (demote, never evict) and evicting containers by LRU
-import { createReadStream, createWriteStream } from 'node:fs'
-import { pipeline } from 'node:stream/promises'
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import {
@@ -16,13 +15,15 @@ import { Cell } from './cell.ts'
 import { ContainerStore } from './container-file.ts'
 import { newCounters, type Counters } from './counters.ts'
 import { hasData, isEvictable, isListed, type Dirent, type FsObject } from './fs-object.ts'
-import { FsObjectTable, objectKey } from './fs-object-table.ts'
-import { CALLBACK_SLACK_MS, DEFAULT_CACHE_BYTES, WRITE_BACK_AGE_MS } from './constants.ts'
+import { objectKey, type FsObjectTable } from './fs-object-table.ts'
+import { openTable } from './cache-metadata.ts'
+import { CALLBACK_SLACK_MS, DEFAULT_CACHE_BYTES } from './constants.ts'
 import { ReadFdCache } from './read-fd-cache.ts'
 import { isUnreachable, type ServerLink } from './server-link.ts'
 import { ClientModifyLog, isLocalFid } from './cml.ts'
 import { Emulator } from './emulator.ts'
-import { Reintegrator, ensureConflictDir } from './reintegrator.ts'
+import { Reintegrator } from './reintegrator.ts'
+import { Connectivity } from './connectivity.ts'
 
 const log = makeLog('cache-manager')
 
@@ -52,11 +53,11 @@ export class CacheManager {
   readonly cml: ClientModifyLog
   readonly emulator: Emulator
   readonly reintegrator: Reintegrator
+  readonly connectivity: Connectivity
   /** Paths asked for while disconnected that the cache did not hold (`afs status --misses`). */
   readonly misses = new Map<string, Miss>()
   /** `afs disconnect --write-back`: reads from servers, mutations through the log. */
   writeBack = false
-  private trickle: NodeJS.Timeout | null = null
 
   constructor (readonly opts: CacheManagerOptions) {
     this.containers = new ContainerStore(opts.cacheDir)
@@ -64,6 +65,7 @@ export class CacheManager {
     this.cml = new ClientModifyLog(opts.cacheDir)
     this.emulator = new Emulator(this)
     this.reintegrator = new Reintegrator(this)
+    this.connectivity = new Connectivity(this)
   }
 
   async ready (): Promise<void> {
@@ -95,54 +97,6 @@ export class CacheManager {
     return cell.linkFor(volume).connected && !this.writeBack && !this.cml.hasRecordsFor(cell.name)
   }
 
-  /**
-   * `afs disconnect`: every server counts as unreachable; with `writeBack`, servers are
-   * still read but mutations go to the log and trickle out once `ageMs` old.
-   */
-  disconnect (writeBack: boolean, ageMs = WRITE_BACK_AGE_MS): void {
-    if (!writeBack) {
-      for (const c of this.cells.values()) c.force(true)
-      return
-    }
-    this.writeBack = true
-    if (this.trickle) clearInterval(this.trickle)
-    this.trickle = setInterval(() => {
-      for (const c of this.cells.values()) void this.reintegrator.run(c, { olderThanMs: ageMs })
-    }, Math.max(200, Math.min(ageMs, 1000)))
-    this.trickle.unref()
-    log.info(`write-back mode: changes go to the log and reach the servers after ${ageMs} ms`)
-  }
-
-  /** `afs reconnect`: back to normal; the log is replayed as soon as the servers answer. */
-  reconnect (): void {
-    this.writeBack = false
-    if (this.trickle) clearInterval(this.trickle)
-    this.trickle = null
-    for (const c of this.cells.values()) {
-      c.force(false)
-      void this.reintegrator.run(c)
-    }
-  }
-
-  /** `afs sync`: replays every log now; with `waitMs`, until it is empty or the time is up. */
-  async sync (waitMs: number): Promise<{ pending: { records: number, bytes: number }, why: string[] }> {
-    const end = Date.now() + waitMs
-    do {
-      for (const c of this.cells.values()) await this.reintegrator.run(c)
-      if (this.cml.size === 0 || Date.now() >= end) break
-      await new Promise(resolve => setTimeout(resolve, 200))
-    } while (Date.now() < end)
-    const why: string[] = []
-    for (const c of this.cells.values()) {
-      if (!this.cml.hasRecordsFor(c.name)) continue
-      const link = c.anyLink()
-      if (this.writeBack) why.push(`${c.name}: write-back mode (afs reconnect flushes it)`)
-      else if (!link.connected) why.push(`${c.name}: server ${link.address} unreachable (${link.downCause})`)
-      else why.push(`${c.name}: ${this.reintegrator.last.get(c.name)?.error ?? 'reintegration in progress'}`)
-    }
-    return { pending: this.cml.pending(), why }
-  }
-
   /** Notes a cache miss while disconnected and returns the error for it. */
   miss (path: string, cause: unknown): AfsError {
     const m = this.misses.get(path)
@@ -151,7 +105,7 @@ export class CacheManager {
   }
 
   async close (): Promise<void> {
-    if (this.trickle) clearInterval(this.trickle)
+    this.connectivity.close()
     this.readFds.closeAll()
     for (const c of this.cells.values()) c.close()
     await this.table.close()
@@ -210,41 +164,6 @@ export class CacheManager {
     if (o.loggedGen === o.writeGen) o.dirty = false
     o.baseVersion = null
     this.setCached(o, status.dataVersion, o.cachedBytes)
-  }
-
-  async conflictStore (): Promise<string> {
-    return await ensureConflictDir(this.opts.cacheDir)
-  }
-
-  /** Fetches the server's version of a file into `dest` (for a conflict); null if there is none. */
-  async fetchServerCopy (cell: Cell, fid: Fid, dest: string): Promise<string | null> {
-    if (isLocalFid(fid)) return null
-    try {
-      const { body } = await (await cell.readyLinkFor(fid.volume)).download('fetchData', { fid })
-      await pipeline(body, createWriteStream(dest))
-      return dest
-    } catch {
-      return null
-    }
-  }
-
-  /** Where an object is in its cell, from cached listings (best effort): its path, directory and name. */
-  locate (cell: Cell, fid: Fid): { path: string, dir: Fid | null, name: string | null } {
-    const parents = new Map<string, [FsObject, string]>()
-    for (const o of this.table.values()) {
-      if (o.cell !== cell.name || !o.entries) continue
-      for (const [n, d] of o.entries) parents.set(objectKey(cell.name, d.fid), [o, n])
-    }
-    const first = parents.get(objectKey(cell.name, fid))
-    const parts: string[] = []
-    let key = objectKey(cell.name, fid)
-    for (let hops = 0; hops < 1000; hops++) {
-      const up = parents.get(key)
-      if (!up) break
-      parts.unshift(up[1])
-      key = up[0].key
-    }
-    return { path: `/${cell.name}/${parts.join('/')}`, dir: first ? first[0].status.fid : null, name: first ? first[1] : null }
   }
 
   cell (name: string): Cell {
@@ -517,42 +436,6 @@ export class CacheManager {
 }
 
 async function * noBytes (): AsyncIterable<Buffer> { /* an empty file */ }
-
-/** Opens the cache metadata; damaged metadata is moved aside and rebuilt from the servers (the CML is kept apart). */
-async function openTable (cacheDir: string): Promise<FsObjectTable> {
-  try {
-    // LMDB trusts its file: check its meta pages before handing it one.
-    if (!await looksLikeLmdb(join(cacheDir, 'cache.lmdb'))) throw new Error('no valid LMDB meta page')
-    const t = new FsObjectTable(cacheDir)
-    t.load()
-    return t
-  } catch (err) {
-    const aside = join(cacheDir, `cache.lmdb.damaged-${Date.now()}`)
-    log.error(`cache metadata is damaged (${(err as Error).message}); moved to ${aside}, starting an empty cache; pending changes are kept`)
-    await rename(join(cacheDir, 'cache.lmdb'), aside)
-    await rm(join(cacheDir, 'cache.lmdb-lock'), { force: true })
-    return new FsObjectTable(cacheDir)
-  }
-}
-
-const LMDB_MAGIC = 0xbeefc0de
-/** Where the magic sits in a meta page: after a 16-byte page header (LMDB 0.9) or 24-byte (1.0, as lmdb-js builds it). */
-const LMDB_MAGIC_OFFSETS = [16, 24]
-
-/** Whether a file is absent or carries LMDB's magic number in one of its two meta pages. */
-async function looksLikeLmdb (path: string): Promise<boolean> {
-  let fh
-  try { fh = await open(path, 'r') } catch { return true }
-  try {
-    const buf = Buffer.alloc(8192)
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
-    if (bytesRead === 0) return true
-    for (const page of [0, 4096]) {
-      for (const off of LMDB_MAGIC_OFFSETS) if (bytesRead >= page + off + 4 && buf.readUInt32LE(page + off) === LMDB_MAGIC) return true
-    }
-    return false
-  } finally { await fh.close() }
-}
 
 /** Errors after which retrying the same store cannot succeed. */
 function isRejection (err: unknown): boolean {

@@ -5,7 +5,7 @@
 // cancelled or rewritten.
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
-import { fidKey, makeLog, sameFid, type CmlRecordBody, type ConflictKind, type Fid } from '@afs-ts/common'
+import { fidKey, makeLog, type CmlRecordBody, type ConflictKind, type Fid } from '@afs-ts/common'
 
 const log = makeLog('cml')
 
@@ -78,7 +78,7 @@ export class ClientModifyLog {
   private readonly mappedFids = new Map<string, Fid>()
 
   constructor (cacheDir: string) {
-    // Durable: a record is on disk before the mutation it logs returns success.
+    // Durable: a record is on disk (flushed, not just committed) before the mutation it logs returns success.
     this.db = openLmdb({ path: join(cacheDir, 'cml.lmdb'), compression: false })
     this.records = this.db.openDB({ name: 'records', keyEncoding: 'uint32' })
     this.meta = this.db.openDB({ name: 'meta' })
@@ -147,6 +147,7 @@ export class ClientModifyLog {
       added = { seq, cell, time: Date.now(), frozen: false, body }
       this.records.put(seq, added)
     })
+    await this.db.flushed // commits resolve before their fsync (overlappingSync)
     for (const r of gone) this.unindex(r)
     if (added) this.index(added)
     return seq
@@ -220,6 +221,7 @@ export class ClientModifyLog {
 
   async addConflict (c: ConflictRecord): Promise<void> {
     await this.conflictDb.put(c.id, c)
+    await this.db.flushed
   }
 
   async removeConflict (id: string): Promise<void> {

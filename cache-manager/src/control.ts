@@ -53,9 +53,9 @@ export class ControlServer {
       case 'lsmount': return await this.onLsmount(parse(pathArgs, args).path)
       case 'mkmount': { const a = parse(mkmountArgs, args); await this.vfs.mkmount(this.inMount(a.path), a.volume, { uid: 0, gid: 0, pid: 0 }); return {} }
       case 'listquota': return await this.onListquota(parse(pathArgs, args).path)
-      case 'disconnect': { const a = parse(disconnectArgs, args); this.cm.disconnect(a.writeBack, a.ageMs); return {} }
-      case 'reconnect': this.cm.reconnect(); return {}
-      case 'sync': return await this.cm.sync(parse(syncArgs, args).waitMs)
+      case 'disconnect': { const a = parse(disconnectArgs, args); this.cm.connectivity.disconnect(a.writeBack, a.ageMs); return {} }
+      case 'reconnect': this.cm.connectivity.reconnect(); return {}
+      case 'sync': return await this.cm.connectivity.sync(parse(syncArgs, args).waitMs)
       case 'repairList': return this.cm.cml.conflicts()
       default: throw badRequest(`unknown control request ${op}`)
     }

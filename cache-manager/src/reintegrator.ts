@@ -7,7 +7,8 @@
 //      the rest of the log; never drop a change
 //   4. stop at the first unreachable server and resume later: the server applies each
 //      record once, so a replay cut anywhere resumes without duplicates
-import { createReadStream } from 'node:fs'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { pipeline } from 'node:stream/promises'
 import { copyFile, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -15,6 +16,7 @@ import { AfsError, makeLog, type CmlRecordBody, type DirReply, type ConflictKind
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { isLocalFid, type CmlRecord, type ConflictRecord } from './cml.ts'
+import type { FsObject } from './fs-object.ts'
 import { objectKey } from './fs-object-table.ts'
 import { isUnreachable } from './server-link.ts'
 
@@ -134,11 +136,11 @@ export class Reintegrator {
     const e = AfsError.from(err)
     const kind: ConflictKind = (e.data as { kind?: ConflictKind } | undefined)?.kind ?? 'update/remove'
     const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
-    const where = this.cm.locate(cell, r.body.fid)
+    const where = this.locate(cell, r.body.fid)
     const dir = 'dir' in body ? body.dir : 'toDir' in body ? body.toDir : where.dir
     const name = 'name' in body ? body.name : 'toName' in body ? body.toName : where.name
     const key = objectKey(cell.name, r.body.fid)
-    const dirPath = await this.cm.conflictStore()
+    const dirPath = await ensureConflictDir(this.cm.opts.cacheDir)
     let localCopy: string | null = null
     const o = this.cm.table.get(key)
     if (o && o.cachedVersion !== null && o.status.type === 'file') {
@@ -147,12 +149,44 @@ export class Reintegrator {
     }
     // A name/name conflict: the server's version is the other object now at that name.
     const serverFid = kind === 'name/name' && dir && name !== null ? await this.serverFidAt(cell, dir, name) : body.fid
-    const serverCopy = serverFid ? await this.cm.fetchServerCopy(cell, serverFid, join(dirPath, `${id}.server`)) : null
-    const path = where.path
+    const serverCopy = serverFid ? await this.fetchServerCopy(cell, serverFid, join(dirPath, `${id}.server`)) : null
+    // A name from the record itself beats a lookup: the object may have left every listing.
+    const path = dir && name !== null && 'name' in body ? joinPath(this.locate(cell, dir).path, name) : where.path
     const c: ConflictRecord = { id, cell: cell.name, kind, path, dir, name, fid: r.body.fid, time: Date.now(), message: e.message, localCopy, serverCopy }
     await this.cm.cml.addConflict(c)
     if (o) { o.conflict = { kind, id }; void this.cm.table.save(o) }
     log.warn(`conflict (${kind}) on ${path}: ${e.message}; local version kept${localCopy ? ` in ${localCopy}` : ''}`)
+  }
+
+  /** Fetches the server's version of a file into `dest` (for a conflict); null if there is none. */
+  private async fetchServerCopy (cell: Cell, fid: Fid, dest: string): Promise<string | null> {
+    if (isLocalFid(fid)) return null
+    try {
+      const { body } = await (await cell.readyLinkFor(fid.volume)).download('fetchData', { fid })
+      await pipeline(body, createWriteStream(dest))
+      return dest
+    } catch {
+      return null
+    }
+  }
+
+  /** Where an object is in its cell, from cached listings (best effort): its path, directory and name. */
+  private locate (cell: Cell, fid: Fid): { path: string, dir: Fid | null, name: string | null } {
+    const parents = new Map<string, [FsObject, string]>()
+    for (const o of this.cm.table.values()) {
+      if (o.cell !== cell.name || !o.entries) continue
+      for (const [n, d] of o.entries) parents.set(objectKey(cell.name, d.fid), [o, n])
+    }
+    const first = parents.get(objectKey(cell.name, fid))
+    const parts: string[] = []
+    let key = objectKey(cell.name, fid)
+    for (let hops = 0; hops < 1000; hops++) {
+      const up = parents.get(key)
+      if (!up) break
+      parts.unshift(up[1])
+      key = up[0].key
+    }
+    return { path: `/${cell.name}/${parts.join('/')}`, dir: first ? first[0].status.fid : null, name: first ? first[1] : null }
   }
 
   private async serverFidAt (cell: Cell, dir: Fid, name: string): Promise<Fid | null> {
@@ -168,6 +202,10 @@ export class Reintegrator {
       }
     } catch { return null }
   }
+}
+
+function joinPath (dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`
 }
 
 export function conflictDir (cacheDir: string): string {

@@ -90,7 +90,7 @@ export class ServerLink extends EventEmitter {
   force (down: boolean): void {
     this.forcedDown = down
     if (down) this.markDown('disconnected by the user')
-    else void this.probe()
+    else void this.probe(1) // the user says the network is back: one answer is enough
   }
 
   markDown (cause: string): void {
@@ -115,7 +115,7 @@ export class ServerLink extends EventEmitter {
     this.emit('up')
   }
 
-  private async probe (): Promise<void> {
+  private async probe (needed = PROBES_TO_RECONNECT): Promise<void> {
     if (this.forcedDown) return
     if (this.state === 'up') {
       if (Date.now() - this.lastHeard < this.probeIntervalMs) return
@@ -124,7 +124,7 @@ export class ServerLink extends EventEmitter {
     }
     try {
       await this.ping()
-      if (++this.goodProbes >= PROBES_TO_RECONNECT) this.markUp(`${this.goodProbes} probes answered`)
+      if (++this.goodProbes >= needed) this.markUp(`${this.goodProbes} probe${this.goodProbes > 1 ? 's' : ''} answered`)
     } catch (err) {
       this.goodProbes = 0
       this.downCause = (err as Error).message

@@ -93,6 +93,7 @@ export class FileServer {
   async createVolume (name: string, quota: number) {
     const entry = await this.vldb.create(name, [this.address], quota)
     await this.store.createVolume(entry.id, name, quota)
+    await this.store.root.flushed
     log.info(`created volume ${name} (${entry.id})`)
     return entry
   }
@@ -158,7 +159,9 @@ export class FileServer {
   private async onSetQuota (name: string, quota: number) {
     const entry = this.vldb.get(name)
     await this.store.setQuota(entry.id, quota)
-    return await this.vldb.update(entry.id, { quota })
+    const out = await this.vldb.update(entry.id, { quota })
+    await this.store.root.flushed
+    return out
   }
 
   /** A status reply with a fresh callback promise for `client`. */
@@ -219,8 +222,10 @@ export class FileServer {
     return await this.mutated(me, changed, reply)
   }
 
-  /** After a committed mutation: break every other client's promises on `fids`, then reply. */
+  /** After a committed mutation: wait until it is on disk, break every other client's promises on `fids`, then reply. */
   private async mutated<T> (me: string | null, fids: Fid[], result: T): Promise<T> {
+    // LMDB (overlappingSync) resolves a commit before its fsync: a reply promises durability.
+    await this.store.root.flushed
     await this.sendBreaks(this.callbacks.breakFor(fids.map(fidKey), me))
     return result
   }

@@ -3,22 +3,12 @@
 // record that points to it commits.
 import type { Fid, ObjectType, VnodeStatus } from '@afs-ts/common'
 
-export interface VnodeRecord {
+/** A vnode as stored: a status without its fid (the key holds volume and vnode), plus bookkeeping. */
+export interface VnodeRecord extends Omit<VnodeStatus, 'fid'> {
   vnode: number
   unique: number
-  type: ObjectType
-  mode: number
-  uid: number
-  gid: number
-  nlink: number
-  size: number
-  atimeMs: number
-  mtimeMs: number
-  ctimeMs: number
-  dataVersion: number
   /** The directory this directory lives in (directories only; the root points to itself). */
   parent: number
-  target?: string
   /** File name of the contents under the volume's blob folder; files only. */
   blob?: string
 }

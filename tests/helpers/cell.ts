@@ -107,19 +107,22 @@ export class Stack {
   }
 }
 
+/** A client torn down by `stack`: unmounted (a leftover mount fails the run), then its directories removed. */
+export async function addClient (stack: Stack, servers: string[], opts: Parameters<typeof startClient>[1] = {}): Promise<Client> {
+  const c = await startClient(servers, opts)
+  if (!opts.cache) stack.defer(c.cache)
+  if (!opts.mount) stack.push(async () => { if (!await isMounted(c.mount)) await rm(c.mount, { recursive: true, force: true }) })
+  stack.push(async () => { await c.stop(); if (await isMounted(c.mount)) throw new Error(`${c.mount} still mounted`) })
+  return c
+}
+
 /** A cell with one server and `n` clients, torn down by `stack`. */
 export async function cell (stack: Stack, n = 1, clientOpts: Parameters<typeof startClient>[1] = {}) {
   const server = await startServer()
   stack.defer(server.dataDir)
   stack.push(() => server.stop())
   const clients: Client[] = []
-  for (let i = 0; i < n; i++) {
-    const c = await startClient([server.address], clientOpts)
-    stack.defer(c.cache)
-    stack.push(async () => { if (!await isMounted(c.mount)) await rm(c.mount, { recursive: true, force: true }) })
-    stack.push(async () => { await c.stop(); if (await isMounted(c.mount)) throw new Error(`${c.mount} still mounted`) })
-    clients.push(c)
-  }
+  for (let i = 0; i < n; i++) clients.push(await addClient(stack, [server.address], clientOpts))
   return { server, clients }
 }
 
