@@ -58,6 +58,10 @@ export class CacheManager {
   readonly misses = new Map<string, Miss>()
   /** `afs disconnect --write-back`: reads from servers, mutations through the log. */
   writeBack = false
+  /** Hoard priority (1–1000) of each hoarded object, by key, from the last hoard walk. */
+  hoardPriorities = new Map<string, number>()
+  /** Called after a cell's servers came back and its log was replayed (the hoard walker listens). */
+  onReconnected: (cell: Cell) => void = () => {}
 
   constructor (readonly opts: CacheManagerOptions) {
     this.containers = new ContainerStore(opts.cacheDir)
@@ -141,7 +145,7 @@ export class CacheManager {
         if (o) o.cbExpiresAt = 0
       }
     })
-    link.on('up', () => { void this.reintegrator.run(cell) })
+    link.on('up', () => { void this.reintegrator.run(cell).finally(() => this.onReconnected(cell)) })
   }
 
   /** After a cell's whole log reached its servers: everything cached is revalidated, objects born in the log are dropped. */
@@ -381,17 +385,30 @@ export class CacheManager {
     void this.table.save(o)
   }
 
-  /** Evicts least recently used containers until `bytes` more fit. Never open or dirty ones. */
+  /**
+   * Evicts containers until `bytes` more fit. Never open, dirty, logged or conflicted ones.
+   * Unhoarded objects go before hoarded ones; among each, the lowest priority first, where
+   * priority weighs hoard priority and recent use 75:25, as Coda does.
+   */
   async makeRoom (bytes: number, except?: string): Promise<void> {
     if (this.usedBytes + bytes <= this.cacheBytes) return
-    const victims = [...this.table.values()].filter(o => isEvictable(o) && o.key !== except && !this.cml.references(o.cell, o.status.fid)).sort((a, b) => a.lastUse - b.lastUse)
-    for (const v of victims) {
+    for (const v of this.evictionOrder(except)) {
       if (this.usedBytes + bytes <= this.cacheBytes) return
       await this.evict(v)
     }
     if (this.usedBytes + bytes > this.cacheBytes) {
-      throw noSpace(`cache full: ${formatSize(this.usedBytes)} of ${formatSize(this.cacheBytes)} held by open or unsaved files`)
+      throw noSpace(`cache full: ${formatSize(this.usedBytes)} of ${formatSize(this.cacheBytes)} held by open, unsaved or hoarded files`)
     }
+  }
+
+  /** Evictable objects, first to go first. */
+  evictionOrder (except?: string): FsObject[] {
+    const victims = [...this.table.values()].filter(o => isEvictable(o) && o.key !== except && !this.cml.references(o.cell, o.status.fid))
+    victims.sort((a, b) => a.lastUse - b.lastUse)
+    const n = Math.max(1, victims.length - 1)
+    const score = new Map(victims.map((o, i) => [o, 0.75 * (this.hoardPriorities.get(o.key) ?? 0) + 0.25 * 1000 * (i / n)]))
+    const hoarded = (o: FsObject) => this.hoardPriorities.has(o.key) ? 1 : 0
+    return victims.sort((a, b) => hoarded(a) - hoarded(b) || score.get(a)! - score.get(b)!)
   }
 
   /** Evicts what it can to get back under the limit (dirty containers may have pushed past it). */

@@ -17,3 +17,5 @@ export const PROBE_INTERVAL_MS = 2_000
 export const PROBES_TO_RECONNECT = 2
 /** Write-back mode: a change reaches the server once it is this old (CML optimizations save the rest). */
 export const WRITE_BACK_AGE_MS = 5_000
+/** Periodic hoard walks. */
+export const HOARD_WALK_INTERVAL_MS = 10 * 60_000

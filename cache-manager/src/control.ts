@@ -2,25 +2,42 @@
 // tools talk to a running cache manager. Same framing as the server protocol.
 import { createServer, type Server } from 'node:net'
 import { rm } from 'node:fs/promises'
-import { join, relative, isAbsolute, resolve } from 'node:path'
+import { join, relative, isAbsolute, resolve, sep } from 'node:path'
 import { z } from 'zod'
 import { RpcConnection, badRequest, invalid, fidKey, type StatfsReply } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Vfs } from './vfs.ts'
 import { statusReport } from './status.ts'
+import { CLI_SOURCE, DEFAULT_HOARD_PRIORITY, parsePriority, type HoardDb } from './hoard/hoard-db.ts'
+import type { HoardWalker } from './hoard/walker.ts'
+import type { ProfileDaemon } from './hoard/profile-daemon.ts'
+import { parseProfile } from './hoard/profile.ts'
 
 export const CONTROL_SOCKET = 'control.sock'
+
+/** A path as the user gave it (absolute, under the mount) → the mount-relative path the Vfs takes. */
+export function toMountPath (mountDir: string, p: string): string {
+  const abs = isAbsolute(p) ? p : resolve(p)
+  const rel = relative(mountDir, abs)
+  if (rel.startsWith('..') || isAbsolute(rel)) throw invalid(`${p} is not under the mount ${mountDir}`)
+  return '/' + rel.split(sep).filter(Boolean).join('/')
+}
+
+/** Hoarding's parts, for the hoard requests. */
+export interface HoardParts { db: HoardDb, walker: HoardWalker, profiles: ProfileDaemon }
 
 const pathArgs = z.object({ path: z.string().min(1).max(4096) })
 const disconnectArgs = z.object({ writeBack: z.boolean(), ageMs: z.number().int().min(0).max(86_400_000).optional() })
 const syncArgs = z.object({ waitMs: z.number().int().min(0).max(86_400_000) })
+const hoardAddArgs = z.object({ path: z.string().min(1).max(4096), priority: z.string().max(16).optional() })
+const hoardLoadArgs = z.object({ text: z.string().max(4 * 1024 * 1024), name: z.string().max(255) })
 const mkmountArgs = z.object({ path: z.string().min(1).max(4096), volume: z.string().min(1).max(63) })
 
 export class ControlServer {
   private server: Server | null = null
   readonly socketPath: string
 
-  constructor (private readonly cm: CacheManager, private readonly vfs: Vfs, private readonly mountDir: string) {
+  constructor (private readonly cm: CacheManager, private readonly vfs: Vfs, private readonly mountDir: string, private readonly hoard: HoardParts) {
     this.socketPath = join(cm.opts.cacheDir, CONTROL_SOCKET)
   }
 
@@ -36,12 +53,8 @@ export class ControlServer {
     await rm(this.socketPath, { force: true })
   }
 
-  /** A path as the user gave it (absolute, under the mount) → the mount-relative path the Vfs takes. */
   private inMount (p: string): string {
-    const abs = isAbsolute(p) ? p : resolve(p)
-    const rel = relative(this.mountDir, abs)
-    if (rel.startsWith('..') || isAbsolute(rel)) throw invalid(`${p} is not under the mount ${this.mountDir}`)
-    return '/' + rel
+    return toMountPath(this.mountDir, p)
   }
 
   private async onRequest (op: string, args: unknown): Promise<unknown> {
@@ -57,8 +70,34 @@ export class ControlServer {
       case 'reconnect': this.cm.connectivity.reconnect(); return {}
       case 'sync': return await this.cm.connectivity.sync(parse(syncArgs, args).waitMs)
       case 'repairList': return this.cm.cml.conflicts()
+      case 'hoardAdd': { const a = parse(hoardAddArgs, args); await this.hoard.db.add({ path: this.inMount(a.path), ...parsePriority(a.priority), source: CLI_SOURCE }); return {} }
+      case 'hoardRemove': return { removed: await this.hoard.db.remove(this.inMount(parse(pathArgs, args).path)) }
+      case 'hoardList': return { entries: this.hoard.db.list().map(e => ({ ...e, path: this.outOfMount(e.path) })), profileErrors: [...this.hoard.profiles.errors.values()] }
+      case 'hoardClear': await this.hoard.db.clear(); return {}
+      case 'hoardLoad': return await this.onHoardLoad(parse(hoardLoadArgs, args))
+      case 'hoardWalk': return await this.hoard.walker.walk()
+      case 'hoardProgress': return { progress: this.hoard.walker.progress, last: this.hoard.walker.last }
+      case 'hoardCancel': this.hoard.walker.cancel(); return {}
+      case 'hoardVerify': return (await this.hoard.walker.verify()).map(f => ({ ...f, path: this.outOfMount(f.path) }))
+      case 'hoardSuggest': return [...this.cm.misses.values()].sort((a, b) => b.count - a.count).map(m => `add ${this.outOfMount(m.path)} ${DEFAULT_HOARD_PRIORITY}`)
       default: throw badRequest(`unknown control request ${op}`)
     }
+  }
+
+  private outOfMount (p: string): string {
+    return this.mountDir + (p.startsWith('/') ? p : `/${p}`)
+  }
+
+  /** `afs hoard load FILE`: a profile applied once, into the CLI's entries; all or nothing. */
+  private async onHoardLoad (a: { text: string, name: string }) {
+    let lines
+    try { lines = parseProfile(a.text, a.name, p => this.inMount(p)) } catch (err) { throw invalid((err as Error).message) }
+    for (const l of lines) {
+      if (l.op === 'add') await this.hoard.db.add({ path: l.path, priority: l.priority, expansion: l.expansion, source: CLI_SOURCE })
+      else await this.hoard.db.remove(l.path)
+    }
+    void this.hoard.walker.walk()
+    return { applied: lines.length }
   }
 
   private async onFlush (path: string) {

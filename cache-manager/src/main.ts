@@ -7,17 +7,36 @@ import { makeLog } from '@afs-ts/common'
 import { CacheManager, type CacheManagerOptions } from './cache-manager.ts'
 import { Vfs } from './vfs.ts'
 import { mount, type Mount } from './fuse/adapter.ts'
-import { ControlServer } from './control.ts'
+import { ControlServer, toMountPath } from './control.ts'
+import { HoardDb } from './hoard/hoard-db.ts'
+import { HoardWalker } from './hoard/walker.ts'
+import { ProfileDaemon } from './hoard/profile-daemon.ts'
+import { HOARD_WALK_INTERVAL_MS } from './constants.ts'
+import { join } from 'node:path'
+import { homedir } from 'node:os'
 
 const log = makeLog('cache-manager')
 
-export interface ClientOptions extends CacheManagerOptions { mountDir: string }
+export interface ClientOptions extends CacheManagerOptions {
+  mountDir: string
+  /** Directory of hoard profiles watched by the profile daemon. */
+  profilesDir?: string
+  hoardIntervalMs?: number
+}
+
+/** Where hoard profiles live unless told: the user's config directory. */
+export function defaultProfilesDir (): string {
+  return join(process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'afs-ts', 'hoard')
+}
 
 export class CacheManagerProcess {
   readonly cm: CacheManager
   readonly vfs: Vfs
   private fuse: Mount | null = null
   private control: ControlServer | null = null
+  hoardDb: HoardDb | null = null
+  walker: HoardWalker | null = null
+  profiles: ProfileDaemon | null = null
   private closing: Promise<void> | null = null
   mountDir = ''
 
@@ -32,7 +51,15 @@ export class CacheManagerProcess {
     await mkdir(this.opts.mountDir, { recursive: true })
     this.mountDir = await realpath(this.opts.mountDir)
     this.fuse = await mount(this.vfs, this.mountDir)
-    this.control = new ControlServer(this.cm, this.vfs, this.mountDir)
+    const hoardDb = new HoardDb(this.opts.cacheDir)
+    this.hoardDb = hoardDb
+    const walker = new HoardWalker(this.cm, this.vfs, hoardDb)
+    this.walker = walker
+    this.cm.onReconnected = () => { void walker.walk() }
+    this.profiles = new ProfileDaemon(this.opts.profilesDir ?? defaultProfilesDir(), hoardDb, p => toMountPath(this.mountDir, p), () => { void walker.walk() })
+    await this.profiles.ready()
+    walker.start(this.opts.hoardIntervalMs ?? HOARD_WALK_INTERVAL_MS)
+    this.control = new ControlServer(this.cm, this.vfs, this.mountDir, { db: hoardDb, walker, profiles: this.profiles })
     await this.control.listen()
     log.info(`mounted at ${this.mountDir}; control socket ${this.control.socketPath}`)
   }
@@ -44,6 +71,9 @@ export class CacheManagerProcess {
 
   private async teardown (): Promise<void> {
     await this.control?.close().catch(err => log.warn(`control socket: ${err.message}`))
+    this.walker?.close()
+    await this.profiles?.close()
+    await this.hoardDb?.close()
     if (this.fuse) await this.fuse.unmount().catch(err => log.warn(`unmount ${this.mountDir}: ${err.message}`))
     await this.cm.close()
   }

@@ -132,13 +132,17 @@ export class Vfs {
   async open (path: string, flags: number): Promise<number> {
     const { cell, obj } = await this.resolveObject(path)
     if (obj.status.type === 'dir') throw isDir('is a directory')
-    return await this.openHandle(cell, obj, (flags & O_ACCMODE) !== constants.O_RDONLY)
+    try {
+      return await this.openHandle(cell, obj, (flags & O_ACCMODE) !== constants.O_RDONLY)
+    } catch (err) {
+      throw isUnreachable(err) ? this.cm.miss(path, err) : err
+    }
   }
 
   private async openHandle (cell: Cell, obj: FsObject, writable: boolean): Promise<number> {
     obj.openCount++
     try {
-      await this.cm.ensureData(cell, obj).catch(err => { throw isUnreachable(err) ? this.cm.miss(obj.key, err) : err })
+      await this.cm.ensureData(cell, obj)
       const path = this.cm.containers.path(obj.key)
       const { fd, shared } = writable ? { fd: await openAsync(path, 'r+'), shared: false } : await this.cm.readFds.acquire(obj.key, obj.cachedVersion, path)
       const fh = this.nextHandle++

@@ -8,8 +8,9 @@ import { vosCommand } from './commands/vos.ts'
 import { fsCommand } from './commands/fs.ts'
 import { disconnectCommand, reconnectCommand, syncCommand } from './commands/connectivity.ts'
 import { repairCommand } from './commands/repair.ts'
+import { hoardCommand } from './commands/hoard.ts'
 
-const COMMANDS: Command[] = [upCommand, serverCommand, clientCommand, statusCommand, disconnectCommand, reconnectCommand, syncCommand, repairCommand, vosCommand, fsCommand]
+const COMMANDS: Command[] = [upCommand, serverCommand, clientCommand, statusCommand, disconnectCommand, reconnectCommand, syncCommand, hoardCommand, repairCommand, vosCommand, fsCommand]
 
 function help (): string {
   const w = Math.max(...COMMANDS.map(c => c.name.length))

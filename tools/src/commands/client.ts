@@ -9,8 +9,8 @@ import { untilSignal } from '../lifecycle.ts'
 export const clientCommand: Command = {
   name: 'client',
   summary: 'run a cache manager: mount the cell of a server',
-  usage: 'afs client (--server HOST:PORT … | --cells FILE) --mount DIR --cache DIR [--cache-size SIZE]',
-  options: { server: { type: 'string', multiple: true }, cells: { type: 'string' }, mount: { type: 'string' }, cache: { type: 'string' }, 'cache-size': { type: 'string' } },
+  usage: 'afs client (--server HOST:PORT … | --cells FILE) --mount DIR --cache DIR [--cache-size SIZE] [--profiles DIR] [--hoard-interval SECONDS]',
+  options: { server: { type: 'string', multiple: true }, cells: { type: 'string' }, mount: { type: 'string' }, cache: { type: 'string' }, 'cache-size': { type: 'string' }, profiles: { type: 'string' }, 'hoard-interval': { type: 'string' } },
   async run (v) {
     const servers = (v.server as string[] | undefined) ?? []
     if ((servers.length === 0 && !v.cells) || !v.mount || !v.cache) throw new UsageError('--server (or --cells), --mount and --cache are required')
@@ -19,7 +19,12 @@ export const clientCommand: Command = {
     // Each --server names one cell; a cells file (CellServDB format) lists each cell's servers.
     const cells = servers.map(s => [s])
     if (v.cells) cells.push(...parseCellsFile(await readFile(v.cells as string, 'utf8'), v.cells as string).map(c => c.servers))
-    const proc = new CacheManagerProcess({ cacheDir: v.cache as string, mountDir: v.mount as string, cells, cacheBytes })
+    const interval = v['hoard-interval'] === undefined ? undefined : Number(v['hoard-interval'])
+    if (interval !== undefined && !(interval > 0)) throw new UsageError(`--hoard-interval must be a number of seconds, not ${v['hoard-interval']}`)
+    const proc = new CacheManagerProcess({
+      cacheDir: v.cache as string, mountDir: v.mount as string, cells, cacheBytes,
+      profilesDir: v.profiles as string | undefined, hoardIntervalMs: interval === undefined ? undefined : interval * 1000,
+    })
     await runClient(proc)
     return EXIT_OK
   },

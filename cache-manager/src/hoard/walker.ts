@@ -1,0 +1,174 @@
+// The hoard walker (Coda's hoard walk). Responsibilities:
+//   1. expand the hoard database's entries (children, descendants, with or without
+//      ones created later) into objects, most important entries first
+//   2. fetch missing or stale status and data and refresh callbacks, so those objects
+//      are present and fresh when the servers go away
+//   3. hand the cache manager each object's hoard priority, for eviction
+//   4. stay out of the way: one object at a time, yielding to the event loop, never
+//      holding the mount; interruptible; periodic, after reconnection, after profile changes
+import { AfsError, makeLog } from '@afs-ts/common'
+import type { CacheManager } from '../cache-manager.ts'
+import type { Vfs } from '../vfs.ts'
+import type { Cell } from '../cell.ts'
+import { hasData, type FsObject } from '../fs-object.ts'
+import type { HoardDb, HoardEntry } from './hoard-db.ts'
+
+const log = makeLog('hoard')
+/** Objects visited between yields to the event loop. */
+const YIELD_EVERY = 16
+
+export interface WalkFailure { path: string, reason: string }
+export interface WalkReport { at: number, ms: number, entries: number, objects: number, fetched: number, bytes: number, failures: WalkFailure[], interrupted: boolean }
+export interface WalkProgress { entries: number, entriesDone: number, objects: number, fetched: number, bytes: number }
+
+/** Why a hoarded object is not in the cache, in words a user understands. */
+export function reasonOf (err: unknown): string {
+  const e = AfsError.from(err)
+  switch (e.code) {
+    case 'TOO_LARGE': return 'too large for the cache'
+    case 'NO_SPACE': return 'the cache is full of higher-priority or open files'
+    case 'VOLUME_OFFLINE': case 'CONNECTION': case 'TIMEOUT': return 'server unreachable'
+    case 'NOT_FOUND': return 'no longer exists'
+    case 'PERMISSION': return 'no permission'
+    default: return e.message
+  }
+}
+
+interface Target { path: string, cell: Cell, obj: FsObject }
+
+export class HoardWalker {
+  progress: WalkProgress | null = null
+  last: WalkReport | null = null
+  private running: Promise<WalkReport> | null = null
+  private abort: AbortController | null = null
+  private timer: NodeJS.Timeout | null = null
+
+  constructor (private readonly cm: CacheManager, private readonly vfs: Vfs, private readonly db: HoardDb) {}
+
+  /** Walks every `intervalMs` from now on (and once soon). */
+  start (intervalMs: number): void {
+    this.timer = setInterval(() => { void this.walk() }, intervalMs)
+    this.timer.unref()
+    setTimeout(() => { void this.walk() }, 1000).unref()
+  }
+
+  close (): void {
+    if (this.timer) clearInterval(this.timer)
+    this.abort?.abort()
+  }
+
+  /** A walk now; joins the one under way. */
+  walk (): Promise<WalkReport> {
+    if (this.running) return this.running
+    const abort = new AbortController()
+    this.abort = abort
+    this.running = this.run(abort.signal).finally(() => { this.running = null; this.abort = null; this.progress = null })
+    return this.running
+  }
+
+  cancel (): void {
+    this.abort?.abort()
+  }
+
+  private async run (signal: AbortSignal): Promise<WalkReport> {
+    const started = Date.now()
+    const entries = merge(this.db.list())
+    const report: WalkReport = { at: started, ms: 0, entries: entries.length, objects: 0, fetched: 0, bytes: 0, failures: [], interrupted: false }
+    const progress: WalkProgress = { entries: entries.length, entriesDone: 0, objects: 0, fetched: 0, bytes: 0 }
+    this.progress = progress
+    const priorities = new Map<string, number>()
+    for (const entry of entries) {
+      if (signal.aborted) break
+      for await (const t of this.expand(entry, report)) {
+        if (signal.aborted) break
+        priorities.set(t.obj.key, Math.max(priorities.get(t.obj.key) ?? 0, entry.priority))
+        // Hoarded objects count as hoarded before they are fetched: eviction spares them for this walk.
+        this.cm.hoardPriorities.set(t.obj.key, priorities.get(t.obj.key)!)
+        await this.visit(t, report)
+        progress.objects = report.objects
+        progress.fetched = report.fetched
+        progress.bytes = report.bytes
+        if (report.objects % YIELD_EVERY === 0) await new Promise(resolve => setImmediate(resolve))
+      }
+      progress.entriesDone++
+    }
+    report.interrupted = signal.aborted
+    if (!report.interrupted) this.cm.hoardPriorities = priorities
+    report.ms = Date.now() - started
+    this.last = report
+    log.info(`hoard walk: ${report.objects} objects, ${report.fetched} fetched (${report.bytes} bytes), ${report.failures.length} missing, ${report.ms} ms${report.interrupted ? ', interrupted' : ''}`)
+    return report
+  }
+
+  private async visit (t: Target, report: WalkReport): Promise<void> {
+    report.objects++
+    if (t.obj.status.type !== 'file' || hasData(t.obj)) return
+    try {
+      await this.cm.ensureData(t.cell, t.obj)
+      if (hasData(t.obj)) { report.fetched++; report.bytes += t.obj.cachedBytes }
+    } catch (err) {
+      report.failures.push({ path: t.path, reason: reasonOf(err) })
+    }
+  }
+
+  /** The objects an entry stands for, the entry itself first. */
+  private async * expand (entry: HoardEntry, report: WalkReport): AsyncGenerator<Target> {
+    let root: Target
+    try {
+      const r = await this.vfs.resolveObject(entry.path)
+      root = { path: entry.path, ...r }
+    } catch (err) {
+      report.failures.push({ path: entry.path, reason: reasonOf(err) })
+      return
+    }
+    yield root
+    if (entry.expansion === 'none' || root.obj.status.type !== 'dir') return
+    const deep = entry.expansion === 'd' || entry.expansion === 'd+'
+    const fixed = entry.expansion === 'c' || entry.expansion === 'd'
+    const allowed = fixed && entry.snapshot ? new Set(entry.snapshot) : null
+    const seen: string[] = []
+    const queue: Array<[Target, string]> = [[root, '']]
+    while (queue.length) {
+      const [dir, rel] = queue.shift()!
+      let names: Map<string, { fid: { volume: number, vnode: number, unique: number } }>
+      try { names = await this.cm.entries(dir.cell, dir.obj) } catch (err) { report.failures.push({ path: dir.path, reason: reasonOf(err) }); continue }
+      for (const [name, d] of [...names]) {
+        const childRel = rel ? `${rel}/${name}` : name
+        if (allowed && !allowed.has(childRel)) continue
+        const path = `${dir.path}/${name}`
+        let obj: FsObject
+        try { obj = await this.cm.object(dir.cell, d.fid) } catch (err) { report.failures.push({ path, reason: reasonOf(err) }); continue }
+        seen.push(childRel)
+        const t = { path, cell: dir.cell, obj }
+        yield t
+        if (deep && obj.status.type === 'dir') queue.push([t, childRel])
+      }
+    }
+    if (fixed && !entry.snapshot) await this.db.setSnapshot(entry, seen)
+  }
+
+  /** Every hoarded object that is not in the cache, and why (without fetching anything). */
+  async verify (): Promise<WalkFailure[]> {
+    const missing: WalkFailure[] = []
+    const lastReasons = new Map((this.last?.failures ?? []).map(f => [f.path, f.reason]))
+    const report: WalkReport = { at: 0, ms: 0, entries: 0, objects: 0, fetched: 0, bytes: 0, failures: [], interrupted: false }
+    for (const entry of merge(this.db.list())) {
+      for await (const t of this.expand(entry, report)) {
+        if (t.obj.status.type === 'file' && !hasData(t.obj)) missing.push({ path: t.path, reason: lastReasons.get(t.path) ?? 'not fetched yet (afs hoard walk)' })
+      }
+    }
+    return [...missing, ...report.failures]
+  }
+}
+
+/** One entry per path: the highest priority and the widest expansion any source asked for. */
+function merge (entries: HoardEntry[]): HoardEntry[] {
+  const rank = { none: 0, c: 1, 'c+': 2, d: 3, 'd+': 4 }
+  const byPath = new Map<string, HoardEntry>()
+  for (const e of entries) {
+    const cur = byPath.get(e.path)
+    if (!cur) { byPath.set(e.path, e); continue }
+    byPath.set(e.path, { ...cur, priority: Math.max(cur.priority, e.priority), expansion: rank[e.expansion] > rank[cur.expansion] ? e.expansion : cur.expansion })
+  }
+  return [...byPath.values()].sort((a, b) => b.priority - a.priority)
+}
