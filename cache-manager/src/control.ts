@@ -105,7 +105,8 @@ export class ControlServer {
     obj.cbExpiresAt = 0
     if (obj.status.type === 'dir') { obj.entries = null; obj.listedVersion = -1 }
     await this.cm.evict(obj)
-    return { flushed: fidKey(obj.status.fid) }
+    // An open or unsaved file keeps its data (a close's release may still be on its way).
+    return { flushed: fidKey(obj.status.fid), evicted: obj.cachedVersion === null }
   }
 
   private async onWhereis (path: string) {

@@ -40,6 +40,7 @@ export class HoardWalker {
   progress: WalkProgress | null = null
   last: WalkReport | null = null
   private running: Promise<WalkReport> | null = null
+  private next: Promise<WalkReport> | null = null
   private abort: AbortController | null = null
   private timer: NodeJS.Timeout | null = null
 
@@ -57,9 +58,12 @@ export class HoardWalker {
     this.abort?.abort()
   }
 
-  /** A walk now; joins the one under way. */
+  /** A walk now; if one is under way, a fresh one right after it (the database may have changed). */
   walk (): Promise<WalkReport> {
-    if (this.running) return this.running
+    if (this.running) {
+      this.next ??= this.running.catch(() => {}).then(() => { this.next = null; return this.walk() })
+      return this.next
+    }
     const abort = new AbortController()
     this.abort = abort
     this.running = this.run(abort.signal).finally(() => { this.running = null; this.abort = null; this.progress = null })

@@ -43,8 +43,8 @@ export const fsCommand: Command = {
       }
       case 'flush': {
         const [p] = need(rest, 1, 'fs flush PATH')
-        const r = await controlCall(cache, 'flush', { path: resolve(p) })
-        print(`flushed ${p}\n`, r)
+        const r = await controlCall(cache, 'flush', { path: resolve(p) }) as { evicted: boolean }
+        print(r.evicted ? `flushed ${p}\n` : `flushed the status of ${p}; its data stays while it is open or unsaved\n`, r)
         return EXIT_OK
       }
       default: throw new UsageError(sub ? `unknown fs command '${sub}'` : 'fs needs a command: listquota, mkmount, lsmount, whereis, flush')
