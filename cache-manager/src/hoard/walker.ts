@@ -4,7 +4,7 @@
 //   2. fetch missing or stale status and data and refresh callbacks, so those objects
 //      are present and fresh when the servers go away
 //   3. hand the cache manager each object's hoard priority, for eviction
-//   4. stay out of the way: one object at a time, yielding to the event loop, never
+//   4. stay out of the way: a few fetches at a time, yielding to the event loop, never
 //      holding the mount; interruptible; periodic, after reconnection, after profile changes
 import { AfsError, makeLog } from '@afs-ts/common'
 import type { CacheManager } from '../cache-manager.ts'
@@ -16,6 +16,8 @@ import type { HoardDb, HoardEntry } from './hoard-db.ts'
 const log = makeLog('hoard')
 /** Objects visited between yields to the event loop. */
 const YIELD_EVERY = 16
+/** Whole-file fetches a walk keeps going at once: enough to hide latency, few enough to leave the link to users. */
+export const WALK_FETCHES_IN_FLIGHT = 4
 
 export interface WalkFailure { path: string, reason: string }
 export interface WalkReport { at: number, ms: number, entries: number, objects: number, fetched: number, bytes: number, failures: WalkFailure[], interrupted: boolean }
@@ -81,6 +83,7 @@ export class HoardWalker {
     const progress: WalkProgress = { entries: entries.length, entriesDone: 0, objects: 0, fetched: 0, bytes: 0 }
     this.progress = progress
     const priorities = new Map<string, number>()
+    const inflight = new Set<Promise<void>>()
     for (const entry of entries) {
       if (signal.aborted) break
       for await (const t of this.expand(entry, report)) {
@@ -88,14 +91,20 @@ export class HoardWalker {
         priorities.set(t.obj.key, Math.max(priorities.get(t.obj.key) ?? 0, entry.priority))
         // Hoarded objects count as hoarded before they are fetched: eviction spares them for this walk.
         this.cm.hoardPriorities.set(t.obj.key, priorities.get(t.obj.key)!)
-        await this.visit(t, report)
-        progress.objects = report.objects
-        progress.fetched = report.fetched
-        progress.bytes = report.bytes
+        const p: Promise<void> = this.visit(t, report).finally(() => {
+          inflight.delete(p)
+          progress.objects = report.objects
+          progress.fetched = report.fetched
+          progress.bytes = report.bytes
+        })
+        inflight.add(p)
+        if (inflight.size >= WALK_FETCHES_IN_FLIGHT) await Promise.race(inflight)
         if (report.objects % YIELD_EVERY === 0) await new Promise(resolve => setImmediate(resolve))
       }
+      await Promise.all(inflight) // an entry is done before a lower-priority one starts
       progress.entriesDone++
     }
+    await Promise.all(inflight)
     report.interrupted = signal.aborted
     if (!report.interrupted) this.cm.hoardPriorities = priorities
     report.ms = Date.now() - started
@@ -136,16 +145,21 @@ export class HoardWalker {
       const [dir, rel] = queue.shift()!
       let names: Map<string, { fid: { volume: number, vnode: number, unique: number } }>
       try { names = await this.cm.entries(dir.cell, dir.obj) } catch (err) { report.failures.push({ path: dir.path, reason: reasonOf(err) }); continue }
-      for (const [name, d] of [...names]) {
-        const childRel = rel ? `${rel}/${name}` : name
-        if (allowed && !allowed.has(childRel)) continue
-        const path = `${dir.path}/${name}`
-        let obj: FsObject
-        try { obj = await this.cm.object(dir.cell, d.fid) } catch (err) { report.failures.push({ path, reason: reasonOf(err) }); continue }
-        seen.push(childRel)
-        const t = { path, cell: dir.cell, obj }
-        yield t
-        if (deep && obj.status.type === 'dir') queue.push([t, childRel])
+      const children = [...names].map(([name, d]) => ({ name, fid: d.fid, rel: rel ? `${rel}/${name}` : name }))
+        .filter(c => !allowed || allowed.has(c.rel))
+      // Statuses a few at a time (each may be a fetchStatus), yielded in listing order.
+      for (let i = 0; i < children.length; i += WALK_FETCHES_IN_FLIGHT * 2) {
+        const batch = children.slice(i, i + WALK_FETCHES_IN_FLIGHT * 2)
+        const objs = await Promise.all(batch.map(c => this.cm.object(dir.cell, c.fid).catch((err: unknown) => err)))
+        for (const [j, c] of batch.entries()) {
+          const path = `${dir.path}/${c.name}`
+          const obj = objs[j]
+          if (!obj || obj instanceof Error || !('key' in (obj as object))) { report.failures.push({ path, reason: reasonOf(obj) }); continue }
+          seen.push(c.rel)
+          const t = { path, cell: dir.cell, obj: obj as FsObject }
+          yield t
+          if (deep && t.obj.status.type === 'dir') queue.push([t, c.rel])
+        }
       }
     }
     if (fixed && !entry.snapshot) await this.db.setSnapshot(entry, seen)
