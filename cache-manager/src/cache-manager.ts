@@ -47,6 +47,8 @@ export class CacheManager {
   readonly cacheBytes: number
   readonly readFds = new ReadFdCache()
   usedBytes = 0
+  /** Space promised to fetches under way. */
+  reservedBytes = 0
   private readonly inflight = new Map<string, Promise<unknown>>()
   private readonly locks = new Map<string, Promise<unknown>>()
   private clientId = ''
@@ -324,16 +326,22 @@ export class CacheManager {
       log.error(`cannot cache ${o.key}: it is ${formatSize(size)} and the cache holds ${formatSize(this.cacheBytes)}`)
       throw tooLarge(`file of ${size} bytes is larger than the cache (${this.cacheBytes} bytes)`)
     }
-    await this.makeRoom(size, o.key)
-    const { result, body } = await cell.linkFor(o.status.fid.volume).download('fetchData', { fid: o.status.fid })
-    const reply = result as StatusReply
-    this.counters.fetches++
-    // Take the status and callback now: a break for a newer version can arrive while the
-    // data streams in, and must not be undone by taking them afterwards.
-    this.accept(cell, reply)
-    const bytes = await this.containers.fill(o.key, body)
-    this.counters.bytesFetched += bytes
-    this.setCached(o, reply.status.dataVersion, bytes)
+    await this.makeRoom(size, o.key, this.usePriority(o.key))
+    // Held until the container is counted, so concurrent fetches cannot overfill the cache.
+    this.reservedBytes += size
+    try {
+      const { result, body } = await cell.linkFor(o.status.fid.volume).download('fetchData', { fid: o.status.fid })
+      const reply = result as StatusReply
+      this.counters.fetches++
+      // Take the status and callback now: a break for a newer version can arrive while the
+      // data streams in, and must not be undone by taking them afterwards.
+      this.accept(cell, reply)
+      const bytes = await this.containers.fill(o.key, body)
+      this.counters.bytesFetched += bytes
+      this.setCached(o, reply.status.dataVersion, bytes)
+    } finally {
+      this.reservedBytes -= size
+    }
   }
 
   /**
@@ -387,28 +395,36 @@ export class CacheManager {
 
   /**
    * Evicts containers until `bytes` more fit. Never open, dirty, logged or conflicted ones.
-   * Unhoarded objects go before hoarded ones; among each, the lowest priority first, where
-   * priority weighs hoard priority and recent use 75:25, as Coda does.
+   * An object's priority weighs its hoard priority and how recently it was used 75:25, as
+   * Coda does; only objects of lower priority than the one that needs the room (`incoming`)
+   * go, unhoarded ones before hoarded ones, lowest first.
    */
-  async makeRoom (bytes: number, except?: string): Promise<void> {
-    if (this.usedBytes + bytes <= this.cacheBytes) return
-    for (const v of this.evictionOrder(except)) {
-      if (this.usedBytes + bytes <= this.cacheBytes) return
+  async makeRoom (bytes: number, except?: string, incoming = Infinity): Promise<void> {
+    const fits = () => this.usedBytes + this.reservedBytes + bytes <= this.cacheBytes
+    if (fits()) return
+    for (const [v, score] of this.evictionOrder(except)) {
+      if (fits()) break
+      if (score >= incoming) continue
       await this.evict(v)
     }
-    if (this.usedBytes + bytes > this.cacheBytes) {
-      throw noSpace(`cache full: ${formatSize(this.usedBytes)} of ${formatSize(this.cacheBytes)} held by open, unsaved or hoarded files`)
+    if (!fits()) {
+      throw noSpace(`cache full: ${formatSize(this.usedBytes)} of ${formatSize(this.cacheBytes)} held by open, unsaved or higher-priority files`)
     }
   }
 
-  /** Evictable objects, first to go first. */
-  evictionOrder (except?: string): FsObject[] {
+  /** The priority an object has when it is being used right now. */
+  usePriority (key: string): number {
+    return 0.75 * (this.hoardPriorities.get(key) ?? 0) + 0.25 * 1000
+  }
+
+  /** Evictable objects with their priorities, first to go first. */
+  evictionOrder (except?: string): Array<[FsObject, number]> {
     const victims = [...this.table.values()].filter(o => isEvictable(o) && o.key !== except && !this.cml.references(o.cell, o.status.fid))
     victims.sort((a, b) => a.lastUse - b.lastUse)
-    const n = Math.max(1, victims.length - 1)
-    const score = new Map(victims.map((o, i) => [o, 0.75 * (this.hoardPriorities.get(o.key) ?? 0) + 0.25 * 1000 * (i / n)]))
+    const n = Math.max(1, victims.length)
+    const scored = victims.map((o, i): [FsObject, number] => [o, 0.75 * (this.hoardPriorities.get(o.key) ?? 0) + 0.25 * 1000 * (i / n)])
     const hoarded = (o: FsObject) => this.hoardPriorities.has(o.key) ? 1 : 0
-    return victims.sort((a, b) => hoarded(a) - hoarded(b) || score.get(a)! - score.get(b)!)
+    return scored.sort(([a, sa], [b, sb]) => hoarded(a) - hoarded(b) || sa - sb)
   }
 
   /** Evicts what it can to get back under the limit (dirty containers may have pushed past it). */
