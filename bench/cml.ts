@@ -34,6 +34,7 @@ async function main (): Promise<void> {
     const end = Date.now()
     const started = ((await status(c)) as unknown as Report).reintegration.last[0].at
     const secs = (end - started) / 1000
+    if (process.env.SHOW_LOG) console.log(c.stderr().split('\n').filter(l => l.includes('TIMING')).join('\n'))
     console.log(`reintegration of ${s.cml.records} records (${(s.cml.bytes / 2 ** 20).toFixed(1)} MiB): ${secs.toFixed(1)} s replaying, ${(s.cml.records / secs).toFixed(0)} records/s, ${(s.cml.bytes / 2 ** 20 / secs).toFixed(2)} MiB/s; ${((started - t) / 1000).toFixed(1)} s from \`afs reconnect\` to the first record (reconnection probes)`)
   } finally { await stack.unwind() }
 }

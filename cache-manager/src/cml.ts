@@ -8,6 +8,9 @@ import { join } from 'node:path'
 import { fidKey, makeLog, type CmlRecordBody, type ConflictKind, type Fid } from '@afs-ts/common'
 
 const log = makeLog('cml')
+/** Replayed records whose removal is written in one transaction (well under the server's 1,000 kept results). */
+const DONE_BATCH = 64
+const DONE_BATCH_MS = 50
 
 /** A conflict found by reintegration: both versions are kept until `afs repair`. */
 export interface ConflictRecord {
@@ -76,6 +79,8 @@ export class ClientModifyLog {
   private nextLocalVnode: number | undefined
   /** Local fid → server fid, for mappings not yet committed. */
   private readonly mappedFids = new Map<string, Fid>()
+  private pendingDone: Array<() => void> = []
+  private doneTimer: NodeJS.Timeout | null = null
 
   constructor (cacheDir: string) {
     // Durable: a record is on disk (flushed, not just committed) before the mutation it logs returns success.
@@ -88,6 +93,7 @@ export class ClientModifyLog {
   }
 
   async close (): Promise<void> {
+    await this.flushDone()
     await this.db.close()
   }
 
@@ -205,13 +211,25 @@ export class ClientModifyLog {
     if (r) this.unindex(r)
     for (const n of rebased) this.bySeq.set(n.seq, n)
     if (after.created) this.mappedFids.set(fidKey(after.created.local), after.created.server)
-    // Not awaited: commits stay in order, and a record replayed again after a crash is
-    // recognised by the server, which also still has its result.
-    this.db.transaction(() => {
+    // Written in batches, not awaited: commits stay in order, and a record replayed again
+    // after a crash is recognised by the server, which also still has its result.
+    this.pendingDone.push(() => {
       this.records.remove(seq)
       if (after.created) this.fidMap.put(fidKey(after.created.local), after.created.server)
       for (const n of rebased) this.records.put(n.seq, n)
-    }).catch(err => { log.error(`CML: recording a replayed record failed: ${(err as Error).message}`) })
+    })
+    if (this.pendingDone.length >= DONE_BATCH) void this.flushDone()
+    else this.doneTimer ??= setTimeout(() => { void this.flushDone() }, DONE_BATCH_MS)
+  }
+
+  /** Writes the replayed records' removals queued by done(). */
+  async flushDone (): Promise<void> {
+    if (this.doneTimer) clearTimeout(this.doneTimer)
+    this.doneTimer = null
+    const ops = this.pendingDone.splice(0)
+    if (ops.length === 0) return
+    await this.db.transaction(() => { for (const op of ops) op() })
+      .catch(err => { log.error(`CML: recording replayed records failed: ${(err as Error).message}`) })
   }
 
   /** Open conflicts, by id. */

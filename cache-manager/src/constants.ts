@@ -11,8 +11,10 @@ export const KERNEL_ATTR_TIMEOUT_S = 1
 export const KERNEL_ENTRY_TIMEOUT_S = 1
 /** FUSE: largest write the kernel sends in one call (needs big_writes). */
 export const FUSE_MAX_WRITE_BYTES = 128 * 1024
-/** Keep-alive and reconnection probes to each server; also bounds how long a dead server goes unnoticed. */
+/** Keep-alive and reconnection probes to each server; with PROBE_TIMEOUT_MS, bounds how long a dead server goes unnoticed. */
 export const PROBE_INTERVAL_MS = 2_000
+/** A probe (connect or ping) that takes longer than this counts as a failure (generous: a loaded machine is not a dead server). */
+export const PROBE_TIMEOUT_MS = 5_000
 /** Probes in a row that must succeed before a down server counts as up again (hysteresis). */
 export const PROBES_TO_RECONNECT = 2
 /** Write-back mode: a change reaches the server once it is this old (CML optimizations save the rest). */

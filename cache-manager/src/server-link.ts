@@ -12,7 +12,7 @@ import {
   AfsError, RpcConnection, callbackBreakSchema, connectionLost, parseHostPort, badRequest, makeLog, volumeOffline,
   PROTOCOL_VERSION, type Fid, type HelloReply, type InboundStream, type Op, type Args,
 } from '@afs-ts/common'
-import { RPC_TIMEOUT_MS, PROBE_INTERVAL_MS, PROBES_TO_RECONNECT } from './constants.ts'
+import { RPC_TIMEOUT_MS, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, PROBES_TO_RECONNECT } from './constants.ts'
 import type { Counters } from './counters.ts'
 
 const log = makeLog('cache-manager')
@@ -29,6 +29,7 @@ export class ServerLink extends EventEmitter {
   private connecting: Promise<RpcConnection> | null = null
   private probeTimer: NodeJS.Timeout | null = null
   private goodProbes = 0
+  private probing = false
   private lastHeard = 0
   state: LinkState = 'down'
   /** `afs disconnect`: stay down whatever the probes say. */
@@ -116,7 +117,12 @@ export class ServerLink extends EventEmitter {
   }
 
   private async probe (needed = PROBES_TO_RECONNECT): Promise<void> {
-    if (this.forcedDown) return
+    if (this.forcedDown || this.probing) return
+    this.probing = true
+    try { await this.probeOnce(needed) } finally { this.probing = false }
+  }
+
+  private async probeOnce (needed: number): Promise<void> {
     if (this.state === 'up') {
       if (Date.now() - this.lastHeard < this.probeIntervalMs) return
       try { await this.ping() } catch (err) { this.markDown(`keep-alive failed: ${(err as Error).message}`) }
@@ -134,7 +140,7 @@ export class ServerLink extends EventEmitter {
   private async ping (): Promise<void> {
     const conn = await this.connection()
     this.counters.rpcs++
-    await conn.request('ping', {}, { timeoutMs: this.probeIntervalMs })
+    await conn.request('ping', {}, { timeoutMs: PROBE_TIMEOUT_MS })
     this.lastHeard = Date.now()
   }
 
@@ -155,7 +161,7 @@ export class ServerLink extends EventEmitter {
     const { host, port } = parseHostPort(this.address)
     const socket = connect({ host, port })
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { socket.destroy(); reject(connectionLost(`${this.address}: no answer in ${this.probeIntervalMs} ms`)) }, this.probeIntervalMs)
+      const timer = setTimeout(() => { socket.destroy(); reject(connectionLost(`${this.address}: no answer in ${PROBE_TIMEOUT_MS} ms`)) }, PROBE_TIMEOUT_MS)
       socket.once('connect', () => { clearTimeout(timer); resolve() })
       socket.once('error', err => { clearTimeout(timer); reject(connectionLost(`${this.address}: ${err.message}`)) })
     })
@@ -166,7 +172,7 @@ export class ServerLink extends EventEmitter {
       this.markDown('connection closed')
     })
     this.counters.rpcs++
-    this.hello = await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: this.clientId, hostname: hostname() }, { timeoutMs: this.probeIntervalMs }) as HelloReply
+    this.hello = await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: this.clientId, hostname: hostname() }, { timeoutMs: PROBE_TIMEOUT_MS }) as HelloReply
     this.conn = conn
     return conn
   }
