@@ -1,8 +1,9 @@
 // The `afs` CLI against a running cell: volumes, mount points, quotas, where things are.
 import test from 'ava'
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, statSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, existsSync, statSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Stack, addClient, afs, cell, startServer, status } from './helpers/cell.ts'
+import { Stack, addClient, afs, cell, isMounted, startDaemon, startServer, status, tempDir } from './helpers/cell.ts'
 
 test('vos create, fs mkmount/lsmount/whereis, setquota with EDQUOT, EXDEV across volumes', async t => {
   const stack = new Stack()
@@ -86,4 +87,21 @@ test('bad arguments give a one-line error and exit 2; --help everywhere', async 
   const r = await afs(['status', '--cache', '/nonexistent-afs-cache'])
   t.is(r.code, 1)
   t.regex(r.stderr, /no cache manager at/)
+})
+
+test('afs up brings up a one-machine cell and unmounts cleanly on SIGINT', async t => {
+  const stack = new Stack()
+  try {
+    const state = await tempDir('afs-up-state-')
+    const mount = await tempDir('afs-up-mnt-')
+    stack.defer(state)
+    stack.push(async () => { if (!await isMounted(mount)) await rm(mount, { recursive: true, force: true }) })
+    const up = await startDaemon(['up', '--mount', mount, '--state', state, '--port', '0', '--cell', 'home.example'])
+    stack.push(() => up.stop())
+    t.deepEqual(readdirSync(mount), ['home.example'])
+    writeFileSync(join(mount, 'home.example', 'hello.txt'), 'hello\n')
+    t.is(readFileSync(join(mount, 'home.example', 'hello.txt'), 'utf8'), 'hello\n')
+    t.is(await up.stop('SIGINT'), 0)
+    t.false(await isMounted(mount))
+  } finally { await stack.unwind() }
 })
