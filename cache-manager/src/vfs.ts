@@ -124,7 +124,12 @@ export class Vfs {
   async statfs (path: string): Promise<StatfsReply | null> {
     const n = await this.resolve(path).catch(() => null)
     if (!n || n.kind === 'root') return null
-    return await n.cell.linkFor(n.obj.status.fid.volume).call('statfs', { volume: n.obj.status.fid.volume }) as StatfsReply
+    try {
+      return await n.cell.linkFor(n.obj.status.fid.volume).call('statfs', { volume: n.obj.status.fid.volume }) as StatfsReply
+    } catch (err) {
+      if (isUnreachable(err)) return null // df keeps working while disconnected
+      throw err
+    }
   }
 
   // ---- files ----
