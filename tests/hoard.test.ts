@@ -107,3 +107,29 @@ test.serial('under a tight cache, high-priority hoarded files stay while low-pri
     t.true(s.cache.usedBytes <= s.cache.limitBytes)
   } finally { await stack.unwind() }
 })
+
+test.serial('a hoard walk runs by itself after reconnection, and an interrupted walk says so', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [a, b] } = await cell(stack, 2)
+    mkdirSync(join(b.cellPath, 'papers'))
+    for (let i = 0; i < 40; i++) writeFileSync(join(b.cellPath, 'papers', `p${i}`), Buffer.alloc(256 * 1024, i))
+    await controlCall(a.cache, 'hoardAdd', { path: join(a.cellPath, 'papers'), priority: '800:d+' })
+    // Interrupted: the walk stops early and reports it.
+    const walking = controlCall(a.cache, 'hoardWalk') as Promise<{ interrupted: boolean, objects: number }>
+    await controlCall(a.cache, 'hoardCancel')
+    const cut = await walking
+    t.true(cut.interrupted ? cut.objects < 41 : cut.objects === 41, 'an interrupted walk stops short; a finished one saw everything')
+    await controlCall(a.cache, 'hoardWalk')
+    t.deepEqual(await missingPaths(a.cache), [])
+    // Offline, a new paper appears on the server; reconnecting walks and fetches it unasked.
+    await controlCall(a.cache, 'disconnect', { writeBack: false })
+    writeFileSync(join(b.cellPath, 'papers', 'late'), 'written while a was away\n')
+    await controlCall(a.cache, 'reconnect')
+    t.true(await eventually(async () => {
+      const s = await controlCall(a.cache, 'status') as { volumes: Array<{ state: string }> }
+      return s.volumes.every(v => v.state === 'connected') && (await missingPaths(a.cache)).length === 0 &&
+        (await controlCall(a.cache, 'hoardProgress') as { last: { objects: number } | null }).last?.objects === 42
+    }, 20_000), 'the walk after reconnection found and fetched the new file')
+  } finally { await stack.unwind() }
+})
