@@ -179,10 +179,13 @@ export class FileServer {
   private async onFetchData (fid: Fid, me: string | null): Promise<Download> {
     for (let attempt = 0; ; attempt++) {
       const { status, path } = this.store.blobPath(fid)
-      if (!path) return new Download(this.reply(me, status), emptyBody())
+      // Promise before any await: a store committing meanwhile must find this promise to break.
+      const reply = this.reply(me, status)
+      if (!path) return new Download(reply, emptyBody())
       try {
+        // Each version has its own blob: this one holds exactly `status`'s data, or is gone.
         const fh = await openFile(path, 'r')
-        return new Download(this.reply(me, status), fh.createReadStream({ highWaterMark: CHUNK_BYTES }))
+        return new Download(reply, fh.createReadStream({ highWaterMark: CHUNK_BYTES }))
       } catch (err) {
         // A store replaced the blob between reading the record and opening it: look again.
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw AfsError.from(err)
