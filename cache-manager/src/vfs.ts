@@ -4,12 +4,13 @@ import { open as fsOpen, read as fsRead, write as fsWrite, close as fsClose, fsy
 import { promisify } from 'node:util'
 import {
   conflict, crossVolume, invalid, isDir, notDir, notFound, permission, rootFid, badRequest,
-  type CreateReply, type RenameReply, type StatfsReply, type StatusReply, type VnodeStatus,
+  type CreateReply, type Fid, type RenameReply, type StatfsReply, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { hasData, type FsObject } from './fs-object.ts'
 import { isLocalFid } from './cml.ts'
+import { objectKey } from './fs-object-table.ts'
 import { isUnreachable, type ServerLink } from './server-link.ts'
 
 const openAsync = promisify(fsOpen)
@@ -365,8 +366,8 @@ export class Vfs {
   }
 
   /** After a remove or a replacing rename: refresh or forget the object that lost a name. */
-  private async settle (cell: Cell, fid: { volume: number, vnode: number, unique: number }, status: VnodeStatus | null): Promise<void> {
-    const o = this.cm.table.get(`${cell.name}:${fid.volume}.${fid.vnode}.${fid.unique}`)
+  private async settle (cell: Cell, fid: Fid, status: VnodeStatus | null): Promise<void> {
+    const o = this.cm.table.get(objectKey(cell.name, fid))
     if (!o) return
     if (status) this.cm.update(cell, status)
     else await this.cm.forget(o)

@@ -6,7 +6,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { open as openFile } from 'node:fs/promises'
 import { mkdir } from 'node:fs/promises'
 import {
-  AfsError, Download, RpcConnection, badRequest, fidKey, invalid, isOp, makeLog, protocolError, requests,
+  AfsError, Download, RpcConnection, badRequest, fidKey, parseFid, invalid, isOp, makeLog, protocolError, requests,
   PROTOCOL_VERSION, CHUNK_BYTES, type Args, type Fid, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { ROOT_VOLUME_NAME, VolumeLocationDb } from '@afs-ts/volumes'
@@ -238,8 +238,7 @@ export class FileServer {
       const conn = this.clients.get(client)
       if (!conn) return
       try {
-        const fids = keys.map(k => { const [volume, vnode, unique] = k.split('.').map(Number); return { volume, vnode, unique } })
-        await conn.request('callbackBreak', { fids }, { timeoutMs: CALLBACK_BREAK_TIMEOUT_MS })
+        await conn.request('callbackBreak', { fids: keys.map(parseFid) }, { timeoutMs: CALLBACK_BREAK_TIMEOUT_MS })
       } catch (err) {
         log.warn(`client ${client} did not take a callback break (${(err as Error).message}); dropping its promises`)
         this.callbacks.dropClient(client)
