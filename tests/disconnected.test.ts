@@ -198,6 +198,7 @@ test.serial('write-back mode logs changes and trickles them to the server; recon
     t.is(await stateOf(a), 'write-disconnected')
     for (let i = 0; i < 5; i++) writeFileSync(join(a.cellPath, 'wb.txt'), `version ${i}\n`)
     const trickled = await eventually(() => existsSync(join(b.cellPath, 'wb.txt')) && readFileSync(join(b.cellPath, 'wb.txt'), 'utf8') === 'version 4\n', 15_000)
+    if (!trickled) t.log(JSON.stringify((await status(b) as { counters: unknown }).counters), existsSync(join(b.cellPath, 'wb.txt')) && readFileSync(join(b.cellPath, 'wb.txt'), 'utf8'), JSON.stringify(((await status(a)) as unknown as { reintegration: unknown }).reintegration))
     t.true(trickled, 'trickled out')
     writeFileSync(join(a.cellPath, 'late.txt'), 'late\n')
     t.is((await afs(['reconnect', '--cache', a.cache])).code, 0)
