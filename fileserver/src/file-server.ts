@@ -7,7 +7,7 @@ import { open as openFile } from 'node:fs/promises'
 import { mkdir } from 'node:fs/promises'
 import {
   AfsError, Download, RpcConnection, badRequest, fidKey, parseFid, invalid, isOp, makeLog, protocolError, requests,
-  PROTOCOL_VERSION, CHUNK_BYTES, type Args, type Fid, type Op, type RequestContext, type VnodeStatus,
+  PROTOCOL_VERSION, CHUNK_BYTES, type Args, type Fid, type LocateReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { ROOT_VOLUME_NAME, VolumeLocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
@@ -135,6 +135,7 @@ export class FileServer {
       case 'fetchStatus': { const f = (a as Args<'fetchStatus'>).fid; return this.reply(me, s.status(f)) }
       case 'fetchDir': return this.onFetchDir(a as Args<'fetchDir'>, me)
       case 'fetchData': return await this.onFetchData((a as Args<'fetchData'>).fid, me)
+      case 'locate': return { places: s.locate((a as Args<'locate'>).fid) } satisfies LocateReply
       case 'readlink': return { target: s.get((a as Args<'readlink'>).fid).target ?? '' }
       case 'store': return await this.onStore(a as Args<'store'>, ctx, me)
       case 'setattr': { const { fid, ...change } = a as Args<'setattr'>; return await this.mutated(me, [fid], this.reply(me, await s.setattr(fid, change))) }
@@ -195,7 +196,7 @@ export class FileServer {
 
   private async onStore (a: Args<'store'>, ctx: RequestContext, me: string | null) {
     if (!ctx.body) throw badRequest('store needs a body')
-    const status = await this.store.store(a.fid, ctx.body, a.size, a.mtimeMs)
+    const status = await this.store.store(a.fid, ctx.body, a.size, a.mtimeMs, undefined, { ifVersion: a.ifVersion })
     return await this.mutated(me, [a.fid], this.reply(me, status))
   }
 
@@ -209,7 +210,7 @@ export class FileServer {
   }
 
   private async onRemove (a: Args<'remove'>, directory: boolean, me: string | null) {
-    const r = await this.store.remove(a.dir, a.name, directory)
+    const r = await this.store.remove(a.dir, a.name, directory, undefined, { ifFid: a.ifFid, ifVersion: a.ifVersion })
     return await this.mutated(me, [a.dir, r.fid], { dir: r.dir, status: r.status })
   }
 

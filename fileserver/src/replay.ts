@@ -46,7 +46,10 @@ export class Replayer {
     const s = this.store
     switch (r.op) {
       case 'create': case 'mkdir': case 'symlink': {
-        if (s.lookup(r.dir, r.name)) throw conflicted('name/name', `${r.name} was created on the server too`)
+        const there = s.lookup(r.dir, r.name)
+        // Two clients made the same directory: one directory, with both sides' entries in it.
+        if (there && r.op === 'mkdir' && s.get(there).type === 'dir') { await s.record(() => mark(s.get(there))); return [] }
+        if (there) throw conflicted('name/name', `${r.name} was created on the server too`)
         const type = r.op === 'create' ? 'file' : r.op === 'mkdir' ? 'dir' : 'symlink'
         const mode = r.op === 'symlink' ? 0o777 : r.mode
         await s.create(r.dir, r.name, { type, mode, uid: r.uid, gid: r.gid, target: r.op === 'symlink' ? r.target : undefined }, mark)
@@ -55,7 +58,8 @@ export class Replayer {
       case 'store': {
         this.checkBase(r.fid, r.base, 'remove/update')
         if (!body) throw conflicted('update/update', 'store without data')
-        await s.store(r.fid, body, r.size, r.mtimeMs, mark)
+        // The base is checked again inside the transaction: a store may land in between.
+        await s.store(r.fid, body, r.size, r.mtimeMs, mark, { ifVersion: r.base ?? undefined })
         return [r.fid]
       }
       case 'setattr': {
@@ -68,7 +72,7 @@ export class Replayer {
         if (!now) { await s.record(mark); return [] } // removed on both sides: nothing to do
         if (!sameFid(now, r.fid)) throw conflicted('update/remove', `${r.name} names another object on the server now`)
         this.checkBase(r.fid, r.base, 'update/remove', true)
-        await s.remove(r.dir, r.name, r.op === 'rmdir', mark)
+        await s.remove(r.dir, r.name, r.op === 'rmdir', mark, { ifFid: r.fid, ifVersion: r.op === 'remove' ? r.base ?? undefined : undefined })
         return [r.dir, r.fid]
       }
       case 'rename': {

@@ -6,7 +6,7 @@ import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
 import { statfs as fsStatfs } from 'node:fs/promises'
 import {
-  crossVolume, exists, invalid, permission, isDir, notDir, notEmpty, notFound, quotaExceeded,
+  conflict, crossVolume, exists, sameFid, invalid, permission, isDir, notDir, notEmpty, notFound, quotaExceeded,
   type Fid, type ObjectType, type StatfsReply, type RenameReply, type VnodeStatus, DIR_PAGE_ENTRIES, ROOT_VNODE, ROOT_UNIQUE,
 } from '@afs-ts/common'
 import { BlobStore } from './blob-store.ts'
@@ -19,6 +19,13 @@ export interface AttrChange { mode?: number, uid?: number, gid?: number, atimeMs
 
 /** Runs inside a mutation's write transaction with the record it wrote (replay bookkeeping). */
 export type Within = (record: VnodeRecord | null) => void
+
+/**
+ * Conditions checked inside a mutation's transaction, so no other change slips in
+ * between check and change (repairs and replays): the object must still be `ifFid`
+ * at `ifVersion`.
+ */
+export interface Expect { ifFid?: Fid, ifVersion?: number }
 
 type VKey = [number, number]
 type DKey = [number, number, string]
@@ -119,6 +126,19 @@ export class VolumeStore {
     return { entries, more: false }
   }
 
+  /** Every name an object has in its volume (a scan: for repairs, not for hot paths). */
+  locate (fid: Fid, max = 16): Array<{ dir: Fid, name: string }> {
+    this.get(fid)
+    const out: Array<{ dir: Fid, name: string }> = []
+    for (const { key, value } of this.dirents.getRange({ start: [fid.volume, 0, ''], end: [fid.volume + 1, 0, ''] })) {
+      if (value[0] !== fid.vnode || value[1] !== fid.unique) continue
+      const d = this.vnodes.get([fid.volume, key[1]])
+      out.push({ dir: { volume: fid.volume, vnode: key[1], unique: d?.unique ?? 0 }, name: key[2] })
+      if (out.length >= max) break
+    }
+    return out
+  }
+
   lookup (dir: Fid, name: string): Fid | null {
     const e = this.dirents.get([dir.volume, dir.vnode, name])
     return e ? { volume: dir.volume, vnode: e[0], unique: e[1] } : null
@@ -138,21 +158,23 @@ export class VolumeStore {
   }
 
   /** Replaces a file's whole contents with `body` (exactly `size` bytes). */
-  async store (fid: Fid, body: AsyncIterable<Buffer>, size: number, mtimeMs?: number, within?: Within): Promise<VnodeStatus> {
+  async store (fid: Fid, body: AsyncIterable<Buffer>, size: number, mtimeMs?: number, within?: Within, expect: Expect = {}): Promise<VnodeStatus> {
     const before = this.get(fid)
     if (before.type !== 'file') throw isDir('not a file')
+    checkExpected(before, expect, 'update/update')
     this.checkQuota(fid.volume, size - before.size)
     const blob = await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, body, size)
-    return await this.replaceBlob(fid, blob, mtimeMs, {}, within)
+    return await this.replaceBlob(fid, blob, mtimeMs, {}, within, expect)
   }
 
-  private async replaceBlob (fid: Fid, blob: { name: string, size: number }, mtimeMs?: number, extra: Partial<VnodeRecord> = {}, within?: Within): Promise<VnodeStatus> {
+  private async replaceBlob (fid: Fid, blob: { name: string, size: number }, mtimeMs?: number, extra: Partial<VnodeRecord> = {}, within?: Within, expect: Expect = {}): Promise<VnodeStatus> {
     let old: string | undefined
     let out: VnodeRecord | null = null
     const now = Date.now()
     try {
       await this.root.transaction(() => {
         const v = this.get(fid)
+        checkExpected(v, expect, 'update/update')
         this.checkQuota(fid.volume, blob.size - v.size)
         old = v.blob
         out = { ...v, ...extra, blob: blob.name, size: blob.size, dataVersion: v.dataVersion + 1, mtimeMs: mtimeMs ?? now, ctimeMs: now }
@@ -239,7 +261,7 @@ export class VolumeStore {
   }
 
   /** Removes a name (rmdir when `directory`); returns the parent and the object's fid and new status (null when gone). */
-  async remove (dirFid: Fid, name: string, directory: boolean, within?: Within): Promise<{ dir: VnodeStatus, fid: Fid, status: VnodeStatus | null }> {
+  async remove (dirFid: Fid, name: string, directory: boolean, within?: Within, expect: Expect = {}): Promise<{ dir: VnodeStatus, fid: Fid, status: VnodeStatus | null }> {
     let dirOut: VnodeRecord | null = null
     let fid: Fid | null = null
     let after: VnodeRecord | null = null
@@ -249,7 +271,9 @@ export class VolumeStore {
       const e = this.dirents.get([dirFid.volume, dir.vnode, name])
       if (!e) throw notFound(`${name} does not exist`)
       fid = { volume: dirFid.volume, vnode: e[0], unique: e[1] }
+      if (expect.ifFid && !sameFid(expect.ifFid, fid)) throw conflict(`${name} names another object on the server now`, { kind: 'update/remove' })
       const v = this.get(fid)
+      checkExpected(v, expect, 'update/remove')
       if (directory && v.type !== 'dir') throw notDir(`${name} is not a directory`)
       if (!directory && v.type === 'dir') throw isDir(`${name} is a directory`)
       if (directory && !this.isEmptyDir(fid)) throw notEmpty(`${name} is not empty`)
@@ -369,4 +393,10 @@ export class VolumeStore {
     if (c.mtimeMs !== undefined) out.mtimeMs = c.mtimeMs
     return out
   }
+}
+
+/** Throws CONFLICT (with the server's version) unless `v` is at the expected version. */
+function checkExpected (v: VnodeRecord, expect: Expect, kind: 'update/update' | 'update/remove'): void {
+  if (expect.ifVersion === undefined || v.dataVersion === expect.ifVersion) return
+  throw conflict(`changed on the server (version ${v.dataVersion}, expected ${expect.ifVersion})`, { kind, serverVersion: v.dataVersion })
 }

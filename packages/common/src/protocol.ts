@@ -52,6 +52,7 @@ export interface RenameReply {
   /** The object that was at the new name, if any, and its status after (null when deleted). */
   replaced: { fid: Fid, status: VnodeStatus | null } | null
 }
+export interface LocateReply { places: Array<{ dir: Fid, name: string }> }
 export interface HelloReply { cell: string, protocol: number, serverId: string, rootVolume: string }
 
 /** How a record of a client modification log conflicts with the server's state. */
@@ -93,14 +94,18 @@ export const requests = {
   fetchStatus: z.object({ fid: fidSchema }),
   fetchDir: z.object({ fid: fidSchema, after: z.string().max(1024).optional() }),
   fetchData: z.object({ fid: fidSchema }),
-  store: z.object({ fid: fidSchema, size: u53, mtimeMs: timeMs.optional() }),
+  /** `ifVersion`: store only if the file is still at that version (repairs), else CONFLICT. */
+  store: z.object({ fid: fidSchema, size: u53, mtimeMs: timeMs.optional(), ifVersion: u53.optional() }),
   create: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32 }),
   mkdir: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32 }),
   symlink: z.object({ dir: fidSchema, name: nameSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32 }),
   mkmount: z.object({ dir: fidSchema, name: nameSchema, volume: volumeName, uid: u32, gid: u32 }),
   link: z.object({ dir: fidSchema, name: nameSchema, fid: fidSchema }),
-  remove: z.object({ dir: fidSchema, name: nameSchema }),
-  rmdir: z.object({ dir: fidSchema, name: nameSchema }),
+  /** `ifFid`/`ifVersion`: remove only if the name still holds that object at that version, else CONFLICT. */
+  remove: z.object({ dir: fidSchema, name: nameSchema, ifFid: fidSchema.optional(), ifVersion: u53.optional() }),
+  rmdir: z.object({ dir: fidSchema, name: nameSchema, ifFid: fidSchema.optional(), ifVersion: u53.optional() }),
+  /** Where an object is: the names it has in its volume. */
+  locate: z.object({ fid: fidSchema }),
   rename: z.object({ fromDir: fidSchema, fromName: nameSchema, toDir: fidSchema, toName: nameSchema }),
   setattr: z.object({
     fid: fidSchema, mode: u32.optional(), uid: u32.optional(), gid: u32.optional(),
