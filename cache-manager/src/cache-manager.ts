@@ -24,6 +24,8 @@ import { ClientModifyLog, isLocalFid } from './cml.ts'
 import { Emulator } from './emulator.ts'
 import { Reintegrator } from './reintegrator.ts'
 import { Connectivity } from './connectivity.ts'
+import { ConflictKeeper } from './repair/conflict-keeper.ts'
+import { Ancestors } from './repair/ancestors.ts'
 
 const log = makeLog('cache-manager')
 
@@ -51,11 +53,13 @@ export class CacheManager {
   reservedBytes = 0
   private readonly inflight = new Map<string, Promise<unknown>>()
   private readonly locks = new Map<string, Promise<unknown>>()
-  private clientId = ''
+  clientId = ''
   readonly cml: ClientModifyLog
   readonly emulator: Emulator
   readonly reintegrator: Reintegrator
   readonly connectivity: Connectivity
+  readonly conflicts: ConflictKeeper
+  readonly ancestors: Ancestors
   /** Paths asked for while disconnected that the cache did not hold (`afs status --misses`). */
   readonly misses = new Map<string, Miss>()
   /** `afs disconnect --write-back`: reads from servers, mutations through the log. */
@@ -72,6 +76,8 @@ export class CacheManager {
     this.emulator = new Emulator(this)
     this.reintegrator = new Reintegrator(this)
     this.connectivity = new Connectivity(this)
+    this.conflicts = new ConflictKeeper(this)
+    this.ancestors = new Ancestors(opts.cacheDir)
   }
 
   async ready (): Promise<void> {
@@ -80,6 +86,7 @@ export class CacheManager {
     await this.containers.ready()
     this.table = await openTable(this.opts.cacheDir)
     await this.reconcileContainers()
+    await this.ancestors.ready(key => this.cml.referencesKey(key))
     for (const servers of this.opts.cells) {
       const cell = new Cell(servers, this.clientId, this.counters, (c, link) => this.watchLink(c, link), this.opts.probeIntervalMs)
       const online = await cell.ready(s => this.table.savedCell(s))
@@ -374,6 +381,16 @@ export class CacheManager {
       this.setCached(o, reply.status.dataVersion, size)
     })
     await this.trim()
+  }
+
+  /**
+   * Before a cached file first changes while its volume is offline: keeps the server
+   * version it holds as the common ancestor for a conflict's three-way merge.
+   */
+  async keepAncestor (cell: Cell, o: FsObject): Promise<void> {
+    if (o.status.type !== 'file' || isLocalFid(o.status.fid) || o.dirty || o.baseVersion !== null) return
+    if (o.cachedVersion !== o.status.dataVersion || this.online(cell, o.status.fid.volume)) return
+    await this.ancestors.keep(o.key, o.cachedVersion, this.containers.path(o.key), o.cachedBytes)
   }
 
   /** The server refused a store for good (quota, space, gone): the copy reverts to the server's. */

@@ -5,30 +5,13 @@
 // cancelled or rewritten.
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
-import { fidKey, makeLog, type CmlRecordBody, type ConflictKind, type Fid } from '@afs-ts/common'
+import { fidKey, makeLog, type CmlRecordBody, type Fid } from '@afs-ts/common'
+import type { ConflictRecord } from './repair/conflict.ts'
 
 const log = makeLog('cml')
 /** Replayed records whose removal is written in one transaction (well under the server's 1,000 kept results). */
 const DONE_BATCH = 64
 const DONE_BATCH_MS = 50
-
-/** A conflict found by reintegration: both versions are kept until `afs repair`. */
-export interface ConflictRecord {
-  id: string
-  cell: string
-  kind: ConflictKind
-  /** Where the object is (or was) in the namespace. */
-  path: string
-  dir: Fid | null
-  name: string | null
-  /** The object as this client knows it (local fid when it was born in the log). */
-  fid: Fid
-  time: number
-  message: string
-  /** Files holding the local version and the server's version, when there are contents. */
-  localCopy: string | null
-  serverCopy: string | null
-}
 
 export interface CmlRecord {
   seq: number

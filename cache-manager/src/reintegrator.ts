@@ -7,16 +7,12 @@
 //      the rest of the log; never drop a change
 //   4. stop at the first unreachable server and resume later: the server applies each
 //      record once, so a replay cut anywhere resumes without duplicates
-import { createReadStream, createWriteStream } from 'node:fs'
-import { pipeline } from 'node:stream/promises'
-import { copyFile, mkdir, stat } from 'node:fs/promises'
-import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
-import { AfsError, makeLog, type CmlRecordBody, type DirReply, type ConflictKind, type Fid, type ReplayReply } from '@afs-ts/common'
+import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import { makeLog, type CmlRecordBody, type Fid, type ReplayReply } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
-import { isLocalFid, type CmlRecord, type ConflictRecord } from './cml.ts'
-import type { FsObject } from './fs-object.ts'
+import type { CmlRecord } from './cml.ts'
 import { objectKey } from './fs-object-table.ts'
 import { isUnreachable } from './server-link.ts'
 
@@ -107,7 +103,7 @@ export class Reintegrator {
       }
     } catch (err) {
       if (isUnreachable(err)) throw err
-      await this.flag(cell, r, body, err)
+      await this.cm.conflicts.flag(cell, r, body, err)
       this.cm.cml.done(r.seq)
       return 'conflict'
     }
@@ -115,6 +111,7 @@ export class Reintegrator {
     const rebase = reply.status && !created && 'base' in body ? { fid: body.fid, from: body.base, to: reply.status.dataVersion } : undefined
     this.cm.cml.done(r.seq, { created, rebase })
     if (body.op === 'store' && reply.status) this.cm.stored(cell, r.body.fid, reply.status)
+    if (body.op === 'store' && !this.cm.cml.references(cell.name, r.body.fid)) void this.cm.ancestors.drop(objectKey(cell.name, r.body.fid))
     return 'applied'
   }
 
@@ -130,90 +127,4 @@ export class Reintegrator {
       default: { const never: never = b; return never }
     }
   }
-
-  /** Keeps both versions of a conflicted object on disk and marks it. */
-  private async flag (cell: Cell, r: CmlRecord, body: CmlRecordBody, err: unknown): Promise<void> {
-    const e = AfsError.from(err)
-    const kind: ConflictKind = (e.data as { kind?: ConflictKind } | undefined)?.kind ?? 'update/remove'
-    const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
-    const where = this.locate(cell, r.body.fid)
-    const dir = 'dir' in body ? body.dir : 'toDir' in body ? body.toDir : where.dir
-    const name = 'name' in body ? body.name : 'toName' in body ? body.toName : where.name
-    const key = objectKey(cell.name, r.body.fid)
-    const dirPath = await ensureConflictDir(this.cm.opts.cacheDir)
-    let localCopy: string | null = null
-    const o = this.cm.table.get(key)
-    if (o && o.cachedVersion !== null && o.status.type === 'file') {
-      localCopy = join(dirPath, `${id}.local`)
-      await copyFile(this.cm.containers.path(key), localCopy)
-    }
-    // A name/name conflict: the server's version is the other object now at that name.
-    const serverFid = kind === 'name/name' && dir && name !== null ? await this.serverFidAt(cell, dir, name) : body.fid
-    const serverCopy = serverFid ? await this.fetchServerCopy(cell, serverFid, join(dirPath, `${id}.server`)) : null
-    // A name from the record itself beats a lookup: the object may have left every listing.
-    const path = dir && name !== null && 'name' in body ? joinPath(this.locate(cell, dir).path, name) : where.path
-    const c: ConflictRecord = { id, cell: cell.name, kind, path, dir, name, fid: r.body.fid, time: Date.now(), message: e.message, localCopy, serverCopy }
-    await this.cm.cml.addConflict(c)
-    if (o) { o.conflict = { kind, id }; void this.cm.table.save(o) }
-    log.warn(`conflict (${kind}) on ${path}: ${e.message}; local version kept${localCopy ? ` in ${localCopy}` : ''}`)
-  }
-
-  /** Fetches the server's version of a file into `dest` (for a conflict); null if there is none. */
-  private async fetchServerCopy (cell: Cell, fid: Fid, dest: string): Promise<string | null> {
-    if (isLocalFid(fid)) return null
-    try {
-      const { body } = await (await cell.readyLinkFor(fid.volume)).download('fetchData', { fid })
-      await pipeline(body, createWriteStream(dest))
-      return dest
-    } catch {
-      return null
-    }
-  }
-
-  /** Where an object is in its cell, from cached listings (best effort): its path, directory and name. */
-  private locate (cell: Cell, fid: Fid): { path: string, dir: Fid | null, name: string | null } {
-    const parents = new Map<string, [FsObject, string]>()
-    for (const o of this.cm.table.values()) {
-      if (o.cell !== cell.name || !o.entries) continue
-      for (const [n, d] of o.entries) parents.set(objectKey(cell.name, d.fid), [o, n])
-    }
-    const first = parents.get(objectKey(cell.name, fid))
-    const parts: string[] = []
-    let key = objectKey(cell.name, fid)
-    for (let hops = 0; hops < 1000; hops++) {
-      const up = parents.get(key)
-      if (!up) break
-      parts.unshift(up[1])
-      key = up[0].key
-    }
-    return { path: `/${cell.name}/${parts.join('/')}`, dir: first ? first[0].status.fid : null, name: first ? first[1] : null }
-  }
-
-  private async serverFidAt (cell: Cell, dir: Fid, name: string): Promise<Fid | null> {
-    try {
-      const link = await cell.readyLinkFor(dir.volume)
-      let after: string | undefined
-      for (;;) {
-        const page = await link.call('fetchDir', after === undefined ? { fid: dir } : { fid: dir, after }) as DirReply
-        const hit = page.entries.find(e => e[0] === name)
-        if (hit) return hit[1]
-        if (!page.more || page.entries.length === 0) return null
-        after = page.entries[page.entries.length - 1][0]
-      }
-    } catch { return null }
-  }
-}
-
-function joinPath (dir: string, name: string): string {
-  return dir.endsWith('/') ? dir + name : `${dir}/${name}`
-}
-
-export function conflictDir (cacheDir: string): string {
-  return join(cacheDir, 'conflicts')
-}
-
-export async function ensureConflictDir (cacheDir: string): Promise<string> {
-  const d = conflictDir(cacheDir)
-  await mkdir(d, { recursive: true })
-  return d
 }

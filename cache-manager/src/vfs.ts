@@ -149,6 +149,7 @@ export class Vfs {
     obj.openCount++
     try {
       await this.cm.ensureData(cell, obj)
+      if (writable) await this.cm.keepAncestor(cell, obj)
       const path = this.cm.containers.path(obj.key)
       const { fd, shared } = writable ? { fd: await openAsync(path, 'r+'), shared: false } : await this.cm.readFds.acquire(obj.key, obj.cachedVersion, path)
       const fh = this.nextHandle++
@@ -280,6 +281,7 @@ export class Vfs {
   private async truncateLocally (cell: Cell, obj: FsObject, size: number): Promise<void> {
     if (size > 0 || obj.cachedVersion !== null) await this.cm.ensureData(cell, obj)
     else await this.cm.containers.createEmpty(obj.key)
+    await this.cm.keepAncestor(cell, obj)
     await this.cm.containers.truncate(obj.key, size)
     if (obj.cachedVersion === null) obj.cachedVersion = obj.status.dataVersion
     this.markDirty(obj, size)

@@ -1,0 +1,179 @@
+// Keeping conflicts (the part of Coda's repair that happens at reintegration).
+// Responsibilities:
+//   1. when a replayed record does not apply, keep what each side has at the path —
+//      local contents, the server's object and contents — and the common ancestor
+//   2. mark the local object so it shows as a dangling symlink until repaired
+//   3. read the server's side again when it changed after the conflict was found
+import { createWriteStream } from 'node:fs'
+import { copyFile, mkdir, rm } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { randomBytes } from 'node:crypto'
+import {
+  AfsError, makeLog,
+  type CmlRecordBody, type ConflictKind, type DirReply, type Fid, type LocateReply, type StatusReply,
+} from '@afs-ts/common'
+import type { CacheManager } from '../cache-manager.ts'
+import type { Cell } from '../cell.ts'
+import { isLocalFid, type CmlRecord } from '../cml.ts'
+import type { FsObject } from '../fs-object.ts'
+import { objectKey } from '../fs-object-table.ts'
+import { fingerprint, type Ancestor, type ConflictRecord, type LocalSide, type ServerSide } from './conflict.ts'
+
+const log = makeLog('conflicts')
+
+export function conflictDir (cacheDir: string): string {
+  return join(cacheDir, 'conflicts')
+}
+
+export class ConflictKeeper {
+  readonly dir: string
+
+  constructor (private readonly cm: CacheManager) {
+    this.dir = conflictDir(cm.opts.cacheDir)
+  }
+
+  /** Keeps both versions of the object a record (`body`: with server fids) could not change, and marks it. */
+  async flag (cell: Cell, r: CmlRecord, body: CmlRecordBody, err: unknown): Promise<ConflictRecord> {
+    await mkdir(this.dir, { recursive: true })
+    const e = AfsError.from(err)
+    // A missing object or directory: the server removed what the change needed.
+    const kind: ConflictKind = (e.data as { kind?: ConflictKind } | undefined)?.kind ?? (e.code === 'NOT_FOUND' ? 'remove/update' : 'update/remove')
+    const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
+    const key = objectKey(cell.name, r.body.fid)
+    const where = this.locate(cell, r.body.fid)
+    const dir = 'dir' in body ? body.dir : 'toDir' in body ? body.toDir : where.dir
+    const name = 'name' in body ? body.name : 'toName' in body ? body.toName : where.name
+    // A name from the record itself beats a lookup: the object may have left every listing.
+    const path = dir && name !== null && ('name' in body || 'toName' in body) ? joinPath(this.locate(cell, dir).path, name) : where.path
+    const o = this.cm.table.get(key)
+    const local = await this.localSide(r, o, join(this.dir, `${id}.local`))
+    const server = dir && name !== null ? await this.serverSide(cell, dir, name, join(this.dir, `${id}.server`)) : nothing()
+    if (body.op === 'rename') server.movedTo = await this.places(cell, body.fid)
+    const base = 'base' in body && body.op === 'store' ? await this.ancestor(key, body.base, join(this.dir, `${id}.base`)) : null
+    const c: ConflictRecord = {
+      id, cell: cell.name, kind, path, dir, name, fid: r.body.fid, time: Date.now(), message: e.message,
+      local, server, base, localCopy: local.copy, serverCopy: server.copy,
+    }
+    await this.cm.cml.addConflict(c)
+    if (o) { o.conflict = { kind, id }; void this.cm.table.save(o) }
+    log.warn(`conflict (${kind}) on ${path}: ${e.message}; local version kept${local.copy ? ` in ${local.copy}` : ''}`)
+    return c
+  }
+
+  /** Reads the server's side of `c` again (it changed since); returns the updated conflict. */
+  async refresh (c: ConflictRecord): Promise<ConflictRecord> {
+    if (!c.dir || c.name === null) return c
+    const cell = this.cm.cell(c.cell)
+    const copy = join(this.dir, `${c.id}.server`)
+    await rm(copy, { force: true })
+    const server = await this.serverSide(cell, this.cm.cml.mapped(c.dir), c.name, copy)
+    if (c.server.movedTo) server.movedTo = await this.places(cell, c.fid)
+    const fresh = { ...c, server, serverCopy: server.copy }
+    await this.cm.cml.addConflict(fresh)
+    return fresh
+  }
+
+  private async localSide (r: CmlRecord, o: FsObject | undefined, dest: string): Promise<LocalSide> {
+    const side: LocalSide = {
+      type: 'none', size: null, sha256: null, mtimeMs: null, copy: null, op: r.body.op, changedAt: r.time,
+      client: `${hostname()} (${this.cm.clientId.slice(0, 8)})`,
+    }
+    if (r.body.op === 'remove' || r.body.op === 'rmdir' || !o) return side
+    const s = o.status
+    Object.assign(side, { type: s.type, mtimeMs: o.localMtimeMs || s.mtimeMs, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid })
+    if (s.type === 'symlink') side.target = s.target
+    if (s.type === 'file' && o.cachedVersion !== null) {
+      await copyFile(this.cm.containers.path(o.key), dest)
+      Object.assign(side, await fingerprint(dest), { copy: dest })
+    }
+    return side
+  }
+
+  /** What the server has at `dir`/`name`: the object, and a copy of a file's contents in `dest`. */
+  async serverSide (cell: Cell, dir: Fid, name: string, dest: string): Promise<ServerSide> {
+    const fid = await this.serverFidAt(cell, dir, name)
+    if (!fid) return nothing()
+    const link = await cell.readyLinkFor(fid.volume)
+    let status
+    let copy: string | null = null
+    try {
+      status = (await link.call('fetchStatus', { fid }) as StatusReply).status
+      if (status.type === 'file') {
+        const { result, body } = await link.download('fetchData', { fid })
+        await pipeline(body, createWriteStream(dest))
+        status = (result as StatusReply).status
+        copy = dest
+      }
+    } catch (err) {
+      if (AfsError.from(err).code === 'NOT_FOUND') return nothing() // removed meanwhile
+      throw err
+    }
+    const side: ServerSide = { type: status.type, fid, dataVersion: status.dataVersion, size: status.size, sha256: null, mtimeMs: status.mtimeMs, copy }
+    if (copy) side.sha256 = (await fingerprint(copy)).sha256
+    if (status.target !== undefined) side.target = status.target
+    return side
+  }
+
+  private async ancestor (key: string, version: number | null, dest: string): Promise<Ancestor | null> {
+    if (version === null || !await this.cm.ancestors.take(key, version, dest)) return null
+    return { dataVersion: version, copy: dest, ...await fingerprint(dest) }
+  }
+
+  /** Where the server has an object now, as paths (best effort, from cached listings). */
+  private async places (cell: Cell, fid: Fid): Promise<string[]> {
+    if (isLocalFid(fid)) return []
+    try {
+      const r = await (await cell.readyLinkFor(fid.volume)).call('locate', { fid }) as LocateReply
+      return r.places.map(p => joinPath(this.locate(cell, p.dir).path, p.name))
+    } catch { return [] }
+  }
+
+  /** Where an object is in its cell, from cached listings (best effort): its path, directory and name. */
+  locate (cell: Cell, fid: Fid): { path: string, dir: Fid | null, name: string | null } {
+    const parents = new Map<string, [FsObject, string]>()
+    for (const o of this.cm.table.values()) {
+      if (o.cell !== cell.name || !o.entries) continue
+      for (const [n, d] of o.entries) parents.set(objectKey(cell.name, d.fid), [o, n])
+    }
+    const first = parents.get(objectKey(cell.name, fid))
+    const parts: string[] = []
+    let key = objectKey(cell.name, fid)
+    for (let hops = 0; hops < 1000; hops++) {
+      const up = parents.get(key)
+      if (!up) break
+      parts.unshift(up[1])
+      key = up[0].key
+    }
+    return { path: `/${cell.name}/${parts.join('/')}`, dir: first ? first[0].status.fid : null, name: first ? first[1] : null }
+  }
+
+  /** The fid at `dir`/`name` on the server; null when there is none (or the directory is gone). */
+  async serverFidAt (cell: Cell, dir: Fid, name: string): Promise<Fid | null> {
+    if (isLocalFid(dir)) return null
+    const link = await cell.readyLinkFor(dir.volume)
+    let after: string | undefined
+    for (;;) {
+      let page: DirReply
+      try {
+        page = await link.call('fetchDir', after === undefined ? { fid: dir } : { fid: dir, after }) as DirReply
+      } catch (err) {
+        if (AfsError.from(err).code === 'NOT_FOUND') return null
+        throw err
+      }
+      const hit = page.entries.find(e => e[0] === name)
+      if (hit) return hit[1]
+      if (!page.more || page.entries.length === 0) return null
+      after = page.entries[page.entries.length - 1][0]
+    }
+  }
+}
+
+function nothing (): ServerSide {
+  return { type: 'none', fid: null, dataVersion: null, size: null, sha256: null, mtimeMs: null, copy: null }
+}
+
+export function joinPath (dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`
+}
