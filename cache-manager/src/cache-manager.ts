@@ -26,6 +26,8 @@ import { Reintegrator } from './reintegrator.ts'
 import { Connectivity } from './connectivity.ts'
 import { ConflictKeeper } from './repair/conflict-keeper.ts'
 import { Ancestors } from './repair/ancestors.ts'
+import { Repairer } from './repair/repairer.ts'
+import { Resolvers } from './repair/resolvers.ts'
 
 const log = makeLog('cache-manager')
 
@@ -60,6 +62,8 @@ export class CacheManager {
   readonly connectivity: Connectivity
   readonly conflicts: ConflictKeeper
   readonly ancestors: Ancestors
+  readonly repairer: Repairer
+  readonly resolvers: Resolvers
   /** Paths asked for while disconnected that the cache did not hold (`afs status --misses`). */
   readonly misses = new Map<string, Miss>()
   /** `afs disconnect --write-back`: reads from servers, mutations through the log. */
@@ -78,6 +82,8 @@ export class CacheManager {
     this.connectivity = new Connectivity(this)
     this.conflicts = new ConflictKeeper(this)
     this.ancestors = new Ancestors(opts.cacheDir)
+    this.repairer = new Repairer(this)
+    this.resolvers = new Resolvers(this, this.repairer)
   }
 
   async ready (): Promise<void> {
@@ -87,6 +93,7 @@ export class CacheManager {
     this.table = await openTable(this.opts.cacheDir)
     await this.reconcileContainers()
     await this.ancestors.ready(key => this.cml.referencesKey(key))
+    await this.resolvers.load()
     for (const servers of this.opts.cells) {
       const cell = new Cell(servers, this.clientId, this.counters, (c, link) => this.watchLink(c, link), this.opts.probeIntervalMs)
       const online = await cell.ready(s => this.table.savedCell(s))

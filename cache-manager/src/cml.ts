@@ -7,6 +7,7 @@ import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
 import { fidKey, makeLog, type CmlRecordBody, type Fid } from '@afs-ts/common'
 import type { ConflictRecord } from './repair/conflict.ts'
+import type { Resolution } from './repair/repairer.ts'
 
 const log = makeLog('cml')
 /** Replayed records whose removal is written in one transaction (well under the server's 1,000 kept results). */
@@ -55,6 +56,8 @@ export class ClientModifyLog {
   private readonly meta: Database<number, string>
   private readonly fidMap: Database<Fid, string>
   private readonly conflictDb: Database<ConflictRecord, string>
+  /** Resolved conflicts, keyed by [time, id], oldest first. */
+  private readonly resolutions: Database<Resolution, [number, string]>
   /** In-memory mirror of the records, in order, and an index by object. */
   private readonly bySeq = new Map<number, CmlRecord>()
   private readonly byObject = new Map<string, Set<number>>()
@@ -72,6 +75,7 @@ export class ClientModifyLog {
     this.meta = this.db.openDB({ name: 'meta' })
     this.fidMap = this.db.openDB({ name: 'fidmap' })
     this.conflictDb = this.db.openDB({ name: 'conflicts' })
+    this.resolutions = this.db.openDB({ name: 'resolutions' })
     for (const { value } of this.records.getRange()) this.index(value)
   }
 
@@ -225,8 +229,41 @@ export class ClientModifyLog {
     await this.db.flushed
   }
 
-  async removeConflict (id: string): Promise<void> {
-    await this.conflictDb.remove(id)
+  /**
+   * Closes a conflict with its resolution, in one durable transaction, keeping the
+   * latest `keep` resolutions; `onPrune` drops the files of older ones.
+   */
+  async closeConflict (id: string, r: Resolution, keep: number, onPrune: (old: Resolution) => Promise<void>): Promise<void> {
+    const pruned: Resolution[] = []
+    await this.db.transaction(() => {
+      this.conflictDb.remove(id)
+      this.resolutions.put([r.at, r.id], r)
+      const all = [...this.resolutions.getRange()]
+      for (const e of all.slice(0, Math.max(0, all.length - keep))) { this.resolutions.remove(e.key); pruned.push(e.value) }
+    })
+    await this.db.flushed
+    for (const old of pruned) await onPrune(old)
+  }
+
+  /** Resolved conflicts, oldest first. */
+  history (): Resolution[] {
+    return [...this.resolutions.getRange()].map(e => e.value)
+  }
+
+  /** Reopens a resolved conflict (undo): it is open again and its resolution marked undone. */
+  async reopenConflict (r: Resolution, c: ConflictRecord): Promise<void> {
+    await this.db.transaction(() => {
+      this.conflictDb.put(c.id, c)
+      this.resolutions.put([r.at, r.id], { ...r, undoneAt: Date.now() })
+    })
+    await this.db.flushed
+  }
+
+  /** Remembers that a local fid is now `server` on the server (a repair made it). */
+  async mapFid (local: Fid, server: Fid): Promise<void> {
+    if (!isLocalFid(local)) return
+    this.mappedFids.set(fidKey(local), server)
+    await this.fidMap.put(fidKey(local), server)
   }
 
   /** The server fid a local fid became, if its create was replayed. */

@@ -12,6 +12,8 @@ import { CLI_SOURCE, DEFAULT_HOARD_PRIORITY, parsePriority, type HoardDb } from 
 import type { HoardWalker } from './hoard/walker.ts'
 import type { ProfileDaemon } from './hoard/profile-daemon.ts'
 import { parseProfile } from './hoard/profile.ts'
+import { KIND_MEANING } from './repair/conflict.ts'
+import type { Choice } from './repair/repairer.ts'
 
 export const CONTROL_SOCKET = 'control.sock'
 
@@ -31,6 +33,17 @@ const disconnectArgs = z.object({ writeBack: z.boolean(), ageMs: z.number().int(
 const syncArgs = z.object({ waitMs: z.number().int().min(0).max(86_400_000) })
 const hoardAddArgs = z.object({ path: z.string().min(1).max(4096), priority: z.string().max(16).optional() })
 const hoardLoadArgs = z.object({ text: z.string().max(4 * 1024 * 1024), name: z.string().max(255) })
+const refArgs = z.object({ ref: z.string().min(1).max(4096) })
+const resolveArgs = z.object({
+  ref: z.string().min(1).max(4096),
+  keep: z.enum(['local', 'server', 'both']).optional(),
+  as: z.string().min(1).max(255).optional(),
+  merge: z.string().min(1).max(4096).optional(),
+  mergeAuto: z.boolean().optional(),
+  discardLocal: z.boolean().optional(),
+})
+const resolverArgs = z.object({ pattern: z.string().min(1).max(1024), command: z.string().min(1).max(4096), kinds: z.array(z.string().max(32)).max(8).optional() })
+const patternArgs = z.object({ pattern: z.string().min(1).max(1024) })
 const mkmountArgs = z.object({ path: z.string().min(1).max(4096), volume: z.string().min(1).max(63) })
 
 export class ControlServer {
@@ -69,7 +82,14 @@ export class ControlServer {
       case 'disconnect': { const a = parse(disconnectArgs, args); this.cm.connectivity.disconnect(a.writeBack, a.ageMs); return {} }
       case 'reconnect': this.cm.connectivity.reconnect(); return {}
       case 'sync': return await this.cm.connectivity.sync(parse(syncArgs, args).waitMs)
-      case 'repairList': return this.cm.cml.conflicts()
+      case 'repairList': return this.cm.cml.conflicts().map(c => ({ ...c, fullPath: this.outOfMount(c.path) }))
+      case 'repairShow': return await this.onRepairShow(parse(refArgs, args).ref)
+      case 'repairResolve': return await this.onRepairResolve(parse(resolveArgs, args))
+      case 'repairHistory': return this.cm.cml.history().map(r => ({ ...r, fullPath: this.outOfMount(r.path) }))
+      case 'repairUndo': return await this.cm.repairer.undo(parse(refArgs, args).ref)
+      case 'resolverAdd': await this.cm.resolvers.add(parse(resolverArgs, args)); return {}
+      case 'resolverRemove': return { removed: await this.cm.resolvers.remove(parse(patternArgs, args).pattern) }
+      case 'resolverList': return this.cm.resolvers.all()
       case 'hoardAdd': { const a = parse(hoardAddArgs, args); await this.hoard.db.add({ path: this.inMount(a.path), ...parsePriority(a.priority), source: CLI_SOURCE }); return {} }
       case 'hoardRemove': return { removed: await this.hoard.db.remove(this.inMount(parse(pathArgs, args).path)) }
       case 'hoardList': return { entries: this.hoard.db.list().map(e => ({ ...e, path: this.outOfMount(e.path) })), profileErrors: [...this.hoard.profiles.errors.values()] }
@@ -82,6 +102,29 @@ export class ControlServer {
       case 'hoardSuggest': return [...this.cm.misses.values()].sort((a, b) => b.count - a.count).map(m => `add ${this.outOfMount(m.path)} ${DEFAULT_HOARD_PRIORITY}`)
       default: throw badRequest(`unknown control request ${op}`)
     }
+  }
+
+  /** A conflict by id, or by a path under the mount. */
+  private conflictAt (ref: string) {
+    return this.cm.repairer.find(ref.includes('/') ? this.inMount(ref) : ref)
+  }
+
+  private async onRepairShow (ref: string) {
+    const c = this.conflictAt(ref)
+    const merge = await this.cm.repairer.mergePreview(c)
+    return { ...c, fullPath: this.outOfMount(c.path), meaning: KIND_MEANING[c.kind], mergeAuto: merge.ok ? { ok: true } : merge }
+  }
+
+  private async onRepairResolve (a: z.infer<typeof resolveArgs>) {
+    const c = this.conflictAt(a.ref)
+    let choice: Choice
+    if (a.discardLocal) choice = { discardLocal: true }
+    else if (a.mergeAuto) choice = { mergeAuto: true }
+    else if (a.merge) choice = { merge: a.merge }
+    else if (a.keep) choice = { keep: a.keep, as: a.as }
+    else throw invalid('resolve needs --keep local|server|both, --merge FILE or --merge-auto')
+    const r = await this.cm.repairer.resolve(c, choice)
+    return { ...r, fullPath: this.outOfMount(r.path), result: r.result && { ...r.result, fullPath: this.outOfMount(r.result.path) } }
   }
 
   private outOfMount (p: string): string {

@@ -75,6 +75,7 @@ export class Reintegrator {
       log.warn(`reintegration of ${cell.name} stopped after ${progress.done}/${progress.total}: ${report.error}`)
     }
     this.last.set(cell.name, report)
+    if (report.conflicts > 0) await this.cm.resolvers.run()
     log.info(`reintegration of ${cell.name}: ${report.applied} applied, ${report.conflicts} conflicts${report.done ? '' : ', more to do'}`)
     return report
   }

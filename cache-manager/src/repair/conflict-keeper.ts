@@ -19,7 +19,7 @@ import type { Cell } from '../cell.ts'
 import { isLocalFid, type CmlRecord } from '../cml.ts'
 import type { FsObject } from '../fs-object.ts'
 import { objectKey } from '../fs-object-table.ts'
-import { fingerprint, type Ancestor, type ConflictRecord, type LocalSide, type ServerSide } from './conflict.ts'
+import { fingerprint, nothingThere, type Ancestor, type ConflictRecord, type LocalSide, type ServerSide } from './conflict.ts'
 
 const log = makeLog('conflicts')
 
@@ -49,7 +49,7 @@ export class ConflictKeeper {
     const path = dir && name !== null && ('name' in body || 'toName' in body) ? joinPath(this.locate(cell, dir).path, name) : where.path
     const o = this.cm.table.get(key)
     const local = await this.localSide(r, o, join(this.dir, `${id}.local`))
-    const server = dir && name !== null ? await this.serverSide(cell, dir, name, join(this.dir, `${id}.server`)) : nothing()
+    const server = dir && name !== null ? await this.serverSide(cell, dir, name, join(this.dir, `${id}.server`)) : nothingThere()
     if (body.op === 'rename') server.movedTo = await this.places(cell, body.fid)
     const base = 'base' in body && body.op === 'store' ? await this.ancestor(key, body.base, join(this.dir, `${id}.base`)) : null
     const c: ConflictRecord = {
@@ -94,7 +94,7 @@ export class ConflictKeeper {
   /** What the server has at `dir`/`name`: the object, and a copy of a file's contents in `dest`. */
   async serverSide (cell: Cell, dir: Fid, name: string, dest: string): Promise<ServerSide> {
     const fid = await this.serverFidAt(cell, dir, name)
-    if (!fid) return nothing()
+    if (!fid) return nothingThere()
     const link = await cell.readyLinkFor(fid.volume)
     let status
     let copy: string | null = null
@@ -107,7 +107,7 @@ export class ConflictKeeper {
         copy = dest
       }
     } catch (err) {
-      if (AfsError.from(err).code === 'NOT_FOUND') return nothing() // removed meanwhile
+      if (AfsError.from(err).code === 'NOT_FOUND') return nothingThere() // removed meanwhile
       throw err
     }
     const side: ServerSide = { type: status.type, fid, dataVersion: status.dataVersion, size: status.size, sha256: null, mtimeMs: status.mtimeMs, copy }
@@ -168,10 +168,6 @@ export class ConflictKeeper {
       after = page.entries[page.entries.length - 1][0]
     }
   }
-}
-
-function nothing (): ServerSide {
-  return { type: 'none', fid: null, dataVersion: null, size: null, sha256: null, mtimeMs: null, copy: null }
 }
 
 export function joinPath (dir: string, name: string): string {

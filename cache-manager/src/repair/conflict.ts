@@ -61,6 +61,11 @@ export interface ConflictRecord {
   serverCopy: string | null
 }
 
+/** The side of a path that holds nothing. */
+export function nothingThere (): ServerSide {
+  return { type: 'none', fid: null, dataVersion: null, size: null, sha256: null, mtimeMs: null, copy: null }
+}
+
 /** Size and SHA-256 of a file. */
 export async function fingerprint (path: string): Promise<{ size: number, sha256: string }> {
   const h = createHash('sha256')

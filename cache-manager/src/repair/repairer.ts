@@ -1,0 +1,304 @@
+// Repairing conflicts (Coda's repair tool, done by the cache manager for `afs repair`).
+// Responsibilities:
+//   1. put the chosen version at the conflicted path on the server like any other
+//      update — every change conditional on the server still having what the
+//      conflict recorded, so two repairs at once cannot both win
+//   2. only then close the conflict: the object is a normal file again, its cached
+//      copy and listing dropped so the next access reads the server's
+//   3. keep each resolution (and the files of both versions) in a history that can
+//      be inspected and undone
+import { createReadStream } from 'node:fs'
+import { copyFile, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { basename, extname, join } from 'node:path'
+import {
+  AfsError, conflict, exists, invalid, makeLog, notFound, sameFid, nameSchema,
+  type CreateReply, type Fid, type LocateReply, type ObjectType, type StatusReply, type VnodeStatus,
+} from '@afs-ts/common'
+import type { CacheManager } from '../cache-manager.ts'
+import type { Cell } from '../cell.ts'
+import { isLocalFid } from '../cml.ts'
+import { objectKey } from '../fs-object-table.ts'
+import { fingerprint, nothingThere, type ConflictRecord, type Side, type ServerSide } from './conflict.ts'
+import { isText, mergeTexts } from './merge.ts'
+
+const log = makeLog('repair')
+/** Resolutions kept in the history (with their files) for inspection and undo. */
+export const HISTORY_KEPT = 200
+
+export type Choice =
+  | { keep: 'local' | 'server' | 'both', as?: string }
+  | { merge: string }
+  | { mergeAuto: true }
+  | { discardLocal: true }
+
+/** An object a repair put on the server. */
+export interface Placed { fid: Fid, type: ObjectType, dataVersion: number }
+
+/** A resolved conflict, as kept in the history. */
+export interface Resolution {
+  id: string
+  path: string
+  kind: ConflictRecord['kind']
+  choice: string
+  /** 'user', or the resolver that resolved it by itself. */
+  by: string
+  at: number
+  /** What was done, in words. */
+  action: string
+  /** What the repair left on the server (null when it removed the object or changed nothing). */
+  result: ({ path: string, name: string } & Placed) | null
+  /** The conflict as it was; its files stay under the conflicts folder while the resolution is in the history. */
+  conflict: ConflictRecord
+  undoneAt?: number
+}
+
+export class Repairer {
+  constructor (private readonly cm: CacheManager) {}
+
+  /** A conflict by id or by its path (`/<cell>/...`). */
+  find (ref: string): ConflictRecord {
+    const all = this.cm.cml.conflicts()
+    const c = all.find(x => x.id === ref) ?? all.find(x => x.path === ref)
+    if (!c) throw notFound(`no conflict at ${ref} (afs repair list shows them)`)
+    return c
+  }
+
+  async resolve (c: ConflictRecord, choice: Choice, by = 'user'): Promise<Resolution> {
+    const cell = this.cm.cell(c.cell)
+    if (!c.dir || c.name === null) throw invalid(`${c.path}: where the object was is unknown; copy ${c.localCopy ?? 'nothing'} out by hand and discard the local version`)
+    const dir = this.cm.cml.mapped(c.dir)
+    let done: { action: string, result: Resolution['result'] }
+    let want: Side = c.local
+    try {
+      if ('discardLocal' in choice) {
+        done = { action: 'dropped the local version; the server\'s stays', result: null }
+      } else if ('keep' in choice && choice.keep === 'server') {
+        want = c.server
+        await this.checkUnchanged(c)
+        done = { action: 'kept the server\'s version; dropped the local one', result: null }
+      } else if ('keep' in choice && choice.keep === 'both') {
+        done = await this.keepBoth(cell, c, dir, choice.as)
+      } else {
+        if (!('keep' in choice)) want = { ...c.local, type: 'file', copy: 'merge' in choice ? await this.adopt(c, choice.merge) : await this.autoMerge(c) }
+        const result = await this.put(cell, c, dir, c.name, want, c.server)
+        done = { action: 'keep' in choice ? 'put the local version on the server' : `put the ${'merge' in choice ? 'hand-merged' : 'merged'} version on the server`, result: result && { path: c.path, name: c.name, ...result } }
+      }
+    } catch (err) {
+      const e = AfsError.from(err)
+      // Someone else changed the path since the conflict was found (another repair, perhaps).
+      if (e.code === 'CONFLICT' || (e.code === 'EXISTS' && !('keep' in choice && choice.keep === 'both'))) await this.changed(c, want)
+      throw err
+    }
+    const r: Resolution = { id: c.id, path: c.path, kind: c.kind, choice: choiceName(choice), by, at: Date.now(), ...done, conflict: c }
+    await this.close(cell, c, dir, r)
+    log.info(`repaired ${c.path} (${c.kind}): ${r.action}${by === 'user' ? '' : ` [${by}]`}`)
+    return r
+  }
+
+  /**
+   * Undoes a resolution from the history: what the server had at the path before it
+   * goes back (only if the repair's result is still there), and the conflict is open again.
+   */
+  async undo (id: string): Promise<ConflictRecord> {
+    const r = this.cm.cml.history().reverse().find(x => x.id === id)
+    if (!r) throw notFound(`no resolution ${id} in the history (afs repair history lists them)`)
+    if (r.undoneAt) throw invalid(`the resolution of ${r.path} was undone already`)
+    const c = r.conflict
+    if (this.cm.cml.conflicts().some(x => x.path === c.path)) throw invalid(`${c.path} is in conflict again; resolve that first`)
+    if (c.kind === 'rename' && r.result) throw invalid(`${c.path}: a repaired rename cannot be undone by itself; both versions are in ${this.cm.conflicts.dir}`)
+    const cell = this.cm.cell(c.cell)
+    const dir = this.cm.cml.mapped(c.dir!)
+    if (r.result || r.choice === 'local' || r.choice === 'merge' || r.choice === 'merge-auto') {
+      const now: ServerSide = r.result
+        ? { type: r.result.type, fid: r.result.fid, dataVersion: r.result.dataVersion, size: null, sha256: null, mtimeMs: null, copy: null }
+        : nothingThere()
+      const name = r.result?.name ?? c.name!
+      const back: Side = r.choice === 'both' ? nothingThere() : c.server
+      await this.put(cell, c, dir, name, back, now)
+    }
+    await this.cm.cml.reopenConflict(r, c)
+    const fresh = await this.cm.conflicts.refresh(c)
+    if (!isLocalFid(c.fid) && c.local.type !== 'none') {
+      const o = await this.cm.object(cell, c.fid).catch(() => null)
+      if (o) { o.conflict = { kind: c.kind, id: c.id }; void this.cm.table.save(o) }
+    }
+    this.invalidateListings(cell, c, dir)
+    log.info(`undid the repair of ${c.path}: in conflict again`)
+    return fresh
+  }
+
+  /** Keeps the server's version at the path and puts the local one beside it under a new name. */
+  private async keepBoth (cell: Cell, c: ConflictRecord, dir: Fid, as?: string): Promise<{ action: string, result: Resolution['result'] }> {
+    if (c.local.type === 'none') return { action: 'kept the server\'s version (the local change removed the object: nothing to keep beside it)', result: null }
+    if (as !== undefined && !nameSchema.safeParse(as).success) throw invalid(`--as ${JSON.stringify(as)}: a name is 1-255 bytes without / or NUL, and not . or ..`)
+    const none = nothingThere()
+    for (let n = 1; n < 100; n++) {
+      const name = as ?? besideName(c.name!, c.local.changedAt, n)
+      try {
+        const result = await this.put(cell, c, dir, name, c.local, none)
+        const path = `${c.path.slice(0, c.path.length - c.name!.length)}${name}`
+        return { action: `kept the server's version at the path and the local one as ${path}`, result: result && { path, name, ...result } }
+      } catch (err) {
+        if (AfsError.from(err).code !== 'EXISTS' || as !== undefined) throw err
+      }
+    }
+    throw exists(`no free name beside ${c.path}`)
+  }
+
+  /**
+   * Makes `dir`/`name` on the server hold `want`, provided it still holds `was` (as the
+   * conflict recorded it). Returns the object left there.
+   */
+  private async put (cell: Cell, c: ConflictRecord, dir: Fid, name: string, want: Side, was: ServerSide): Promise<Placed | null> {
+    const link = await cell.readyLinkFor(dir.volume)
+    if (want.type === 'file' && !want.copy) throw invalid(`${c.path}: no local contents were kept (the local change was to attributes only); keep the server's version`)
+    if (c.kind === 'rename' && name === c.name && want.type !== 'none' && was.type === 'none') {
+      const moved = await this.moveBack(cell, c, dir, name)
+      if (moved) return moved
+    }
+    if (want.type === 'file' && was.type === 'file') return await this.store(cell, was.fid!, want, was.dataVersion!)
+    if (want.type === 'dir' && was.type === 'dir') { await this.cm.cml.mapFid(c.fid, was.fid!); return { fid: was.fid!, type: 'dir', dataVersion: was.dataVersion! } }
+    if (was.type !== 'none') {
+      await link.call(was.type === 'dir' ? 'rmdir' : 'remove', { dir, name, ifFid: was.fid!, ifVersion: was.type === 'dir' ? undefined : was.dataVersion! })
+    }
+    const owner = { mode: c.local.mode ?? 0o644, uid: c.local.uid ?? 0, gid: c.local.gid ?? 0 }
+    switch (want.type) {
+      case 'none': return null
+      case 'file': {
+        const made = await link.call('create', { dir, name, ...owner }) as CreateReply
+        return await this.store(cell, made.status.fid, want, made.status.dataVersion)
+      }
+      case 'symlink': {
+        const made = await link.call('symlink', { dir, name, target: want.target ?? '', uid: owner.uid, gid: owner.gid }) as CreateReply
+        return made.status
+      }
+      case 'dir': {
+        // The directory's entries made here are conflicts of their own, resolved into it one by one.
+        const made = await link.call('mkdir', { dir, name, ...owner }) as CreateReply
+        await this.cm.cml.mapFid(c.fid, made.status.fid)
+        return made.status
+      }
+      default: throw invalid(`${c.path}: a ${want.type} cannot be put back by afs repair`)
+    }
+  }
+
+  /** Stores a file's contents into `fid`, only if it is still at `version`. */
+  private async store (cell: Cell, fid: Fid, want: Side, version: number): Promise<Placed> {
+    const size = (await stat(want.copy!)).size
+    const r = await (await cell.readyLinkFor(fid.volume)).upload('store', { fid, size, mtimeMs: want.mtimeMs ?? Date.now(), ifVersion: version },
+      createReadStream(want.copy!, { highWaterMark: 1 << 20 })) as StatusReply
+    return r.status
+  }
+
+  /** Keeping the local side of a rename: the server's object moves to the local name (and takes the local contents). */
+  private async moveBack (cell: Cell, c: ConflictRecord, dir: Fid, name: string): Promise<Placed | null> {
+    if (isLocalFid(c.fid)) return null
+    const link = await cell.readyLinkFor(dir.volume)
+    let places: LocateReply['places']
+    try { places = (await link.call('locate', { fid: c.fid }) as LocateReply).places } catch { return null }
+    if (places.length !== 1) return null
+    const r = await link.call('rename', { fromDir: places[0].dir, fromName: places[0].name, toDir: dir, toName: name }) as { moved: VnodeStatus }
+    if (c.local.type !== 'file' || !c.local.copy) return r.moved
+    const now = await this.cm.conflicts.serverSide(cell, dir, name, join(this.cm.conflicts.dir, `${c.id}.moved`))
+    if (now.sha256 === c.local.sha256 || now.fid === null) return r.moved
+    return await this.store(cell, now.fid, c.local, now.dataVersion!)
+  }
+
+  /** The server's side is no longer what the conflict recorded: read it again and say so (unless it already is what was wanted). */
+  private async changed (c: ConflictRecord, want: Side): Promise<never> {
+    const fresh = await this.cm.conflicts.refresh(c)
+    const same = fresh.server.type === want.type && (want.type !== 'file' || fresh.server.sha256 === (want.copy ? (await fingerprint(want.copy)).sha256 : null))
+    const now = fresh.server.type === 'none' ? 'nothing is there now' : `it holds version ${fresh.server.dataVersion} now`
+    throw conflict(`${c.path} changed on the server since the conflict was found (${now}${same ? ', with the very contents you chose' : ''}): nothing was changed here or there; look again with afs repair show`)
+  }
+
+  /** Keeping the server's version: only if it is still the one the user saw. */
+  private async checkUnchanged (c: ConflictRecord): Promise<void> {
+    const cell = this.cm.cell(c.cell)
+    const fid = await this.cm.conflicts.serverFidAt(cell, this.cm.cml.mapped(c.dir!), c.name!)
+    let same = (fid === null) === (c.server.fid === null) && (fid === null || sameFid(fid, c.server.fid!))
+    if (same && fid && c.server.type === 'file') {
+      const s = await (await cell.readyLinkFor(fid.volume)).call('fetchStatus', { fid }) as StatusReply
+      same = s.status.dataVersion === c.server.dataVersion
+    }
+    if (!same) await this.changed(c, { ...c.server, copy: null })
+  }
+
+  /** A hand-merged file, copied into the conflict's folder first (the user may delete theirs). */
+  private async adopt (c: ConflictRecord, file: string): Promise<string> {
+    if (c.local.type !== 'file' && c.server.type !== 'file') throw invalid(`${c.path}: --merge takes a file, and neither side is one`)
+    const dest = join(this.cm.conflicts.dir, `${c.id}.merged`)
+    try { await copyFile(file, dest) } catch (err) { throw invalid(`cannot read ${file}: ${(err as Error).message}`) }
+    return dest
+  }
+
+  /** A three-way merge of the two versions against their common ancestor; refuses when the changes overlap. */
+  private async autoMerge (c: ConflictRecord): Promise<string> {
+    const m = await this.mergePreview(c)
+    if (!m.ok) throw conflict(`${c.path}: cannot merge by itself: ${m.reason}`)
+    const dest = join(this.cm.conflicts.dir, `${c.id}.merged`)
+    await writeFile(dest, m.text)
+    return dest
+  }
+
+  /** Whether --merge-auto would succeed, and its result. */
+  async mergePreview (c: ConflictRecord): Promise<{ ok: true, text: string } | { ok: false, reason: string, overlaps?: Array<{ line: number, local: string[], server: string[] }> }> {
+    if (c.local.type !== 'file' || c.server.type !== 'file' || !c.local.copy || !c.server.copy) return { ok: false, reason: 'both sides must be files with contents' }
+    if (!c.base) return { ok: false, reason: 'no common ancestor was kept (the file was new, larger than 64 MiB, or opened before the volume went offline)' }
+    const [l, b, s] = await Promise.all([readFile(c.local.copy), readFile(c.base.copy), readFile(c.server.copy)])
+    if (![l, b, s].every(isText)) return { ok: false, reason: 'not a text file' }
+    const m = mergeTexts(l.toString('utf8'), b.toString('utf8'), s.toString('utf8'))
+    if (!m.clean) return { ok: false, reason: `${m.overlaps.length} change(s) overlap (first near line ${m.overlaps[0].line} of the ancestor)`, overlaps: m.overlaps }
+    return { ok: true, text: m.text }
+  }
+
+  /** After the chosen version is on the server: the conflict closes and the object is a normal one again. */
+  private async close (cell: Cell, c: ConflictRecord, dir: Fid, r: Resolution): Promise<void> {
+    await this.cm.cml.closeConflict(c.id, r, HISTORY_KEPT, old => this.dropFiles(old.conflict))
+    const o = this.cm.table.get(objectKey(cell.name, c.fid))
+    if (o && o.conflict?.id === c.id) {
+      o.conflict = null
+      o.dirty = false
+      o.loggedGen = o.writeGen
+      o.baseVersion = null
+      o.cbExpiresAt = 0
+      if (isLocalFid(o.status.fid)) await this.cm.forget(o)
+      else await this.cm.evict(o)
+    }
+    await this.cm.ancestors.drop(objectKey(cell.name, c.fid))
+    this.invalidateListings(cell, c, dir)
+  }
+
+  /** The conflicted path's directory is listed from the server again (the conflict no longer overlays it). */
+  private invalidateListings (cell: Cell, c: ConflictRecord, dir: Fid): void {
+    for (const d of [c.dir!, dir]) {
+      const p = this.cm.table.get(objectKey(cell.name, d))
+      if (!p) continue
+      p.entries = null
+      p.listedVersion = -1
+      p.cbExpiresAt = 0
+      void this.cm.table.save(p)
+    }
+  }
+
+  private async dropFiles (c: ConflictRecord): Promise<void> {
+    for (const suffix of ['local', 'server', 'base', 'merged', 'moved']) await rm(join(this.cm.conflicts.dir, `${c.id}.${suffix}`), { force: true })
+  }
+}
+
+function choiceName (c: Choice): string {
+  if ('keep' in c) return c.keep
+  if ('merge' in c) return 'merge'
+  if ('mergeAuto' in c) return 'merge-auto'
+  return 'discard-local'
+}
+
+/** `notes.conflict-20261125-231733-host.txt`: clear, sortable, and unique with `n`. */
+export function besideName (name: string, time: number, n: number): string {
+  const ext = extname(name)
+  const stem = ext && ext !== name ? basename(name, ext) : name
+  const when = new Date(time).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
+  const host = hostname().split('.')[0].replace(/[^A-Za-z0-9_-]/g, '') || 'here'
+  return `${stem}.conflict-${when}-${host}${n > 1 ? `-${n}` : ''}${ext}`.slice(-255)
+}

@@ -1,0 +1,120 @@
+// Resolvers: commands a user registers for a path pattern (like git's merge drivers)
+// that resolve new conflicts by themselves. Responsibilities:
+//   1. keep the registered resolvers in `<cache>/resolvers.json` (written atomically)
+//   2. after a reintegration found conflicts, run the first matching resolver once on
+//      each new one: it gets the local, server and ancestor files and writes the
+//      result; exit 0 with a result resolves the conflict through the server as a
+//      merge, recorded in the history with the resolver's name (so it can be undone)
+//
+// A command is run by /bin/sh with %L %S %B %O %P replaced by the (quoted) local,
+// server, ancestor and output files and the path; the same are in AFS_LOCAL,
+// AFS_SERVER, AFS_BASE, AFS_OUTPUT and AFS_PATH. `merge-auto` is the built-in
+// three-way text merge.
+import { execFile } from 'node:child_process'
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import picomatch from 'picomatch'
+import { z } from 'zod'
+import { invalid, makeLog } from '@afs-ts/common'
+import type { CacheManager } from '../cache-manager.ts'
+import type { ConflictRecord } from './conflict.ts'
+import type { Repairer } from './repairer.ts'
+
+const log = makeLog('resolvers')
+const RESOLVER_TIMEOUT_MS = 60_000
+export const BUILTIN_MERGE = 'merge-auto'
+
+const resolverSchema = z.object({
+  pattern: z.string().min(1).max(1024),
+  command: z.string().min(1).max(4096),
+  kinds: z.array(z.string()).optional(),
+})
+export type Resolver = z.infer<typeof resolverSchema>
+
+export class Resolvers {
+  private readonly file: string
+  private list: Resolver[] = []
+  /** Conflicts a resolver has been tried on (each gets one try). */
+  private readonly tried = new Set<string>()
+
+  constructor (private readonly cm: CacheManager, private readonly repairer: Repairer) {
+    this.file = join(cm.opts.cacheDir, 'resolvers.json')
+  }
+
+  async load (): Promise<void> {
+    // Conflicts already open when the cache manager starts were offered to the resolvers before.
+    for (const c of this.cm.cml.conflicts()) this.tried.add(c.id)
+    let text: string
+    try { text = await readFile(this.file, 'utf8') } catch { return }
+    let r
+    try { r = z.array(resolverSchema).safeParse(JSON.parse(text)) } catch (err) { r = { success: false as const, error: err as Error } }
+    if (!r.success) { log.error(`${this.file} is not a list of resolvers; none will run: ${r.error.message}`); return }
+    this.list = r.data
+  }
+
+  all (): Resolver[] {
+    return [...this.list]
+  }
+
+  async add (r: Resolver): Promise<void> {
+    try { picomatch(r.pattern) } catch (err) { throw invalid(`bad pattern ${r.pattern}: ${(err as Error).message}`) }
+    this.list = [...this.list.filter(x => x.pattern !== r.pattern), r]
+    await this.save()
+  }
+
+  async remove (pattern: string): Promise<boolean> {
+    const before = this.list.length
+    this.list = this.list.filter(x => x.pattern !== pattern)
+    await this.save()
+    return this.list.length < before
+  }
+
+  private async save (): Promise<void> {
+    const tmp = `${this.file}.tmp`
+    await writeFile(tmp, JSON.stringify(this.list, null, 2) + '\n')
+    await rename(tmp, this.file)
+  }
+
+  /** The resolver for a conflict: the first whose pattern matches its path (or, without a slash, its name). */
+  match (c: ConflictRecord): Resolver | null {
+    for (const r of this.list) {
+      if (r.kinds && !r.kinds.includes(c.kind)) continue
+      const subject = r.pattern.includes('/') ? c.path : (c.name ?? '')
+      if (picomatch.isMatch(subject, r.pattern, { dot: true })) return r
+    }
+    return null
+  }
+
+  /** Offers every new open conflict to its resolver. */
+  async run (): Promise<void> {
+    for (const c of this.cm.cml.conflicts()) {
+      if (this.tried.has(c.id)) continue
+      this.tried.add(c.id)
+      const r = this.match(c)
+      if (r) await this.apply(r, c).catch(err => log.warn(`resolver for ${r.pattern} on ${c.path}: ${(err as Error).message}`))
+    }
+  }
+
+  private async apply (r: Resolver, c: ConflictRecord): Promise<void> {
+    const by = `resolver ${r.pattern}`
+    if (r.command === BUILTIN_MERGE) { await this.repairer.resolve(c, { mergeAuto: true }, by); return }
+    const out = join(this.cm.conflicts.dir, `${c.id}.resolved`)
+    await rm(out, { force: true })
+    const files = { L: c.local.copy ?? '/dev/null', S: c.server.copy ?? '/dev/null', B: c.base?.copy ?? '/dev/null', O: out, P: c.path }
+    const command = r.command.replace(/%([LSBOP%])/g, (_, k: string) => k === '%' ? '%' : shellQuote(files[k as keyof typeof files]))
+    const env = { ...process.env, AFS_LOCAL: files.L, AFS_SERVER: files.S, AFS_BASE: files.B, AFS_OUTPUT: out, AFS_PATH: c.path, AFS_KIND: c.kind }
+    const failed = await new Promise<string | null>(resolve => {
+      execFile('/bin/sh', ['-c', command], { env, timeout: RESOLVER_TIMEOUT_MS, maxBuffer: 1 << 20 }, (err, _stdout, stderr) => {
+        resolve(err ? `${err.message.split('\n')[0]}${stderr ? `: ${stderr.trim().slice(0, 500)}` : ''}` : null)
+      })
+    })
+    if (failed) { log.warn(`resolver ${r.pattern} left ${c.path} in conflict: ${failed}`); return }
+    try { await stat(out) } catch { log.warn(`resolver ${r.pattern} wrote no result for ${c.path} (%O): left in conflict`); return }
+    await this.repairer.resolve(c, { merge: out }, by)
+    await rm(out, { force: true })
+  }
+}
+
+function shellQuote (s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`
+}
