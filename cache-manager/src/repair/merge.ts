@@ -22,9 +22,3 @@ export function mergeTexts (local: string, base: string, server: string): MergeO
   }
   return overlaps.length === 0 ? { clean: true, text: out.join('') } : { clean: false, overlaps }
 }
-
-/** Text, for diffs and merges: valid UTF-8 without NUL bytes. */
-export function isText (buf: Buffer): boolean {
-  if (buf.includes(0)) return false
-  try { new TextDecoder('utf-8', { fatal: true }).decode(buf); return true } catch { return false }
-}

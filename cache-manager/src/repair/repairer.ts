@@ -12,7 +12,7 @@ import { copyFile, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { basename, extname, join } from 'node:path'
 import {
-  AfsError, conflict, exists, invalid, makeLog, notFound, sameFid, nameSchema,
+  AfsError, conflict, exists, invalid, isText, makeLog, notFound, sameFid, nameSchema,
   type CreateReply, type Fid, type LocateReply, type ObjectType, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from '../cache-manager.ts'
@@ -20,7 +20,7 @@ import type { Cell } from '../cell.ts'
 import { isLocalFid } from '../cml.ts'
 import { objectKey } from '../fs-object-table.ts'
 import { fingerprint, nothingThere, type ConflictRecord, type Side, type ServerSide } from './conflict.ts'
-import { isText, mergeTexts } from './merge.ts'
+import { mergeTexts } from './merge.ts'
 
 const log = makeLog('repair')
 /** Resolutions kept in the history (with their files) for inspection and undo. */

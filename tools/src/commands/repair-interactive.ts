@@ -1,0 +1,69 @@
+// `afs repair interactive`: walks through every open conflict, shows it, and asks.
+import { spawnSync } from 'node:child_process'
+import { copyFile, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline/promises'
+import { EXIT_OK, EXIT_FAILURE } from '../args.ts'
+import { controlCall } from '../control-client.ts'
+import { describe, type ConflictView, type ShowView } from './repair.ts'
+
+const PROMPT = '[l]ocal  [s]erver  [b]oth  [m]erge-auto  [e]dit a merge  [d]iscard local  [n]ext  [q]uit > '
+
+export async function interactive (cache: string): Promise<number> {
+  const list = await controlCall(cache, 'repairList') as ConflictView[]
+  if (list.length === 0) { process.stdout.write('no conflicts\n'); return EXIT_OK }
+  const rl = createInterface({ input: process.stdin, output: process.stdout })
+  let resolved = 0
+  try {
+    for (const [i, item] of list.entries()) {
+      const c = await controlCall(cache, 'repairShow', { ref: item.id }) as ShowView
+      process.stdout.write(`\n(${i + 1}/${list.length}) ${await describe(c)}`)
+      for (;;) {
+        const answer = (await rl.question(PROMPT)).trim().toLowerCase()
+        if (answer === 'q') { process.stdout.write(`${resolved} resolved\n`); return EXIT_OK }
+        if (answer === 'n' || answer === '') break
+        const choice = await choose(answer, item, rl)
+        if (!choice) { process.stdout.write('say one of l s b m e d n q\n'); continue }
+        try {
+          const r = await controlCall(cache, 'repairResolve', { ref: item.id, ...choice }) as { fullPath: string, action: string }
+          process.stdout.write(`${r.fullPath}: ${r.action}\n`)
+          resolved++
+          break
+        } catch (err) {
+          process.stdout.write(`not resolved: ${(err as Error).message}\n`)
+        } finally {
+          if (choice.merge) await rm(join(choice.merge, '..'), { recursive: true, force: true })
+        }
+      }
+    }
+  } finally { rl.close() }
+  process.stdout.write(`${resolved} of ${list.length} resolved\n`)
+  return resolved === list.length ? EXIT_OK : EXIT_FAILURE
+}
+
+interface Choice { keep?: 'local' | 'server' | 'both', as?: string, merge?: string, mergeAuto?: boolean, discardLocal?: boolean }
+
+async function choose (answer: string, c: ConflictView, rl: ReturnType<typeof createInterface>): Promise<Choice | null> {
+  switch (answer) {
+    case 'l': return { keep: 'local' }
+    case 's': return { keep: 'server' }
+    case 'b': {
+      const as = (await rl.question('name for the local version (empty: a generated one) > ')).trim()
+      return as ? { keep: 'both', as } : { keep: 'both' }
+    }
+    case 'm': return { mergeAuto: true }
+    case 'd': return /^y/i.test(await rl.question('drop the local version? [y/N] ')) ? { discardLocal: true } : null
+    case 'e': {
+      // The local version, edited into the merge the user wants, becomes the new version.
+      const dir = await mkdtemp(join(tmpdir(), 'afs-merge-'))
+      const file = join(dir, c.name ?? 'merge')
+      await copyFile(c.local.copy ?? c.server.copy ?? '/dev/null', file)
+      const editor = process.env.VISUAL ?? process.env.EDITOR ?? 'vi'
+      const r = spawnSync('/bin/sh', ['-c', `${editor} "$1"`, 'sh', file], { stdio: 'inherit' })
+      if (r.status !== 0) { await rm(dir, { recursive: true, force: true }); return null }
+      return { merge: file }
+    }
+    default: return null
+  }
+}
