@@ -87,8 +87,11 @@ export class Repairer {
     } catch (err) {
       const e = AfsError.from(err)
       // Someone else changed the path since the conflict was found (another repair, perhaps).
-      if (e.code === 'CONFLICT' || (e.code === 'EXISTS' && !('keep' in choice && choice.keep === 'both'))) await this.changed(c, want)
-      throw err
+      if (e.code !== 'CONFLICT' && !(e.code === 'EXISTS' && !('keep' in choice && choice.keep === 'both'))) throw err
+      const fresh = await this.changed(c, want)
+      // An earlier attempt cut short after the server took it, or the same choice made elsewhere.
+      if (!fresh.server.fid || 'keep' in choice && choice.keep === 'both') throw err
+      done = { action: 'the chosen version was on the server already', result: { path: c.path, name: c.name, fid: fresh.server.fid, type: fresh.server.type as ObjectType, dataVersion: fresh.server.dataVersion! } }
     }
     const r: Resolution = { id: c.id, path: c.path, kind: c.kind, choice: choiceName(choice), by, at: Date.now(), ...done, conflict: c }
     await this.close(cell, c, dir, r)
@@ -205,12 +208,16 @@ export class Repairer {
     return await this.store(cell, now.fid, c.local, now.dataVersion!)
   }
 
-  /** The server's side is no longer what the conflict recorded: read it again and say so (unless it already is what was wanted). */
-  private async changed (c: ConflictRecord, want: Side): Promise<never> {
+  /**
+   * The server's side is no longer what the conflict recorded: reads it again. Throws
+   * to say so, unless it now is exactly what was wanted (then returns the fresh conflict).
+   */
+  private async changed (c: ConflictRecord, want: Side): Promise<ConflictRecord> {
     const fresh = await this.cm.conflicts.refresh(c)
-    const same = fresh.server.type === want.type && (want.type !== 'file' || fresh.server.sha256 === (want.copy ? (await fingerprint(want.copy)).sha256 : null))
+    const same = fresh.server.type === want.type && want.type !== 'none' && (want.type !== 'file' || fresh.server.sha256 === (want.copy ? (await fingerprint(want.copy)).sha256 : null))
+    if (same) return fresh
     const now = fresh.server.type === 'none' ? 'nothing is there now' : `it holds version ${fresh.server.dataVersion} now`
-    throw conflict(`${c.path} changed on the server since the conflict was found (${now}${same ? ', with the very contents you chose' : ''}): nothing was changed here or there; look again with afs repair show`)
+    throw conflict(`${c.path} changed on the server since the conflict was found (${now}): nothing was changed here or there; look again with afs repair show`)
   }
 
   /** Keeping the server's version: only if it is still the one the user saw. */
@@ -222,7 +229,7 @@ export class Repairer {
       const s = await (await cell.readyLinkFor(fid.volume)).call('fetchStatus', { fid }) as StatusReply
       same = s.status.dataVersion === c.server.dataVersion
     }
-    if (!same) await this.changed(c, { ...c.server, copy: null })
+    if (!same) await this.changed(c, nothingThere())
   }
 
   /** A hand-merged file, copied into the conflict's folder first (the user may delete theirs). */
@@ -236,7 +243,7 @@ export class Repairer {
   /** A three-way merge of the two versions against their common ancestor; refuses when the changes overlap. */
   private async autoMerge (c: ConflictRecord): Promise<string> {
     const m = await this.mergePreview(c)
-    if (!m.ok) throw conflict(`${c.path}: cannot merge by itself: ${m.reason}`)
+    if (!m.ok) throw invalid(`${c.path}: cannot merge by itself: ${m.reason}`)
     const dest = join(this.cm.conflicts.dir, `${c.id}.merged`)
     await writeFile(dest, m.text)
     return dest
