@@ -102,3 +102,22 @@ test('a blob no record points to (crash between rename and commit) is removed at
   t.deepEqual(await readdir(join(dir, 'tmp')), [])
   t.is(readFileSync(again.blobPath(status.fid).path!, 'utf8'), 'kept')
 })
+
+test('conditional store and remove change nothing when the object moved on; locate finds every name', async t => {
+  const { s } = await store(t)
+  const { status } = await s.create(root, 'a', { type: 'file', mode: 0o644, ...owner })
+  const v2 = await s.store(status.fid, bytes(Buffer.from('one')), 3, undefined, undefined, { ifVersion: 1 })
+  const stale = await t.throwsAsync(s.store(status.fid, bytes(Buffer.from('two')), 3, undefined, undefined, { ifVersion: 1 })) as AfsError
+  t.is(stale.code, 'CONFLICT')
+  t.is((stale.data as { serverVersion: number }).serverVersion, v2.dataVersion)
+  t.is(readFileSync(s.blobPath(status.fid).path!, 'utf8'), 'one')
+  const { status: other } = await s.create(root, 'b', { type: 'file', mode: 0o644, ...owner })
+  t.is((await t.throwsAsync(s.remove(root, 'a', false, undefined, { ifFid: other.fid })) as AfsError).code, 'CONFLICT')
+  t.is((await t.throwsAsync(s.remove(root, 'a', false, undefined, { ifVersion: 1 })) as AfsError).code, 'CONFLICT')
+  t.truthy(s.lookup(root, 'a'))
+  const d = await s.create(root, 'd', { type: 'dir', mode: 0o755, ...owner })
+  await s.link(d.status.fid, 'again', status.fid)
+  t.deepEqual(s.locate(status.fid).map(p => p.name).sort(), ['a', 'again'])
+  await s.remove(root, 'a', false, undefined, { ifFid: status.fid, ifVersion: v2.dataVersion })
+  t.deepEqual(s.locate(status.fid), [{ dir: d.status.fid, name: 'again' }])
+})

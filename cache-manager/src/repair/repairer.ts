@@ -307,5 +307,8 @@ export function besideName (name: string, time: number, n: number): string {
   const stem = ext && ext !== name ? basename(name, ext) : name
   const when = new Date(time).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)
   const host = hostname().split('.')[0].replace(/[^A-Za-z0-9_-]/g, '') || 'here'
-  return `${stem}.conflict-${when}-${host}${n > 1 ? `-${n}` : ''}${ext}`.slice(-255)
+  const tail = `.conflict-${when}-${host}${n > 1 ? `-${n}` : ''}${ext}`
+  let head = stem
+  while (Buffer.byteLength(head + tail) > 255) head = head.slice(0, -1)
+  return head + tail
 }
