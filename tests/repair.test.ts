@@ -293,6 +293,34 @@ test.serial('a repair cut by a SIGKILL of the cache manager loses neither versio
   } finally { await stack.unwind() }
 })
 
+test.serial('a directory made here where the server made a file: kept beside it, then its entries one by one', async t => {
+  const stack = new Stack()
+  try {
+    const { server, clients: [a, b] } = await cell(stack, 2)
+    readdirSync(a.cellPath)
+    await offline(t, a, () => {
+      mkdirSync(join(a.cellPath, 'x'))
+      writeFileSync(join(a.cellPath, 'x', 'one.txt'), 'one\n')
+      writeFileSync(join(a.cellPath, 'x', 'two.txt'), 'two\n')
+    }, () => { writeFileSync(join(b.cellPath, 'x'), 'a file\n') })
+    const list = await conflicts(a)
+    t.deepEqual(list.map(c => c.path).sort(), ['/test/x', '/test/x/one.txt', '/test/x/two.txt'])
+    const early = await repair(a, 'resolve', join(a.cellPath, 'x', 'one.txt'), '--keep', 'local')
+    t.is(early.code, 1)
+    t.regex(early.stdout, /resolve \/test\/x first/)
+    const shown = await repair(a, 'show', join(a.cellPath, 'x'))
+    t.regex(shown.stdout, /one\.txt\s+only here/)
+    t.is((await repair(a, 'resolve', join(a.cellPath, 'x'), '--keep', 'both', '--as', 'x-mine')).code, 0)
+    const all = await repair(a, 'resolve', '--all', '--keep', 'local')
+    t.is(all.code, 0, all.stdout + all.stderr)
+    const fresh = await addClient(stack, [server.address])
+    t.is(read(join(fresh.cellPath, 'x')), 'a file\n')
+    t.deepEqual(readdirSync(join(fresh.cellPath, 'x-mine')).sort(), ['one.txt', 'two.txt'])
+    t.is(read(join(fresh.cellPath, 'x-mine', 'two.txt')), 'two\n')
+    t.is(await sees(join(a.cellPath, 'x-mine', 'one.txt'), 'one\n'), 'one\n')
+  } finally { await stack.unwind() }
+})
+
 test.serial('afs repair refuses bad input clearly', async t => {
   const stack = new Stack()
   try {

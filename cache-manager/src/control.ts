@@ -112,7 +112,8 @@ export class ControlServer {
   private async onRepairShow (ref: string) {
     const c = this.conflictAt(ref)
     const merge = await this.cm.repairer.mergePreview(c)
-    return { ...c, fullPath: this.outOfMount(c.path), meaning: KIND_MEANING[c.kind], mergeAuto: merge.ok ? { ok: true } : merge }
+    const entries = await this.cm.repairer.entries(c).catch(() => null)
+    return { ...c, fullPath: this.outOfMount(c.path), meaning: KIND_MEANING[c.kind], mergeAuto: merge.ok ? { ok: true } : merge, entries }
   }
 
   private async onRepairResolve (a: z.infer<typeof resolveArgs>) {

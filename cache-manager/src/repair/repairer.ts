@@ -13,7 +13,7 @@ import { hostname } from 'node:os'
 import { basename, extname, join } from 'node:path'
 import {
   AfsError, conflict, exists, invalid, isText, makeLog, notFound, sameFid, nameSchema,
-  type CreateReply, type Fid, type LocateReply, type ObjectType, type StatusReply, type VnodeStatus,
+  type CreateReply, type DirReply, type Fid, type LocateReply, type ObjectType, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from '../cache-manager.ts'
 import type { Cell } from '../cell.ts'
@@ -68,6 +68,9 @@ export class Repairer {
     const cell = this.cm.cell(c.cell)
     if (!c.dir || c.name === null) throw invalid(`${c.path}: where the object was is unknown; copy ${c.localCopy ?? 'nothing'} out by hand and discard the local version`)
     const dir = this.cm.cml.mapped(c.dir)
+    if (isLocalFid(dir) && !('discardLocal' in choice) && !('keep' in choice && choice.keep === 'server')) {
+      throw invalid(`${c.path}: its directory was made here and is in conflict itself; resolve ${c.path.slice(0, c.path.lastIndexOf('/'))} first`)
+    }
     let done: { action: string, result: Resolution['result'] }
     let want: Side = c.local
     try {
@@ -247,6 +250,27 @@ export class Repairer {
     const dest = join(this.cm.conflicts.dir, `${c.id}.merged`)
     await writeFile(dest, m.text)
     return dest
+  }
+
+  /** For a directory conflict: which entries each side has. */
+  async entries (c: ConflictRecord): Promise<{ onlyHere: string[], onlyServer: string[], both: string[] } | null> {
+    if (c.local.type !== 'dir' && c.server.type !== 'dir') return null
+    const here = new Set(c.local.type === 'dir' ? [...this.cm.table.get(objectKey(c.cell, c.fid))?.entries?.keys() ?? []] : [])
+    const there = new Set<string>()
+    if (c.server.type === 'dir' && c.server.fid) {
+      const link = await this.cm.cell(c.cell).readyLinkFor(c.server.fid.volume)
+      let after: string | undefined
+      for (;;) {
+        const page = await link.call('fetchDir', after === undefined ? { fid: c.server.fid } : { fid: c.server.fid, after }) as DirReply
+        for (const [name] of page.entries) { there.add(name); after = name }
+        if (!page.more || page.entries.length === 0) break
+      }
+    }
+    return {
+      onlyHere: [...here].filter(n => !there.has(n)).sort(),
+      onlyServer: [...there].filter(n => !here.has(n)).sort(),
+      both: [...here].filter(n => there.has(n)).sort(),
+    }
   }
 
   /** Whether --merge-auto would succeed, and its result. */

@@ -23,7 +23,11 @@ export interface ConflictView {
   server: SideView & { dataVersion: number | null, movedTo?: string[] }
   base: { dataVersion: number, copy: string, size: number, sha256: string } | null
 }
-export interface ShowView extends ConflictView { meaning: string, mergeAuto: { ok: boolean, reason?: string } }
+export interface ShowView extends ConflictView {
+  meaning: string
+  mergeAuto: { ok: boolean, reason?: string }
+  entries: { onlyHere: string[], onlyServer: string[], both: string[] } | null
+}
 interface ResolutionView { id: string, path: string, fullPath: string, kind: string, choice: string, by: string, at: number, action: string, undoneAt?: number }
 
 const KINDS = ['update/update', 'remove/update', 'update/remove', 'name/name', 'rename']
@@ -191,6 +195,14 @@ export async function describe (c: ShowView): Promise<string> {
     row('file', s => s.copy ?? '-'),
   ]).trimEnd())
   if (c.server.movedTo?.length) out.push(`the server has the object at ${c.server.movedTo.join(', ')}`)
+  if (c.entries) {
+    const e = c.entries
+    out.push('', 'directory entries:', table(['ENTRY', 'WHERE'], [
+      ...e.onlyHere.map(n => [n, 'only here (each is a conflict of its own: resolve it after the directory)']),
+      ...e.onlyServer.map(n => [n, 'only on the server']),
+      ...e.both.map(n => [n, 'on both sides']),
+    ]).trimEnd())
+  }
   const [l, s, b] = await Promise.all([c.local.copy, c.server.copy, c.base?.copy].map(f => f ? readFile(f).catch(() => null) : Promise.resolve(null)))
   if (l && s) {
     if (!isText(l) || !isText(s)) out.push('', `binary contents: ${l.equals(s) ? 'identical' : 'they differ'} (compare the sha256 above)`)
