@@ -4,7 +4,8 @@
 import test from 'ava'
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Stack, addClient, afs, cell, eventually, startClient, startServer, status, type Client } from './helpers/cell.ts'
+import { spawn } from 'node:child_process'
+import { AFS, Stack, addClient, afs, cell, eventually, startClient, startServer, status, type Client } from './helpers/cell.ts'
 
 interface Conflict {
   id: string
@@ -318,6 +319,34 @@ test.serial('a directory made here where the server made a file: kept beside it,
     t.deepEqual(readdirSync(join(fresh.cellPath, 'x-mine')).sort(), ['one.txt', 'two.txt'])
     t.is(read(join(fresh.cellPath, 'x-mine', 'two.txt')), 'two\n')
     t.is(await sees(join(a.cellPath, 'x-mine', 'one.txt'), 'one\n'), 'one\n')
+  } finally { await stack.unwind() }
+})
+
+test.serial('afs repair interactive walks through the conflicts, shows each and asks', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [a, b] } = await cell(stack, 2)
+    for (const f of ['p.txt', 'q.txt']) { writeFileSync(join(a.cellPath, f), 'base\n'); readFileSync(join(a.cellPath, f)) }
+    await offline(t, a, () => {
+      for (const f of ['p.txt', 'q.txt']) writeFileSync(join(a.cellPath, f), `${f} here\n`)
+    }, () => {
+      for (const f of ['p.txt', 'q.txt']) writeFileSync(join(b.cellPath, f), `${f} there\n`)
+    })
+    const r = await new Promise<{ code: number | null, out: string }>(resolve => {
+      const p = spawn(process.execPath, [AFS, 'repair', 'interactive', '--cache', a.cache], { stdio: ['pipe', 'pipe', 'pipe'] })
+      let out = ''
+      p.stdout.on('data', d => { out += d })
+      p.stderr.on('data', d => { out += d })
+      p.on('exit', code => resolve({ code, out }))
+      p.stdin.end('x\ns\nl\n')
+    })
+    t.is(r.code, 0, r.out)
+    t.regex(r.out, /\(1\/2\) .*p\.txt: update\/update conflict/)
+    t.regex(r.out, /say one of/)
+    t.regex(r.out, /2 of 2 resolved/)
+    t.deepEqual(await conflicts(a), [])
+    t.is(await sees(join(b.cellPath, 'p.txt'), 'p.txt there\n'), 'p.txt there\n')
+    t.is(await sees(join(b.cellPath, 'q.txt'), 'q.txt here\n'), 'q.txt here\n')
   } finally { await stack.unwind() }
 })
 

@@ -14,16 +14,19 @@ export async function interactive (cache: string): Promise<number> {
   const list = await controlCall(cache, 'repairList') as ConflictView[]
   if (list.length === 0) { process.stdout.write('no conflicts\n'); return EXIT_OK }
   const rl = createInterface({ input: process.stdin, output: process.stdout })
+  // Lines through the iterator: it buffers what arrives before a question (piped answers).
+  const lines = rl[Symbol.asyncIterator]()
+  const ask: Ask = async q => { process.stdout.write(q); const l = await lines.next(); return l.done ? null : l.value }
   let resolved = 0
   try {
     for (const [i, item] of list.entries()) {
       const c = await controlCall(cache, 'repairShow', { ref: item.id }) as ShowView
       process.stdout.write(`\n(${i + 1}/${list.length}) ${await describe(c)}`)
       for (;;) {
-        const answer = (await rl.question(PROMPT)).trim().toLowerCase()
+        const answer = (await ask(PROMPT))?.trim().toLowerCase() ?? 'q'
         if (answer === 'q') { process.stdout.write(`${resolved} resolved\n`); return EXIT_OK }
         if (answer === 'n' || answer === '') break
-        const choice = await choose(answer, item, rl)
+        const choice = await choose(answer, item, ask, fn => { rl.pause(); try { return fn() } finally { rl.resume() } })
         if (!choice) { process.stdout.write('say one of l s b m e d n q\n'); continue }
         try {
           const r = await controlCall(cache, 'repairResolve', { ref: item.id, ...choice }) as { fullPath: string, action: string }
@@ -44,23 +47,26 @@ export async function interactive (cache: string): Promise<number> {
 
 interface Choice { keep?: 'local' | 'server' | 'both', as?: string, merge?: string, mergeAuto?: boolean, discardLocal?: boolean }
 
-async function choose (answer: string, c: ConflictView, rl: ReturnType<typeof createInterface>): Promise<Choice | null> {
+type Ask = (question: string) => Promise<string | null>
+
+/** `paused` runs an editor with the terminal to itself. */
+async function choose (answer: string, c: ConflictView, ask: Ask, paused: <T>(fn: () => T) => T): Promise<Choice | null> {
   switch (answer) {
     case 'l': return { keep: 'local' }
     case 's': return { keep: 'server' }
     case 'b': {
-      const as = (await rl.question('name for the local version (empty: a generated one) > ')).trim()
+      const as = (await ask('name for the local version (empty: a generated one) > '))?.trim()
       return as ? { keep: 'both', as } : { keep: 'both' }
     }
     case 'm': return { mergeAuto: true }
-    case 'd': return /^y/i.test(await rl.question('drop the local version? [y/N] ')) ? { discardLocal: true } : null
+    case 'd': return /^y/i.test(await ask('drop the local version? [y/N] ') ?? '') ? { discardLocal: true } : null
     case 'e': {
       // The local version, edited into the merge the user wants, becomes the new version.
       const dir = await mkdtemp(join(tmpdir(), 'afs-merge-'))
       const file = join(dir, c.name ?? 'merge')
       await copyFile(c.local.copy ?? c.server.copy ?? '/dev/null', file)
       const editor = process.env.VISUAL ?? process.env.EDITOR ?? 'vi'
-      const r = spawnSync('/bin/sh', ['-c', `${editor} "$1"`, 'sh', file], { stdio: 'inherit' })
+      const r = paused(() => spawnSync('/bin/sh', ['-c', `${editor} "$1"`, 'sh', file], { stdio: 'inherit' }))
       if (r.status !== 0) { await rm(dir, { recursive: true, force: true }); return null }
       return { merge: file }
     }
