@@ -7,13 +7,12 @@
 //      copy and listing dropped so the next access reads the server's
 //   3. keep each resolution (and the files of both versions) in a history that can
 //      be inspected and undone
-import { createReadStream } from 'node:fs'
-import { copyFile, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { basename, extname, join } from 'node:path'
 import {
   AfsError, conflict, exists, invalid, isText, makeLog, notFound, sameFid, nameSchema,
-  type CreateReply, type DirReply, type Fid, type LocateReply, type ObjectType, type StatusReply, type VnodeStatus,
+  type DirReply, type Fid, type ObjectType, type StatusReply,
 } from '@afs-ts/common'
 import type { CacheManager } from '../cache-manager.ts'
 import type { Cell } from '../cell.ts'
@@ -21,6 +20,7 @@ import { isLocalFid } from '../cml.ts'
 import { objectKey } from '../fs-object-table.ts'
 import { fingerprint, nothingThere, type ConflictRecord, type Side, type ServerSide } from './conflict.ts'
 import { mergeTexts } from './merge.ts'
+import { Placement, type Placed } from './placement.ts'
 
 const log = makeLog('repair')
 /** Resolutions kept in the history (with their files) for inspection and undo. */
@@ -31,9 +31,6 @@ export type Choice =
   | { merge: string }
   | { mergeAuto: true }
   | { discardLocal: true }
-
-/** An object a repair put on the server. */
-export interface Placed { fid: Fid, type: ObjectType, dataVersion: number }
 
 /** A resolved conflict, as kept in the history. */
 export interface Resolution {
@@ -54,7 +51,11 @@ export interface Resolution {
 }
 
 export class Repairer {
-  constructor (private readonly cm: CacheManager) {}
+  private readonly placement: Placement
+
+  constructor (private readonly cm: CacheManager) {
+    this.placement = new Placement(cm)
+  }
 
   /** A conflict by id or by its path (`/<cell>/...`). */
   find (ref: string): ConflictRecord {
@@ -64,12 +65,23 @@ export class Repairer {
     return c
   }
 
+  /** Resolves a conflict; one repair of a conflict at a time (a resolver and the user may race). */
   async resolve (c: ConflictRecord, choice: Choice, by = 'user'): Promise<Resolution> {
+    return await this.cm.serialize(`repair:${c.id}`, async () => {
+      const now = this.cm.cml.conflicts().find(x => x.id === c.id)
+      if (!now) throw notFound(`${c.path}: that conflict was resolved already (afs repair history)`)
+      return await this.resolveOpen(now, choice, by)
+    })
+  }
+
+  private async resolveOpen (c: ConflictRecord, choice: Choice, by: string): Promise<Resolution> {
     const cell = this.cm.cell(c.cell)
     if (!c.dir || c.name === null) throw invalid(`${c.path}: where the object was is unknown; copy ${c.localCopy ?? 'nothing'} out by hand and discard the local version`)
     const dir = this.cm.cml.mapped(c.dir)
     if (isLocalFid(dir) && !('discardLocal' in choice) && !('keep' in choice && choice.keep === 'server')) {
-      throw invalid(`${c.path}: its directory was made here and is in conflict itself; resolve ${c.path.slice(0, c.path.lastIndexOf('/'))} first`)
+      const parent = c.path.slice(0, c.path.lastIndexOf('/'))
+      if (this.cm.cml.conflicts().some(x => sameFid(x.fid, dir))) throw invalid(`${c.path}: its directory was made here and is in conflict itself; resolve ${parent} first`)
+      throw invalid(`${c.path}: its directory ${parent}, made here, was not kept on the server; copy ${c.local.copy ?? 'what you need'} out by hand, then discard-local`)
     }
     let done: { action: string, result: Resolution['result'] }
     let want: Side = c.local
@@ -84,7 +96,7 @@ export class Repairer {
         done = await this.keepBoth(cell, c, dir, choice.as)
       } else {
         if (!('keep' in choice)) want = { ...c.local, type: 'file', copy: 'merge' in choice ? await this.adopt(c, choice.merge) : await this.autoMerge(c) }
-        const result = await this.put(cell, c, dir, c.name, want, c.server)
+        const result = await this.placement.put(cell, c, dir, c.name, want, c.server)
         done = { action: 'keep' in choice ? 'put the local version on the server' : `put the ${'merge' in choice ? 'hand-merged' : 'merged'} version on the server`, result: result && { path: c.path, name: c.name, ...result } }
       }
     } catch (err) {
@@ -121,7 +133,7 @@ export class Repairer {
         : nothingThere()
       const name = r.result?.name ?? c.name!
       const back: Side = r.choice === 'both' ? nothingThere() : c.server
-      await this.put(cell, c, dir, name, back, now)
+      await this.placement.put(cell, c, dir, name, back, now)
     }
     await this.cm.cml.reopenConflict(r, c)
     const fresh = await this.cm.conflicts.refresh(c)
@@ -142,7 +154,7 @@ export class Repairer {
     for (let n = 1; n < 100; n++) {
       const name = as ?? besideName(c.name!, c.local.changedAt, n)
       try {
-        const result = await this.put(cell, c, dir, name, c.local, none)
+        const result = await this.placement.put(cell, c, dir, name, c.local, none)
         const path = `${c.path.slice(0, c.path.length - c.name!.length)}${name}`
         return { action: `kept the server's version at the path and the local one as ${path}`, result: result && { path, name, ...result } }
       } catch (err) {
@@ -150,65 +162,6 @@ export class Repairer {
       }
     }
     throw exists(`no free name beside ${c.path}`)
-  }
-
-  /**
-   * Makes `dir`/`name` on the server hold `want`, provided it still holds `was` (as the
-   * conflict recorded it). Returns the object left there.
-   */
-  private async put (cell: Cell, c: ConflictRecord, dir: Fid, name: string, want: Side, was: ServerSide): Promise<Placed | null> {
-    const link = await cell.readyLinkFor(dir.volume)
-    if (want.type === 'file' && !want.copy) throw invalid(`${c.path}: no local contents were kept (the local change was to attributes only); keep the server's version`)
-    if (c.kind === 'rename' && name === c.name && want.type !== 'none' && was.type === 'none') {
-      const moved = await this.moveBack(cell, c, dir, name)
-      if (moved) return moved
-    }
-    if (want.type === 'file' && was.type === 'file') return await this.store(cell, was.fid!, want, was.dataVersion!)
-    if (want.type === 'dir' && was.type === 'dir') { await this.cm.cml.mapFid(c.fid, was.fid!); return { fid: was.fid!, type: 'dir', dataVersion: was.dataVersion! } }
-    if (was.type !== 'none') {
-      await link.call(was.type === 'dir' ? 'rmdir' : 'remove', { dir, name, ifFid: was.fid!, ifVersion: was.type === 'dir' ? undefined : was.dataVersion! })
-    }
-    const owner = { mode: c.local.mode ?? 0o644, uid: c.local.uid ?? 0, gid: c.local.gid ?? 0 }
-    switch (want.type) {
-      case 'none': return null
-      case 'file': {
-        const made = await link.call('create', { dir, name, ...owner }) as CreateReply
-        return await this.store(cell, made.status.fid, want, made.status.dataVersion)
-      }
-      case 'symlink': {
-        const made = await link.call('symlink', { dir, name, target: want.target ?? '', uid: owner.uid, gid: owner.gid }) as CreateReply
-        return made.status
-      }
-      case 'dir': {
-        // The directory's entries made here are conflicts of their own, resolved into it one by one.
-        const made = await link.call('mkdir', { dir, name, ...owner }) as CreateReply
-        await this.cm.cml.mapFid(c.fid, made.status.fid)
-        return made.status
-      }
-      default: throw invalid(`${c.path}: a ${want.type} cannot be put back by afs repair`)
-    }
-  }
-
-  /** Stores a file's contents into `fid`, only if it is still at `version`. */
-  private async store (cell: Cell, fid: Fid, want: Side, version: number): Promise<Placed> {
-    const size = (await stat(want.copy!)).size
-    const r = await (await cell.readyLinkFor(fid.volume)).upload('store', { fid, size, mtimeMs: want.mtimeMs ?? Date.now(), ifVersion: version },
-      createReadStream(want.copy!, { highWaterMark: 1 << 20 })) as StatusReply
-    return r.status
-  }
-
-  /** Keeping the local side of a rename: the server's object moves to the local name (and takes the local contents). */
-  private async moveBack (cell: Cell, c: ConflictRecord, dir: Fid, name: string): Promise<Placed | null> {
-    if (isLocalFid(c.fid)) return null
-    const link = await cell.readyLinkFor(dir.volume)
-    let places: LocateReply['places']
-    try { places = (await link.call('locate', { fid: c.fid }) as LocateReply).places } catch { return null }
-    if (places.length !== 1) return null
-    const r = await link.call('rename', { fromDir: places[0].dir, fromName: places[0].name, toDir: dir, toName: name }) as { moved: VnodeStatus }
-    if (c.local.type !== 'file' || !c.local.copy) return r.moved
-    const now = await this.cm.conflicts.serverSide(cell, dir, name, join(this.cm.conflicts.dir, `${c.id}.moved`))
-    if (now.sha256 === c.local.sha256 || now.fid === null) return r.moved
-    return await this.store(cell, now.fid, c.local, now.dataVersion!)
   }
 
   /**

@@ -1,0 +1,81 @@
+// Placing a version at a path on the server, for repairs: every change conditional on
+// the server still holding what the caller saw there (`was`), so a repair never
+// overwrites a change it did not see.
+import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { invalid, type CreateReply, type Fid, type LocateReply, type ObjectType, type StatusReply, type VnodeStatus } from '@afs-ts/common'
+import type { CacheManager } from '../cache-manager.ts'
+import type { Cell } from '../cell.ts'
+import { isLocalFid } from '../cml.ts'
+import type { ConflictRecord, ServerSide, Side } from './conflict.ts'
+
+/** An object a repair put on the server. */
+export interface Placed { fid: Fid, type: ObjectType, dataVersion: number }
+
+export class Placement {
+  constructor (private readonly cm: CacheManager) {}
+
+  /**
+   * Makes `dir`/`name` on the server hold `want`, provided it still holds `was` (as the
+   * conflict recorded it). Returns the object left there.
+   */
+  async put (cell: Cell, c: ConflictRecord, dir: Fid, name: string, want: Side, was: ServerSide): Promise<Placed | null> {
+    const link = await cell.readyLinkFor(dir.volume)
+    if (want.type === 'file' && !want.copy) throw invalid(`${c.path}: no local contents were kept (the local change was to attributes only); keep the server's version`)
+    if (c.kind === 'rename' && name === c.name && want.type !== 'none' && was.type === 'none') {
+      const moved = await this.moveBack(cell, c, dir, name)
+      if (moved) return moved
+    }
+    if (want.type === 'file' && was.type === 'file') return await this.store(cell, was.fid!, want, was.dataVersion!)
+    if (want.type === 'dir' && was.type === 'dir') { await this.cm.cml.mapFid(c.fid, was.fid!); return { fid: was.fid!, type: 'dir', dataVersion: was.dataVersion! } }
+    if (was.type !== 'none') {
+      await link.call(was.type === 'dir' ? 'rmdir' : 'remove', { dir, name, ifFid: was.fid!, ifVersion: was.type === 'dir' ? undefined : was.dataVersion! })
+    }
+    const owner = { mode: c.local.mode ?? 0o644, uid: c.local.uid ?? 0, gid: c.local.gid ?? 0 }
+    switch (want.type) {
+      case 'none': return null
+      case 'file': {
+        const made = await link.call('create', { dir, name, ...owner }) as CreateReply
+        return await this.store(cell, made.status.fid, want, made.status.dataVersion)
+      }
+      case 'symlink': {
+        const made = await link.call('symlink', { dir, name, target: want.target ?? '', uid: owner.uid, gid: owner.gid }) as CreateReply
+        return placed(made.status)
+      }
+      case 'dir': {
+        // The directory's entries made here are conflicts of their own, resolved into it one by one.
+        const made = await link.call('mkdir', { dir, name, ...owner }) as CreateReply
+        await this.cm.cml.mapFid(c.fid, made.status.fid)
+        return placed(made.status)
+      }
+      default: throw invalid(`${c.path}: a ${want.type} cannot be put back by afs repair`)
+    }
+  }
+
+  /** Stores a file's contents into `fid`, only if it is still at `version`. */
+  private async store (cell: Cell, fid: Fid, want: Side, version: number): Promise<Placed> {
+    const size = (await stat(want.copy!)).size
+    const r = await (await cell.readyLinkFor(fid.volume)).upload('store', { fid, size, mtimeMs: want.mtimeMs ?? Date.now(), ifVersion: version },
+      createReadStream(want.copy!, { highWaterMark: 1 << 20 })) as StatusReply
+    return placed(r.status)
+  }
+
+  /** Keeping the local side of a rename: the server's object moves to the local name (and takes the local contents). */
+  private async moveBack (cell: Cell, c: ConflictRecord, dir: Fid, name: string): Promise<Placed | null> {
+    if (isLocalFid(c.fid)) return null
+    const link = await cell.readyLinkFor(dir.volume)
+    let places: LocateReply['places']
+    try { places = (await link.call('locate', { fid: c.fid }) as LocateReply).places } catch { return null }
+    if (places.length !== 1) return null
+    const r = await link.call('rename', { fromDir: places[0].dir, fromName: places[0].name, toDir: dir, toName: name }) as { moved: VnodeStatus }
+    if (c.local.type !== 'file' || !c.local.copy) return placed(r.moved)
+    const now = await this.cm.conflicts.serverSide(cell, dir, name, join(this.cm.conflicts.dir, `${c.id}.moved`))
+    if (now.sha256 === c.local.sha256 || now.fid === null) return placed(r.moved)
+    return await this.store(cell, now.fid, c.local, now.dataVersion!)
+  }
+}
+
+function placed (s: VnodeStatus): Placed {
+  return { fid: s.fid, type: s.type, dataVersion: s.dataVersion }
+}
