@@ -324,23 +324,28 @@ export class CacheManager {
   // ---- whole-file data ----
 
   /** Makes sure the container holds the current version of a file (fetching it whole if not; whatever it holds while disconnected). */
-  async ensureData (cell: Cell, o: FsObject): Promise<void> {
+  async ensureData (cell: Cell, o: FsObject, priority = this.usePriority(o.key)): Promise<void> {
     if (hasData(o) || (o.cachedVersion !== null && !this.online(cell, o.status.fid.volume))) return
     try {
-      await this.once(o.key, () => this.fetch(cell, o))
+      await this.once(o.key, () => this.fetch(cell, o, priority)).catch(async (err: unknown) => {
+        // A fetch shared with a lower-priority caller (a hoard walk) may have found no room that this one would.
+        if (!(err instanceof AfsError && err.code === 'NO_SPACE')) throw err
+        await this.once(o.key, () => this.fetch(cell, o, priority))
+      })
     } catch (err) {
       if (!isUnreachable(err) || o.cachedVersion === null) throw err
     }
   }
 
-  private async fetch (cell: Cell, o: FsObject): Promise<void> {
+  /** Fetches a file whole; `priority` decides which cached files may make room for it. */
+  private async fetch (cell: Cell, o: FsObject, priority: number): Promise<void> {
     if (hasData(o)) return
     const size = o.status.size
     if (size > this.cacheBytes) {
       log.error(`cannot cache ${o.key}: it is ${formatSize(size)} and the cache holds ${formatSize(this.cacheBytes)}`)
       throw tooLarge(`file of ${size} bytes is larger than the cache (${this.cacheBytes} bytes)`)
     }
-    await this.makeRoom(size, o.key, this.usePriority(o.key))
+    await this.makeRoom(size, o.key, priority)
     // Held until the container is counted, so concurrent fetches cannot overfill the cache.
     this.reservedBytes += size
     try {
@@ -439,6 +444,15 @@ export class CacheManager {
   /** The priority an object has when it is being used right now. */
   usePriority (key: string): number {
     return 0.75 * (this.hoardPriorities.get(key) ?? 0) + 0.25 * 1000
+  }
+
+  /**
+   * The priority of a hoard walk's fetch: the hoard priority alone (a walk is not a use),
+   * so hoarded files of one priority that do not all fit do not evict each other on
+   * every walk, and a walk never pushes out what the user is reading.
+   */
+  hoardFetchPriority (key: string): number {
+    return 0.75 * (this.hoardPriorities.get(key) ?? 0)
   }
 
   /** Evictable objects with their priorities, first to go first. */

@@ -117,7 +117,7 @@ export class HoardWalker {
     report.objects++
     if (t.obj.status.type !== 'file' || hasData(t.obj)) return
     try {
-      await this.cm.ensureData(t.cell, t.obj)
+      await this.cm.ensureData(t.cell, t.obj, this.cm.hoardFetchPriority(t.obj.key))
       if (hasData(t.obj)) { report.fetched++; report.bytes += t.obj.cachedBytes }
     } catch (err) {
       report.failures.push({ path: t.path, reason: reasonOf(err) })
