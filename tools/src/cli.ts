@@ -34,4 +34,8 @@ export async function main (argv: string[]): Promise<number> {
   }
 }
 
-process.exit(await main(process.argv.slice(2)))
+const code = await main(process.argv.slice(2))
+// Output to a parent's pipe is asynchronous (a socket): let it drain before exiting.
+await new Promise(resolve => process.stdout.write('', resolve))
+await new Promise(resolve => process.stderr.write('', resolve))
+process.exit(code)
