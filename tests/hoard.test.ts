@@ -133,3 +133,16 @@ test.serial('a hoard walk runs by itself after reconnection, and an interrupted 
     }, 20_000), 'the walk after reconnection found and fetched the new file')
   } finally { await stack.unwind() }
 })
+
+test.serial('a long --json answer reaches a pipe whole (the CLI drains its output before exiting)', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [a] } = await cell(stack, 1)
+    const profile = join(a.cache, 'many.hoard')
+    writeFileSync(profile, Array.from({ length: 5000 }, (_, i) => `add ${join(a.cellPath, 'projects', `p${i}`)} 500:d+`).join('\n') + '\n')
+    t.is((await afs(['hoard', 'load', profile, '--cache', a.cache])).code, 0)
+    const r = await afs(['hoard', 'list', '--json', '--cache', a.cache])
+    t.true(r.stdout.length > 500_000, `${r.stdout.length} bytes`)
+    t.is((JSON.parse(r.stdout) as { entries: unknown[] }).entries.length, 5000)
+  } finally { await stack.unwind() }
+})
