@@ -142,6 +142,111 @@ test.serial('every kind of conflict resolved with each choice ends the same on t
   } finally { await stack.unwind() }
 })
 
+type Choice = 'local' | 'server' | 'both' | 'merge'
+interface Kind {
+  kind: string
+  /** Before: what both sides start from (name → contents). */
+  before: (n: string) => Record<string, string>
+  here: (p: (x: string) => string, n: string) => void
+  there: (p: (x: string) => string, n: string) => void
+  /** Where the conflict shows, and what the server holds after each choice (null: nothing; a `~` name: beside the path). */
+  path: (n: string) => string
+  after: (n: string, choice: Choice) => Record<string, string | null>
+}
+
+const KIND_TABLE: Kind[] = [
+  {
+    kind: 'update/update',
+    before: n => ({ [n]: 'base\n' }),
+    here: (p, n) => writeFileSync(p(n), 'L\n'),
+    there: (p, n) => writeFileSync(p(n), 'S\n'),
+    path: n => n,
+    after: (n, c) => ({ local: { [n]: 'L\n' }, server: { [n]: 'S\n' }, both: { [n]: 'S\n', [`~${n}`]: 'L\n' }, merge: { [n]: 'M\n' } })[c],
+  },
+  {
+    kind: 'remove/update',
+    before: n => ({ [n]: 'base\n' }),
+    here: (p, n) => writeFileSync(p(n), 'L\n'),
+    there: (p, n) => unlinkSync(p(n)),
+    path: n => n,
+    after: (n, c) => ({ local: { [n]: 'L\n' }, server: { [n]: null }, both: { [n]: null, [`~${n}`]: 'L\n' }, merge: { [n]: 'M\n' } })[c],
+  },
+  {
+    kind: 'update/remove',
+    before: n => ({ [n]: 'base\n' }),
+    here: (p, n) => unlinkSync(p(n)),
+    there: (p, n) => writeFileSync(p(n), 'S\n'),
+    path: n => n,
+    after: (n, c) => ({ local: { [n]: null }, server: { [n]: 'S\n' }, both: { [n]: 'S\n' }, merge: { [n]: 'M\n' } })[c],
+  },
+  {
+    kind: 'name/name',
+    before: () => ({}),
+    here: (p, n) => writeFileSync(p(n), 'L\n'),
+    there: (p, n) => writeFileSync(p(n), 'S\n'),
+    path: n => n,
+    after: (n, c) => ({ local: { [n]: 'L\n' }, server: { [n]: 'S\n' }, both: { [n]: 'S\n', [`~${n}`]: 'L\n' }, merge: { [n]: 'M\n' } })[c],
+  },
+  {
+    kind: 'rename',
+    before: n => ({ [`${n}.orig`]: 'base\n' }),
+    here: (p, n) => renameSync(p(`${n}.orig`), p(n)),
+    there: (p, n) => renameSync(p(`${n}.orig`), p(`${n}.there`)),
+    path: n => n,
+    after: (n, c) => ({
+      local: { [n]: 'base\n', [`${n}.there`]: null },
+      server: { [n]: null, [`${n}.there`]: 'base\n' },
+      both: { [n]: null, [`${n}.there`]: 'base\n', [`~${n}`]: 'base\n' },
+      merge: { [n]: 'M\n', [`${n}.there`]: null },
+    })[c],
+  },
+]
+
+test.serial('each kind of conflict resolved with each choice: the server and both clients hold exactly the choice', async t => {
+  const stack = new Stack()
+  try {
+    const { server, clients: [a, b] } = await cell(stack, 2)
+    mkdirSync(join(a.cellPath, 'm'))
+    const pa = (x: string) => join(a.cellPath, 'm', x)
+    const pb = (x: string) => join(b.cellPath, 'm', x)
+    const choices: Choice[] = ['local', 'server', 'both', 'merge']
+    const cases = KIND_TABLE.flatMap(k => choices.map(c => ({ k, c, n: `${k.kind.replace('/', '-')}.${c}.txt` })))
+    for (const { k, n } of cases) for (const [f, text] of Object.entries(k.before(n))) writeFileSync(pa(f), text)
+    for (const { k, n } of cases) for (const f of Object.keys(k.before(n))) readFileSync(pa(f))
+    readdirSync(join(a.cellPath, 'm'))
+    await offline(t, a, () => { for (const { k, n } of cases) k.here(pa, n) }, () => { for (const { k, n } of cases) k.there(pb, n) })
+    const open = await conflicts(a)
+    t.deepEqual(open.map(c => `${c.kind} ${c.path}`).sort(), cases.map(({ k, n }) => `${k.kind} /test/m/${k.path(n)}`).sort())
+    const merged = join(a.cache, 'merged.txt')
+    writeFileSync(merged, 'M\n')
+    for (const { k, c, n } of cases) {
+      const args = c === 'merge' ? ['--merge', merged] : ['--keep', c]
+      const r = await repair(a, 'resolve', pa(k.path(n)), ...args)
+      t.is(r.code, 0, `${k.kind} ${c}: ${r.stdout}${r.stderr}`)
+    }
+    t.deepEqual(await conflicts(a), [])
+    const fresh = await addClient(stack, [server.address])
+    const names = readdirSync(join(fresh.cellPath, 'm'))
+    const expected = new Map<string, string>()
+    for (const { k, c, n } of cases) {
+      for (const [f, text] of Object.entries(k.after(n, c))) {
+        if (f.startsWith('~')) {
+          const stem = f.slice(1, -'.txt'.length)
+          const beside = names.filter(x => x.startsWith(`${stem}.conflict-`) && x.endsWith('.txt'))
+          t.is(beside.length, 1, `${k.kind} ${c}: one file beside ${n}`)
+          if (beside[0]) expected.set(beside[0], text!)
+        } else if (text === null) {
+          t.false(names.includes(f), `${k.kind} ${c}: no ${f} on the server`)
+        } else expected.set(f, text)
+      }
+    }
+    t.deepEqual(names.filter(x => !expected.has(x)), [], 'nothing else on the server')
+    for (const [f, text] of expected) {
+      for (const root of [fresh.cellPath, a.cellPath, b.cellPath]) t.is(await sees(join(root, 'm', f), text), text, `${root}: ${f}`)
+    }
+  } finally { await stack.unwind() }
+})
+
 test.serial('keep both puts the local version beside the server one under a clear name; --all resolves many and says what it did', async t => {
   const stack = new Stack()
   try {

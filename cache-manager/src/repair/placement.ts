@@ -8,7 +8,7 @@ import { invalid, type CreateReply, type Fid, type LocateReply, type ObjectType,
 import type { CacheManager } from '../cache-manager.ts'
 import type { Cell } from '../cell.ts'
 import { isLocalFid } from '../cml.ts'
-import type { ConflictRecord, ServerSide, Side } from './conflict.ts'
+import { fingerprint, type ConflictRecord, type ServerSide, type Side } from './conflict.ts'
 
 /** An object a repair put on the server. */
 export interface Placed { fid: Fid, type: ObjectType, dataVersion: number }
@@ -24,7 +24,7 @@ export class Placement {
     const link = await cell.readyLinkFor(dir.volume)
     if (want.type === 'file' && !want.copy) throw invalid(`${c.path}: no local contents were kept (the local change was to attributes only); keep the server's version`)
     if (c.kind === 'rename' && name === c.name && want.type !== 'none' && was.type === 'none') {
-      const moved = await this.moveBack(cell, c, dir, name)
+      const moved = await this.moveBack(cell, c, dir, name, want)
       if (moved) return moved
     }
     if (want.type === 'file' && was.type === 'file') return await this.store(cell, was.fid!, want, was.dataVersion!)
@@ -61,18 +61,18 @@ export class Placement {
     return placed(r.status)
   }
 
-  /** Keeping the local side of a rename: the server's object moves to the local name (and takes the local contents). */
-  private async moveBack (cell: Cell, c: ConflictRecord, dir: Fid, name: string): Promise<Placed | null> {
+  /** Keeping the local side of a rename: the server's object moves to the local name (and takes the wanted contents). */
+  private async moveBack (cell: Cell, c: ConflictRecord, dir: Fid, name: string, want: Side): Promise<Placed | null> {
     if (isLocalFid(c.fid)) return null
     const link = await cell.readyLinkFor(dir.volume)
     let places: LocateReply['places']
     try { places = (await link.call('locate', { fid: c.fid }) as LocateReply).places } catch { return null }
     if (places.length !== 1) return null
     const r = await link.call('rename', { fromDir: places[0].dir, fromName: places[0].name, toDir: dir, toName: name }) as { moved: VnodeStatus }
-    if (c.local.type !== 'file' || !c.local.copy) return placed(r.moved)
+    if (want.type !== 'file' || !want.copy) return placed(r.moved)
     const now = await this.cm.conflicts.serverSide(cell, dir, name, join(this.cm.conflicts.dir, `${c.id}.moved`))
-    if (now.sha256 === c.local.sha256 || now.fid === null) return placed(r.moved)
-    return await this.store(cell, now.fid, c.local, now.dataVersion!)
+    if (now.fid === null || now.sha256 === (await fingerprint(want.copy)).sha256) return placed(r.moved)
+    return await this.store(cell, now.fid, want, now.dataVersion!)
   }
 }
 
