@@ -7,7 +7,7 @@ import { open as openFile } from 'node:fs/promises'
 import { mkdir } from 'node:fs/promises'
 import {
   AfsError, Download, RpcConnection, badRequest, fidKey, parseFid, invalid, isOp, makeLog, protocolError, requests,
-  PROTOCOL_VERSION, CHUNK_BYTES, type Args, type Fid, type LocateReply, type Op, type RequestContext, type VnodeStatus,
+  PROTOCOL_VERSION, CHUNK_BYTES, type Args, type Fid, type LocateReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { ROOT_VOLUME_NAME, VolumeLocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
@@ -136,6 +136,7 @@ export class FileServer {
       case 'fetchDir': return this.onFetchDir(a as Args<'fetchDir'>, me)
       case 'fetchData': return await this.onFetchData((a as Args<'fetchData'>).fid, me)
       case 'locate': return { places: s.locate((a as Args<'locate'>).fid) } satisfies LocateReply
+      case 'lookup': { const x = a as Args<'lookup'>; s.get(x.dir); return { fid: s.lookup(x.dir, x.name) } satisfies LookupReply }
       case 'readlink': return { target: s.get((a as Args<'readlink'>).fid).target ?? '' }
       case 'store': return await this.onStore(a as Args<'store'>, ctx, me)
       case 'setattr': { const { fid, ...change } = a as Args<'setattr'>; return await this.mutated(me, [fid], this.reply(me, await s.setattr(fid, change))) }

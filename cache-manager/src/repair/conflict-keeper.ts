@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises'
 import { randomBytes } from 'node:crypto'
 import {
   AfsError, makeLog,
-  type CmlRecordBody, type ConflictKind, type DirReply, type Fid, type LocateReply, type StatusReply,
+  type CmlRecordBody, type ConflictKind, type Fid, type LocateReply, type LookupReply, type StatusReply,
 } from '@afs-ts/common'
 import type { CacheManager } from '../cache-manager.ts'
 import type { Cell } from '../cell.ts'
@@ -152,20 +152,11 @@ export class ConflictKeeper {
   /** The fid at `dir`/`name` on the server; null when there is none (or the directory is gone). */
   async serverFidAt (cell: Cell, dir: Fid, name: string): Promise<Fid | null> {
     if (isLocalFid(dir)) return null
-    const link = await cell.readyLinkFor(dir.volume)
-    let after: string | undefined
-    for (;;) {
-      let page: DirReply
-      try {
-        page = await link.call('fetchDir', after === undefined ? { fid: dir } : { fid: dir, after }) as DirReply
-      } catch (err) {
-        if (AfsError.from(err).code === 'NOT_FOUND') return null
-        throw err
-      }
-      const hit = page.entries.find(e => e[0] === name)
-      if (hit) return hit[1]
-      if (!page.more || page.entries.length === 0) return null
-      after = page.entries[page.entries.length - 1][0]
+    try {
+      return (await (await cell.readyLinkFor(dir.volume)).call('lookup', { dir, name }) as LookupReply).fid
+    } catch (err) {
+      if (AfsError.from(err).code === 'NOT_FOUND') return null
+      throw err
     }
   }
 }

@@ -53,6 +53,7 @@ export interface RenameReply {
   replaced: { fid: Fid, status: VnodeStatus | null } | null
 }
 export interface LocateReply { places: Array<{ dir: Fid, name: string }> }
+export interface LookupReply { fid: Fid | null }
 export interface HelloReply { cell: string, protocol: number, serverId: string, rootVolume: string }
 
 /** How a record of a client modification log conflicts with the server's state. */
@@ -106,6 +107,8 @@ export const requests = {
   rmdir: z.object({ dir: fidSchema, name: nameSchema, ifFid: fidSchema.optional(), ifVersion: u53.optional() }),
   /** Where an object is: the names it has in its volume. */
   locate: z.object({ fid: fidSchema }),
+  /** The object a name in a directory stands for (no callback: for repairs, not for the namespace). */
+  lookup: z.object({ dir: fidSchema, name: nameSchema }),
   rename: z.object({ fromDir: fidSchema, fromName: nameSchema, toDir: fidSchema, toName: nameSchema }),
   setattr: z.object({
     fid: fidSchema, mode: u32.optional(), uid: u32.optional(), gid: u32.optional(),
