@@ -308,8 +308,15 @@ test.serial('two clients resolving the same conflict at once: one clean result, 
     const [left] = await conflicts(loser)
     t.is(read(left.localCopy!), loser === a ? 'from a\n' : 'from c\n')
     t.is(read(left.serverCopy!), won)
+    // Keeping the server's version is checked too: a change after the user looked is not taken blindly.
+    writeFileSync(join(b.cellPath, 'shared.txt'), 'from b, later\n')
+    const stale = await repair(loser, 'resolve', join(loser.cellPath, 'shared.txt'), '--keep', 'server')
+    t.is(stale.code, 1)
+    t.regex(stale.stdout, /changed on the server since the conflict was found/)
+    t.is(read((await conflicts(loser))[0].serverCopy!), 'from b, later\n', 'show has the new server version')
     t.is((await repair(loser, 'resolve', join(loser.cellPath, 'shared.txt'), '--keep', 'server')).code, 0)
-    for (const x of [a, b, c]) t.is(await sees(join(x.cellPath, 'shared.txt'), won), won)
+    const won2 = 'from b, later\n'
+    for (const x of [a, b, c]) t.is(await sees(join(x.cellPath, 'shared.txt'), won2), won2)
   } finally { await stack.unwind() }
 })
 

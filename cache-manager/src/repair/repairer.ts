@@ -83,30 +83,31 @@ export class Repairer {
       if (this.cm.cml.conflicts().some(x => sameFid(x.fid, dir))) throw invalid(`${c.path}: its directory was made here and is in conflict itself; resolve ${parent} first`)
       throw invalid(`${c.path}: its directory ${parent}, made here, was not kept on the server; copy ${c.local.copy ?? 'what you need'} out by hand, then discard-local`)
     }
+    const keeping = 'keep' in choice ? choice.keep : null
     let done: { action: string, result: Resolution['result'] }
     let want: Side = c.local
     try {
       if ('discardLocal' in choice) {
         done = { action: 'dropped the local version; the server\'s stays', result: null }
-      } else if ('keep' in choice && choice.keep === 'server') {
-        want = c.server
+      } else if (keeping === 'server') {
         await this.checkUnchanged(c)
         done = { action: 'kept the server\'s version; dropped the local one', result: null }
-      } else if ('keep' in choice && choice.keep === 'both') {
-        done = await this.keepBoth(cell, c, dir, choice.as)
+      } else if (keeping === 'both') {
+        done = await this.keepBoth(cell, c, dir, 'keep' in choice ? choice.as : undefined)
       } else {
-        if (!('keep' in choice)) want = { ...c.local, type: 'file', copy: 'merge' in choice ? await this.adopt(c, choice.merge) : await this.autoMerge(c) }
+        if (!keeping) want = { ...c.local, type: 'file', copy: 'merge' in choice ? await this.adopt(c, choice.merge) : await this.autoMerge(c) }
         const result = await this.placement.put(cell, c, dir, c.name, want, c.server)
-        done = { action: 'keep' in choice ? 'put the local version on the server' : `put the ${'merge' in choice ? 'hand-merged' : 'merged'} version on the server`, result: result && { path: c.path, name: c.name, ...result } }
+        done = { action: keeping ? 'put the local version on the server' : `put the ${'merge' in choice ? 'hand-merged' : 'merged'} version on the server`, result: result && { path: c.path, name: c.name, ...result } }
       }
     } catch (err) {
       const e = AfsError.from(err)
       // Someone else changed the path since the conflict was found (another repair, perhaps).
-      if (e.code !== 'CONFLICT' && !(e.code === 'EXISTS' && !('keep' in choice && choice.keep === 'both'))) throw err
+      // (Keeping the server's version or both sides checks and says so itself.)
+      if (keeping === 'server' || keeping === 'both' || (e.code !== 'CONFLICT' && e.code !== 'EXISTS')) throw err
       const fresh = await this.changed(c, want)
       // An earlier attempt cut short after the server took it, or the same choice made elsewhere.
-      if (!fresh.server.fid || 'keep' in choice && choice.keep === 'both') throw err
-      done = { action: 'the chosen version was on the server already', result: { path: c.path, name: c.name, fid: fresh.server.fid, type: fresh.server.type as ObjectType, dataVersion: fresh.server.dataVersion! } }
+      const there = fresh.server.fid ? { path: c.path, name: c.name, fid: fresh.server.fid, type: fresh.server.type as ObjectType, dataVersion: fresh.server.dataVersion! } : null
+      done = { action: 'the chosen version was on the server already', result: there }
     }
     const r: Resolution = { id: c.id, path: c.path, kind: c.kind, choice: choiceName(choice), by, at: Date.now(), ...done, conflict: c }
     await this.close(cell, c, dir, r)
@@ -158,7 +159,8 @@ export class Repairer {
         const path = `${c.path.slice(0, c.path.length - c.name!.length)}${name}`
         return { action: `kept the server's version at the path and the local one as ${path}`, result: result && { path, name, ...result } }
       } catch (err) {
-        if (AfsError.from(err).code !== 'EXISTS' || as !== undefined) throw err
+        if (AfsError.from(err).code !== 'EXISTS') throw err
+        if (as !== undefined) throw exists(`--as ${as}: that name is taken in ${c.path.slice(0, c.path.lastIndexOf('/')) || '/'}; choose another`)
       }
     }
     throw exists(`no free name beside ${c.path}`)
@@ -170,7 +172,7 @@ export class Repairer {
    */
   private async changed (c: ConflictRecord, want: Side): Promise<ConflictRecord> {
     const fresh = await this.cm.conflicts.refresh(c)
-    const same = fresh.server.type === want.type && want.type !== 'none' && (want.type !== 'file' || fresh.server.sha256 === (want.copy ? (await fingerprint(want.copy)).sha256 : null))
+    const same = fresh.server.type === want.type && (want.type !== 'file' || fresh.server.sha256 === (want.copy ? (await fingerprint(want.copy)).sha256 : null))
     if (same) return fresh
     const now = fresh.server.type === 'none' ? 'nothing is there now' : `it holds version ${fresh.server.dataVersion} now`
     throw conflict(`${c.path} changed on the server since the conflict was found (${now}): nothing was changed here or there; look again with afs repair show`)
