@@ -6,7 +6,7 @@
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
 import { fidKey, makeLog, type CmlRecordBody, type Fid } from '@afs-ts/common'
-import type { ConflictRecord } from './repair/conflict.ts'
+import { normalizeConflict, type ConflictRecord } from './repair/conflict.ts'
 import type { Resolution } from './repair/repairer.ts'
 
 const log = makeLog('cml')
@@ -221,7 +221,7 @@ export class ClientModifyLog {
 
   /** Open conflicts, by id. */
   conflicts (): ConflictRecord[] {
-    return [...this.conflictDb.getRange()].map(e => e.value)
+    return [...this.conflictDb.getRange()].map(e => normalizeConflict(e.value))
   }
 
   async addConflict (c: ConflictRecord): Promise<void> {

@@ -61,6 +61,21 @@ export interface ConflictRecord {
   serverCopy: string | null
 }
 
+/**
+ * A conflict as stored, brought to this shape: conflicts kept by an earlier version
+ * (only the two files) get sides describing those files.
+ */
+export function normalizeConflict (c: ConflictRecord): ConflictRecord {
+  if (c.local && c.server) return c
+  const side = (copy: string | null) => ({ type: copy ? 'file' as const : 'none' as const, size: null, sha256: null, mtimeMs: null, copy })
+  return {
+    ...c,
+    local: { ...side(c.localCopy), op: 'unknown', changedAt: c.time, client: 'this client' },
+    server: { ...side(c.serverCopy), fid: null, dataVersion: null },
+    base: null,
+  }
+}
+
 /** The side of a path that holds nothing. */
 export function nothingThere (): ServerSide {
   return { type: 'none', fid: null, dataVersion: null, size: null, sha256: null, mtimeMs: null, copy: null }

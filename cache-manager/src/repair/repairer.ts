@@ -74,7 +74,9 @@ export class Repairer {
     })
   }
 
-  private async resolveOpen (c: ConflictRecord, choice: Choice, by: string): Promise<Resolution> {
+  private async resolveOpen (kept: ConflictRecord, choice: Choice, by: string): Promise<Resolution> {
+    // A conflict kept by an earlier version does not say which object the server has there.
+    const c = kept.server.type !== 'none' && !kept.server.fid ? await this.cm.conflicts.refresh(kept) : kept
     const cell = this.cm.cell(c.cell)
     if (!c.dir || c.name === null) throw invalid(`${c.path}: where the object was is unknown; copy ${c.localCopy ?? 'nothing'} out by hand and discard the local version`)
     const dir = this.cm.cml.mapped(c.dir)
