@@ -85,6 +85,14 @@ test.serial('every kind of conflict resolved with each choice ends the same on t
     t.is(read(by['merge.txt'].base!.copy), files['merge.txt'])
     t.regex(by['both.txt'].local.client, /\(/)
 
+    // While pending, the conflicted name takes no remove, rename or replacement (the server's version would go).
+    t.throws(() => unlinkSync(pa('both.txt')), { code: 'EROFS' })
+    t.throws(() => renameSync(pa('both.txt'), pa('elsewhere.txt')), { code: 'EROFS' })
+    writeFileSync(pa('other.txt'), 'other\n')
+    t.throws(() => renameSync(pa('other.txt'), pa('both.txt')), { code: 'EROFS' })
+    unlinkSync(pa('other.txt'))
+    t.is(read(pb('both.txt')), 'server version\n')
+
     // show: metadata side by side and a three-way view of the text.
     const shown = await repair(a, 'show', pa('merge.txt'))
     t.is(shown.code, 0, shown.stderr)

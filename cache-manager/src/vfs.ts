@@ -344,6 +344,7 @@ export class Vfs {
     const src = await this.resolveObject(from, false)
     const { cell, dir, name } = await this.parent(to)
     if (src.cell !== cell) throw invalid('hard links stay within a cell')
+    if (src.obj.conflict) throw conflict(`${from} is in conflict: resolve it with afs repair`)
     await this.mutate(cell, dir, async link => {
       this.created(cell, await link.call('link', { dir: dir.status.fid, name, fid: src.obj.status.fid }) as CreateReply, name)
     }, () => this.cm.emulator.link(cell, src.obj, dir, name))
@@ -359,12 +360,22 @@ export class Vfs {
 
   private async remove (path: string, directory: boolean): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
+    await this.refuseConflicted(cell, dir, name, path)
     await this.mutate(cell, dir, async link => {
       const gone = (await this.cm.entries(cell, dir)).get(name)
       const r = await link.call(directory ? 'rmdir' : 'remove', { dir: dir.status.fid, name }) as { dir: VnodeStatus, status: VnodeStatus | null }
       this.cm.applyEntries(cell, r.dir, [[name, null]])
       if (gone) await this.settle(cell, gone.fid, r.status)
     }, () => this.cm.emulator.remove(cell, dir, name, directory))
+  }
+
+  /**
+   * A conflicted object's name is not removed, renamed or replaced: on the server that
+   * name holds the server's version, which would go without the user ever choosing.
+   */
+  private async refuseConflicted (cell: Cell, dir: FsObject, name: string, path: string): Promise<void> {
+    const d = (await this.cm.entries(cell, dir).catch(() => null))?.get(name)
+    if (d && this.cm.table.get(objectKey(cell.name, d.fid))?.conflict) throw conflict(`${path} is in conflict: resolve it with afs repair`)
   }
 
   /** After a remove or a replacing rename: refresh or forget the object that lost a name. */
@@ -380,6 +391,8 @@ export class Vfs {
     const b = await this.parent(to)
     if (a.cell !== b.cell) throw invalid('rename across cells')
     if (a.dir.status.fid.volume !== b.dir.status.fid.volume) throw crossVolume('rename across volumes')
+    await this.refuseConflicted(a.cell, a.dir, a.name, from)
+    await this.refuseConflicted(b.cell, b.dir, b.name, to)
     await this.mutate(a.cell, a.dir, async link => {
       const r = await link.call('rename', { fromDir: a.dir.status.fid, fromName: a.name, toDir: b.dir.status.fid, toName: b.name }) as RenameReply
       const entry = { fid: r.moved.fid, type: r.moved.type }
