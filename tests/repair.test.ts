@@ -366,6 +366,13 @@ test.serial('resolvers resolve new conflicts by themselves, recorded so that the
     t.true(lstatSync(join(a.cellPath, 'cal.ics')).isSymbolicLink(), 'marked again')
     t.is((await repair(a, 'resolve', join(a.cellPath, 'cal.ics'), '--keep', 'local')).code, 0)
     t.is(await sees(join(b.cellPath, 'cal.ics'), 'EVENT here\n'), 'EVENT here\n')
+    // An undo that would lose a later change refuses.
+    writeFileSync(join(b.cellPath, 'notes.md'), 'A\nb\nC\nlater\n')
+    const notes = history.find(h => h.path === '/test/notes.md')!
+    const late = await repair(a, 'undo', notes.id)
+    t.is(late.code, 1)
+    t.regex(late.stderr, /changed on the server after the repair/)
+    t.is(read(join(b.cellPath, 'notes.md')), 'A\nb\nC\nlater\n')
   } finally { await stack.unwind() }
 })
 

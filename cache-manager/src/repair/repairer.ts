@@ -136,7 +136,13 @@ export class Repairer {
         : nothingThere()
       const name = r.result?.name ?? c.name!
       const back: Side = r.choice === 'both' ? nothingThere() : c.server
-      await this.placement.put(cell, c, dir, name, back, now)
+      try {
+        await this.placement.put(cell, c, dir, name, back, now)
+      } catch (err) {
+        const e = AfsError.from(err)
+        if (e.code !== 'CONFLICT' && e.code !== 'EXISTS' && e.code !== 'NOT_FOUND') throw err
+        throw conflict(`${r.result?.path ?? c.path} changed on the server after the repair; undoing it would lose that change, so nothing was done (${e.message})`)
+      }
     }
     await this.cm.cml.reopenConflict(r, c)
     const fresh = await this.cm.conflicts.refresh(c)
