@@ -8,10 +8,12 @@
 //
 // A command is run by /bin/sh with %L %S %B %O %P replaced by the (quoted) local,
 // server, ancestor and output files and the path; the same are in AFS_LOCAL,
-// AFS_SERVER, AFS_BASE, AFS_OUTPUT and AFS_PATH. `merge-auto` is the built-in
-// three-way text merge.
-import { execFile } from 'node:child_process'
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+// AFS_SERVER, AFS_BASE, AFS_OUTPUT and AFS_PATH. It runs as the owner of the local
+// version when the cache manager runs as root, for at most a minute. `merge-auto` is
+// the built-in three-way text merge.
+import { spawn } from 'node:child_process'
+import { chown, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import picomatch from 'picomatch'
 import { z } from 'zod'
@@ -98,21 +100,39 @@ export class Resolvers {
   private async apply (r: Resolver, c: ConflictRecord): Promise<void> {
     const by = `resolver ${r.pattern}`
     if (r.command === BUILTIN_MERGE) { await this.repairer.resolve(c, { mergeAuto: true }, by); return }
-    const out = join(this.cm.conflicts.dir, `${c.id}.resolved`)
-    await rm(out, { force: true })
-    const files = { L: c.local.copy ?? '/dev/null', S: c.server.copy ?? '/dev/null', B: c.base?.copy ?? '/dev/null', O: out, P: c.path }
-    const command = r.command.replace(/%([LSBOP%])/g, (_, k: string) => k === '%' ? '%' : shellQuote(files[k as keyof typeof files]))
-    const env = { ...process.env, AFS_LOCAL: files.L, AFS_SERVER: files.S, AFS_BASE: files.B, AFS_OUTPUT: out, AFS_PATH: c.path, AFS_KIND: c.kind }
-    const failed = await new Promise<string | null>(resolve => {
-      execFile('/bin/sh', ['-c', command], { env, timeout: RESOLVER_TIMEOUT_MS, maxBuffer: 1 << 20 }, (err, _stdout, stderr) => {
-        resolve(err ? `${err.message.split('\n')[0]}${stderr ? `: ${stderr.trim().slice(0, 500)}` : ''}` : null)
-      })
-    })
-    if (failed) { log.warn(`resolver ${r.pattern} left ${c.path} in conflict: ${failed}`); return }
-    try { await stat(out) } catch { log.warn(`resolver ${r.pattern} wrote no result for ${c.path} (%O): left in conflict`); return }
-    await this.repairer.resolve(c, { merge: out }, by)
-    await rm(out, { force: true })
+    // The command runs as the owner of the local version (when the cache manager is root), writing into a folder of its own.
+    const owner = process.getuid?.() === 0 && c.local.uid !== undefined ? { uid: c.local.uid, gid: c.local.gid ?? c.local.uid } : null
+    const work = await mkdtemp(join(tmpdir(), 'afs-resolver-'))
+    try {
+      if (owner) await chown(work, owner.uid, owner.gid)
+      const out = join(work, c.name ?? 'result')
+      const files = { L: c.local.copy ?? '/dev/null', S: c.server.copy ?? '/dev/null', B: c.base?.copy ?? '/dev/null', O: out, P: c.path }
+      const command = r.command.replace(/%([LSBOP%])/g, (_, k: string) => k === '%' ? '%' : shellQuote(files[k as keyof typeof files]))
+      const env = { ...process.env, AFS_LOCAL: files.L, AFS_SERVER: files.S, AFS_BASE: files.B, AFS_OUTPUT: out, AFS_PATH: c.path, AFS_KIND: c.kind }
+      const failed = await run(command, env, owner)
+      if (failed) { log.warn(`resolver ${r.pattern} left ${c.path} in conflict: ${failed}`); return }
+      try { await stat(out) } catch { log.warn(`resolver ${r.pattern} wrote no result for ${c.path} (%O): left in conflict`); return }
+      await this.repairer.resolve(c, { merge: out }, by)
+    } finally {
+      await rm(work, { recursive: true, force: true })
+    }
   }
+}
+
+/** Runs a resolver command; null when it succeeded, else why not. */
+function run (command: string, env: NodeJS.ProcessEnv, owner: { uid: number, gid: number } | null): Promise<string | null> {
+  return new Promise(resolve => {
+    const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'ignore', 'pipe'], ...(owner ?? {}) })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => { if (stderr.length < 2000) stderr += d.toString() })
+    const timer = setTimeout(() => child.kill('SIGKILL'), RESOLVER_TIMEOUT_MS)
+    child.on('error', err => { clearTimeout(timer); resolve(err.message) })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      const why = signal ? `killed by ${signal}${signal === 'SIGKILL' ? ` (over ${RESOLVER_TIMEOUT_MS / 1000} s?)` : ''}` : code === 0 ? null : `exit ${code}`
+      resolve(why && `${why}${stderr.trim() ? `: ${stderr.trim().slice(0, 500)}` : ''}`)
+    })
+  })
 }
 
 function shellQuote (s: string): string {
