@@ -2,7 +2,7 @@
 // (one offline), resolved with each choice through `afs repair`, and the result checked
 // byte for byte on the server (a fresh client) and in both clients' views.
 import test from 'ava'
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { chownSync, existsSync, lstatSync, mkdirSync, statSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { AFS, Stack, addClient, afs, cell, eventually, startClient, startServer, status, type Client } from './helpers/cell.ts'
@@ -336,20 +336,27 @@ test.serial('resolvers resolve new conflicts by themselves, recorded so that the
     t.is(add.code, 0, add.stderr)
     t.is((await repair(a, 'resolver', 'add', '*.md', 'merge-auto')).code, 0)
     t.is((await repair(a, 'resolver', 'add', '*.fail', 'exit 3')).code, 0)
+    t.is((await repair(a, 'resolver', 'add', '*.who', 'id -u > %O')).code, 0)
     const listed = await repair(a, 'resolver', 'list', '--json')
-    t.is(JSON.parse(listed.stdout).length, 3)
-    const files = { 'cal.ics': 'BEGIN\n', 'notes.md': 'a\nb\nc\n', 'x.fail': 'x\n' }
+    t.is(JSON.parse(listed.stdout).length, 4)
+    const files = { 'cal.ics': 'BEGIN\n', 'notes.md': 'a\nb\nc\n', 'x.fail': 'x\n', 'owner.who': '?\n' }
     for (const [f, text] of Object.entries(files)) { writeFileSync(join(a.cellPath, f), text); readFileSync(join(a.cellPath, f)) }
+    chownSync(join(a.cellPath, 'owner.who'), 65534, 65534)
+    statSync(join(a.cellPath, 'owner.who'))
     await offline(t, a, () => {
       writeFileSync(join(a.cellPath, 'cal.ics'), 'EVENT here\n')
       writeFileSync(join(a.cellPath, 'notes.md'), 'A\nb\nc\n')
       writeFileSync(join(a.cellPath, 'x.fail'), 'here\n')
+      writeFileSync(join(a.cellPath, 'owner.who'), 'here\n')
     }, () => {
       writeFileSync(join(b.cellPath, 'cal.ics'), 'EVENT there\n')
       writeFileSync(join(b.cellPath, 'notes.md'), 'a\nb\nC\n')
       writeFileSync(join(b.cellPath, 'x.fail'), 'there\n')
+      writeFileSync(join(b.cellPath, 'owner.who'), 'there\n')
     })
-    t.true(await eventually(async () => (await conflicts(a)).length === 1, 20_000), 'the two resolvers resolved theirs')
+    t.true(await eventually(async () => (await conflicts(a)).length === 1, 20_000), 'the three resolvers resolved theirs')
+    // A resolver runs as the owner of the file, not as the (root) cache manager.
+    t.is(await sees(join(b.cellPath, 'owner.who'), process.getuid!() === 0 ? '65534\n' : `${process.getuid!()}\n`), process.getuid!() === 0 ? '65534\n' : `${process.getuid!()}\n`)
     t.is((await conflicts(a))[0].path, '/test/x.fail', 'a failing resolver leaves the conflict')
     t.is(await sees(join(b.cellPath, 'cal.ics'), 'EVENT here\nEVENT there\n'), 'EVENT here\nEVENT there\n')
     t.is(await sees(join(b.cellPath, 'notes.md'), 'A\nb\nC\n'), 'A\nb\nC\n')
