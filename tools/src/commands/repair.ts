@@ -30,6 +30,8 @@ export interface ShowView extends ConflictView {
 }
 interface ResolutionView { id: string, path: string, fullPath: string, kind: string, choice: string, by: string, at: number, action: string, undoneAt?: number }
 
+/** Larger versions are not diffed by `show` (the files are named for other tools). */
+const MAX_DIFF_BYTES = 4 * 1024 * 1024
 const KINDS = ['update/update', 'remove/update', 'update/remove', 'name/name', 'rename']
 const SUBCOMMANDS = 'list, show, resolve, discard-local, interactive, history, undo, resolver'
 
@@ -204,7 +206,9 @@ export async function describe (c: ShowView): Promise<string> {
     ]).trimEnd())
   }
   const [l, s, b] = await Promise.all([c.local.copy, c.server.copy, c.base?.copy].map(f => f ? readFile(f).catch(() => null) : Promise.resolve(null)))
-  if (l && s) {
+  if ([l, s, b].some(x => x && x.length > MAX_DIFF_BYTES)) {
+    out.push('', `too large to diff here (over ${formatSize(MAX_DIFF_BYTES)}): compare the files above with diff(1) or a merge tool`)
+  } else if (l && s) {
     if (!isText(l) || !isText(s)) out.push('', `binary contents: ${l.equals(s) ? 'identical' : 'they differ'} (compare the sha256 above)`)
     else if (b && isText(b)) {
       out.push('', patch('ancestor', 'here', b, l), patch('ancestor', 'server', b, s))
