@@ -1,20 +1,20 @@
 // The cache manager core (Venus / afsd), independent of FUSE. Responsibilities:
 //   1. the cells this client serves, their server links and volume locations
 //   2. cached objects: statuses under callbacks, directory listings, container files
-//   3. fetching whole files on demand and storing them back whole
-//   4. taking callback breaks (demote, never evict) and evicting containers by LRU
-import { createReadStream } from 'node:fs'
+//   3. whole files fetched on demand and stored back whole (`whole-file.ts`)
+//   4. taking callback breaks (demote, never evict); the space containers take is
+//      `cache-space.ts`'s
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import {
-  AfsError, makeLog, noSpace, notDir, notFound, tooLarge, formatSize, volumeOffline, CHUNK_BYTES,
+  AfsError, makeLog, notDir, notFound, volumeOffline,
   type DirReply, type Fid, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import { Cell } from './cell.ts'
 import { ContainerStore } from './container-file.ts'
 import { newCounters, type Counters } from './counters.ts'
-import { hasData, isEvictable, isListed, type Dirent, type FsObject } from './fs-object.ts'
+import { isListed, type Dirent, type FsObject } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import { openTable } from './cache-metadata.ts'
 import { CALLBACK_SLACK_MS, DEFAULT_CACHE_BYTES } from './constants.ts'
@@ -24,6 +24,8 @@ import { ClientModifyLog, isLocalFid } from './cml.ts'
 import { Emulator } from './emulator.ts'
 import { Reintegrator } from './reintegrator.ts'
 import { Connectivity } from './connectivity.ts'
+import { CacheSpace } from './cache-space.ts'
+import { WholeFiles } from './whole-file.ts'
 import { ConflictKeeper } from './repair/conflict-keeper.ts'
 import { Ancestors } from './repair/ancestors.ts'
 import { Repairer } from './repair/repairer.ts'
@@ -48,11 +50,9 @@ export class CacheManager {
   readonly cells = new Map<string, Cell>()
   table!: FsObjectTable
   readonly containers: ContainerStore
-  readonly cacheBytes: number
+  readonly space: CacheSpace
+  readonly files: WholeFiles
   readonly readFds = new ReadFdCache()
-  usedBytes = 0
-  /** Space promised to fetches under way. */
-  reservedBytes = 0
   private readonly inflight = new Map<string, Promise<unknown>>()
   private readonly locks = new Map<string, Promise<unknown>>()
   clientId = ''
@@ -68,14 +68,13 @@ export class CacheManager {
   readonly misses = new Map<string, Miss>()
   /** `afs disconnect --write-back`: reads from servers, mutations through the log. */
   writeBack = false
-  /** Hoard priority (1–1000) of each hoarded object, by key, from the last hoard walk. */
-  hoardPriorities = new Map<string, number>()
   /** Called after a cell's servers came back and its log was replayed (the hoard walker listens). */
   onReconnected: (cell: Cell) => void = () => {}
 
   constructor (readonly opts: CacheManagerOptions) {
     this.containers = new ContainerStore(opts.cacheDir)
-    this.cacheBytes = opts.cacheBytes ?? DEFAULT_CACHE_BYTES
+    this.space = new CacheSpace(this, opts.cacheBytes ?? DEFAULT_CACHE_BYTES)
+    this.files = new WholeFiles(this)
     this.cml = new ClientModifyLog(opts.cacheDir)
     this.emulator = new Emulator(this)
     this.reintegrator = new Reintegrator(this)
@@ -147,7 +146,7 @@ export class CacheManager {
       if (o.cachedVersion === null) continue
       if (!present.has(o.key)) { o.cachedVersion = null; o.cachedBytes = 0; o.dirty = false; continue }
       present.delete(o.key)
-      this.usedBytes += o.cachedBytes
+      this.space.usedBytes += o.cachedBytes
     }
     // Containers the log still needs are kept even when the cache lost track of them.
     for (const stray of present) if (!this.cml.referencesKey(stray)) await this.containers.remove(stray)
@@ -174,16 +173,6 @@ export class CacheManager {
       if (isLocalFid(o.status.fid) && !o.conflict) await this.forget(o)
       else void this.table.save(o)
     }
-  }
-
-  /** A store replayed from the log: the container now holds the server's new version. */
-  stored (cell: Cell, fid: Fid, status: VnodeStatus): void {
-    const o = this.table.get(objectKey(cell.name, fid))
-    if (!o || isLocalFid(fid)) return
-    o.status = status
-    if (o.loggedGen === o.writeGen) o.dirty = false
-    o.baseVersion = null
-    this.setCached(o, status.dataVersion, o.cachedBytes)
   }
 
   cell (name: string): Cell {
@@ -321,174 +310,17 @@ export class CacheManager {
     void this.table.save(dir)
   }
 
-  // ---- whole-file data ----
-
-  /** Makes sure the container holds the current version of a file (fetching it whole if not; whatever it holds while disconnected). */
-  async ensureData (cell: Cell, o: FsObject, priority = this.usePriority(o.key)): Promise<void> {
-    if (hasData(o) || (o.cachedVersion !== null && !this.online(cell, o.status.fid.volume))) return
-    try {
-      await this.once(o.key, () => this.fetch(cell, o, priority)).catch(async (err: unknown) => {
-        // A fetch shared with a lower-priority caller (a hoard walk) may have found no room that this one would.
-        if (!(err instanceof AfsError && err.code === 'NO_SPACE')) throw err
-        await this.once(o.key, () => this.fetch(cell, o, priority))
-      })
-    } catch (err) {
-      if (!isUnreachable(err) || o.cachedVersion === null) throw err
-    }
-  }
-
-  /** Fetches a file whole; `priority` decides which cached files may make room for it. */
-  private async fetch (cell: Cell, o: FsObject, priority: number): Promise<void> {
-    if (hasData(o)) return
-    const size = o.status.size
-    if (size > this.cacheBytes) {
-      log.error(`cannot cache ${o.key}: it is ${formatSize(size)} and the cache holds ${formatSize(this.cacheBytes)}`)
-      throw tooLarge(`file of ${size} bytes is larger than the cache (${this.cacheBytes} bytes)`)
-    }
-    await this.makeRoom(size, o.key, priority)
-    // Held until the container is counted, so concurrent fetches cannot overfill the cache.
-    this.reservedBytes += size
-    try {
-      const { result, body } = await cell.linkFor(o.status.fid.volume).download('fetchData', { fid: o.status.fid })
-      const reply = result as StatusReply
-      this.counters.fetches++
-      // Take the status and callback now: a break for a newer version can arrive while the
-      // data streams in, and must not be undone by taking them afterwards.
-      this.accept(cell, reply)
-      const bytes = await this.containers.fill(o.key, body)
-      this.counters.bytesFetched += bytes
-      this.setCached(o, reply.status.dataVersion, bytes)
-    } finally {
-      this.reservedBytes -= size
-    }
-  }
-
-  /**
-   * Stores a dirty container whole; later writes keep it dirty. Serialized per object.
-   * While the server is unreachable the store goes to the log instead.
-   */
-  async store (cell: Cell, o: FsObject): Promise<void> {
-    await this.serialize(o.key, async () => {
-      if (!o.dirty) return
-      if (!this.online(cell, o.status.fid.volume)) {
-        if (o.loggedGen !== o.writeGen || o.writeGen === 0) await this.emulator.store(cell, o)
-        return
-      }
-      const gen = o.writeGen
-      const size = await this.containers.size(o.key)
-      let reply: StatusReply
-      try {
-        reply = await cell.linkFor(o.status.fid.volume).upload('store',
-          { fid: o.status.fid, size, mtimeMs: o.localMtimeMs || Date.now() },
-          size === 0 ? noBytes() : createReadStream(this.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES })) as StatusReply
-      } catch (err) {
-        if (isUnreachable(err)) return await this.emulator.store(cell, o)
-        if (isRejection(err)) await this.discardLocal(o)
-        throw err
-      }
-      this.counters.stores++
-      this.counters.bytesStored += size
-      this.accept(cell, reply)
-      if (o.writeGen === gen) o.dirty = false
-      this.setCached(o, reply.status.dataVersion, size)
-    })
-    await this.trim()
-  }
-
-  /**
-   * Before a cached file first changes while its volume is offline: keeps the server
-   * version it holds as the common ancestor for a conflict's three-way merge.
-   */
-  async keepAncestor (cell: Cell, o: FsObject): Promise<void> {
-    if (o.status.type !== 'file' || isLocalFid(o.status.fid) || o.dirty || o.baseVersion !== null) return
-    if (o.cachedVersion !== o.status.dataVersion || this.online(cell, o.status.fid.volume)) return
-    await this.ancestors.keep(o.key, o.cachedVersion, this.containers.path(o.key), o.cachedBytes)
-  }
-
-  /** The server refused a store for good (quota, space, gone): the copy reverts to the server's. */
-  private async discardLocal (o: FsObject): Promise<void> {
-    log.warn(`store of ${o.key} refused; local changes dropped, the server's version stays`)
-    o.dirty = false
-    o.cbExpiresAt = 0
-    this.readFds.drop(o.key)
-    await this.containers.remove(o.key)
-    this.setCached(o, null, 0)
-  }
-
-  setCached (o: FsObject, version: number | null, bytes: number): void {
-    this.usedBytes += bytes - o.cachedBytes
-    o.cachedVersion = version
-    o.cachedBytes = bytes
-    void this.table.save(o)
-  }
-
-  /**
-   * Evicts containers until `bytes` more fit. Never open, dirty, logged or conflicted ones.
-   * An object's priority weighs its hoard priority and how recently it was used 75:25, as
-   * Coda does; only objects of lower priority than the one that needs the room (`incoming`)
-   * go, unhoarded ones before hoarded ones, lowest first.
-   */
-  async makeRoom (bytes: number, except?: string, incoming = Infinity): Promise<void> {
-    const fits = () => this.usedBytes + this.reservedBytes + bytes <= this.cacheBytes
-    if (fits()) return
-    for (const [v, score] of this.evictionOrder(except)) {
-      if (fits()) break
-      if (score >= incoming) continue
-      await this.evict(v)
-    }
-    if (!fits()) {
-      throw noSpace(`cache full: ${formatSize(this.usedBytes)} of ${formatSize(this.cacheBytes)} held by open, unsaved or higher-priority files`)
-    }
-  }
-
-  /** The priority an object has when it is being used right now. */
-  usePriority (key: string): number {
-    return 0.75 * (this.hoardPriorities.get(key) ?? 0) + 0.25 * 1000
-  }
-
-  /**
-   * The priority of a hoard walk's fetch: the hoard priority alone (a walk is not a use),
-   * so hoarded files of one priority that do not all fit do not evict each other on
-   * every walk, and a walk never pushes out what the user is reading.
-   */
-  hoardFetchPriority (key: string): number {
-    return 0.75 * (this.hoardPriorities.get(key) ?? 0)
-  }
-
-  /** Evictable objects with their priorities, first to go first. */
-  evictionOrder (except?: string): Array<[FsObject, number]> {
-    const victims = [...this.table.values()].filter(o => isEvictable(o) && o.key !== except && !this.cml.references(o.cell, o.status.fid))
-    victims.sort((a, b) => a.lastUse - b.lastUse)
-    const n = Math.max(1, victims.length)
-    const scored = victims.map((o, i): [FsObject, number] => [o, 0.75 * (this.hoardPriorities.get(o.key) ?? 0) + 0.25 * 1000 * (i / n)])
-    const hoarded = (o: FsObject) => this.hoardPriorities.has(o.key) ? 1 : 0
-    return scored.sort(([a, sa], [b, sb]) => hoarded(a) - hoarded(b) || sa - sb)
-  }
-
-  /** Evicts what it can to get back under the limit (dirty containers may have pushed past it). */
-  async trim (): Promise<void> {
-    await this.makeRoom(0).catch(() => {})
-  }
-
-  async evict (o: FsObject): Promise<void> {
-    if (!isEvictable(o)) return
-    this.readFds.drop(o.key)
-    await this.containers.remove(o.key)
-    this.setCached(o, null, 0)
-    this.counters.evictions++
-  }
-
   /** Forgets an object that no longer exists. */
   async forget (o: FsObject): Promise<void> {
     if (o.openCount > 0 || o.conflict) { o.cbExpiresAt = 0; return }
     this.readFds.drop(o.key)
     if (o.cachedVersion !== null) await this.containers.remove(o.key)
-    this.usedBytes -= o.cachedBytes
+    this.space.usedBytes -= o.cachedBytes
     this.table.delete(o.key)
   }
 
   /** Runs `fn` once for concurrent callers on the same key. */
-  private once<T> (key: string, fn: () => Promise<T>): Promise<T> {
+  once<T> (key: string, fn: () => Promise<T>): Promise<T> {
     let p = this.inflight.get(key) as Promise<T> | undefined
     if (!p) {
       p = fn().finally(() => this.inflight.delete(key))
@@ -504,11 +336,4 @@ export class CacheManager {
     this.locks.set(key, run)
     try { return await run } finally { if (this.locks.get(key) === run) this.locks.delete(key) }
   }
-}
-
-async function * noBytes (): AsyncIterable<Buffer> { /* an empty file */ }
-
-/** Errors after which retrying the same store cannot succeed. */
-function isRejection (err: unknown): boolean {
-  return err instanceof AfsError && ['QUOTA', 'NO_SPACE', 'NOT_FOUND', 'PERMISSION', 'IS_DIR', 'INVALID'].includes(err.code)
 }

@@ -148,7 +148,7 @@ export class ControlServer {
     const { obj } = await this.vfs.resolveObject(this.inMount(path))
     obj.cbExpiresAt = 0
     if (obj.status.type === 'dir') { obj.entries = null; obj.listedVersion = -1 }
-    await this.cm.evict(obj)
+    await this.cm.space.evict(obj)
     // An open or unsaved file keeps its data (a close's release may still be on its way).
     return { flushed: fidKey(obj.status.fid), evicted: obj.cachedVersion === null }
   }

@@ -34,7 +34,7 @@ export class Emulator {
     if (n.type === 'dir') { obj.entries = new Map(); obj.listedVersion = 0 }
     if (n.type === 'file') {
       await this.cm.containers.createEmpty(obj.key)
-      this.cm.setCached(obj, 0, 0)
+      this.cm.space.setCached(obj, 0, 0)
     }
     const d = dir.status.fid
     const body: CmlRecordBody = n.type === 'symlink'

@@ -111,7 +111,7 @@ export class Reintegrator {
     const created = (body.op === 'create' || body.op === 'mkdir' || body.op === 'symlink') && reply.status ? { local: r.body.fid, server: reply.status.fid } : undefined
     const rebase = reply.status && !created && 'base' in body ? { fid: body.fid, from: body.base, to: reply.status.dataVersion } : undefined
     this.cm.cml.done(r.seq, { created, rebase })
-    if (body.op === 'store' && reply.status) this.cm.stored(cell, r.body.fid, reply.status)
+    if (body.op === 'store' && reply.status) this.cm.files.stored(cell, r.body.fid, reply.status)
     if (body.op === 'store' && !this.cm.cml.references(cell.name, r.body.fid)) void this.cm.ancestors.drop(objectKey(cell.name, r.body.fid))
     return 'applied'
   }

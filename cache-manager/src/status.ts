@@ -47,7 +47,7 @@ export function statusReport (cm: CacheManager, mount: string) {
   return {
     mount,
     cacheDir: cm.opts.cacheDir,
-    cache: { usedBytes: cm.usedBytes, limitBytes: cm.cacheBytes, objects: cm.table.size },
+    cache: { usedBytes: cm.space.usedBytes, limitBytes: cm.space.limitBytes, objects: cm.table.size },
     counters: { ...cm.counters },
     servers,
     volumes,

@@ -148,8 +148,8 @@ export class Vfs {
   private async openHandle (cell: Cell, obj: FsObject, writable: boolean): Promise<number> {
     obj.openCount++
     try {
-      await this.cm.ensureData(cell, obj)
-      if (writable) await this.cm.keepAncestor(cell, obj)
+      await this.cm.files.ensureData(cell, obj)
+      if (writable) await this.cm.files.keepAncestor(cell, obj)
       const path = this.cm.containers.path(obj.key)
       const { fd, shared } = writable ? { fd: await openAsync(path, 'r+'), shared: false } : await this.cm.readFds.acquire(obj.key, obj.cachedVersion, path)
       const fh = this.nextHandle++
@@ -168,7 +168,7 @@ export class Vfs {
       const r = await link.call('create', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }) as CreateReply
       const o = this.created(cell, r, name)
       await this.cm.containers.createEmpty(o.key)
-      this.cm.setCached(o, r.status.dataVersion, 0)
+      this.cm.space.setCached(o, r.status.dataVersion, 0)
       return o
     }, () => this.cm.emulator.create(cell, dir, name, { type: 'file', mode, uid: caller.uid, gid: caller.gid }))
     return await this.openHandle(cell, obj, true)
@@ -218,14 +218,14 @@ export class Vfs {
     o.dirty = true
     o.writeGen++
     o.localMtimeMs = Date.now()
-    this.cm.usedBytes += size - o.cachedBytes
+    this.cm.space.usedBytes += size - o.cachedBytes
     o.cachedBytes = size
   }
 
   /** close(2) and fsync(2): a written file is stored whole on the server before they return. */
   async flush (fh: number): Promise<void> {
     const h = this.handle(fh)
-    if (h.writable && h.obj.dirty) await this.cm.store(h.cell, h.obj)
+    if (h.writable && h.obj.dirty) await this.cm.files.store(h.cell, h.obj)
   }
 
   async fsync (fh: number): Promise<void> {
@@ -241,7 +241,7 @@ export class Vfs {
     if (h.shared) this.cm.readFds.release(h.obj.key, h.fd)
     else await closeAsync(h.fd).catch(() => {})
     h.obj.openCount--
-    if (h.obj.dirty && h.obj.openCount === 0) await this.cm.store(h.cell, h.obj)
+    if (h.obj.dirty && h.obj.openCount === 0) await this.cm.files.store(h.cell, h.obj)
   }
 
   private writers (o: FsObject): boolean {
@@ -266,7 +266,7 @@ export class Vfs {
     if (!this.cm.online(cell, obj.status.fid.volume) || isLocalFid(obj.status.fid)) {
       // Disconnected: truncate the container and log the result as a store.
       await this.truncateLocally(cell, obj, size)
-      await this.cm.store(cell, obj)
+      await this.cm.files.store(cell, obj)
       return
     }
     const before = obj.status.dataVersion
@@ -274,14 +274,14 @@ export class Vfs {
     this.cm.accept(cell, r)
     if (hasDataAt(obj, before) && r.status.dataVersion === before + 1) {
       await this.cm.containers.truncate(obj.key, size)
-      this.cm.setCached(obj, r.status.dataVersion, size)
+      this.cm.space.setCached(obj, r.status.dataVersion, size)
     }
   }
 
   private async truncateLocally (cell: Cell, obj: FsObject, size: number): Promise<void> {
-    if (size > 0 || obj.cachedVersion !== null) await this.cm.ensureData(cell, obj)
+    if (size > 0 || obj.cachedVersion !== null) await this.cm.files.ensureData(cell, obj)
     else await this.cm.containers.createEmpty(obj.key)
-    await this.cm.keepAncestor(cell, obj)
+    await this.cm.files.keepAncestor(cell, obj)
     await this.cm.containers.truncate(obj.key, size)
     if (obj.cachedVersion === null) obj.cachedVersion = obj.status.dataVersion
     this.markDirty(obj, size)

@@ -90,7 +90,7 @@ export class HoardWalker {
         if (signal.aborted) break
         priorities.set(t.obj.key, Math.max(priorities.get(t.obj.key) ?? 0, entry.priority))
         // Hoarded objects count as hoarded before they are fetched: eviction spares them for this walk.
-        this.cm.hoardPriorities.set(t.obj.key, priorities.get(t.obj.key)!)
+        this.cm.space.hoardPriorities.set(t.obj.key, priorities.get(t.obj.key)!)
         const p: Promise<void> = this.visit(t, report).finally(() => {
           inflight.delete(p)
           progress.objects = report.objects
@@ -106,7 +106,7 @@ export class HoardWalker {
     }
     await Promise.all(inflight)
     report.interrupted = signal.aborted
-    if (!report.interrupted) this.cm.hoardPriorities = priorities
+    if (!report.interrupted) this.cm.space.hoardPriorities = priorities
     report.ms = Date.now() - started
     this.last = report
     log.info(`hoard walk: ${report.objects} objects, ${report.fetched} fetched (${report.bytes} bytes), ${report.failures.length} missing, ${report.ms} ms${report.interrupted ? ', interrupted' : ''}`)
@@ -117,7 +117,7 @@ export class HoardWalker {
     report.objects++
     if (t.obj.status.type !== 'file' || hasData(t.obj)) return
     try {
-      await this.cm.ensureData(t.cell, t.obj, this.cm.hoardFetchPriority(t.obj.key))
+      await this.cm.files.ensureData(t.cell, t.obj, this.cm.space.hoardFetchPriority(t.obj.key))
       if (hasData(t.obj)) { report.fetched++; report.bytes += t.obj.cachedBytes }
     } catch (err) {
       report.failures.push({ path: t.path, reason: reasonOf(err) })

@@ -258,7 +258,7 @@ export class Repairer {
       o.baseVersion = null
       o.cbExpiresAt = 0
       if (isLocalFid(o.status.fid)) await this.cm.forget(o)
-      else await this.cm.evict(o)
+      else await this.cm.space.evict(o)
     }
     await this.cm.ancestors.drop(objectKey(cell.name, c.fid))
     this.invalidateListings(cell, c, dir)

@@ -1,0 +1,128 @@
+// Whole files (AFS's and Coda's unit of caching): fetched whole into a container when
+// opened, stored back whole when closed. Responsibilities:
+//   1. fetch a file's current version once for concurrent callers, with room made first
+//   2. store a written file whole (or log it while disconnected), one store at a time
+//   3. keep the ancestor of a file about to change offline, for conflicts' three-way merges
+import { createReadStream } from 'node:fs'
+import { AfsError, formatSize, makeLog, tooLarge, CHUNK_BYTES, type Fid, type StatusReply, type VnodeStatus } from '@afs-ts/common'
+import type { CacheManager } from './cache-manager.ts'
+import type { Cell } from './cell.ts'
+import { isLocalFid } from './cml.ts'
+import { hasData, type FsObject } from './fs-object.ts'
+import { objectKey } from './fs-object-table.ts'
+import { isUnreachable } from './server-link.ts'
+
+const log = makeLog('cache-manager')
+
+export class WholeFiles {
+  constructor (private readonly cm: CacheManager) {}
+
+  /** A store replayed from the log: the container now holds the server's new version. */
+  stored (cell: Cell, fid: Fid, status: VnodeStatus): void {
+    const o = this.cm.table.get(objectKey(cell.name, fid))
+    if (!o || isLocalFid(fid)) return
+    o.status = status
+    if (o.loggedGen === o.writeGen) o.dirty = false
+    o.baseVersion = null
+    this.cm.space.setCached(o, status.dataVersion, o.cachedBytes)
+  }
+
+  /** Makes sure the container holds the current version of a file (fetching it whole if not; whatever it holds while disconnected). */
+  async ensureData (cell: Cell, o: FsObject, priority = this.cm.space.usePriority(o.key)): Promise<void> {
+    if (hasData(o) || (o.cachedVersion !== null && !this.cm.online(cell, o.status.fid.volume))) return
+    try {
+      await this.cm.once(o.key, () => this.fetch(cell, o, priority)).catch(async (err: unknown) => {
+        // A fetch shared with a lower-priority caller (a hoard walk) may have found no room that this one would.
+        if (!(err instanceof AfsError && err.code === 'NO_SPACE')) throw err
+        await this.cm.once(o.key, () => this.fetch(cell, o, priority))
+      })
+    } catch (err) {
+      if (!isUnreachable(err) || o.cachedVersion === null) throw err
+    }
+  }
+
+  /** Fetches a file whole; `priority` decides which cached files may make room for it. */
+  private async fetch (cell: Cell, o: FsObject, priority: number): Promise<void> {
+    if (hasData(o)) return
+    const size = o.status.size
+    if (size > this.cm.space.limitBytes) {
+      log.error(`cannot cache ${o.key}: it is ${formatSize(size)} and the cache holds ${formatSize(this.cm.space.limitBytes)}`)
+      throw tooLarge(`file of ${size} bytes is larger than the cache (${this.cm.space.limitBytes} bytes)`)
+    }
+    await this.cm.space.makeRoom(size, o.key, priority)
+    // Held until the container is counted, so concurrent fetches cannot overfill the cache.
+    this.cm.space.reservedBytes += size
+    try {
+      const { result, body } = await cell.linkFor(o.status.fid.volume).download('fetchData', { fid: o.status.fid })
+      const reply = result as StatusReply
+      this.cm.counters.fetches++
+      // Take the status and callback now: a break for a newer version can arrive while the
+      // data streams in, and must not be undone by taking them afterwards.
+      this.cm.accept(cell, reply)
+      const bytes = await this.cm.containers.fill(o.key, body)
+      this.cm.counters.bytesFetched += bytes
+      this.cm.space.setCached(o, reply.status.dataVersion, bytes)
+    } finally {
+      this.cm.space.reservedBytes -= size
+    }
+  }
+
+  /**
+   * Stores a dirty container whole; later writes keep it dirty. Serialized per object.
+   * While the server is unreachable the store goes to the log instead.
+   */
+  async store (cell: Cell, o: FsObject): Promise<void> {
+    await this.cm.serialize(o.key, async () => {
+      if (!o.dirty) return
+      if (!this.cm.online(cell, o.status.fid.volume)) {
+        if (o.loggedGen !== o.writeGen || o.writeGen === 0) await this.cm.emulator.store(cell, o)
+        return
+      }
+      const gen = o.writeGen
+      const size = await this.cm.containers.size(o.key)
+      let reply: StatusReply
+      try {
+        reply = await cell.linkFor(o.status.fid.volume).upload('store',
+          { fid: o.status.fid, size, mtimeMs: o.localMtimeMs || Date.now() },
+          size === 0 ? noBytes() : createReadStream(this.cm.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES })) as StatusReply
+      } catch (err) {
+        if (isUnreachable(err)) return await this.cm.emulator.store(cell, o)
+        if (isRejection(err)) await this.discardLocal(o)
+        throw err
+      }
+      this.cm.counters.stores++
+      this.cm.counters.bytesStored += size
+      this.cm.accept(cell, reply)
+      if (o.writeGen === gen) o.dirty = false
+      this.cm.space.setCached(o, reply.status.dataVersion, size)
+    })
+    await this.cm.space.trim()
+  }
+
+  /**
+   * Before a cached file first changes while its volume is offline: keeps the server
+   * version it holds as the common ancestor for a conflict's three-way merge.
+   */
+  async keepAncestor (cell: Cell, o: FsObject): Promise<void> {
+    if (o.status.type !== 'file' || isLocalFid(o.status.fid) || o.dirty || o.baseVersion !== null) return
+    if (o.cachedVersion !== o.status.dataVersion || this.cm.online(cell, o.status.fid.volume)) return
+    await this.cm.ancestors.keep(o.key, o.cachedVersion, this.cm.containers.path(o.key), o.cachedBytes)
+  }
+
+  /** The server refused a store for good (quota, space, gone): the copy reverts to the server's. */
+  private async discardLocal (o: FsObject): Promise<void> {
+    log.warn(`store of ${o.key} refused; local changes dropped, the server's version stays`)
+    o.dirty = false
+    o.cbExpiresAt = 0
+    this.cm.readFds.drop(o.key)
+    await this.cm.containers.remove(o.key)
+    this.cm.space.setCached(o, null, 0)
+  }
+}
+
+async function * noBytes (): AsyncIterable<Buffer> { /* an empty file */ }
+
+/** Errors after which retrying the same store cannot succeed. */
+function isRejection (err: unknown): boolean {
+  return err instanceof AfsError && ['QUOTA', 'NO_SPACE', 'NOT_FOUND', 'PERMISSION', 'IS_DIR', 'INVALID'].includes(err.code)
+}
