@@ -3,15 +3,15 @@
 import { open as fsOpen, read as fsRead, write as fsWrite, close as fsClose, fsync as fsFsync, constants } from 'node:fs'
 import { promisify } from 'node:util'
 import {
-  conflict, crossVolume, invalid, isDir, notDir, notFound, permission, rootFid, badRequest,
-  type CreateReply, type Fid, type RenameReply, type StatfsReply, type StatusReply, type VnodeStatus,
+  conflict, invalid, isDir, notDir, notFound, permission, rootFid, badRequest,
+  type CreateReply, type StatfsReply, type StatusReply,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { hasData, type FsObject } from './fs-object.ts'
 import { isLocalFid } from './cml.ts'
-import { objectKey } from './fs-object-table.ts'
-import { isUnreachable, type ServerLink } from './server-link.ts'
+import { isUnreachable } from './server-link.ts'
+import { Namespace, splitPath } from './namespace.ts'
 
 const openAsync = promisify(fsOpen)
 const closeAsync = promisify(fsClose)
@@ -30,7 +30,11 @@ export class Vfs {
   private nextHandle = 1
   private readonly startedMs = Date.now()
 
-  constructor (readonly cm: CacheManager) {}
+  readonly ns: Namespace
+
+  constructor (readonly cm: CacheManager) {
+    this.ns = new Namespace(cm, (path, followMount) => this.resolveObject(path, followMount))
+  }
 
   // ---- lookups ----
 
@@ -90,14 +94,6 @@ export class Vfs {
   }
 
   /** The directory that holds `path`'s last component, and that name. */
-  private async parent (path: string): Promise<{ cell: Cell, dir: FsObject, name: string }> {
-    const parts = splitPath(path)
-    if (parts.length < 2) throw permission('the mount root holds cells only')
-    const { cell, obj } = await this.resolveObject('/' + parts.slice(0, -1).join('/'))
-    if (obj.status.type !== 'dir') throw notDir('not a directory')
-    return { cell, dir: obj, name: parts[parts.length - 1] }
-  }
-
   async getattr (path: string): Promise<Attr> {
     const n = await this.resolve(path)
     if (n.kind === 'root') return { ino: 1, mode: S_IFDIR | 0o755, uid: 0, gid: 0, size: 4096, nlink: 2 + this.cm.cells.size, atimeMs: this.startedMs, mtimeMs: this.startedMs, ctimeMs: this.startedMs }
@@ -163,34 +159,15 @@ export class Vfs {
   }
 
   async create (path: string, mode: number, caller: Caller): Promise<number> {
-    const { cell, dir, name } = await this.parent(path)
-    const obj = await this.mutate(cell, dir, async link => {
+    const { cell, dir, name } = await this.ns.parent(path)
+    const obj = await this.ns.mutate(cell, dir, async link => {
       const r = await link.call('create', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }) as CreateReply
-      const o = this.created(cell, r, name)
+      const o = this.ns.created(cell, r, name)
       await this.cm.containers.createEmpty(o.key)
       this.cm.space.setCached(o, r.status.dataVersion, 0)
       return o
     }, () => this.cm.emulator.create(cell, dir, name, { type: 'file', mode, uid: caller.uid, gid: caller.gid }))
     return await this.openHandle(cell, obj, true)
-  }
-
-  /**
-   * Runs a mutation against the server while its volume is online; when it is not (or
-   * the server stops answering during the call), runs the emulated version instead.
-   */
-  private async mutate<T> (cell: Cell, on: FsObject, connected: (link: ServerLink) => Promise<T>, emulated: () => Promise<T>): Promise<T> {
-    if (on.conflict) throw conflict(`${on.key} is in conflict: resolve it with afs repair`)
-    const volume = on.status.fid.volume
-    if (this.cm.online(cell, volume) && !isLocalFid(on.status.fid)) {
-      try { return await connected(cell.linkFor(volume)) } catch (err) { if (!isUnreachable(err)) throw err }
-    }
-    return await emulated()
-  }
-
-  private created (cell: Cell, r: CreateReply, name: string): FsObject {
-    const obj = this.cm.accept(cell, r)
-    this.cm.applyEntries(cell, r.dir, [[name, { fid: r.status.fid, type: r.status.type }]])
-    return obj
   }
 
   private handle (fh: number): Handle {
@@ -313,103 +290,20 @@ export class Vfs {
 
   private async setattr (path: string, change: { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number }): Promise<void> {
     const { cell, obj } = await this.resolveObject(path)
-    await this.mutate(cell, obj, async link => {
+    await this.ns.mutate(cell, obj, async link => {
       this.cm.accept(cell, await link.call('setattr', { fid: obj.status.fid, ...change }) as StatusReply)
     }, () => this.cm.emulator.setattr(cell, obj, change))
   }
 
-  // ---- namespace ----
+  // ---- namespace (namespace.ts) ----
 
-  async mkdir (path: string, mode: number, caller: Caller): Promise<void> {
-    const { cell, dir, name } = await this.parent(path)
-    await this.mutate(cell, dir, async link => {
-      this.created(cell, await link.call('mkdir', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }) as CreateReply, name)
-    }, async () => { await this.cm.emulator.create(cell, dir, name, { type: 'dir', mode, uid: caller.uid, gid: caller.gid }) })
-  }
-
-  async symlink (target: string, path: string, caller: Caller): Promise<void> {
-    const { cell, dir, name } = await this.parent(path)
-    await this.mutate(cell, dir, async link => {
-      this.created(cell, await link.call('symlink', { dir: dir.status.fid, name, target, uid: caller.uid, gid: caller.gid }) as CreateReply, name)
-    }, async () => { await this.cm.emulator.create(cell, dir, name, { type: 'symlink', mode: 0o777, uid: caller.uid, gid: caller.gid, target }) })
-  }
-
-  async mkmount (path: string, volume: string, caller: Caller): Promise<void> {
-    const { cell, dir, name } = await this.parent(path)
-    const r = await cell.linkFor(dir.status.fid.volume).call('mkmount', { dir: dir.status.fid, name, volume, uid: caller.uid, gid: caller.gid }) as CreateReply
-    this.created(cell, r, name)
-  }
-
-  async link (from: string, to: string): Promise<void> {
-    const src = await this.resolveObject(from, false)
-    const { cell, dir, name } = await this.parent(to)
-    if (src.cell !== cell) throw invalid('hard links stay within a cell')
-    if (src.obj.conflict) throw conflict(`${from} is in conflict: resolve it with afs repair`)
-    await this.mutate(cell, dir, async link => {
-      this.created(cell, await link.call('link', { dir: dir.status.fid, name, fid: src.obj.status.fid }) as CreateReply, name)
-    }, () => this.cm.emulator.link(cell, src.obj, dir, name))
-  }
-
-  async unlink (path: string): Promise<void> {
-    await this.remove(path, false)
-  }
-
-  async rmdir (path: string): Promise<void> {
-    await this.remove(path, true)
-  }
-
-  private async remove (path: string, directory: boolean): Promise<void> {
-    const { cell, dir, name } = await this.parent(path)
-    await this.refuseConflicted(cell, dir, name, path)
-    await this.mutate(cell, dir, async link => {
-      const gone = (await this.cm.entries(cell, dir)).get(name)
-      const r = await link.call(directory ? 'rmdir' : 'remove', { dir: dir.status.fid, name }) as { dir: VnodeStatus, status: VnodeStatus | null }
-      this.cm.applyEntries(cell, r.dir, [[name, null]])
-      if (gone) await this.settle(cell, gone.fid, r.status)
-    }, () => this.cm.emulator.remove(cell, dir, name, directory))
-  }
-
-  /**
-   * A conflicted object's name is not removed, renamed or replaced: on the server that
-   * name holds the server's version, which would go without the user ever choosing.
-   */
-  private async refuseConflicted (cell: Cell, dir: FsObject, name: string, path: string): Promise<void> {
-    const d = (await this.cm.entries(cell, dir).catch(() => null))?.get(name)
-    if (d && this.cm.table.get(objectKey(cell.name, d.fid))?.conflict) throw conflict(`${path} is in conflict: resolve it with afs repair`)
-  }
-
-  /** After a remove or a replacing rename: refresh or forget the object that lost a name. */
-  private async settle (cell: Cell, fid: Fid, status: VnodeStatus | null): Promise<void> {
-    const o = this.cm.table.get(objectKey(cell.name, fid))
-    if (!o) return
-    if (status) this.cm.update(cell, status)
-    else await this.cm.forget(o)
-  }
-
-  async rename (from: string, to: string): Promise<void> {
-    const a = await this.parent(from)
-    const b = await this.parent(to)
-    if (a.cell !== b.cell) throw invalid('rename across cells')
-    if (a.dir.status.fid.volume !== b.dir.status.fid.volume) throw crossVolume('rename across volumes')
-    await this.refuseConflicted(a.cell, a.dir, a.name, from)
-    await this.refuseConflicted(b.cell, b.dir, b.name, to)
-    await this.mutate(a.cell, a.dir, async link => {
-      const r = await link.call('rename', { fromDir: a.dir.status.fid, fromName: a.name, toDir: b.dir.status.fid, toName: b.name }) as RenameReply
-      const entry = { fid: r.moved.fid, type: r.moved.type }
-      if (r.fromDir.fid.vnode === r.toDir.fid.vnode) {
-        this.cm.applyEntries(a.cell, r.fromDir, [[a.name, null], [b.name, entry]])
-      } else {
-        this.cm.applyEntries(a.cell, r.fromDir, [[a.name, null]])
-        this.cm.applyEntries(b.cell, r.toDir, [[b.name, entry]])
-      }
-      this.cm.update(a.cell, r.moved)
-      if (r.replaced) await this.settle(a.cell, r.replaced.fid, r.replaced.status)
-    }, () => this.cm.emulator.rename(a.cell, a.dir, a.name, b.dir, b.name))
-  }
-}
-
-export function splitPath (path: string): string[] {
-  return path.split('/').filter(p => p !== '' && p !== '.')
+  mkdir (path: string, mode: number, caller: Caller): Promise<void> { return this.ns.mkdir(path, mode, caller) }
+  symlink (target: string, path: string, caller: Caller): Promise<void> { return this.ns.symlink(target, path, caller) }
+  mkmount (path: string, volume: string, caller: Caller): Promise<void> { return this.ns.mkmount(path, volume, caller) }
+  link (from: string, to: string): Promise<void> { return this.ns.link(from, to) }
+  unlink (path: string): Promise<void> { return this.ns.remove(path, false) }
+  rmdir (path: string): Promise<void> { return this.ns.remove(path, true) }
+  rename (from: string, to: string): Promise<void> { return this.ns.rename(from, to) }
 }
 
 function hasDataAt (o: FsObject, version: number): boolean {

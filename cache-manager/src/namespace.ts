@@ -1,0 +1,131 @@
+// Namespace operations of the file-system API (create, mkdir, symlink, link, remove,
+// rename, mount points) and the one shape every mutation has: to the server while its
+// volume is online, emulated and logged when it is not. Names only; contents are vfs.ts's.
+import {
+  conflict, crossVolume, invalid, notDir, permission,
+  type CreateReply, type Fid, type RenameReply, type VnodeStatus,
+} from '@afs-ts/common'
+import type { CacheManager } from './cache-manager.ts'
+import type { Cell } from './cell.ts'
+import type { FsObject } from './fs-object.ts'
+import { isLocalFid } from './cml.ts'
+import { objectKey } from './fs-object-table.ts'
+import { isUnreachable, type ServerLink } from './server-link.ts'
+import type { Caller } from './vfs.ts'
+
+type Resolve = (path: string, followMount?: boolean) => Promise<{ cell: Cell, obj: FsObject }>
+
+export class Namespace {
+  constructor (private readonly cm: CacheManager, private readonly resolveObject: Resolve) {}
+
+  async parent (path: string): Promise<{ cell: Cell, dir: FsObject, name: string }> {
+    const parts = splitPath(path)
+    if (parts.length < 2) throw permission('the mount root holds cells only')
+    const { cell, obj } = await this.resolveObject('/' + parts.slice(0, -1).join('/'))
+    if (obj.status.type !== 'dir') throw notDir('not a directory')
+    return { cell, dir: obj, name: parts[parts.length - 1] }
+  }
+
+  /**
+   * Runs a mutation against the server while its volume is online; when it is not (or
+   * the server stops answering during the call), runs the emulated version instead.
+   */
+  async mutate<T> (cell: Cell, on: FsObject, connected: (link: ServerLink) => Promise<T>, emulated: () => Promise<T>): Promise<T> {
+    if (on.conflict) throw conflict(`${on.key} is in conflict: resolve it with afs repair`)
+    const volume = on.status.fid.volume
+    if (this.cm.online(cell, volume) && !isLocalFid(on.status.fid)) {
+      try { return await connected(cell.linkFor(volume)) } catch (err) { if (!isUnreachable(err)) throw err }
+    }
+    return await emulated()
+  }
+
+  created (cell: Cell, r: CreateReply, name: string): FsObject {
+    const obj = this.cm.accept(cell, r)
+    this.cm.applyEntries(cell, r.dir, [[name, { fid: r.status.fid, type: r.status.type }]])
+    return obj
+  }
+
+  async mkdir (path: string, mode: number, caller: Caller): Promise<void> {
+    const { cell, dir, name } = await this.parent(path)
+    await this.mutate(cell, dir, async link => {
+      this.created(cell, await link.call('mkdir', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }) as CreateReply, name)
+    }, async () => { await this.cm.emulator.create(cell, dir, name, { type: 'dir', mode, uid: caller.uid, gid: caller.gid }) })
+  }
+
+  async symlink (target: string, path: string, caller: Caller): Promise<void> {
+    const { cell, dir, name } = await this.parent(path)
+    await this.mutate(cell, dir, async link => {
+      this.created(cell, await link.call('symlink', { dir: dir.status.fid, name, target, uid: caller.uid, gid: caller.gid }) as CreateReply, name)
+    }, async () => { await this.cm.emulator.create(cell, dir, name, { type: 'symlink', mode: 0o777, uid: caller.uid, gid: caller.gid, target }) })
+  }
+
+  async mkmount (path: string, volume: string, caller: Caller): Promise<void> {
+    const { cell, dir, name } = await this.parent(path)
+    const r = await cell.linkFor(dir.status.fid.volume).call('mkmount', { dir: dir.status.fid, name, volume, uid: caller.uid, gid: caller.gid }) as CreateReply
+    this.created(cell, r, name)
+  }
+
+  async link (from: string, to: string): Promise<void> {
+    const src = await this.resolveObject(from, false)
+    const { cell, dir, name } = await this.parent(to)
+    if (src.cell !== cell) throw invalid('hard links stay within a cell')
+    if (src.obj.conflict) throw conflict(`${from} is in conflict: resolve it with afs repair`)
+    await this.mutate(cell, dir, async link => {
+      this.created(cell, await link.call('link', { dir: dir.status.fid, name, fid: src.obj.status.fid }) as CreateReply, name)
+    }, () => this.cm.emulator.link(cell, src.obj, dir, name))
+  }
+
+  async remove (path: string, directory: boolean): Promise<void> {
+    const { cell, dir, name } = await this.parent(path)
+    await this.refuseConflicted(cell, dir, name, path)
+    await this.mutate(cell, dir, async link => {
+      const gone = (await this.cm.entries(cell, dir)).get(name)
+      const r = await link.call(directory ? 'rmdir' : 'remove', { dir: dir.status.fid, name }) as { dir: VnodeStatus, status: VnodeStatus | null }
+      this.cm.applyEntries(cell, r.dir, [[name, null]])
+      if (gone) await this.settle(cell, gone.fid, r.status)
+    }, () => this.cm.emulator.remove(cell, dir, name, directory))
+  }
+
+  /**
+   * A conflicted object's name is not removed, renamed or replaced: on the server that
+   * name holds the server's version, which would go without the user ever choosing.
+   */
+  private async refuseConflicted (cell: Cell, dir: FsObject, name: string, path: string): Promise<void> {
+    const d = (await this.cm.entries(cell, dir).catch(() => null))?.get(name)
+    if (d && this.cm.table.get(objectKey(cell.name, d.fid))?.conflict) throw conflict(`${path} is in conflict: resolve it with afs repair`)
+  }
+
+  /** After a remove or a replacing rename: refresh or forget the object that lost a name. */
+  private async settle (cell: Cell, fid: Fid, status: VnodeStatus | null): Promise<void> {
+    const o = this.cm.table.get(objectKey(cell.name, fid))
+    if (!o) return
+    if (status) this.cm.update(cell, status)
+    else await this.cm.forget(o)
+  }
+
+  async rename (from: string, to: string): Promise<void> {
+    const a = await this.parent(from)
+    const b = await this.parent(to)
+    if (a.cell !== b.cell) throw invalid('rename across cells')
+    if (a.dir.status.fid.volume !== b.dir.status.fid.volume) throw crossVolume('rename across volumes')
+    await this.refuseConflicted(a.cell, a.dir, a.name, from)
+    await this.refuseConflicted(b.cell, b.dir, b.name, to)
+    await this.mutate(a.cell, a.dir, async link => {
+      const r = await link.call('rename', { fromDir: a.dir.status.fid, fromName: a.name, toDir: b.dir.status.fid, toName: b.name }) as RenameReply
+      const entry = { fid: r.moved.fid, type: r.moved.type }
+      if (r.fromDir.fid.vnode === r.toDir.fid.vnode) {
+        this.cm.applyEntries(a.cell, r.fromDir, [[a.name, null], [b.name, entry]])
+      } else {
+        this.cm.applyEntries(a.cell, r.fromDir, [[a.name, null]])
+        this.cm.applyEntries(b.cell, r.toDir, [[b.name, entry]])
+      }
+      this.cm.update(a.cell, r.moved)
+      if (r.replaced) await this.settle(a.cell, r.replaced.fid, r.replaced.status)
+    }, () => this.cm.emulator.rename(a.cell, a.dir, a.name, b.dir, b.name))
+  }
+}
+
+/** A mount-relative path's components. */
+export function splitPath (path: string): string[] {
+  return path.split('/').filter(p => p !== '' && p !== '.')
+}
