@@ -85,7 +85,14 @@ export class ConflictKeeper {
     Object.assign(side, { type: s.type, mtimeMs: o.localMtimeMs || s.mtimeMs, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid })
     if (s.type === 'symlink') side.target = s.target
     if (s.type === 'file' && o.cachedVersion !== null) {
-      await copyFile(this.cm.containers.path(o.key), dest)
+      try {
+        await copyFile(this.cm.containers.path(o.key), dest)
+      } catch (err) {
+        // Any other failure (a full disk) stops the replay here, to be tried again: the record stays.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+        log.error(`conflict on ${o.key}: its container is gone, no local contents to keep`)
+        return side
+      }
       Object.assign(side, await fingerprint(dest), { copy: dest })
     }
     return side
