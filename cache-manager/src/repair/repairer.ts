@@ -202,7 +202,7 @@ export class Repairer {
   private async adopt (c: ConflictRecord, file: string): Promise<string> {
     if (c.local.type !== 'file' && c.server.type !== 'file') throw invalid(`${c.path}: --merge takes a file, and neither side is one`)
     const dest = join(this.cm.conflicts.dir, `${c.id}.merged`)
-    try { await copyFile(file, dest) } catch (err) { throw invalid(`cannot read ${file}: ${(err as Error).message}`) }
+    try { await copyFile(file, dest) } catch (err) { throw invalid(`cannot take ${file} as the merged version: ${(err as Error).message}`) }
     return dest
   }
 
