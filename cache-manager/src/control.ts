@@ -13,7 +13,7 @@ import type { HoardWalker } from './hoard/walker.ts'
 import type { ProfileDaemon } from './hoard/profile-daemon.ts'
 import { parseProfile } from './hoard/profile.ts'
 import { KIND_MEANING } from './repair/conflict.ts'
-import type { Choice } from './repair/repairer.ts'
+import type { Choice, Resolution } from './repair/repairer.ts'
 
 export const CONTROL_SOCKET = 'control.sock'
 
@@ -85,7 +85,7 @@ export class ControlServer {
       case 'repairList': return this.cm.cml.conflicts().map(c => ({ ...c, fullPath: this.outOfMount(c.path) }))
       case 'repairShow': return await this.onRepairShow(parse(refArgs, args).ref)
       case 'repairResolve': return await this.onRepairResolve(parse(resolveArgs, args))
-      case 'repairHistory': return this.cm.cml.history().map(r => ({ ...r, fullPath: this.outOfMount(r.path) }))
+      case 'repairHistory': return this.cm.cml.history().map(r => this.resolutionView(r))
       case 'repairUndo': return await this.cm.repairer.undo(parse(refArgs, args).ref)
       case 'resolverAdd': await this.cm.resolvers.add(parse(resolverArgs, args)); return {}
       case 'resolverRemove': return { removed: await this.cm.resolvers.remove(parse(patternArgs, args).pattern) }
@@ -124,7 +124,11 @@ export class ControlServer {
     else if (a.merge) choice = { merge: a.merge }
     else if (a.keep) choice = { keep: a.keep, as: a.as }
     else throw invalid('resolve needs --keep local|server|both, --merge FILE or --merge-auto')
-    const r = await this.cm.repairer.resolve(c, choice)
+    return this.resolutionView(await this.cm.repairer.resolve(c, choice))
+  }
+
+  /** A resolution with the paths as the user sees them. */
+  private resolutionView (r: Resolution) {
     return { ...r, fullPath: this.outOfMount(r.path), result: r.result && { ...r.result, fullPath: this.outOfMount(r.result.path) } }
   }
 

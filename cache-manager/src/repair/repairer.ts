@@ -165,7 +165,7 @@ export class Repairer {
       try {
         const result = await this.placement.put(cell, c, dir, name, c.local, none)
         const path = `${c.path.slice(0, c.path.length - c.name!.length)}${name}`
-        return { action: `kept the server's version at the path and the local one as ${path}`, result: result && { path, name, ...result } }
+        return { action: 'kept the server\'s version at the path and the local one beside it', result: result && { path, name, ...result } }
       } catch (err) {
         if (AfsError.from(err).code !== 'EXISTS') throw err
         if (as !== undefined) throw exists(`--as ${as}: that name is taken in ${c.path.slice(0, c.path.lastIndexOf('/')) || '/'}; choose another`)

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline/promises'
 import { EXIT_OK, EXIT_FAILURE } from '../args.ts'
 import { controlCall } from '../control-client.ts'
-import { describe, type ConflictView, type ShowView } from './repair.ts'
+import { describe, did, type ConflictView, type ResolutionView, type ShowView } from './repair.ts'
 
 const PROMPT = '[l]ocal  [s]erver  [b]oth  [m]erge-auto  [e]dit a merge  [d]iscard local  [n]ext  [q]uit > '
 
@@ -29,8 +29,8 @@ export async function interactive (cache: string): Promise<number> {
         const choice = await choose(answer, item, ask, fn => { rl.pause(); try { return fn() } finally { rl.resume() } })
         if (!choice) { process.stdout.write('say one of l s b m e d n q\n'); continue }
         try {
-          const r = await controlCall(cache, 'repairResolve', { ref: item.id, ...choice }) as { fullPath: string, action: string }
-          process.stdout.write(`${r.fullPath}: ${r.action}\n`)
+          const r = await controlCall(cache, 'repairResolve', { ref: item.id, ...choice }) as ResolutionView
+          process.stdout.write(`${r.fullPath}: ${did(r)}\n`)
           resolved++
           break
         } catch (err) {

@@ -28,7 +28,23 @@ export interface ShowView extends ConflictView {
   mergeAuto: { ok: boolean, reason?: string }
   entries: { onlyHere: string[], onlyServer: string[], both: string[] } | null
 }
-interface ResolutionView { id: string, path: string, fullPath: string, kind: string, choice: string, by: string, at: number, action: string, undoneAt?: number }
+export interface ResolutionView {
+  id: string
+  path: string
+  fullPath: string
+  kind: string
+  choice: string
+  by: string
+  at: number
+  action: string
+  result: { fullPath: string } | null
+  undoneAt?: number
+}
+
+/** What a resolution did, with where the result went when that is not the conflicted path. */
+export function did (r: ResolutionView): string {
+  return r.result && r.result.fullPath !== r.fullPath ? `${r.action}: ${r.result.fullPath}` : r.action
+}
 
 /** Larger versions are not diffed by `show` (the files are named for other tools). */
 const MAX_DIFF_BYTES = 4 * 1024 * 1024
@@ -91,7 +107,7 @@ export const repairCommand: Command = {
           if (!await confirm(`Drop the local version of ${c.fullPath} (${c.local.type}, ${size(c.local)})? The server's version stays. [y/N] `)) { process.stdout.write('nothing changed\n'); return EXIT_FAILURE }
         }
         const r = await controlCall(cache, 'repairResolve', { ref: c.id, discardLocal: true }) as ResolutionView
-        process.stdout.write(`${r.fullPath}: ${r.action}\n`)
+        process.stdout.write(`${r.fullPath}: ${did(r)}\n`)
         return EXIT_OK
       }
       case 'interactive': need(rest, 0, 'repair interactive'); return await interactive(cache)
@@ -99,7 +115,7 @@ export const repairCommand: Command = {
         need(rest, 0, 'repair history')
         const h = await controlCall(cache, 'repairHistory') as ResolutionView[]
         if (v.json) return json(h)
-        process.stdout.write(h.length ? table(['ID', 'WHEN', 'PATH', 'KIND', 'CHOICE', 'BY', 'WHAT'], h.map(r => [r.id, when(r.at), r.fullPath, r.kind, r.choice, r.by, r.undoneAt ? `${r.action} (undone)` : r.action])) : 'no repairs yet\n')
+        process.stdout.write(h.length ? table(['ID', 'WHEN', 'PATH', 'KIND', 'CHOICE', 'BY', 'WHAT'], h.map(r => [r.id, when(r.at), r.fullPath, r.kind, r.choice, r.by, r.undoneAt ? `${did(r)} (undone)` : did(r)])) : 'no repairs yet\n')
         return EXIT_OK
       }
       case 'undo': {
@@ -142,8 +158,8 @@ async function resolveCommand (cache: string, v: Record<string, unknown>, rest: 
   for (const ref of refs) {
     try {
       const r = await controlCall(cache, 'repairResolve', { ref, ...choice }) as ResolutionView
-      results.push({ ref, ok: true, path: r.fullPath, action: r.action })
-      if (!v.json) process.stdout.write(`${r.fullPath}: ${r.action}\n`)
+      results.push({ ref, ok: true, path: r.fullPath, action: did(r) })
+      if (!v.json) process.stdout.write(`${r.fullPath}: ${did(r)}\n`)
     } catch (err) {
       results.push({ ref, ok: false, error: (err as Error).message })
       if (!v.json) process.stdout.write(`${ref}: not resolved: ${(err as Error).message}\n`)
