@@ -279,6 +279,7 @@ test.serial('keep both puts the local version beside the server one under a clea
     t.is(beside.length, 1)
     t.regex(beside[0], /^report\.conflict-\d{8}-\d{6}-[A-Za-z0-9_-]+\.txt$/)
     t.is(await sees(join(b.cellPath, beside[0]), 'here\n'), 'here\n')
+    t.true(both.stdout.includes(join(a.cellPath, beside[0])), both.stdout)
     t.is(await sees(join(b.cellPath, 'report.txt'), 'there\n'), 'there\n')
 
     const bad = await repair(a, 'resolve', '--all', '--keep', 'sideways')
