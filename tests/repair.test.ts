@@ -411,6 +411,13 @@ test.serial('a repair cut by a SIGKILL of the cache manager loses neither versio
     const [c] = await conflicts(first)
     t.is(c.path, '/test/f.txt', 'the directory made on both sides is one directory, not a conflict')
     t.deepEqual(readdirSync(join(b.cellPath, 'proj')).sort(), ['mine.txt', 'theirs.txt'])
+    // No repair while the server is out of reach (here: the user disconnected).
+    t.is((await afs(['disconnect', '--cache', first.cache])).code, 0)
+    const away = await repair(first, 'resolve', join(first.cellPath, 'f.txt'), '--keep', 'local')
+    t.is(away.code, 1)
+    t.regex(away.stdout, /its server is not reachable now/)
+    t.is((await afs(['reconnect', '--cache', first.cache])).code, 0)
+    t.true(await settled(first))
     // Freeze the server so the repair hangs mid-way, then kill the cache manager under it.
     server.proc.kill('SIGSTOP')
     const pending = repair(first, 'resolve', join(first.cellPath, 'f.txt'), '--keep', 'local')

@@ -11,7 +11,7 @@ import { copyFile, readFile, rm, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { basename, extname, join } from 'node:path'
 import {
-  AfsError, conflict, exists, invalid, isText, makeLog, notFound, sameFid, nameSchema,
+  AfsError, conflict, exists, invalid, isText, makeLog, notFound, sameFid, nameSchema, volumeOffline,
   type DirReply, type Fid, type ObjectType, type StatusReply,
 } from '@afs-ts/common'
 import type { CacheManager } from '../cache-manager.ts'
@@ -78,6 +78,7 @@ export class Repairer {
     // A conflict kept by an earlier version does not say which object the server has there.
     const c = kept.server.type !== 'none' && !kept.server.fid ? await this.cm.conflicts.refresh(kept) : kept
     const cell = this.cm.cell(c.cell)
+    if (!('discardLocal' in choice)) this.requireServer(cell, c)
     if (!c.dir || c.name === null) throw invalid(`${c.path}: where the object was is unknown; copy ${c.localCopy ?? 'nothing'} out by hand and discard the local version`)
     const dir = this.cm.cml.mapped(c.dir)
     if (isLocalFid(dir) && !('discardLocal' in choice) && !('keep' in choice && choice.keep === 'server')) {
@@ -129,6 +130,7 @@ export class Repairer {
     if (this.cm.cml.conflicts().some(x => x.path === c.path)) throw invalid(`${c.path} is in conflict again; resolve that first`)
     if (c.kind === 'rename' && r.result) throw invalid(`${c.path}: a repaired rename cannot be undone by itself; both versions are in ${this.cm.conflicts.dir}`)
     const cell = this.cm.cell(c.cell)
+    this.requireServer(cell, c)
     const dir = this.cm.cml.mapped(c.dir!)
     if (r.result || r.choice === 'local' || r.choice === 'merge' || r.choice === 'merge-auto') {
       const now: ServerSide = r.result
@@ -153,6 +155,12 @@ export class Repairer {
     this.invalidateListings(cell, c, dir)
     log.info(`undid the repair of ${c.path}: in conflict again`)
     return fresh
+  }
+
+  /** A repair goes through the server: not while it is unreachable (or the user disconnected). */
+  private requireServer (cell: Cell, c: ConflictRecord): void {
+    if (cell.linkFor(c.fid.volume).connected) return
+    throw volumeOffline(`${c.path}: its server is not reachable now (afs status); the conflict and both versions stay until it is`)
   }
 
   /** Keeps the server's version at the path and puts the local one beside it under a new name. */
