@@ -2,7 +2,7 @@
 // (one offline), resolved with each choice through `afs repair`, and the result checked
 // byte for byte on the server (a fresh client) and in both clients' views.
 import test from 'ava'
-import { chownSync, existsSync, lstatSync, mkdirSync, statSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { chownSync, existsSync, lstatSync, mkdirSync, statSync, symlinkSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { AFS, Stack, addClient, afs, cell, eventually, startClient, startServer, status, type Client } from './helpers/cell.ts'
@@ -252,6 +252,32 @@ test.serial('each kind of conflict resolved with each choice: the server and bot
     for (const [f, text] of expected) {
       for (const root of [fresh.cellPath, a.cellPath, b.cellPath]) t.is(await sees(join(root, 'm', f), text), text, `${root}: ${f}`)
     }
+  } finally { await stack.unwind() }
+})
+
+test.serial('the same change made on both sides is no conflict', async t => {
+  const stack = new Stack()
+  try {
+    const { server, clients: [a, b] } = await cell(stack, 2)
+    writeFileSync(join(a.cellPath, 'edited.txt'), 'before\n')
+    writeFileSync(join(a.cellPath, 'moved.txt'), 'moved\n')
+    for (const f of ['edited.txt', 'moved.txt']) readFileSync(join(a.cellPath, f))
+    readdirSync(a.cellPath)
+    const same = (p: (x: string) => string) => {
+      writeFileSync(p('edited.txt'), 'after, on both sides\n')
+      writeFileSync(p('made.txt'), 'made on both sides\n')
+      symlinkSync('edited.txt', p('link'))
+      renameSync(p('moved.txt'), p('moved-to.txt'))
+    }
+    await offline(t, a, () => same(x => join(a.cellPath, x)), () => same(x => join(b.cellPath, x)))
+    t.deepEqual(await conflicts(a), [])
+    const fresh = await addClient(stack, [server.address])
+    t.deepEqual(readdirSync(fresh.cellPath).sort(), ['edited.txt', 'link', 'made.txt', 'moved-to.txt'])
+    t.is(read(join(fresh.cellPath, 'made.txt')), 'made on both sides\n')
+    t.is(read(join(a.cellPath, 'edited.txt')), 'after, on both sides\n')
+    // And the client goes on as usual with the object it shares with the server now.
+    writeFileSync(join(a.cellPath, 'made.txt'), 'changed after\n')
+    t.is(await sees(join(b.cellPath, 'made.txt'), 'changed after\n'), 'changed after\n')
   } finally { await stack.unwind() }
 })
 

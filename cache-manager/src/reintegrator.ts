@@ -4,7 +4,7 @@
 //   2. map local fids to the server fids their creates received, and carry each
 //      record's base version forward as earlier records of the same object apply
 //   3. flag conflicts — keep both versions on disk, mark the object — and go on with
-//      the rest of the log; never drop a change
+//      the rest of the log; never drop a change (a change the server already has is none)
 //   4. stop at the first unreachable server and resume later: the server applies each
 //      record once, so a replay cut anywhere resumes without duplicates
 import { createReadStream } from 'node:fs'
@@ -104,9 +104,12 @@ export class Reintegrator {
       }
     } catch (err) {
       if (isUnreachable(err)) throw err
-      await this.cm.conflicts.flag(cell, r, body, err)
-      this.cm.cml.done(r.seq)
-      return 'conflict'
+      const kept = await this.cm.conflicts.flag(cell, r, body, err)
+      if (!('same' in kept)) {
+        this.cm.cml.done(r.seq)
+        return 'conflict'
+      }
+      reply = { seq: r.seq, status: kept.same, duplicate: true } // the server has this change already
     }
     const created = (body.op === 'create' || body.op === 'mkdir' || body.op === 'symlink') && reply.status ? { local: r.body.fid, server: reply.status.fid } : undefined
     const rebase = reply.status && !created && 'base' in body ? { fid: body.fid, from: body.base, to: reply.status.dataVersion } : undefined

@@ -11,8 +11,8 @@ import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { randomBytes } from 'node:crypto'
 import {
-  AfsError, makeLog,
-  type CmlRecordBody, type ConflictKind, type Fid, type LocateReply, type LookupReply, type StatusReply,
+  AfsError, makeLog, sameFid,
+  type CmlRecordBody, type ConflictKind, type Fid, type LocateReply, type LookupReply, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from '../cache-manager.ts'
 import type { Cell } from '../cell.ts'
@@ -34,8 +34,13 @@ export class ConflictKeeper {
     this.dir = conflictDir(cm.opts.cacheDir)
   }
 
-  /** Keeps both versions of the object a record (`body`: with server fids) could not change, and marks it. */
-  async flag (cell: Cell, r: CmlRecord, body: CmlRecordBody, err: unknown): Promise<ConflictRecord> {
+  /**
+   * Keeps both versions of the object a record (`body`: with server fids) could not
+   * change, and marks it. When the server already has exactly what the change made (the
+   * same change made on both sides, or one of ours applied before its reply was lost),
+   * there is no conflict: returns the server object's status instead.
+   */
+  async flag (cell: Cell, r: CmlRecord, body: CmlRecordBody, err: unknown): Promise<ConflictRecord | { same: VnodeStatus }> {
     await mkdir(this.dir, { recursive: true })
     const e = AfsError.from(err)
     // A missing object or directory: the server removed what the change needed.
@@ -49,7 +54,12 @@ export class ConflictKeeper {
     const path = dir && name !== null && ('name' in body || 'toName' in body) ? joinPath(this.locate(cell, dir).path, name) : where.path
     const o = this.cm.table.get(key)
     const local = await this.localSide(r, o, join(this.dir, `${id}.local`))
-    const server = dir && name !== null ? await this.serverSide(cell, dir, name, join(this.dir, `${id}.server`)) : nothingThere()
+    const { side: server, status } = dir && name !== null ? await this.readServer(cell, dir, name, join(this.dir, `${id}.server`)) : { side: nothingThere(), status: null }
+    if (status && sameChange(kind, body, local, server)) {
+      for (const f of [local.copy, server.copy]) if (f) await rm(f, { force: true })
+      log.info(`${path}: the server has this change already (${kind}); no conflict`)
+      return { same: status }
+    }
     if (body.op === 'rename') server.movedTo = await this.places(cell, body.fid)
     const base = 'base' in body && body.op === 'store' ? await this.ancestor(key, body.base, join(this.dir, `${id}.base`)) : null
     const c: ConflictRecord = {
@@ -100,8 +110,13 @@ export class ConflictKeeper {
 
   /** What the server has at `dir`/`name`: the object, and a copy of a file's contents in `dest`. */
   async serverSide (cell: Cell, dir: Fid, name: string, dest: string): Promise<ServerSide> {
+    return (await this.readServer(cell, dir, name, dest)).side
+  }
+
+  private async readServer (cell: Cell, dir: Fid, name: string, dest: string): Promise<{ side: ServerSide, status: VnodeStatus | null }> {
+    const none = { side: nothingThere(), status: null }
     const fid = await this.serverFidAt(cell, dir, name)
-    if (!fid) return nothingThere()
+    if (!fid) return none
     const link = await cell.readyLinkFor(fid.volume)
     let status
     let copy: string | null = null
@@ -114,13 +129,13 @@ export class ConflictKeeper {
         copy = dest
       }
     } catch (err) {
-      if (AfsError.from(err).code === 'NOT_FOUND') return nothingThere() // removed meanwhile
+      if (AfsError.from(err).code === 'NOT_FOUND') return none // removed meanwhile
       throw err
     }
     const side: ServerSide = { type: status.type, fid, dataVersion: status.dataVersion, size: status.size, sha256: null, mtimeMs: status.mtimeMs, copy }
     if (copy) side.sha256 = (await fingerprint(copy)).sha256
     if (status.target !== undefined) side.target = status.target
-    return side
+    return { side, status }
   }
 
   private async ancestor (key: string, version: number | null, dest: string): Promise<Ancestor | null> {
@@ -166,6 +181,15 @@ export class ConflictKeeper {
       throw err
     }
   }
+}
+
+/** Whether the server's side is exactly what the local change made (then it is no conflict). */
+function sameChange (kind: ConflictKind, body: CmlRecordBody, local: LocalSide, server: ServerSide): boolean {
+  if (kind === 'rename') return server.fid !== null && sameFid(server.fid, body.fid)
+  if (kind !== 'update/update' && kind !== 'name/name') return false
+  if (local.type === 'file') return server.type === 'file' && local.sha256 !== null && local.sha256 === server.sha256
+  if (local.type === 'symlink') return server.type === 'symlink' && local.target === server.target
+  return false
 }
 
 export function joinPath (dir: string, name: string): string {
