@@ -129,6 +129,26 @@ test.serial('server frozen with SIGSTOP: the client goes disconnected within the
   } finally { await stack.unwind() }
 })
 
+test.serial('a create the server applied while frozen, its reply lost, is recognised as our own, not a conflict', async t => {
+  const stack = new Stack()
+  try {
+    const { box, cbox } = await serverAndClient(stack)
+    const c = cbox.client
+    readdirSync(c.cellPath)
+    box.server.proc.kill('SIGSTOP')
+    stack.push(async () => { box.server.proc.kill('SIGCONT') })
+    // The create reaches the frozen server's socket; the client gives up on it and logs it.
+    writeFileSync(join(c.cellPath, 'made-while-frozen.txt'), 'written while the server was frozen\n')
+    t.is(await stateOf(c), 'disconnected')
+    box.server.proc.kill('SIGCONT')
+    t.true(await eventually(async () => (await st(c)).volumes[0].cml.records === 0 && await stateOf(c) === 'connected', 30_000))
+    t.deepEqual((await st(c)).conflicts, [])
+    const fresh = await addClient(stack, [box.server.address])
+    t.is(readFileSync(join(fresh.cellPath, 'made-while-frozen.txt'), 'utf8'), 'written while the server was frozen\n')
+    if (!/the server has this change already \(name\/name\)/.test(c.stderr())) t.log('the frozen server did not apply the create this time (nothing to recognise)')
+  } finally { await stack.unwind() }
+})
+
 test.serial('a second client\'s changes while the first is offline are flagged as conflicts with both versions kept', async t => {
   const stack = new Stack()
   try {

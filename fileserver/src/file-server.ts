@@ -136,7 +136,7 @@ export class FileServer {
       case 'fetchDir': return this.onFetchDir(a as Args<'fetchDir'>, me)
       case 'fetchData': return await this.onFetchData((a as Args<'fetchData'>).fid, me)
       case 'locate': return { places: s.locate((a as Args<'locate'>).fid) } satisfies LocateReply
-      case 'lookup': { const x = a as Args<'lookup'>; s.get(x.dir); return { fid: s.lookup(x.dir, x.name) } satisfies LookupReply }
+      case 'lookup': return this.onLookup(a as Args<'lookup'>, me)
       case 'readlink': return { target: s.get((a as Args<'readlink'>).fid).target ?? '' }
       case 'store': return await this.onStore(a as Args<'store'>, ctx, me)
       case 'setattr': { const { fid, ...change } = a as Args<'setattr'>; return await this.mutated(me, [fid], this.reply(me, await s.setattr(fid, change))) }
@@ -201,12 +201,19 @@ export class FileServer {
     return await this.mutated(me, [a.fid], this.reply(me, status))
   }
 
+  /** A name's object, and whether the asking client created it. */
+  private onLookup (a: Args<'lookup'>, me: string | null): LookupReply {
+    this.store.get(a.dir)
+    const fid = this.store.lookup(a.dir, a.name)
+    return { fid, mine: fid !== null && me !== null && this.store.get(fid).creator === me }
+  }
+
   private async onCreate (op: 'create' | 'mkdir' | 'symlink' | 'mkmount', a: Args<'symlink'> & Args<'mkmount'>, me: string | null) {
     const type = op === 'create' ? 'file' : op === 'mkdir' ? 'dir' : op === 'symlink' ? 'symlink' : 'mount'
     if (op === 'mkmount') this.vldb.get(a.volume)
     const target = op === 'symlink' ? a.target : op === 'mkmount' ? a.volume : undefined
     const mode = op === 'symlink' ? 0o777 : op === 'mkmount' ? 0o755 : (a as unknown as Args<'create'>).mode
-    const r = await this.store.create(a.dir, a.name, { type, mode, uid: a.uid, gid: a.gid, target })
+    const r = await this.store.create(a.dir, a.name, { type, mode, uid: a.uid, gid: a.gid, target, creator: me ?? undefined })
     return await this.mutated(me, [a.dir], { ...this.reply(me, r.status), dir: r.dir })
   }
 

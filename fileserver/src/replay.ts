@@ -38,11 +38,11 @@ export class Replayer {
       this.results.put([client, seq], status)
       this.results.remove([client, seq - RESULTS_KEPT])
     }
-    const changed = await this.perform(record, body, mark)
+    const changed = await this.perform(client, record, body, mark)
     return { reply: { seq, status, duplicate: false }, changed }
   }
 
-  private async perform (r: CmlRecordBody, body: InboundStream | null, mark: Within): Promise<Fid[]> {
+  private async perform (client: string, r: CmlRecordBody, body: InboundStream | null, mark: Within): Promise<Fid[]> {
     const s = this.store
     switch (r.op) {
       case 'create': case 'mkdir': case 'symlink': {
@@ -52,7 +52,7 @@ export class Replayer {
         if (there) throw conflicted('name/name', `${r.name} was created on the server too`)
         const type = r.op === 'create' ? 'file' : r.op === 'mkdir' ? 'dir' : 'symlink'
         const mode = r.op === 'symlink' ? 0o777 : r.mode
-        await s.create(r.dir, r.name, { type, mode, uid: r.uid, gid: r.gid, target: r.op === 'symlink' ? r.target : undefined }, mark)
+        await s.create(r.dir, r.name, { type, mode, uid: r.uid, gid: r.gid, target: r.op === 'symlink' ? r.target : undefined, creator: client }, mark)
         return [r.dir]
       }
       case 'store': {

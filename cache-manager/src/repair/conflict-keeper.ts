@@ -54,8 +54,10 @@ export class ConflictKeeper {
     const path = dir && name !== null && ('name' in body || 'toName' in body) ? joinPath(this.locate(cell, dir).path, name) : where.path
     const o = this.cm.table.get(key)
     const local = await this.localSide(r, o, join(this.dir, `${id}.local`))
-    const { side: server, status } = dir && name !== null ? await this.readServer(cell, dir, name, join(this.dir, `${id}.server`)) : { side: nothingThere(), status: null }
-    if (status && sameChange(kind, body, local, server)) {
+    const { side: server, status, mine } = dir && name !== null ? await this.readServer(cell, dir, name, join(this.dir, `${id}.server`)) : { side: nothingThere(), status: null, mine: false }
+    // Our own create, applied by a server that froze before it answered (untouched since: version 1).
+    const ours = mine && kind === 'name/name' && (body.op === 'create' || body.op === 'symlink') && status?.dataVersion === 1
+    if (status && (ours || sameChange(kind, body, local, server))) {
       for (const f of [local.copy, server.copy]) if (f) await rm(f, { force: true })
       log.info(`${path}: the server has this change already (${kind}); no conflict`)
       return { same: status }
@@ -113,10 +115,11 @@ export class ConflictKeeper {
     return (await this.readServer(cell, dir, name, dest)).side
   }
 
-  private async readServer (cell: Cell, dir: Fid, name: string, dest: string): Promise<{ side: ServerSide, status: VnodeStatus | null }> {
-    const none = { side: nothingThere(), status: null }
-    const fid = await this.serverFidAt(cell, dir, name)
-    if (!fid) return none
+  private async readServer (cell: Cell, dir: Fid, name: string, dest: string): Promise<{ side: ServerSide, status: VnodeStatus | null, mine: boolean }> {
+    const none = { side: nothingThere(), status: null, mine: false }
+    const found = await this.lookup(cell, dir, name)
+    if (!found?.fid) return none
+    const fid = found.fid
     const link = await cell.readyLinkFor(fid.volume)
     let status
     let copy: string | null = null
@@ -135,7 +138,7 @@ export class ConflictKeeper {
     const side: ServerSide = { type: status.type, fid, dataVersion: status.dataVersion, size: status.size, sha256: null, mtimeMs: status.mtimeMs, copy }
     if (copy) side.sha256 = (await fingerprint(copy)).sha256
     if (status.target !== undefined) side.target = status.target
-    return { side, status }
+    return { side, status, mine: found.mine }
   }
 
   private async ancestor (key: string, version: number | null, dest: string): Promise<Ancestor | null> {
@@ -173,9 +176,13 @@ export class ConflictKeeper {
 
   /** The fid at `dir`/`name` on the server; null when there is none (or the directory is gone). */
   async serverFidAt (cell: Cell, dir: Fid, name: string): Promise<Fid | null> {
+    return (await this.lookup(cell, dir, name))?.fid ?? null
+  }
+
+  private async lookup (cell: Cell, dir: Fid, name: string): Promise<LookupReply | null> {
     if (isLocalFid(dir)) return null
     try {
-      return (await (await cell.readyLinkFor(dir.volume)).call('lookup', { dir, name }) as LookupReply).fid
+      return await (await cell.readyLinkFor(dir.volume)).call('lookup', { dir, name }) as LookupReply
     } catch (err) {
       if (AfsError.from(err).code === 'NOT_FOUND') return null
       throw err

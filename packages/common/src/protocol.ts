@@ -53,7 +53,8 @@ export interface RenameReply {
   replaced: { fid: Fid, status: VnodeStatus | null } | null
 }
 export interface LocateReply { places: Array<{ dir: Fid, name: string }> }
-export interface LookupReply { fid: Fid | null }
+/** `mine`: the asking client created that object. */
+export interface LookupReply { fid: Fid | null, mine: boolean }
 export interface HelloReply { cell: string, protocol: number, serverId: string, rootVolume: string }
 
 /** How a record of a client modification log conflicts with the server's state. */
