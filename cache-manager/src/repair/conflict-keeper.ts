@@ -192,7 +192,8 @@ export class ConflictKeeper {
 
 /** Whether the server's side is exactly what the local change made (then it is no conflict). */
 function sameChange (kind: ConflictKind, body: CmlRecordBody, local: LocalSide, server: ServerSide): boolean {
-  if (body.op === 'rename') return server.fid !== null && sameFid(server.fid, body.fid)
+  // The name already leads to the very object (renamed or hard-linked there already).
+  if (body.op === 'rename' || body.op === 'link') return server.fid !== null && sameFid(server.fid, body.fid)
   // Contents compare only for a store or a create (a chmod or a hard link is more than contents).
   if (!(kind === 'update/update' && body.op === 'store') && !(kind === 'name/name' && (body.op === 'create' || body.op === 'symlink'))) return false
   if (local.type === 'file') return server.type === 'file' && local.sha256 !== null && local.sha256 === server.sha256
