@@ -2,7 +2,7 @@
 // (one offline), resolved with each choice through `afs repair`, and the result checked
 // byte for byte on the server (a fresh client) and in both clients' views.
 import test from 'ava'
-import { chownSync, existsSync, lstatSync, mkdirSync, statSync, symlinkSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { chownSync, existsSync, lstatSync, mkdirSync, rmdirSync, statSync, symlinkSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { AFS, Stack, addClient, afs, cell, eventually, startClient, startServer, status, type Client } from './helpers/cell.ts'
@@ -466,14 +466,27 @@ test.serial('a directory made here where the server made a file: kept beside it,
   const stack = new Stack()
   try {
     const { server, clients: [a, b] } = await cell(stack, 2)
+    mkdirSync(join(a.cellPath, 'old'))
+    readdirSync(join(a.cellPath, 'old'))
     readdirSync(a.cellPath)
     await offline(t, a, () => {
+      rmdirSync(join(a.cellPath, 'old'))
       mkdirSync(join(a.cellPath, 'x'))
       writeFileSync(join(a.cellPath, 'x', 'one.txt'), 'one\n')
       writeFileSync(join(a.cellPath, 'x', 'two.txt'), 'two\n')
-    }, () => { writeFileSync(join(b.cellPath, 'x'), 'a file\n') })
+    }, () => {
+      writeFileSync(join(b.cellPath, 'x'), 'a file\n')
+      writeFileSync(join(b.cellPath, 'old', 'new.txt'), 'new there\n')
+    })
     const list = await conflicts(a)
-    t.deepEqual(list.map(c => c.path).sort(), ['/test/x', '/test/x/one.txt', '/test/x/two.txt'])
+    t.deepEqual(list.map(c => c.path).sort(), ['/test/old', '/test/x', '/test/x/one.txt', '/test/x/two.txt'])
+    // A directory removed here that gained entries there: the entries are shown, and removing it is refused.
+    t.regex((await repair(a, 'show', join(a.cellPath, 'old'))).stdout, /new\.txt\s+only on the server/)
+    const rm = await repair(a, 'resolve', join(a.cellPath, 'old'), '--keep', 'local')
+    t.is(rm.code, 1)
+    t.regex(rm.stdout, /the server's directory has entries/)
+    t.is((await repair(a, 'resolve', join(a.cellPath, 'old'), '--keep', 'server')).code, 0)
+    t.is(await sees(join(a.cellPath, 'old', 'new.txt'), 'new there\n'), 'new there\n')
     const early = await repair(a, 'resolve', join(a.cellPath, 'x', 'one.txt'), '--keep', 'local')
     t.is(early.code, 1)
     t.regex(early.stdout, /resolve \/test\/x first/)

@@ -104,6 +104,7 @@ export class Repairer {
       }
     } catch (err) {
       const e = AfsError.from(err)
+      if (e.code === 'NOT_EMPTY') throw invalid(`${c.path}: the server's directory has entries (afs repair show lists them); remove them first, or keep the server's`)
       // Someone else changed the path since the conflict was found (another repair, perhaps).
       // (Keeping the server's version or both sides checks and says so itself.)
       if (keeping === 'server' || keeping === 'both' || (e.code !== 'CONFLICT' && e.code !== 'EXISTS')) throw err
