@@ -361,7 +361,7 @@ test.serial('resolvers resolve new conflicts by themselves, recorded so that the
     const { clients: [a, b] } = await cell(stack, 2)
     const add = await repair(a, 'resolver', 'add', '*.ics', 'cat %L %S > %O')
     t.is(add.code, 0, add.stderr)
-    t.is((await repair(a, 'resolver', 'add', '*.md', 'merge-auto')).code, 0)
+    t.is((await repair(a, 'resolver', 'add', join(a.cellPath, '**', '*.md'), 'merge-auto')).code, 0)
     t.is((await repair(a, 'resolver', 'add', '*.fail', 'exit 3')).code, 0)
     t.is((await repair(a, 'resolver', 'add', '*.who', 'id -u > %O')).code, 0)
     const listed = await repair(a, 'resolver', 'list', '--json')

@@ -87,8 +87,8 @@ export class ControlServer {
       case 'repairResolve': return await this.onRepairResolve(parse(resolveArgs, args))
       case 'repairHistory': return this.cm.cml.history().map(r => this.resolutionView(r))
       case 'repairUndo': return await this.cm.repairer.undo(parse(refArgs, args).ref)
-      case 'resolverAdd': await this.cm.resolvers.add(parse(resolverArgs, args)); return {}
-      case 'resolverRemove': return { removed: await this.cm.resolvers.remove(parse(patternArgs, args).pattern) }
+      case 'resolverAdd': { const a = parse(resolverArgs, args); await this.cm.resolvers.add({ ...a, pattern: this.patternInCell(a.pattern) }); return {} }
+      case 'resolverRemove': return { removed: await this.cm.resolvers.remove(this.patternInCell(parse(patternArgs, args).pattern)) }
       case 'resolverList': return this.cm.resolvers.all()
       case 'hoardAdd': { const a = parse(hoardAddArgs, args); await this.hoard.db.add({ path: this.inMount(a.path), ...parsePriority(a.priority), source: CLI_SOURCE }); return {} }
       case 'hoardRemove': return { removed: await this.hoard.db.remove(this.inMount(parse(pathArgs, args).path)) }
@@ -102,6 +102,12 @@ export class ControlServer {
       case 'hoardSuggest': return [...this.cm.misses.values()].sort((a, b) => b.count - a.count).map(m => `add ${this.outOfMount(m.path)} ${DEFAULT_HOARD_PRIORITY}`)
       default: throw badRequest(`unknown control request ${op}`)
     }
+  }
+
+  /** A resolver's path pattern as the user gives it (under the mount) → as conflicts know paths (from the cell down). */
+  private patternInCell (pattern: string): string {
+    const under = this.mountDir.endsWith('/') ? this.mountDir : `${this.mountDir}/`
+    return pattern.startsWith(under) ? pattern.slice(under.length - 1) : pattern
   }
 
   /** A conflict by id, or by a path under the mount. */
