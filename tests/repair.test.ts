@@ -101,6 +101,11 @@ test.serial('every kind of conflict resolved with each choice ends the same on t
     t.regex(shown.stdout, /\+ONE here/)
     t.regex(shown.stdout, /\+FIVE there/)
     t.regex(shown.stdout, /--merge-auto merges them/)
+    // A path relative to where the command runs, and an id, name the same conflict.
+    const relative = await afs(['repair', 'show', 'merge.txt', '--json', '--cache', a.cache], { cwd: a.cellPath })
+    t.is(relative.code, 0, relative.stderr)
+    t.is(JSON.parse(relative.stdout).id, by['merge.txt'].id)
+    t.is(JSON.parse((await repair(a, 'show', by['merge.txt'].id, '--json')).stdout).path, '/test/merge.txt')
     const shownOverlap = await repair(a, 'show', pa('overlap.txt'))
     t.regex(shownOverlap.stdout, /merge-auto: not possible: 1 change\(s\) overlap/)
 

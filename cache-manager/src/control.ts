@@ -86,7 +86,7 @@ export class ControlServer {
       case 'repairShow': return await this.onRepairShow(parse(refArgs, args).ref)
       case 'repairResolve': return await this.onRepairResolve(parse(resolveArgs, args))
       case 'repairHistory': return this.cm.cml.history().map(r => this.resolutionView(r))
-      case 'repairUndo': return await this.cm.repairer.undo(parse(refArgs, args).ref)
+      case 'repairUndo': { const c = await this.cm.repairer.undo(parse(refArgs, args).ref); return { ...c, fullPath: this.outOfMount(c.path) } }
       case 'resolverAdd': { const a = parse(resolverArgs, args); await this.cm.resolvers.add({ ...a, pattern: this.patternInCell(a.pattern) }); return {} }
       case 'resolverRemove': return { removed: await this.cm.resolvers.remove(this.patternInCell(parse(patternArgs, args).pattern)) }
       case 'resolverList': return this.cm.resolvers.all()
@@ -112,7 +112,7 @@ export class ControlServer {
 
   /** A conflict by id, or by a path under the mount. */
   private conflictAt (ref: string) {
-    return this.cm.repairer.find(ref.includes('/') ? this.inMount(ref) : ref)
+    return this.cm.repairer.find(isAbsolute(ref) ? this.inMount(ref) : ref)
   }
 
   private async onRepairShow (ref: string) {

@@ -75,9 +75,9 @@ export async function startClient (servers: string[], opts: { mount?: string, ca
 }
 
 /** Runs `afs ARGS…` to completion. */
-export function afs (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
+export function afs (args: string[], opts: { cwd?: string } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
   return new Promise(res => {
-    const p = spawn(process.execPath, [AFS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const p = spawn(process.execPath, [AFS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd })
     let stdout = ''
     let stderr = ''
     p.stdout.on('data', d => { stdout += d })

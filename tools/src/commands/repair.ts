@@ -1,5 +1,6 @@
 // `afs repair`: list, inspect and resolve the conflicts reintegration found (Coda's
 // repair tool). The cache manager does the repairs; this file asks and shows.
+import { lstatSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { resolve as resolvePath } from 'node:path'
 import { createInterface } from 'node:readline/promises'
@@ -121,7 +122,7 @@ export const repairCommand: Command = {
       case 'undo': {
         const [id] = need(rest, 1, 'repair undo ID')
         const c = await controlCall(cache, 'repairUndo', { ref: id }) as ConflictView
-        process.stdout.write(`${c.path}: the repair was undone; it is in conflict again (afs repair show ${c.id})\n`)
+        process.stdout.write(`${c.fullPath}: the repair was undone; it is in conflict again (afs repair show ${c.id})\n`)
         return EXIT_OK
       }
       case 'resolver': return await resolverCommand(cache, v, rest)
@@ -130,9 +131,11 @@ export const repairCommand: Command = {
   },
 }
 
-/** A path as the cache manager takes it (absolute), or a conflict id as is. */
+/** A conflict id as is, or a path as the cache manager takes it (absolute; relative ones from here). */
 function refOf (ref: string): string {
-  return ref.includes('/') ? resolvePath(ref) : ref
+  const looksLikeId = /^[a-z0-9]+-[0-9a-f]{6}$/.test(ref)
+  if (looksLikeId) { try { lstatSync(ref) } catch { return ref } }
+  return resolvePath(ref)
 }
 
 async function resolveCommand (cache: string, v: Record<string, unknown>, rest: string[]): Promise<number> {
