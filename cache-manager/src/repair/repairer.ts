@@ -32,6 +32,9 @@ export type Choice =
   | { mergeAuto: true }
   | { discardLocal: true }
 
+/** An entry of a directory conflict: on which side, and what it is on each. */
+export interface DirEntryView { name: string, where: 'here' | 'server' | 'both' | 'both, different objects', here: ObjectType | null, server: ObjectType | null }
+
 /** A resolved conflict, as kept in the history. */
 export interface Resolution {
   id: string
@@ -224,25 +227,27 @@ export class Repairer {
     return dest
   }
 
-  /** For a directory conflict: which entries each side has. */
-  async entries (c: ConflictRecord): Promise<{ onlyHere: string[], onlyServer: string[], both: string[] } | null> {
+  /** For a directory conflict: each entry, where it is, and for one on both sides whether it is the same object. */
+  async entries (c: ConflictRecord): Promise<DirEntryView[] | null> {
     if (c.local.type !== 'dir' && c.server.type !== 'dir') return null
-    const here = new Set(c.local.type === 'dir' ? [...this.cm.table.get(objectKey(c.cell, c.fid))?.entries?.keys() ?? []] : [])
-    const there = new Set<string>()
+    const here = new Map(c.local.type === 'dir' ? [...this.cm.table.get(objectKey(c.cell, c.fid))?.entries ?? []] : [])
+    const there = new Map<string, { fid: Fid, type: ObjectType }>()
     if (c.server.type === 'dir' && c.server.fid) {
       const link = await this.cm.cell(c.cell).readyLinkFor(c.server.fid.volume)
       let after: string | undefined
       for (;;) {
         const page = await link.call('fetchDir', after === undefined ? { fid: c.server.fid } : { fid: c.server.fid, after }) as DirReply
-        for (const [name] of page.entries) { there.add(name); after = name }
+        for (const [name, fid, type] of page.entries) { there.set(name, { fid, type }); after = name }
         if (!page.more || page.entries.length === 0) break
       }
     }
-    return {
-      onlyHere: [...here].filter(n => !there.has(n)).sort(),
-      onlyServer: [...there].filter(n => !here.has(n)).sort(),
-      both: [...here].filter(n => there.has(n)).sort(),
-    }
+    const names = [...new Set([...here.keys(), ...there.keys()])].sort()
+    return names.map(name => {
+      const h = here.get(name)
+      const t = there.get(name)
+      const where = !t ? 'here' : !h ? 'server' : sameFid(this.cm.cml.mapped(h.fid), t.fid) ? 'both' : 'both, different objects'
+      return { name, where, here: h?.type ?? null, server: t?.type ?? null }
+    })
   }
 
   /** Whether --merge-auto would succeed, and its result. */

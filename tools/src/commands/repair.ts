@@ -27,7 +27,7 @@ export interface ConflictView {
 export interface ShowView extends ConflictView {
   meaning: string
   mergeAuto: { ok: boolean, reason?: string }
-  entries: { onlyHere: string[], onlyServer: string[], both: string[] } | null
+  entries: Array<{ name: string, where: string, here: string | null, server: string | null }> | null
 }
 export interface ResolutionView {
   id: string
@@ -217,12 +217,10 @@ export async function describe (c: ShowView): Promise<string> {
   ]).trimEnd())
   if (c.server.movedTo?.length) out.push(`the server has the object at ${c.server.movedTo.join(', ')}`)
   if (c.entries) {
-    const e = c.entries
-    out.push('', 'directory entries:', table(['ENTRY', 'WHERE'], [
-      ...e.onlyHere.map(n => [n, 'only here (each is a conflict of its own: resolve it after the directory)']),
-      ...e.onlyServer.map(n => [n, 'only on the server']),
-      ...e.both.map(n => [n, 'on both sides']),
-    ]).trimEnd())
+    const where = (e: { where: string, here: string | null, server: string | null }) => e.where === 'here'
+      ? `only here (a ${e.here}; a conflict of its own: resolve it after the directory)`
+      : e.where === 'server' ? `only on the server (a ${e.server})` : e.where === 'both' ? `on both sides, the same ${e.here}` : `on both sides: here a ${e.here}, there another ${e.server}`
+    out.push('', 'directory entries:', table(['ENTRY', 'WHERE'], c.entries.map(e => [e.name, where(e)])).trimEnd())
   }
   const [l, s, b] = await Promise.all([c.local.copy, c.server.copy, c.base?.copy].map(f => f ? readFile(f).catch(() => null) : Promise.resolve(null)))
   if ([l, s, b].some(x => x && x.length > MAX_DIFF_BYTES)) {
