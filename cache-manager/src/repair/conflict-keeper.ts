@@ -22,6 +22,7 @@ import { objectKey } from '../fs-object-table.ts'
 import { fingerprint, nothingThere, type Ancestor, type ConflictRecord, type LocalSide, type ServerSide } from './conflict.ts'
 
 const log = makeLog('conflicts')
+type Parents = Map<string, [FsObject, string]>
 
 export function conflictDir (cacheDir: string): string {
   return join(cacheDir, 'conflicts')
@@ -47,11 +48,12 @@ export class ConflictKeeper {
     const kind: ConflictKind = (e.data as { kind?: ConflictKind } | undefined)?.kind ?? (e.code === 'NOT_FOUND' ? 'remove/update' : 'update/remove')
     const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
     const key = objectKey(cell.name, r.body.fid)
-    const where = this.locate(cell, r.body.fid)
+    const parents = this.parents(cell)
+    const where = this.locate(cell, r.body.fid, parents)
     const dir = 'dir' in body ? body.dir : 'toDir' in body ? body.toDir : where.dir
     const name = 'name' in body ? body.name : 'toName' in body ? body.toName : where.name
     // A name from the record itself beats a lookup: the object may have left every listing.
-    const path = dir && name !== null && ('name' in body || 'toName' in body) ? joinPath(this.locate(cell, dir).path, name) : where.path
+    const path = dir && name !== null && ('name' in body || 'toName' in body) ? joinPath(this.locate(cell, dir, parents).path, name) : where.path
     const o = this.cm.table.get(key)
     const local = await this.localSide(r, o, join(this.dir, `${id}.local`))
     const { side: server, status, mine } = dir && name !== null ? await this.readServer(cell, dir, name, join(this.dir, `${id}.server`)) : { side: nothingThere(), status: null, mine: false }
@@ -155,13 +157,18 @@ export class ConflictKeeper {
     } catch { return [] }
   }
 
-  /** Where an object is in its cell, from cached listings (best effort): its path, directory and name. */
-  locate (cell: Cell, fid: Fid): { path: string, dir: Fid | null, name: string | null } {
-    const parents = new Map<string, [FsObject, string]>()
+  /** Every cached object's directory and name in a cell, from cached listings. */
+  private parents (cell: Cell): Parents {
+    const parents: Parents = new Map()
     for (const o of this.cm.table.values()) {
       if (o.cell !== cell.name || !o.entries) continue
       for (const [n, d] of o.entries) parents.set(objectKey(cell.name, d.fid), [o, n])
     }
+    return parents
+  }
+
+  /** Where an object is in its cell, from cached listings (best effort): its path, directory and name. */
+  locate (cell: Cell, fid: Fid, parents = this.parents(cell)): { path: string, dir: Fid | null, name: string | null } {
     const first = parents.get(objectKey(cell.name, fid))
     const parts: string[] = []
     let key = objectKey(cell.name, fid)
