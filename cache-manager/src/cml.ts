@@ -62,6 +62,8 @@ export class ClientModifyLog {
   private readonly bySeq = new Map<number, CmlRecord>()
   private readonly byObject = new Map<string, Set<number>>()
   private readonly perCell = new Map<string, number>()
+  /** Open conflicts, by id (a mirror of the conflicts database). */
+  private readonly open = new Map<string, ConflictRecord>()
   private nextLocalVnode: number | undefined
   /** Local fid → server fid, for mappings not yet committed. */
   private readonly mappedFids = new Map<string, Fid>()
@@ -77,6 +79,7 @@ export class ClientModifyLog {
     this.conflictDb = this.db.openDB({ name: 'conflicts' })
     this.resolutions = this.db.openDB({ name: 'resolutions' })
     for (const { value } of this.records.getRange()) this.index(value)
+    for (const { value } of this.conflictDb.getRange()) this.open.set(value.id, normalizeConflict(value))
   }
 
   async close (): Promise<void> {
@@ -221,12 +224,18 @@ export class ClientModifyLog {
 
   /** Open conflicts, by id. */
   conflicts (): ConflictRecord[] {
-    return [...this.conflictDb.getRange()].map(e => normalizeConflict(e.value))
+    return [...this.open.values()]
   }
 
+  conflict (id: string): ConflictRecord | undefined {
+    return this.open.get(id)
+  }
+
+  /** Records (or updates) an open conflict, durably. */
   async addConflict (c: ConflictRecord): Promise<void> {
     await this.conflictDb.put(c.id, c)
     await this.db.flushed
+    this.open.set(c.id, c)
   }
 
   /**
@@ -242,6 +251,7 @@ export class ClientModifyLog {
       for (const e of all.slice(0, Math.max(0, all.length - keep))) { this.resolutions.remove(e.key); pruned.push(e.value) }
     })
     await this.db.flushed
+    this.open.delete(id)
     for (const old of pruned) await onPrune(old)
   }
 
@@ -257,6 +267,7 @@ export class ClientModifyLog {
       this.resolutions.put([r.at, r.id], { ...r, undoneAt: Date.now() })
     })
     await this.db.flushed
+    this.open.set(c.id, c)
   }
 
   /** Remembers that a local fid is now `server` on the server (a repair made it). */

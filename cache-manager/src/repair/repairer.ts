@@ -62,8 +62,7 @@ export class Repairer {
 
   /** A conflict by id or by its path (`/<cell>/...`). */
   find (ref: string): ConflictRecord {
-    const all = this.cm.cml.conflicts()
-    const c = all.find(x => x.id === ref) ?? all.find(x => x.path === ref)
+    const c = this.cm.cml.conflict(ref) ?? this.cm.cml.conflicts().find(x => x.path === ref)
     if (!c) throw notFound(`no conflict at ${ref} (afs repair list shows them)`)
     return c
   }
@@ -71,7 +70,7 @@ export class Repairer {
   /** Resolves a conflict; one repair of a conflict at a time (a resolver and the user may race). */
   async resolve (c: ConflictRecord, choice: Choice, by = 'user'): Promise<Resolution> {
     return await this.cm.serialize(`repair:${c.id}`, async () => {
-      const now = this.cm.cml.conflicts().find(x => x.id === c.id)
+      const now = this.cm.cml.conflict(c.id)
       if (!now) throw notFound(`${c.path}: that conflict was resolved already (afs repair history)`)
       return await this.resolveOpen(now, choice, by)
     })
