@@ -395,6 +395,11 @@ test.serial('resolvers resolve new conflicts by themselves, recorded so that the
     const history = JSON.parse((await repair(a, 'history', '--json')).stdout) as Array<{ id: string, path: string, by: string }>
     const cal = history.find(h => h.path === '/test/cal.ics')!
     t.is(cal.by, 'resolver *.ics')
+    // What a resolver did can be inspected: both versions as they were, and what it put there.
+    const inspected = await repair(a, 'show', cal.id)
+    t.is(inspected.code, 0, inspected.stderr)
+    t.regex(inspected.stdout, /resolved .* by resolver \*\.ics \(merge\): put the resolver's version on the server/)
+    t.regex(inspected.stdout, /\+EVENT here/)
     // Undo: the server gets back what it had, and the conflict is open again.
     const undo = await repair(a, 'undo', cal.id)
     t.is(undo.code, 0, undo.stderr)

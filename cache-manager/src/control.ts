@@ -115,11 +115,14 @@ export class ControlServer {
     return this.cm.repairer.find(isAbsolute(ref) ? this.inMount(ref) : ref)
   }
 
+  /** An open conflict, or a resolved one from the history by id (to inspect what a resolver did). */
   private async onRepairShow (ref: string) {
-    const c = this.conflictAt(ref)
+    const resolved = this.cm.cml.conflict(ref) ? undefined : this.cm.cml.history().reverse().find(r => r.id === ref)
+    const c = resolved?.conflict ?? this.conflictAt(ref)
     const merge = await this.cm.repairer.mergePreview(c)
-    const entries = await this.cm.repairer.entries(c).catch(() => null)
-    return { ...c, fullPath: this.outOfMount(c.path), meaning: KIND_MEANING[c.kind], mergeAuto: merge.ok ? { ok: true } : merge, entries }
+    const entries = resolved ? null : await this.cm.repairer.entries(c).catch(() => null)
+    const resolution = resolved && this.resolutionView(resolved)
+    return { ...c, fullPath: this.outOfMount(c.path), meaning: KIND_MEANING[c.kind], mergeAuto: merge.ok ? { ok: true } : merge, entries, resolution }
   }
 
   private async onRepairResolve (a: z.infer<typeof resolveArgs>) {

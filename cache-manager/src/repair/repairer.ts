@@ -102,7 +102,7 @@ export class Repairer {
       } else {
         if (!keeping) want = { ...c.local, type: 'file', copy: 'merge' in choice ? await this.adopt(c, choice.merge) : await this.autoMerge(c) }
         const result = await this.placement.put(cell, c, dir, c.name, want, c.server)
-        done = { action: keeping ? 'put the local version on the server' : `put the ${'merge' in choice ? 'hand-merged' : 'merged'} version on the server`, result: result && { path: c.path, name: c.name, ...result } }
+        done = { action: keeping ? 'put the local version on the server' : `put the ${'merge' in choice ? (by === 'user' ? 'hand-merged' : 'resolver\'s') : 'merged'} version on the server`, result: result && { path: c.path, name: c.name, ...result } }
       }
     } catch (err) {
       const e = AfsError.from(err)

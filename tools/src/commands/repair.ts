@@ -28,6 +28,8 @@ export interface ShowView extends ConflictView {
   meaning: string
   mergeAuto: { ok: boolean, reason?: string }
   entries: Array<{ name: string, where: string, here: string | null, server: string | null }> | null
+  /** Set when this conflict was resolved (shown from the history). */
+  resolution?: ResolutionView
 }
 export interface ResolutionView {
   id: string
@@ -202,7 +204,10 @@ async function resolverCommand (cache: string, v: Record<string, unknown>, rest:
 
 /** `afs repair show`: both versions side by side, the diffs, and what can be done. */
 export async function describe (c: ShowView): Promise<string> {
-  const out: string[] = [`${c.fullPath}: ${c.kind} conflict — ${c.meaning}`, `found ${when(c.time)}: ${c.message}`, '']
+  const out: string[] = [`${c.fullPath}: ${c.kind} conflict — ${c.meaning}`, `found ${when(c.time)}: ${c.message}`]
+  const r = c.resolution
+  if (r) out.push(`resolved ${when(r.at)} by ${r.by} (${r.choice}): ${did(r)}${r.undoneAt ? `; undone ${when(r.undoneAt)}` : ` (afs repair undo ${r.id})`}`)
+  out.push('')
   const cols: Array<[string, SideView | null]> = [['HERE', c.local], ['SERVER', c.server], ['ANCESTOR', c.base ? { type: 'file', ...c.base, mtimeMs: null } : null]]
   const shown = cols.filter(([, s]) => s !== null) as Array<[string, SideView]>
   const row = (label: string, f: (s: SideView, i: number) => string) => [label, ...shown.map(([, s], i) => f(s, i))]
@@ -232,6 +237,7 @@ export async function describe (c: ShowView): Promise<string> {
     } else out.push('', patch('server', 'here', s, l))
   } else if (l && isText(l)) out.push('', patch('(nothing)', 'here', Buffer.alloc(0), l))
   else if (s && isText(s)) out.push('', patch('(nothing)', 'server', Buffer.alloc(0), s))
+  if (r) return out.join('\n') + '\n'
   out.push(c.mergeAuto.ok ? 'merge-auto: the changes do not overlap; --merge-auto merges them' : `merge-auto: not possible: ${c.mergeAuto.reason}`)
   out.push(`resolve: afs repair resolve ${c.fullPath} --keep local|server|both [--as NAME] | --merge FILE${c.mergeAuto.ok ? ' | --merge-auto' : ''}`)
   return out.join('\n') + '\n'
