@@ -315,6 +315,11 @@ test.serial('keep both puts the local version beside the server one under a clea
 
     const bad = await repair(a, 'resolve', '--all', '--keep', 'sideways')
     t.is(bad.code, 2)
+    const dry = await repair(a, 'resolve', '--all', '--keep', 'local', '--prefix', join(a.cellPath, 'many'), '--dry-run')
+    t.is(dry.code, 0, dry.stderr)
+    t.is(dry.stdout.split('\n').filter(l => / would put the local version \(\d+ B, changed .*\) in place of the server's version \d+ \(\d+ B\)$/.test(l)).length, N)
+    t.regex(dry.stdout, /nothing changed \(--dry-run\)/)
+    t.is((await conflicts(a)).length, N)
     const all = await repair(a, 'resolve', '--all', '--keep', 'local', '--prefix', join(a.cellPath, 'many'))
     t.is(all.code, 0, all.stderr)
     t.is(all.stdout.split('\n').filter(l => /: put the local version on the server$/.test(l)).length, N)

@@ -62,6 +62,7 @@ export const repairCommand: Command = {
     '       afs repair show PATH|ID [--json]',
     '       afs repair resolve PATH|ID (--keep local|server|both [--as NAME] | --merge FILE | --merge-auto) [--json]',
     '       afs repair resolve --all (--keep local|server|both | --merge-auto) [--prefix PATH] [--kind KIND] [--json]',
+    '         (resolve also takes --dry-run: what it would do, changing nothing)',
     '       afs repair discard-local PATH|ID [--yes]',
     '       afs repair interactive',
     '       afs repair history [--json] | undo ID',
@@ -79,6 +80,7 @@ export const repairCommand: Command = {
     prefix: { type: 'string' },
     kind: { type: 'string' },
     yes: { type: 'boolean', short: 'y' },
+    'dry-run': { type: 'boolean', short: 'n' },
   },
   async run (v, pos) {
     const [sub, ...rest] = pos
@@ -147,32 +149,57 @@ async function resolveCommand (cache: string, v: Record<string, unknown>, rest: 
   if (v.as !== undefined && v.keep !== 'both') throw new UsageError('--as goes with --keep both')
   if (v.kind !== undefined && !KINDS.includes(v.kind as string)) throw new UsageError(`--kind ${v.kind as string}: one of ${KINDS.join(', ')}`)
   const choice = { keep: v.keep, as: v.as, merge: v.merge === undefined ? undefined : resolvePath(v.merge as string), mergeAuto: v['merge-auto'] === true ? true : undefined }
-  let refs: string[]
+  let refs: Array<{ ref: string, label: string }>
   if (v.all) {
     need(rest, 0, 'resolve --all without a path (filter with --prefix and --kind)')
     if (v.merge !== undefined || v.as !== undefined) throw new UsageError('--all goes with --keep or --merge-auto')
     const prefix = v.prefix === undefined ? null : resolvePath(v.prefix as string)
     const list = await controlCall(cache, 'repairList') as ConflictView[]
-    refs = list.filter(c => (!prefix || c.fullPath === prefix || c.fullPath.startsWith(prefix.endsWith('/') ? prefix : prefix + '/')) && (!v.kind || c.kind === v.kind)).map(c => c.id)
+    refs = list.filter(c => (!prefix || c.fullPath === prefix || c.fullPath.startsWith(prefix.endsWith('/') ? prefix : prefix + '/')) && (!v.kind || c.kind === v.kind))
+      .map(c => ({ ref: c.id, label: c.fullPath }))
     if (refs.length === 0) { process.stdout.write('no conflicts to resolve\n'); return EXIT_OK }
   } else {
     if (v.prefix !== undefined || v.kind !== undefined) throw new UsageError('--prefix and --kind go with --all')
-    refs = [refOf(need(rest, 1, 'resolve PATH|ID (or --all)')[0])]
+    const ref = need(rest, 1, 'resolve PATH|ID (or --all)')[0]
+    refs = [{ ref: refOf(ref), label: ref }]
   }
+  if (v['dry-run']) return await preview(cache, refs.map(r => r.ref), choice, v.json === true)
   const results: Array<{ ref: string, ok: boolean, path?: string, action?: string, error?: string }> = []
-  for (const ref of refs) {
+  for (const { ref, label } of refs) {
     try {
       const r = await controlCall(cache, 'repairResolve', { ref, ...choice }) as ResolutionView
       results.push({ ref, ok: true, path: r.fullPath, action: did(r) })
       if (!v.json) process.stdout.write(`${r.fullPath}: ${did(r)}\n`)
     } catch (err) {
-      results.push({ ref, ok: false, error: (err as Error).message })
-      if (!v.json) process.stdout.write(`${ref}: not resolved: ${(err as Error).message}\n`)
+      results.push({ ref, ok: false, path: label, error: (err as Error).message })
+      if (!v.json) process.stdout.write(`${label}: not resolved: ${(err as Error).message}\n`)
     }
   }
   if (v.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n')
   else if (refs.length > 1) process.stdout.write(`${results.filter(r => r.ok).length} of ${refs.length} resolved\n`)
   return results.every(r => r.ok) ? EXIT_OK : EXIT_FAILURE
+}
+
+/** `resolve --dry-run`: what each resolution would do, changing nothing. */
+async function preview (cache: string, refs: string[], choice: { keep?: unknown, merge?: string, mergeAuto?: boolean }, asJson: boolean): Promise<number> {
+  const plans: Array<{ path: string, ok: boolean, plan: string }> = []
+  for (const ref of refs) {
+    const c = await controlCall(cache, 'repairShow', { ref }) as ShowView
+    const server = c.server.type === 'none' ? 'nothing there' : `the server's version ${c.server.dataVersion} (${size(c.server)})`
+    const local = c.local.type === 'none' ? 'the local removal' : `the local version (${size(c.local)}, changed ${when(c.local.changedAt)})`
+    let plan = ''
+    let ok = true
+    if (choice.mergeAuto) { ok = c.mergeAuto.ok; plan = ok ? `would merge ${local} with ${server}` : `would not merge: ${c.mergeAuto.reason}` }
+    else if (choice.merge) plan = `would put ${choice.merge} in place of ${server}`
+    else if (choice.keep === 'local') plan = `would put ${local} in place of ${server}`
+    else if (choice.keep === 'server') plan = `would keep ${server} and drop ${local}`
+    else plan = c.local.type === 'none' ? `would keep ${server} (nothing local to keep beside it)` : `would keep ${server} and put ${local} beside it`
+    plans.push({ path: c.fullPath, ok, plan })
+    if (!asJson) process.stdout.write(`${c.fullPath}: ${plan}\n`)
+  }
+  if (asJson) process.stdout.write(JSON.stringify(plans, null, 2) + '\n')
+  else process.stdout.write(`nothing changed (--dry-run); ${plans.filter(p => p.ok).length} of ${plans.length} would be resolved\n`)
+  return plans.every(p => p.ok) ? EXIT_OK : EXIT_FAILURE
 }
 
 async function resolverCommand (cache: string, v: Record<string, unknown>, rest: string[]): Promise<number> {
