@@ -272,7 +272,19 @@ export async function describe (c: ShowView): Promise<string> {
 
 function patch (from: string, to: string, a: Buffer, b: Buffer): string {
   if (a.equals(b)) return `(${from} and ${to} are identical)\n`
-  return createTwoFilesPatch(from, to, a.toString('utf8'), b.toString('utf8'), undefined, undefined, { context: 3 }).split('\n').slice(1).join('\n')
+  const lines = createTwoFilesPatch(from, to, a.toString('utf8'), b.toString('utf8'), undefined, undefined, { context: 3 }).split('\n').slice(1)
+  return (COLOR ? lines.map(colored) : lines).join('\n')
+}
+
+/** Diffs in colour on a terminal, as git shows them (NO_COLOR turns it off). */
+const COLOR = process.stdout.isTTY === true && !process.env.NO_COLOR
+function colored (line: string): string {
+  const paint = (code: number) => `\u001b[${code}m${line}\u001b[0m`
+  if (line.startsWith('---') || line.startsWith('+++')) return paint(1)
+  if (line.startsWith('@@')) return paint(36)
+  if (line.startsWith('+')) return paint(32)
+  if (line.startsWith('-')) return paint(31)
+  return line
 }
 
 function size (s: SideView): string {
