@@ -48,10 +48,14 @@ export class Resolvers {
     for (const c of this.cm.cml.conflicts()) this.tried.add(c.id)
     let text: string
     try { text = await readFile(this.file, 'utf8') } catch { return }
-    let r
-    try { r = z.array(resolverSchema).safeParse(JSON.parse(text)) } catch (err) { r = { success: false as const, error: err as Error } }
-    if (!r.success) { log.error(`${this.file} is not a list of resolvers; none will run: ${r.error.message}`); return }
-    this.list = r.data
+    this.list = []
+    let problem: string
+    try {
+      const r = z.array(resolverSchema).safeParse(JSON.parse(text))
+      if (r.success) { this.list = r.data; return }
+      problem = r.error.issues.map(i => `${i.path.join('.')}: ${i.message}`).join('; ')
+    } catch (err) { problem = (err as Error).message }
+    log.error(`${this.file} is not a list of resolvers; none will run (${problem})`)
   }
 
   all (): Resolver[] {
