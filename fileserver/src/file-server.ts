@@ -205,7 +205,8 @@ export class FileServer {
   private onLookup (a: Args<'lookup'>, me: string | null): LookupReply {
     this.store.get(a.dir)
     const fid = this.store.lookup(a.dir, a.name)
-    return { fid, mine: fid !== null && me !== null && this.store.get(fid).creator === me }
+    if (!fid) return { fid, status: null, mine: false }
+    return { fid, status: this.store.status(fid), mine: me !== null && this.store.get(fid).creator === me }
   }
 
   private async onCreate (op: 'create' | 'mkdir' | 'symlink' | 'mkmount', a: Args<'symlink'> & Args<'mkmount'>, me: string | null) {

@@ -120,13 +120,12 @@ export class ConflictKeeper {
   private async readServer (cell: Cell, dir: Fid, name: string, dest: string): Promise<{ side: ServerSide, status: VnodeStatus | null, mine: boolean }> {
     const none = { side: nothingThere(), status: null, mine: false }
     const found = await this.lookup(cell, dir, name)
-    if (!found?.fid) return none
+    if (!found?.fid || !found.status) return none
     const fid = found.fid
     const link = await cell.readyLinkFor(fid.volume)
-    let status
+    let status = found.status
     let copy: string | null = null
     try {
-      status = (await link.call('fetchStatus', { fid }) as StatusReply).status
       if (status.type === 'file') {
         const { result, body } = await link.download('fetchData', { fid })
         await pipeline(body, createWriteStream(dest))
@@ -181,12 +180,8 @@ export class ConflictKeeper {
     return { path: `/${cell.name}/${parts.join('/')}`, dir: first ? first[0].status.fid : null, name: first ? first[1] : null }
   }
 
-  /** The fid at `dir`/`name` on the server; null when there is none (or the directory is gone). */
-  async serverFidAt (cell: Cell, dir: Fid, name: string): Promise<Fid | null> {
-    return (await this.lookup(cell, dir, name))?.fid ?? null
-  }
-
-  private async lookup (cell: Cell, dir: Fid, name: string): Promise<LookupReply | null> {
+  /** What the server has at `dir`/`name` now (null when the directory is gone). */
+  async lookup (cell: Cell, dir: Fid, name: string): Promise<LookupReply | null> {
     if (isLocalFid(dir)) return null
     try {
       return await (await cell.readyLinkFor(dir.volume)).call('lookup', { dir, name }) as LookupReply

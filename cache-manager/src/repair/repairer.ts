@@ -12,7 +12,7 @@ import { hostname } from 'node:os'
 import { basename, extname, join } from 'node:path'
 import {
   AfsError, conflict, exists, invalid, isText, makeLog, notFound, sameFid, nameSchema, volumeOffline,
-  type DirReply, type Fid, type ObjectType, type StatusReply,
+  type DirReply, type Fid, type ObjectType,
 } from '@afs-ts/common'
 import type { CacheManager } from '../cache-manager.ts'
 import type { Cell } from '../cell.ts'
@@ -200,12 +200,10 @@ export class Repairer {
   /** Keeping the server's version: only if it is still the one the user saw. */
   private async checkUnchanged (c: ConflictRecord): Promise<void> {
     const cell = this.cm.cell(c.cell)
-    const fid = await this.cm.conflicts.serverFidAt(cell, this.cm.cml.mapped(c.dir!), c.name!)
-    let same = (fid === null) === (c.server.fid === null) && (fid === null || sameFid(fid, c.server.fid!))
-    if (same && fid && c.server.type === 'file') {
-      const s = await (await cell.readyLinkFor(fid.volume)).call('fetchStatus', { fid }) as StatusReply
-      same = s.status.dataVersion === c.server.dataVersion
-    }
+    const now = await this.cm.conflicts.lookup(cell, this.cm.cml.mapped(c.dir!), c.name!)
+    const fid = now?.fid ?? null
+    const same = (fid === null) === (c.server.fid === null) && (fid === null || sameFid(fid, c.server.fid!)) &&
+      (c.server.type !== 'file' || now?.status?.dataVersion === c.server.dataVersion)
     if (!same) await this.changed(c, nothingThere())
   }
 

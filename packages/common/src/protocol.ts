@@ -53,8 +53,8 @@ export interface RenameReply {
   replaced: { fid: Fid, status: VnodeStatus | null } | null
 }
 export interface LocateReply { places: Array<{ dir: Fid, name: string }> }
-/** `mine`: the asking client created that object. */
-export interface LookupReply { fid: Fid | null, mine: boolean }
+/** The object a name stands for (its status: no callback comes with it); `mine`: the asker created it. */
+export interface LookupReply { fid: Fid | null, status: VnodeStatus | null, mine: boolean }
 export interface HelloReply { cell: string, protocol: number, serverId: string, rootVolume: string }
 
 /** How a record of a client modification log conflicts with the server's state. */
