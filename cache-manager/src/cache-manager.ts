@@ -14,7 +14,7 @@ import {
 import { Cell } from './cell.ts'
 import { ContainerStore } from './container-file.ts'
 import { newCounters, type Counters } from './counters.ts'
-import { isListed, type Dirent, type FsObject } from './fs-object.ts'
+import { dropListing, isListed, type Dirent, type FsObject } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import { openTable } from './cache-metadata.ts'
 import { CALLBACK_SLACK_MS, DEFAULT_CACHE_BYTES } from './constants.ts'
@@ -169,7 +169,7 @@ export class CacheManager {
       if (o.cell !== cell.name) continue
       o.cbExpiresAt = 0
       o.baseVersion = null
-      if (o.status.type === 'dir' && !o.conflict) { o.entries = null; o.listedVersion = -1 }
+      if (o.status.type === 'dir' && !o.conflict) dropListing(o)
       if (isLocalFid(o.status.fid) && !o.conflict) await this.forget(o)
       else void this.table.save(o)
     }
@@ -296,8 +296,7 @@ export class CacheManager {
     this.update(cell, dirStatus)
     if (!dir?.entries) return
     if (!trusted) {
-      dir.entries = null
-      dir.listedVersion = -1
+      dropListing(dir)
       void this.table.save(dir)
       return
     }

@@ -13,6 +13,7 @@ import type { HoardWalker } from './hoard/walker.ts'
 import type { ProfileDaemon } from './hoard/profile-daemon.ts'
 import { parseProfile } from './hoard/profile.ts'
 import { KIND_MEANING } from './repair/conflict.ts'
+import { dropListing } from './fs-object.ts'
 import type { Choice, Resolution } from './repair/repairer.ts'
 
 export const CONTROL_SOCKET = 'control.sock'
@@ -117,7 +118,7 @@ export class ControlServer {
 
   /** An open conflict, or a resolved one from the history by id (to inspect what a resolver did). */
   private async onRepairShow (ref: string) {
-    const resolved = this.cm.cml.conflict(ref) ? undefined : this.cm.cml.history().reverse().find(r => r.id === ref)
+    const resolved = this.cm.cml.conflict(ref) ? undefined : this.cm.repairer.resolution(ref)
     const c = resolved?.conflict ?? this.conflictAt(ref)
     const merge = await this.cm.repairer.mergePreview(c)
     const entries = resolved ? null : await this.cm.repairer.entries(c).catch(() => null)
@@ -160,7 +161,7 @@ export class ControlServer {
   private async onFlush (path: string) {
     const { obj } = await this.vfs.resolveObject(this.inMount(path))
     obj.cbExpiresAt = 0
-    if (obj.status.type === 'dir') { obj.entries = null; obj.listedVersion = -1 }
+    if (obj.status.type === 'dir') dropListing(obj)
     await this.cm.space.evict(obj)
     // An open or unsaved file keeps its data (a close's release may still be on its way).
     return { flushed: fidKey(obj.status.fid), evicted: obj.cachedVersion === null }

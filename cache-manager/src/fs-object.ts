@@ -52,5 +52,7 @@ export function hasData (o: FsObject): boolean { return o.cachedVersion !== null
 /** A container may be thrown away: not open, not holding unsaved changes. */
 export function isEvictable (o: FsObject): boolean { return o.cachedVersion !== null && o.openCount === 0 && !o.dirty && o.conflict === null }
 export function isListed (o: FsObject): boolean { return o.entries !== null && o.listedVersion === o.status.dataVersion }
+/** Forgets a directory's cached listing: the next lookup lists it from the server. */
+export function dropListing (o: FsObject): void { o.entries = null; o.listedVersion = -1 }
 
 export function typeOf (s: VnodeStatus): ObjectType { return s.type }

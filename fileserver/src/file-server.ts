@@ -13,6 +13,7 @@ import { ROOT_VOLUME_NAME, VolumeLocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
 import { VolumeStore } from './volume-store.ts'
 import { Replayer } from './replay.ts'
+import { toStatus } from './vnode.ts'
 import type { Database } from 'lmdb'
 
 const log = makeLog('fileserver')
@@ -206,7 +207,8 @@ export class FileServer {
     this.store.get(a.dir)
     const fid = this.store.lookup(a.dir, a.name)
     if (!fid) return { fid, status: null, mine: false }
-    return { fid, status: this.store.status(fid), mine: me !== null && this.store.get(fid).creator === me }
+    const v = this.store.get(fid)
+    return { fid, status: toStatus(fid.volume, v), mine: me !== null && v.creator === me }
   }
 
   private async onCreate (op: 'create' | 'mkdir' | 'symlink' | 'mkmount', a: Args<'symlink'> & Args<'mkmount'>, me: string | null) {

@@ -24,15 +24,11 @@ import { fingerprint, nothingThere, type Ancestor, type ConflictRecord, type Loc
 const log = makeLog('conflicts')
 type Parents = Map<string, [FsObject, string]>
 
-export function conflictDir (cacheDir: string): string {
-  return join(cacheDir, 'conflicts')
-}
-
 export class ConflictKeeper {
   readonly dir: string
 
   constructor (private readonly cm: CacheManager) {
-    this.dir = conflictDir(cm.opts.cacheDir)
+    this.dir = join(cm.opts.cacheDir, 'conflicts')
   }
 
   /**
@@ -196,13 +192,13 @@ export class ConflictKeeper {
 function sameChange (kind: ConflictKind, body: CmlRecordBody, local: LocalSide, server: ServerSide): boolean {
   // The name already leads to the very object (renamed or hard-linked there already).
   if (body.op === 'rename' || body.op === 'link') return server.fid !== null && sameFid(server.fid, body.fid)
-  // Contents compare only for a store or a create (a chmod or a hard link is more than contents).
+  // Contents compare only for a store or a create (a chmod is more than contents).
   if (!(kind === 'update/update' && body.op === 'store') && !(kind === 'name/name' && (body.op === 'create' || body.op === 'symlink'))) return false
   if (local.type === 'file') return server.type === 'file' && local.sha256 !== null && local.sha256 === server.sha256
   if (local.type === 'symlink') return server.type === 'symlink' && local.target === server.target
   return false
 }
 
-export function joinPath (dir: string, name: string): string {
+function joinPath (dir: string, name: string): string {
   return dir.endsWith('/') ? dir + name : `${dir}/${name}`
 }

@@ -88,6 +88,11 @@ export async function fingerprint (path: string): Promise<{ size: number, sha256
   return { size: (await stat(path)).size, sha256: h.digest('hex') }
 }
 
+/** A side's SHA-256: the one recorded, else that of its file (null without one). */
+export async function contentHash (s: Side): Promise<string | null> {
+  return s.sha256 ?? (s.copy ? (await fingerprint(s.copy)).sha256 : null)
+}
+
 export const KIND_MEANING: Record<ConflictKind, string> = {
   'update/update': 'changed here and on the server',
   'remove/update': 'removed on the server, changed here',

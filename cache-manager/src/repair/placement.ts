@@ -8,7 +8,7 @@ import { invalid, type CreateReply, type Fid, type LocateReply, type ObjectType,
 import type { CacheManager } from '../cache-manager.ts'
 import type { Cell } from '../cell.ts'
 import { isLocalFid } from '../cml.ts'
-import { fingerprint, type ConflictRecord, type ServerSide, type Side } from './conflict.ts'
+import { contentHash, type ConflictRecord, type ServerSide, type Side } from './conflict.ts'
 
 /** An object a repair put on the server. */
 export interface Placed { fid: Fid, type: ObjectType, dataVersion: number }
@@ -71,7 +71,7 @@ export class Placement {
     const r = await link.call('rename', { fromDir: places[0].dir, fromName: places[0].name, toDir: dir, toName: name }) as { moved: VnodeStatus }
     if (want.type !== 'file' || !want.copy) return placed(r.moved)
     const now = await this.cm.conflicts.serverSide(cell, dir, name, join(this.cm.conflicts.dir, `${c.id}.moved`))
-    if (now.fid === null || now.sha256 === (await fingerprint(want.copy)).sha256) return placed(r.moved)
+    if (now.fid === null || now.sha256 === await contentHash(want)) return placed(r.moved)
     return await this.store(cell, now.fid, want, now.dataVersion!)
   }
 }

@@ -17,8 +17,9 @@ import {
 import type { CacheManager } from '../cache-manager.ts'
 import type { Cell } from '../cell.ts'
 import { isLocalFid } from '../cml.ts'
+import { dropListing } from '../fs-object.ts'
 import { objectKey } from '../fs-object-table.ts'
-import { fingerprint, nothingThere, type ConflictRecord, type Side, type ServerSide } from './conflict.ts'
+import { contentHash, nothingThere, type ConflictRecord, type Side, type ServerSide } from './conflict.ts'
 import { mergeTexts } from './merge.ts'
 import { Placement, type Placed } from './placement.ts'
 
@@ -100,7 +101,7 @@ export class Repairer {
       } else if (keeping === 'both') {
         done = await this.keepBoth(cell, c, dir, 'keep' in choice ? choice.as : undefined)
       } else {
-        if (!keeping) want = { ...c.local, type: 'file', copy: 'merge' in choice ? await this.adopt(c, choice.merge) : await this.autoMerge(c) }
+        if (!keeping) want = { ...c.local, type: 'file', size: null, sha256: null, copy: 'merge' in choice ? await this.adopt(c, choice.merge) : await this.autoMerge(c) }
         const result = await this.placement.put(cell, c, dir, c.name, want, c.server)
         done = { action: keeping ? 'put the local version on the server' : `put the ${'merge' in choice ? (by === 'user' ? 'hand-merged' : 'resolver\'s') : 'merged'} version on the server`, result: result && { path: c.path, name: c.name, ...result } }
       }
@@ -126,7 +127,7 @@ export class Repairer {
    * goes back (only if the repair's result is still there), and the conflict is open again.
    */
   async undo (id: string): Promise<ConflictRecord> {
-    const r = this.cm.cml.history().reverse().find(x => x.id === id)
+    const r = this.resolution(id)
     if (!r) throw notFound(`no resolution ${id} in the history (afs repair history lists them)`)
     if (r.undoneAt) throw invalid(`the resolution of ${r.path} was undone already`)
     const c = r.conflict
@@ -160,6 +161,11 @@ export class Repairer {
     return fresh
   }
 
+  /** The latest resolution of the conflict `id` in the history. */
+  resolution (id: string): Resolution | undefined {
+    return this.cm.cml.history().reverse().find(x => x.id === id)
+  }
+
   /** A repair goes through the server: not while it is unreachable (or the user disconnected). */
   private requireServer (cell: Cell, c: ConflictRecord): void {
     if (cell.linkFor(c.fid.volume).connected) return
@@ -191,7 +197,7 @@ export class Repairer {
    */
   private async changed (c: ConflictRecord, want: Side): Promise<ConflictRecord> {
     const fresh = await this.cm.conflicts.refresh(c)
-    const same = fresh.server.type === want.type && (want.type !== 'file' || fresh.server.sha256 === (want.copy ? (await fingerprint(want.copy)).sha256 : null))
+    const same = fresh.server.type === want.type && (want.type !== 'file' || fresh.server.sha256 === await contentHash(want))
     if (same) return fresh
     const now = fresh.server.type === 'none' ? 'nothing is there now' : `it holds version ${fresh.server.dataVersion} now`
     throw conflict(`${c.path} changed on the server since the conflict was found (${now}): nothing was changed here or there; look again with afs repair show`)
@@ -280,8 +286,7 @@ export class Repairer {
     for (const d of [c.dir!, dir]) {
       const p = this.cm.table.get(objectKey(cell.name, d))
       if (!p) continue
-      p.entries = null
-      p.listedVersion = -1
+      dropListing(p)
       p.cbExpiresAt = 0
       void this.cm.table.save(p)
     }
