@@ -14,13 +14,14 @@ import {
 import { Cell } from './cell.ts'
 import { ContainerStore } from './container-file.ts'
 import { newCounters, type Counters } from './counters.ts'
-import { dropListing, isListed, type Dirent, type FsObject } from './fs-object.ts'
+import { demoteListing, isListed, type Dirent, type FsObject } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import { openTable } from './cache-metadata.ts'
 import { CALLBACK_SLACK_MS, DEFAULT_CACHE_BYTES } from './constants.ts'
 import { ReadFdCache } from './read-fd-cache.ts'
 import { isUnreachable, type ServerLink } from './server-link.ts'
 import { ClientModifyLog, isLocalFid } from './cml.ts'
+import { LocalObjects } from './local-objects.ts'
 import { Emulator } from './emulator.ts'
 import { Reintegrator } from './reintegrator.ts'
 import { Connectivity } from './connectivity.ts'
@@ -57,6 +58,7 @@ export class CacheManager {
   private readonly locks = new Map<string, Promise<unknown>>()
   clientId = ''
   readonly cml: ClientModifyLog
+  readonly local: LocalObjects
   readonly emulator: Emulator
   readonly reintegrator: Reintegrator
   readonly connectivity: Connectivity
@@ -76,6 +78,7 @@ export class CacheManager {
     this.space = new CacheSpace(this, opts.cacheBytes ?? DEFAULT_CACHE_BYTES)
     this.files = new WholeFiles(this)
     this.cml = new ClientModifyLog(opts.cacheDir)
+    this.local = new LocalObjects(this)
     this.emulator = new Emulator(this)
     this.reintegrator = new Reintegrator(this)
     this.connectivity = new Connectivity(this)
@@ -89,13 +92,16 @@ export class CacheManager {
     await mkdir(this.opts.cacheDir, { recursive: true })
     this.clientId = await this.loadClientId()
     await this.containers.ready()
-    this.table = await openTable(this.opts.cacheDir)
+    const { table, damaged } = await openTable(this.opts.cacheDir)
+    this.table = table
+    await this.local.finish()
+    if (damaged) await this.local.rebuild()
     await this.reconcileContainers()
     await this.ancestors.ready(key => this.cml.referencesKey(key))
     await this.resolvers.load()
     for (const servers of this.opts.cells) {
       const cell = new Cell(servers, this.clientId, this.counters, (c, link) => this.watchLink(c, link), this.opts.probeIntervalMs)
-      const online = await cell.ready(s => this.table.savedCell(s))
+      const online = await cell.ready(s => this.table.savedCell(s) ?? this.cml.savedCell(s))
       this.cells.set(cell.name, cell)
       await this.saveCell(cell)
       log.info(`cell ${cell.name} via ${servers.join(', ')}${online ? '' : ': no server answers, starting disconnected from the cache'}`)
@@ -105,6 +111,7 @@ export class CacheManager {
 
   async saveCell (cell: Cell): Promise<void> {
     await this.table.saveCell(cell.servers, cell.snapshot())
+    await this.cml.saveCell(cell.servers, cell.snapshot())
   }
 
   /**
@@ -163,15 +170,19 @@ export class CacheManager {
     link.on('up', () => { void this.reintegrator.run(cell).finally(() => this.onReconnected(cell)) })
   }
 
-  /** After a cell's whole log reached its servers: everything cached is revalidated, objects born in the log are dropped. */
-  async afterReintegration (cell: Cell): Promise<void> {
-    for (const o of [...this.table.values()]) {
+  /**
+   * After a cell's whole log reached its servers: everything cached is revalidated (by
+   * version: contents and listings stay for disconnected use). Objects born in the log
+   * have their server fids by now.
+   */
+  afterReintegration (cell: Cell): void {
+    for (const o of this.table.values()) {
       if (o.cell !== cell.name) continue
       o.cbExpiresAt = 0
       o.baseVersion = null
-      if (o.status.type === 'dir' && !o.conflict) dropListing(o)
-      if (isLocalFid(o.status.fid) && !o.conflict) await this.forget(o)
-      else void this.table.save(o)
+      if (o.status.type === 'dir' && !o.conflict) demoteListing(o)
+      if (isLocalFid(o.status.fid) && !o.conflict) log.error(`${o.key} was created offline but never got a server fid; kept as it is`)
+      void this.table.save(o)
     }
   }
 
@@ -243,7 +254,7 @@ export class CacheManager {
   /** A directory's entries, listed from the server unless cached at its current version (or the server is unreachable). */
   async entries (cell: Cell, dir: FsObject): Promise<Map<string, Dirent>> {
     if (dir.status.type !== 'dir') throw notDir('not a directory')
-    if (isListed(dir) || (dir.entries && (!this.online(cell, dir.status.fid.volume) || isLocalFid(dir.status.fid)))) return dir.entries!
+    if (isListed(dir) || (dir.entries && (!cell.linkFor(dir.status.fid.volume).connected || isLocalFid(dir.status.fid)))) return dir.entries!
     try {
       return await this.once(dir.key, () => this.list(cell, dir))
     } catch (err) {
@@ -267,6 +278,8 @@ export class CacheManager {
       } while (last.more && last.status.dataVersion === first.status.dataVersion)
       if (last.status.dataVersion !== first.status.dataVersion) continue // changed under us: list again
       this.accept(cell, last)
+      // Names the log has yet to give or take here (an empty log costs nothing).
+      if (this.cml.hasRecordsFor(cell.name)) this.local.overlay(cell.name, fid, entries)
       this.overlayConflicts(cell, dir, entries)
       dir.entries = entries
       dir.listedVersion = last.status.dataVersion
@@ -279,7 +292,7 @@ export class CacheManager {
   /** Conflicted objects stay visible where they were, whatever the server's listing says. */
   private overlayConflicts (cell: Cell, dir: FsObject, entries: Map<string, Dirent>): void {
     for (const c of this.cml.conflicts()) {
-      if (c.cell !== cell.name || !c.dir || c.name === null || objectKey(cell.name, c.dir) !== dir.key) continue
+      if (c.cell !== cell.name || !c.dir || c.name === null || objectKey(cell.name, this.cml.mapped(c.dir)) !== dir.key) continue
       const o = this.table.get(objectKey(cell.name, c.fid))
       if (o?.conflict?.id === c.id) entries.set(c.name, { fid: c.fid, type: 'symlink' })
     }
@@ -295,17 +308,14 @@ export class CacheManager {
     const trusted = dir !== undefined && dir.entries !== null && (this.hasCallback(dir) || dir.listedVersion === dirStatus.dataVersion - 1)
     this.update(cell, dirStatus)
     if (!dir?.entries) return
-    if (!trusted) {
-      dropListing(dir)
-      void this.table.save(dir)
-      return
-    }
     for (const [name, d] of changes) {
       if (d) dir.entries.set(name, d)
       else dir.entries.delete(name)
       this.table.saveEntry(dir, name, d)
     }
-    dir.listedVersion = Math.max(dir.listedVersion, dirStatus.dataVersion)
+    // Not trusted: others may have changed it too. Kept with our change for disconnected use.
+    if (trusted) dir.listedVersion = Math.max(dir.listedVersion, dirStatus.dataVersion)
+    else demoteListing(dir)
     void this.table.save(dir)
   }
 

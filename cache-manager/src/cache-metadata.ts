@@ -7,20 +7,23 @@ import { FsObjectTable } from './fs-object-table.ts'
 
 const log = makeLog('cache-manager')
 
-export /** Opens the cache metadata; damaged metadata is moved aside and rebuilt from the servers (the CML is kept apart). */
-async function openTable (cacheDir: string): Promise<FsObjectTable> {
+/**
+ * Opens the cache metadata; damaged metadata is moved aside (`damaged`) and rebuilt from
+ * the log and the servers (the CML is kept apart).
+ */
+export async function openTable (cacheDir: string): Promise<{ table: FsObjectTable, damaged: boolean }> {
   try {
     // LMDB trusts its file: check its meta pages before handing it one.
     if (!await looksLikeLmdb(join(cacheDir, 'cache.lmdb'))) throw new Error('no valid LMDB meta page')
     const t = new FsObjectTable(cacheDir)
     t.load()
-    return t
+    return { table: t, damaged: false }
   } catch (err) {
     const aside = join(cacheDir, `cache.lmdb.damaged-${Date.now()}`)
     log.error(`cache metadata is damaged (${(err as Error).message}); moved to ${aside}, starting an empty cache; pending changes are kept`)
     await rename(join(cacheDir, 'cache.lmdb'), aside)
     await rm(join(cacheDir, 'cache.lmdb-lock'), { force: true })
-    return new FsObjectTable(cacheDir)
+    return { table: new FsObjectTable(cacheDir), damaged: true }
   }
 }
 

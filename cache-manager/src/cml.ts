@@ -5,9 +5,10 @@
 // cancelled or rewritten.
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
-import { fidKey, makeLog, type CmlRecordBody, type Fid } from '@afs-ts/common'
+import { fidKey, makeLog, sameFid, type CmlRecordBody, type Fid } from '@afs-ts/common'
 import { normalizeConflict, type ConflictRecord } from './repair/conflict.ts'
 import type { Resolution } from './repair/repairer.ts'
+import type { SavedCell } from './cell.ts'
 
 const log = makeLog('cml')
 /** Replayed records whose removal is written in one transaction (well under the server's 1,000 kept results). */
@@ -28,6 +29,27 @@ export function subject (b: CmlRecordBody): Fid {
   return b.fid
 }
 
+/** The directories a record names (where it creates, removes, links or renames). */
+export function directories (b: CmlRecordBody): Fid[] {
+  switch (b.op) {
+    case 'create': case 'mkdir': case 'symlink': case 'remove': case 'rmdir': case 'link': return [b.dir]
+    case 'rename': return [b.fromDir, b.toDir]
+    case 'store': case 'setattr': return []
+    default: { const never: never = b; return never }
+  }
+}
+
+/** `b` with `from` replaced by `to` in every fid it names; null when it names no `from`. */
+export function withFidReplaced (b: CmlRecordBody, from: Fid, to: Fid): CmlRecordBody | null {
+  const out: Record<string, unknown> = { ...b }
+  let changed = false
+  for (const k of ['fid', 'dir', 'fromDir', 'toDir']) {
+    const f = out[k] as Fid | undefined
+    if (f && sameFid(f, from)) { out[k] = to; changed = true }
+  }
+  return changed ? out as CmlRecordBody : null
+}
+
 export function isLocalFid (f: Fid): boolean {
   return f.unique === 0
 }
@@ -41,13 +63,17 @@ export function isLocalFid (f: Fid): boolean {
  * |------------------|---------------------------------------------------|--------------|
  * | store            | store; setattr that only set times                | yes          |
  * | setattr          | setattr (its attributes are folded into the new)  | yes          |
- * | remove / rmdir   | of an object created in the log: its create and   | no           |
- * |                  | every record about it (store, setattr, rename, …) |              |
+ * | remove / rmdir   | of an object created in the log whose create is   | no           |
+ * |                  | not being replayed: its create and every record   |              |
+ * |                  | about it (store, setattr, rename, …)              |              |
+ *
+ * An object whose create is frozen (on its way to the server) or already replayed
+ * exists on the server: its remove is logged like any other, never cancelled away.
  */
 export const CANCELLATION_RULES = [
   { incoming: 'store', cancels: 'store, setattr of times only', keepsItself: true },
   { incoming: 'setattr', cancels: 'setattr (folded into the new one)', keepsItself: true },
-  { incoming: 'remove|rmdir', cancels: 'the whole history of an object born in the log', keepsItself: false },
+  { incoming: 'remove|rmdir', cancels: 'the whole history of an object born in the log (unless its create is being replayed)', keepsItself: false },
 ] as const
 
 export class ClientModifyLog {
@@ -58,9 +84,13 @@ export class ClientModifyLog {
   private readonly conflictDb: Database<ConflictRecord, string>
   /** Resolved conflicts, keyed by [time, id], oldest first. */
   private readonly resolutions: Database<Resolution, [number, string]>
+  /** What the cache knew of each cell, kept here too: the log must be replayable after the cache metadata is lost. */
+  private readonly cells: Database<SavedCell, string>
   /** In-memory mirror of the records, in order, and an index by object. */
   private readonly bySeq = new Map<number, CmlRecord>()
   private readonly byObject = new Map<string, Set<number>>()
+  /** Records naming a fid as a directory ("cell:fid" → seqs). */
+  private readonly byDirectory = new Map<string, Set<number>>()
   private readonly perCell = new Map<string, number>()
   /** Open conflicts, by id (a mirror of the conflicts database). */
   private readonly open = new Map<string, ConflictRecord>()
@@ -78,6 +108,7 @@ export class ClientModifyLog {
     this.fidMap = this.db.openDB({ name: 'fidmap' })
     this.conflictDb = this.db.openDB({ name: 'conflicts' })
     this.resolutions = this.db.openDB({ name: 'resolutions' })
+    this.cells = this.db.openDB({ name: 'cells' })
     for (const { value } of this.records.getRange()) this.index(value)
     for (const { value } of this.conflictDb.getRange()) this.open.set(value.id, normalizeConflict(value))
   }
@@ -115,15 +146,28 @@ export class ClientModifyLog {
     return { records, bytes }
   }
 
+  savedCell (servers: string[]): SavedCell | undefined {
+    return this.cells.get(servers.join(','))
+  }
+
+  async saveCell (servers: string[], cell: SavedCell): Promise<void> {
+    await this.cells.put(servers.join(','), cell)
+  }
+
   /** Appends a record, applying the cancellation rules; resolves once it is on disk. */
   async append (cell: string, body: CmlRecordBody, opts: { lastName?: boolean } = {}): Promise<number> {
+    // A change begun before its object's create was replayed names the fid the server gave it.
+    for (const f of [subject(body), ...directories(body)]) {
+      const to = this.mapped(f)
+      if (to !== f) body = withFidReplaced(body, f, to) ?? body
+    }
     let seq = 0
     const gone: CmlRecord[] = []
     let added: CmlRecord | null = null
     await this.db.transaction(() => {
       const earlier = this.unfrozenAbout(cell, subject(body))
       const drop = (r: CmlRecord) => { this.records.remove(r.seq); gone.push(r) }
-      if ((body.op === 'remove' || body.op === 'rmdir') && isLocalFid(body.fid) && opts.lastName !== false) {
+      if ((body.op === 'remove' || body.op === 'rmdir') && opts.lastName !== false && this.bornUnreplayed(cell, body.fid)) {
         earlier.forEach(drop)
         return // born and died in the log: nothing reaches the server
       }
@@ -149,22 +193,40 @@ export class ClientModifyLog {
     return seq
   }
 
+  /** Whether `fid` was made by a create still in the log and not yet on its way to the server. */
+  private bornUnreplayed (cell: string, fid: Fid): boolean {
+    if (!isLocalFid(fid)) return false
+    for (const s of this.byObject.get(`${cell}:${fidKey(fid)}`) ?? []) {
+      const r = this.bySeq.get(s)!
+      if (r.body.op === 'create' || r.body.op === 'mkdir' || r.body.op === 'symlink') return !r.frozen
+    }
+    return false
+  }
+
   private index (r: CmlRecord): void {
     this.bySeq.set(r.seq, r)
-    const k = `${r.cell}:${fidKey(subject(r.body))}`
-    let set = this.byObject.get(k)
-    if (!set) { set = new Set(); this.byObject.set(k, set) }
-    set.add(r.seq)
+    addTo(this.byObject, `${r.cell}:${fidKey(subject(r.body))}`, r.seq)
+    for (const d of directories(r.body)) addTo(this.byDirectory, `${r.cell}:${fidKey(d)}`, r.seq)
     this.perCell.set(r.cell, (this.perCell.get(r.cell) ?? 0) + 1)
   }
 
   private unindex (r: CmlRecord): void {
     this.bySeq.delete(r.seq)
-    const k = `${r.cell}:${fidKey(subject(r.body))}`
-    const set = this.byObject.get(k)
-    set?.delete(r.seq)
-    if (set?.size === 0) this.byObject.delete(k)
+    removeFrom(this.byObject, `${r.cell}:${fidKey(subject(r.body))}`, r.seq)
+    for (const d of directories(r.body)) removeFrom(this.byDirectory, `${r.cell}:${fidKey(d)}`, r.seq)
     this.perCell.set(r.cell, (this.perCell.get(r.cell) ?? 1) - 1)
+  }
+
+  /** Records of `cell` naming `fid` (as their object or as a directory), oldest first. */
+  mentioning (cell: string, fid: Fid): CmlRecord[] {
+    const k = `${cell}:${fidKey(fid)}`
+    const seqs = new Set([...this.byObject.get(k) ?? [], ...this.byDirectory.get(k) ?? []])
+    return [...seqs].sort((a, b) => a - b).map(s => this.bySeq.get(s)!)
+  }
+
+  /** Records of `cell` that change entries of directory `dir`, oldest first. */
+  changingDirectory (cell: string, dir: Fid): CmlRecord[] {
+    return [...this.byDirectory.get(`${cell}:${fidKey(dir)}`) ?? []].sort((a, b) => a - b).map(s => this.bySeq.get(s)!)
   }
 
   /** Unfrozen records of `cell` about `fid`, oldest first. */
@@ -200,13 +262,27 @@ export class ClientModifyLog {
     }
     if (r) this.unindex(r)
     for (const n of rebased) this.bySeq.set(n.seq, n)
-    if (after.created) this.mappedFids.set(fidKey(after.created.local), after.created.server)
+    // The object the create made exists on the server now: later records name its server fid.
+    const renamed: CmlRecord[] = []
+    if (r && after.created) {
+      const { local, server } = after.created
+      this.mappedFids.set(fidKey(local), server)
+      for (const later of this.mentioning(r.cell, local)) {
+        const body = withFidReplaced(later.body, local, server)
+        if (!body) continue
+        const n = { ...later, body }
+        this.unindex(later)
+        this.index(n)
+        renamed.push(n)
+      }
+    }
     // Written in batches, not awaited: commits stay in order, and a record replayed again
     // after a crash is recognised by the server, which also still has its result.
     this.pendingDone.push(() => {
       this.records.remove(seq)
       if (after.created) this.fidMap.put(fidKey(after.created.local), after.created.server)
-      for (const n of rebased) this.records.put(n.seq, n)
+      // Only records still on disk: one cancelled meanwhile stays gone.
+      for (const n of [...rebased, ...renamed]) if (this.records.doesExist(n.seq)) this.records.put(n.seq, this.bySeq.get(n.seq) ?? n)
     })
     if (this.pendingDone.length >= DONE_BATCH) void this.flushDone()
     else this.doneTimer ??= setTimeout(() => { void this.flushDone() }, DONE_BATCH_MS)
@@ -303,6 +379,18 @@ export class ClientModifyLog {
   render (name: (r: CmlRecord) => string): string {
     return this.all().map(r => `${r.body.op} ${name(r)}`).join('; ')
   }
+}
+
+function addTo (index: Map<string, Set<number>>, key: string, seq: number): void {
+  let set = index.get(key)
+  if (!set) { set = new Set(); index.set(key, set) }
+  set.add(seq)
+}
+
+function removeFrom (index: Map<string, Set<number>>, key: string, seq: number): void {
+  const set = index.get(key)
+  set?.delete(seq)
+  if (set?.size === 0) index.delete(key)
 }
 
 function onlyTimes (attrs: Record<string, unknown>): boolean {

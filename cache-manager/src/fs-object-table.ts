@@ -35,21 +35,20 @@ export class FsObjectTable {
     return this.cells.put(servers.join(','), cell)
   }
 
-  /** Loads what the last run cached; every callback starts out void. Throws on damaged metadata. */
+  /**
+   * Loads what the last run cached; every callback starts out void. A listing not known
+   * to be current is kept too: it serves while the server is unreachable. Throws on
+   * damaged metadata.
+   */
   load (): number {
     this.objects.clear()
     for (const { value } of this.persisted.getRange()) {
       const o = newObject(value.key, value.cell, value.status)
       Object.assign(o, value)
-      if (o.status.type === 'dir' && (o.listedVersion >= 0 || o.status.fid.unique === 0)) {
-        o.entries = new Map()
-        for (const { key, value: d } of this.dirents.getRange({ start: [o.key, ''], end: [o.key + '\u0000', ''] })) {
-          if (key[0] !== o.key) break
-          o.entries.set(key[1], d)
-        }
-      }
+      if (o.status.type === 'dir' && (value.listed ?? (value.listedVersion >= 0 || o.status.fid.unique === 0))) o.entries = new Map()
       this.objects.set(o.key, o)
     }
+    for (const { key, value: d } of this.dirents.getRange()) this.objects.get(key[0])?.entries?.set(key[1], d)
     return this.objects.size
   }
 
@@ -86,7 +85,7 @@ export class FsObjectTable {
   save (o: FsObject): Promise<boolean> {
     const p: PersistedObject = {
       key: o.key, cell: o.cell, status: o.status, cachedVersion: o.cachedVersion, cachedBytes: o.cachedBytes,
-      dirty: o.dirty, lastUse: o.lastUse, listedVersion: o.entries ? o.listedVersion : -1, baseVersion: o.baseVersion, conflict: o.conflict,
+      dirty: o.dirty, lastUse: o.lastUse, listedVersion: o.entries ? o.listedVersion : -1, listed: o.entries !== null, baseVersion: o.baseVersion, conflict: o.conflict,
     }
     return this.persisted.put(o.key, p)
   }
@@ -105,6 +104,23 @@ export class FsObjectTable {
   saveEntry (o: FsObject, name: string, d: Dirent | null): void {
     if (d) void this.dirents.put([o.key, name], d)
     else void this.dirents.remove([o.key, name])
+  }
+
+  /** Adds an object built elsewhere (rebuilt from the log). */
+  set (o: FsObject): void {
+    this.objects.set(o.key, o)
+    void this.save(o)
+  }
+
+  /** Gives an object a new fid (its local fid replaced by the server's), with its listing. */
+  rekey (o: FsObject, status: VnodeStatus): void {
+    const from = o.key
+    this.delete(from)
+    o.key = objectKey(o.cell, status.fid)
+    o.status = status
+    this.objects.set(o.key, o)
+    if (o.entries) void this.saveListing(o)
+    else void this.save(o)
   }
 
   delete (key: string): void {

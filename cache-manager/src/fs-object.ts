@@ -25,7 +25,10 @@ export interface FsObject {
   localMtimeMs: number
   openCount: number
   lastUse: number
-  /** Directory entries, when this is a directory whose listing is cached (for dataVersion listedVersion). */
+  /**
+   * Directory entries, when this is a directory whose listing is cached: current when
+   * listedVersion is its dataVersion, else kept for use while the server is unreachable.
+   */
   entries: Map<string, Dirent> | null
   listedVersion: number
   /** The server data version the local, not yet reintegrated changes are based on. */
@@ -38,7 +41,10 @@ export interface FsObject {
 export interface ConflictMark { kind: ConflictKind, id: string }
 
 /** Fields that survive a restart of the cache manager (all callbacks are void after one). */
-export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cachedVersion' | 'cachedBytes' | 'dirty' | 'lastUse' | 'listedVersion' | 'baseVersion' | 'conflict'>
+export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cachedVersion' | 'cachedBytes' | 'dirty' | 'lastUse' | 'listedVersion' | 'baseVersion' | 'conflict'> & {
+  /** Whether a listing (current or not) is kept; absent in caches written before it was. */
+  listed?: boolean
+}
 
 export function newObject (key: string, cell: string, status: VnodeStatus): FsObject {
   return {
@@ -54,5 +60,7 @@ export function isEvictable (o: FsObject): boolean { return o.cachedVersion !== 
 export function isListed (o: FsObject): boolean { return o.entries !== null && o.listedVersion === o.status.dataVersion }
 /** Forgets a directory's cached listing: the next lookup lists it from the server. */
 export function dropListing (o: FsObject): void { o.entries = null; o.listedVersion = -1 }
+/** No longer trusts a listing but keeps it for disconnected use: a connected lookup lists again. */
+export function demoteListing (o: FsObject): void { o.listedVersion = -1 }
 
 export function typeOf (s: VnodeStatus): ObjectType { return s.type }

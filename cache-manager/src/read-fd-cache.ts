@@ -38,6 +38,15 @@ export class ReadFdCache {
     this.trim()
   }
 
+  /** The container of `from` is now named `to` (the same file). */
+  rekey (from: string, to: string): void {
+    const e = this.entries.get(from)
+    if (!e) return
+    this.entries.delete(from)
+    this.drop(to)
+    if (!this.entries.has(to)) this.entries.set(to, e)
+  }
+
   /** Closes the idle descriptor of `key` (its container is going away). */
   drop (key: string): void {
     const e = this.entries.get(key)

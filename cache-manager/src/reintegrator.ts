@@ -12,9 +12,10 @@ import { stat } from 'node:fs/promises'
 import { makeLog, type CmlRecordBody, type Fid, type ReplayReply } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
-import type { CmlRecord } from './cml.ts'
+import { directories, type CmlRecord } from './cml.ts'
 import { objectKey } from './fs-object-table.ts'
 import { isUnreachable } from './server-link.ts'
+import { uploadGate } from './upload-gate.ts'
 
 const log = makeLog('reintegrator')
 /** Records frozen and replayed per chunk. */
@@ -66,13 +67,15 @@ export class Reintegrator {
           else if (outcome === 'conflict') report.conflicts++
           progress.done++
         }
+        await this.settle()
         log.info(`reintegration of ${cell.name}: ${progress.done}/${progress.total} records`)
       }
       report.done = !this.cm.cml.hasRecordsFor(cell.name) && madeBefore === Infinity
-      if (report.done) await this.cm.afterReintegration(cell)
+      if (report.done) this.cm.afterReintegration(cell)
     } catch (err) {
       report.error = (err as Error).message
       log.warn(`reintegration of ${cell.name} stopped after ${progress.done}/${progress.total}: ${report.error}`)
+      await this.settle().catch(e => log.error(`reintegration of ${cell.name}: ${(e as Error).message}`))
     }
     this.last.set(cell.name, report)
     if (report.conflicts > 0) await this.cm.resolvers.run()
@@ -96,9 +99,11 @@ export class Reintegrator {
     let reply: ReplayReply
     try {
       if (body.op === 'store') {
-        const path = this.cm.containers.path(objectKey(cell.name, r.body.fid))
-        const size = (await stat(path)).size
-        reply = await link.upload('replay', { seq: r.seq, record: { ...body, size } }, createReadStream(path, { highWaterMark: 1 << 20 })) as ReplayReply
+        const o = this.cm.table.get(objectKey(cell.name, body.fid))
+        reply = await uploadGate(o).upload(async () => {
+          const { path, size } = await this.container(cell, r, body)
+          return await link.upload('replay', { seq: r.seq, record: { ...body, size } }, createReadStream(path, { highWaterMark: 1 << 20 })) as ReplayReply
+        })
       } else {
         reply = await link.call('replay', { seq: r.seq, record: body }) as ReplayReply
       }
@@ -114,9 +119,28 @@ export class Reintegrator {
     const created = (body.op === 'create' || body.op === 'mkdir' || body.op === 'symlink') && reply.status ? { local: r.body.fid, server: reply.status.fid } : undefined
     const rebase = reply.status && !created && 'base' in body ? { fid: body.fid, from: body.base, to: reply.status.dataVersion } : undefined
     this.cm.cml.done(r.seq, { created, rebase })
-    if (body.op === 'store' && reply.status) this.cm.files.stored(cell, r.body.fid, reply.status)
-    if (body.op === 'store' && !this.cm.cml.references(cell.name, r.body.fid)) void this.cm.ancestors.drop(objectKey(cell.name, r.body.fid))
+    if (created && reply.status) {
+      // Where the object has names now: where it was made, and where later records moved or linked it.
+      const dirs = [...directories(body), ...this.cm.cml.mentioning(cell.name, created.server).flatMap(x => directories(x.body))]
+      await this.cm.local.replace(cell.name, created.local, reply.status, dirs)
+    }
+    if (body.op === 'store' && reply.status) this.cm.files.stored(cell, body.fid, reply.status)
+    if (body.op === 'store' && !this.cm.cml.references(cell.name, body.fid)) void this.cm.ancestors.drop(objectKey(cell.name, body.fid))
     return 'applied'
+  }
+
+  /** Makes the replayed records' removal durable, then lets replaced containers drop their old names. */
+  private async settle (): Promise<void> {
+    await this.cm.cml.flushDone()
+    await this.cm.local.settle()
+  }
+
+  /** The container a store replays: under the object's server fid, or (a replacement a crash cut short) its local one. */
+  private async container (cell: Cell, r: CmlRecord, body: CmlRecordBody): Promise<{ path: string, size: number }> {
+    const mapped = this.cm.containers.path(objectKey(cell.name, body.fid))
+    try { return { path: mapped, size: (await stat(mapped)).size } } catch (err) { if (body.fid === r.body.fid) throw err }
+    const path = this.cm.containers.path(objectKey(cell.name, r.body.fid))
+    return { path, size: (await stat(path)).size }
   }
 
   /** A record with every local fid replaced by the server fid its create received. */

@@ -12,6 +12,7 @@ import { hasData, type FsObject } from './fs-object.ts'
 import { isLocalFid } from './cml.ts'
 import { isUnreachable } from './server-link.ts'
 import { Namespace, splitPath } from './namespace.ts'
+import { uploadGate } from './upload-gate.ts'
 
 const openAsync = promisify(fsOpen)
 const closeAsync = promisify(fsClose)
@@ -184,11 +185,11 @@ export class Vfs {
   write (fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
     const h = this.handle(fh)
     const o = h.obj
-    return new Promise((resolve, reject) => fsWrite(h.fd, buf, 0, len, pos, (err, n) => {
+    return uploadGate(o).write(() => new Promise((resolve, reject) => fsWrite(h.fd, buf, 0, len, pos, (err, n) => {
       if (err) return reject(err)
       this.markDirty(o, Math.max(o.cachedBytes, pos + n))
       resolve(n)
-    }))
+    })))
   }
 
   private markDirty (o: FsObject, size: number): void {
@@ -259,9 +260,11 @@ export class Vfs {
     if (size > 0 || obj.cachedVersion !== null) await this.cm.files.ensureData(cell, obj)
     else await this.cm.containers.createEmpty(obj.key)
     await this.cm.files.keepAncestor(cell, obj)
-    await this.cm.containers.truncate(obj.key, size)
-    if (obj.cachedVersion === null) obj.cachedVersion = obj.status.dataVersion
-    this.markDirty(obj, size)
+    await uploadGate(obj).write(async () => {
+      await this.cm.containers.truncate(obj.key, size)
+      if (obj.cachedVersion === null) obj.cachedVersion = obj.status.dataVersion
+      this.markDirty(obj, size)
+    })
   }
 
   // ---- attributes ----

@@ -11,6 +11,7 @@ import { isLocalFid } from './cml.ts'
 import { hasData, type FsObject } from './fs-object.ts'
 import { objectKey } from './fs-object-table.ts'
 import { isUnreachable } from './server-link.ts'
+import { uploadGate } from './upload-gate.ts'
 
 const log = makeLog('cache-manager')
 
@@ -78,13 +79,17 @@ export class WholeFiles {
         if (o.loggedGen !== o.writeGen || o.writeGen === 0) await this.cm.emulator.store(cell, o)
         return
       }
-      const gen = o.writeGen
-      const size = await this.cm.containers.size(o.key)
+      let gen = 0
+      let size = 0
       let reply: StatusReply
       try {
-        reply = await cell.linkFor(o.status.fid.volume).upload('store',
-          { fid: o.status.fid, size, mtimeMs: o.localMtimeMs || Date.now() },
-          size === 0 ? noBytes() : createReadStream(this.cm.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES })) as StatusReply
+        reply = await uploadGate(o).upload(async () => {
+          gen = o.writeGen
+          size = await this.cm.containers.size(o.key)
+          return await cell.linkFor(o.status.fid.volume).upload('store',
+            { fid: o.status.fid, size, mtimeMs: o.localMtimeMs || Date.now() },
+            size === 0 ? noBytes() : createReadStream(this.cm.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES })) as StatusReply
+        })
       } catch (err) {
         if (isUnreachable(err)) return await this.cm.emulator.store(cell, o)
         if (isRejection(err)) await this.discardLocal(o)
