@@ -319,11 +319,17 @@ export class CacheManager {
     void this.table.save(dir)
   }
 
-  /** Forgets an object that no longer exists. */
+  /**
+   * Forgets an object whose last name is gone. Still open, it lives on unnamed until
+   * its last close (as POSIX has it) and is never stored again; a container the log
+   * still needs (a store on its way) stays until replayed.
+   */
   async forget (o: FsObject): Promise<void> {
+    o.unlinked = true
+    o.dirty = false
     if (o.openCount > 0 || o.conflict) { o.cbExpiresAt = 0; return }
     this.readFds.drop(o.key)
-    if (o.cachedVersion !== null) await this.containers.remove(o.key)
+    if (o.cachedVersion !== null && !this.cml.references(o.cell, o.status.fid)) await this.containers.remove(o.key)
     this.space.usedBytes -= o.cachedBytes
     this.table.delete(o.key)
   }

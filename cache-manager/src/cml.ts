@@ -21,6 +21,8 @@ export interface CmlRecord {
   /** ms epoch when the change was made. */
   time: number
   frozen: boolean
+  /** Logged after the same change was sent to a server that stopped answering: it may be there already. */
+  maybeApplied?: boolean
   body: CmlRecordBody
 }
 
@@ -66,14 +68,18 @@ export function isLocalFid (f: Fid): boolean {
  * | remove / rmdir   | of an object created in the log whose create is   | no           |
  * |                  | not being replayed: its create and every record   |              |
  * |                  | about it (store, setattr, rename, …)              |              |
+ * | remove / rmdir   | of any other object, its last name: its stores    | yes          |
+ * |                  | and setattrs                                      |              |
  *
- * An object whose create is frozen (on its way to the server) or already replayed
- * exists on the server: its remove is logged like any other, never cancelled away.
+ * An object whose create is frozen (on its way to the server), already replayed, or
+ * logged after a server stopped answering the same create (`maybeApplied`) may exist on
+ * the server: its remove is logged like any other, never cancelled away.
  */
 export const CANCELLATION_RULES = [
   { incoming: 'store', cancels: 'store, setattr of times only', keepsItself: true },
   { incoming: 'setattr', cancels: 'setattr (folded into the new one)', keepsItself: true },
   { incoming: 'remove|rmdir', cancels: 'the whole history of an object born in the log (unless its create is being replayed)', keepsItself: false },
+  { incoming: 'remove|rmdir', cancels: 'stores and setattrs of the object losing its last name', keepsItself: true },
 ] as const
 
 export class ClientModifyLog {
@@ -155,7 +161,7 @@ export class ClientModifyLog {
   }
 
   /** Appends a record, applying the cancellation rules; resolves once it is on disk. */
-  async append (cell: string, body: CmlRecordBody, opts: { lastName?: boolean } = {}): Promise<number> {
+  async append (cell: string, body: CmlRecordBody, opts: { lastName?: boolean, maybeApplied?: boolean } = {}): Promise<number> {
     // A change begun before its object's create was replayed names the fid the server gave it.
     for (const f of [subject(body), ...directories(body)]) {
       const to = this.mapped(f)
@@ -167,10 +173,13 @@ export class ClientModifyLog {
     await this.db.transaction(() => {
       const earlier = this.unfrozenAbout(cell, subject(body))
       const drop = (r: CmlRecord) => { this.records.remove(r.seq); gone.push(r) }
-      if ((body.op === 'remove' || body.op === 'rmdir') && opts.lastName !== false && this.bornUnreplayed(cell, body.fid)) {
+      const lastName = (body.op === 'remove' || body.op === 'rmdir') && opts.lastName !== false
+      if (lastName && this.bornUnreplayed(cell, body.fid)) {
         earlier.forEach(drop)
         return // born and died in the log: nothing reaches the server
       }
+      // Its contents and attributes go with it.
+      if (lastName) for (const r of earlier) if (r.body.op === 'store' || r.body.op === 'setattr') drop(r)
       if (body.op === 'store') {
         for (const r of earlier) if (r.body.op === 'store' || (r.body.op === 'setattr' && onlyTimes(r.body.attrs))) drop(r)
       }
@@ -184,7 +193,7 @@ export class ClientModifyLog {
       seq = (this.meta.get('nextSeq') ?? 1)
       this.meta.put('nextSeq', seq + 1)
       if (this.nextLocalVnode !== undefined) this.meta.put('nextLocalVnode', this.nextLocalVnode)
-      added = { seq, cell, time: Date.now(), frozen: false, body }
+      added = { seq, cell, time: Date.now(), frozen: false, body, ...(opts.maybeApplied ? { maybeApplied: true } : {}) }
       this.records.put(seq, added)
     })
     await this.db.flushed // commits resolve before their fsync (overlappingSync)
@@ -198,7 +207,7 @@ export class ClientModifyLog {
     if (!isLocalFid(fid)) return false
     for (const s of this.byObject.get(`${cell}:${fidKey(fid)}`) ?? []) {
       const r = this.bySeq.get(s)!
-      if (r.body.op === 'create' || r.body.op === 'mkdir' || r.body.op === 'symlink') return !r.frozen
+      if (r.body.op === 'create' || r.body.op === 'mkdir' || r.body.op === 'symlink') return !r.frozen && !r.maybeApplied
     }
     return false
   }

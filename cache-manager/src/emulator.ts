@@ -20,7 +20,8 @@ export interface LocalAttrs { mode?: number, uid?: number, gid?: number, atimeMs
 export class Emulator {
   constructor (private readonly cm: CacheManager) {}
 
-  async create (cell: Cell, dir: FsObject, name: string, n: NewLocal): Promise<FsObject> {
+  /** `maybeApplied`: a server that stopped answering may have made it already (never cancelled away then). */
+  async create (cell: Cell, dir: FsObject, name: string, n: NewLocal, maybeApplied = false): Promise<FsObject> {
     const entries = await this.cm.entries(cell, dir)
     if (entries.has(name)) throw exists(`${name} exists`)
     const fid = this.cm.cml.newLocalFid(dir.status.fid.volume)
@@ -40,7 +41,7 @@ export class Emulator {
     const body: CmlRecordBody = n.type === 'symlink'
       ? { op: 'symlink', dir: d, name, fid, target: n.target ?? '', uid: n.uid, gid: n.gid }
       : { op: n.type === 'dir' ? 'mkdir' : 'create', dir: d, name, fid, mode: n.mode & 0o7777, uid: n.uid, gid: n.gid }
-    await this.cm.cml.append(cell.name, body)
+    await this.cm.cml.append(cell.name, body, { maybeApplied })
     this.setEntry(dir, name, { fid, type: n.type })
     return obj
   }

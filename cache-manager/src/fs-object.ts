@@ -33,6 +33,8 @@ export interface FsObject {
   listedVersion: number
   /** The server data version the local, not yet reintegrated changes are based on. */
   baseVersion: number | null
+  /** Its last name was removed while it was open: it is never stored again. */
+  unlinked: boolean
   /** Set when reintegration found this object changed on both sides. */
   conflict: ConflictMark | null
 }
@@ -49,7 +51,7 @@ export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cached
 export function newObject (key: string, cell: string, status: VnodeStatus): FsObject {
   return {
     key, cell, status, cbExpiresAt: 0, cbEpoch: -1, cachedVersion: null, cachedBytes: 0, dirty: false, writeGen: 0, loggedGen: 0,
-    localMtimeMs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, conflict: null,
+    localMtimeMs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, unlinked: false, conflict: null,
   }
 }
 

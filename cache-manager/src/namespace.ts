@@ -30,13 +30,15 @@ export class Namespace {
    * Runs a mutation against the server while its volume is online; when it is not (or
    * the server stops answering during the call), runs the emulated version instead.
    */
-  async mutate<T> (cell: Cell, on: FsObject, connected: (link: ServerLink) => Promise<T>, emulated: () => Promise<T>): Promise<T> {
+  async mutate<T> (cell: Cell, on: FsObject, connected: (link: ServerLink) => Promise<T>, emulated: (maybeApplied: boolean) => Promise<T>): Promise<T> {
     if (on.conflict) throw conflict(`${on.key} is in conflict: resolve it with afs repair`)
     const volume = on.status.fid.volume
     if (this.cm.online(cell, volume) && !isLocalFid(on.status.fid)) {
+      // A server that stopped answering may still apply the request it got: the logged change may be on it already.
       try { return await connected(cell.linkFor(volume)) } catch (err) { if (!isUnreachable(err)) throw err }
+      return await emulated(true)
     }
-    return await emulated()
+    return await emulated(false)
   }
 
   created (cell: Cell, r: CreateReply, name: string): FsObject {
@@ -49,14 +51,14 @@ export class Namespace {
     const { cell, dir, name } = await this.parent(path)
     await this.mutate(cell, dir, async link => {
       this.created(cell, await link.call('mkdir', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }) as CreateReply, name)
-    }, async () => { await this.cm.emulator.create(cell, dir, name, { type: 'dir', mode, uid: caller.uid, gid: caller.gid }) })
+    }, async maybeApplied => { await this.cm.emulator.create(cell, dir, name, { type: 'dir', mode, uid: caller.uid, gid: caller.gid }, maybeApplied) })
   }
 
   async symlink (target: string, path: string, caller: Caller): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
     await this.mutate(cell, dir, async link => {
       this.created(cell, await link.call('symlink', { dir: dir.status.fid, name, target, uid: caller.uid, gid: caller.gid }) as CreateReply, name)
-    }, async () => { await this.cm.emulator.create(cell, dir, name, { type: 'symlink', mode: 0o777, uid: caller.uid, gid: caller.gid, target }) })
+    }, async maybeApplied => { await this.cm.emulator.create(cell, dir, name, { type: 'symlink', mode: 0o777, uid: caller.uid, gid: caller.gid, target }, maybeApplied) })
   }
 
   async mkmount (path: string, volume: string, caller: Caller): Promise<void> {

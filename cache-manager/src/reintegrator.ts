@@ -125,6 +125,8 @@ export class Reintegrator {
       await this.cm.local.replace(cell.name, created.local, reply.status, dirs)
     }
     if (body.op === 'store' && reply.status) this.cm.files.stored(cell, body.fid, reply.status)
+    // A container kept only for this replay (its object was removed since) can go.
+    if (body.op === 'store' && !this.cm.table.get(objectKey(cell.name, body.fid)) && !this.cm.cml.references(cell.name, body.fid)) await this.cm.containers.remove(objectKey(cell.name, body.fid))
     if (body.op === 'store' && !this.cm.cml.references(cell.name, body.fid)) void this.cm.ancestors.drop(objectKey(cell.name, body.fid))
     return 'applied'
   }

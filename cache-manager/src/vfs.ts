@@ -167,7 +167,7 @@ export class Vfs {
       await this.cm.containers.createEmpty(o.key)
       this.cm.space.setCached(o, r.status.dataVersion, 0)
       return o
-    }, () => this.cm.emulator.create(cell, dir, name, { type: 'file', mode, uid: caller.uid, gid: caller.gid }))
+    }, maybeApplied => this.cm.emulator.create(cell, dir, name, { type: 'file', mode, uid: caller.uid, gid: caller.gid }, maybeApplied))
     return await this.openHandle(cell, obj, true)
   }
 
@@ -219,7 +219,9 @@ export class Vfs {
     if (h.shared) this.cm.readFds.release(h.obj.key, h.fd)
     else await closeAsync(h.fd).catch(() => {})
     h.obj.openCount--
-    if (h.obj.dirty && h.obj.openCount === 0) await this.cm.files.store(h.cell, h.obj)
+    if (h.obj.openCount > 0) return
+    if (h.obj.unlinked) await this.cm.forget(h.obj)
+    else if (h.obj.dirty) await this.cm.files.store(h.cell, h.obj)
   }
 
   private writers (o: FsObject): boolean {

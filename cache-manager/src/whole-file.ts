@@ -74,7 +74,7 @@ export class WholeFiles {
    */
   async store (cell: Cell, o: FsObject): Promise<void> {
     await this.cm.serialize(o.key, async () => {
-      if (!o.dirty) return
+      if (!o.dirty || o.unlinked) return
       if (!this.cm.online(cell, o.status.fid.volume)) {
         if (o.loggedGen !== o.writeGen || o.writeGen === 0) await this.cm.emulator.store(cell, o)
         return

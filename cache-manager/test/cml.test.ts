@@ -61,11 +61,53 @@ test('row 3: create … remove of an object born in the log cancels its whole hi
   t.is(render(cml()), 'store b')
 })
 
-test('a remove of a server object is logged, and cancels nothing before it', async t => {
+test('row 4: the remove of a server object\'s last name is logged and cancels its stores and setattrs', async t => {
   const { cml } = await log(t)
   await cml().append('c', store(a))
-  await cml().append('c', { op: 'remove', dir, name: 'a', fid: a, base: 3 })
+  await cml().append('c', setattr(a, { mode: 0o600 }))
+  await cml().append('c', { op: 'rename', fromDir: dir, fromName: 'a', toDir: dir, toName: 'a2', fid: a, base: 3 })
+  await cml().append('c', store(b))
+  await cml().append('c', { op: 'remove', dir, name: 'a2', fid: a, base: 3 })
+  t.is(render(cml()), 'rename a; store b; remove a')
+})
+
+test('a remove of one of several hard links cancels nothing', async t => {
+  const { cml } = await log(t)
+  await cml().append('c', store(a))
+  await cml().append('c', { op: 'remove', dir, name: 'a', fid: a, base: 3 }, { lastName: false })
   t.is(render(cml()), 'store a; remove a')
+})
+
+test('the remove of an object whose create is being replayed is logged, never cancelled away', async t => {
+  const { cml } = await log(t)
+  const local = cml().newLocalFid(9)
+  await cml().append('c', { op: 'create', dir, name: 'tmp', fid: local, mode: 0o644, uid: 0, gid: 0 })
+  await cml().freeze(cml().all())
+  await cml().append('c', { op: 'remove', dir, name: 'tmp', fid: local, base: null })
+  t.is(render(cml()), 'create tmp; remove tmp')
+})
+
+test('a replayed create gives every later record naming its object the server fid, on disk too', async t => {
+  const { cml, reopen } = await log(t)
+  const local = cml().newLocalFid(9)
+  const server: Fid = { volume: 9, vnode: 40, unique: 1 }
+  await cml().append('c', { op: 'mkdir', dir, name: 'd', fid: local, mode: 0o755, uid: 0, gid: 0 })
+  const child = cml().newLocalFid(9)
+  await cml().append('c', { op: 'create', dir: local, name: 'f', fid: child, mode: 0o644, uid: 0, gid: 0 })
+  await cml().append('c', { op: 'rename', fromDir: local, fromName: 'f', toDir: dir, toName: 'g', fid: child, base: null })
+  const [made] = cml().all()
+  await cml().freeze([made])
+  cml().done(made.seq, { created: { local, server } })
+  const names = (l: ClientModifyLog) => l.all().map(r => JSON.stringify(r.body))
+  t.true(names(cml()).every(b => !b.includes('"vnode":1,"unique":0')))
+  t.true(names(cml())[0].includes('"dir":{"volume":9,"vnode":40,"unique":1}'))
+  t.deepEqual(cml().mentioning('c', local), [])
+  t.is(cml().mentioning('c', server).length, 2)
+  await cml().flushDone()
+  const again = await reopen()
+  t.is(again.size, 2)
+  t.deepEqual(names(again), names(cml()))
+  t.deepEqual(again.mapped(local), server)
 })
 
 test('frozen records (being replayed) are never cancelled', async t => {

@@ -1,0 +1,178 @@
+// The chaos harness's memory and judgement: every step of a run in order (operations
+// with what the client was told, and faults), when each client was certainly unable to
+// reach the servers, and the checker that decides from the final state whether any
+// operation a client saw succeed was lost without a flagged conflict.
+//
+// Steps run one at a time, so their order is real time. An operation W is superseded
+// by a later step X that replaces what W did — unless W's client was certainly offline
+// from W until X and X is another client's: then W had not reached the server when X
+// happened, and Coda's promise is that W ends up on the server or in a conflict.
+
+/** What an operation says about the final state if nothing later replaced it. */
+export type Effect =
+  | { kind: 'exists', path: string, type?: 'file' | 'dir' | 'symlink' }
+  | { kind: 'absent', path: string }
+  | { kind: 'mode', path: string, mode: number }
+
+export interface Step {
+  i: number
+  client: string
+  op: string
+  paths: string[]
+  detail: string
+  ok: boolean
+  errno?: string
+  /** Content tokens this operation wrote, and the slot each went to (-1: whole rewrite). */
+  tokens: string[]
+  slot?: number
+  /** Truncated to this many slots. */
+  keepSlots?: number
+  effects: Effect[]
+  /** Whether the client was certainly offline when the step ran. */
+  offline: boolean
+  /** Index of the step that ended that offline period (Infinity: never during the run). */
+  offlineUntil: number
+}
+
+export interface FinalObject { type: 'file' | 'dir' | 'symlink', mode: number, content?: string, target?: string }
+export type View = Map<string, FinalObject>
+export interface Conflict { client: string, path: string, kind: string, copies: string[] }
+
+export interface Verdict {
+  losses: string[]
+  divergences: string[]
+  falseConflicts: string[]
+  /** Conflicts kept with their bytes but reported at a path that could not be found. */
+  misplaced: string[]
+  conflicts: number
+}
+
+/** Is `p` equal to `q` or below it? */
+export function within (p: string, q: string): boolean {
+  return p === q || p.startsWith(q + '/')
+}
+
+/** Paths related by one being at or below the other. */
+function related (p: string, q: string): boolean {
+  return within(p, q) || within(q, p)
+}
+
+export class History {
+  readonly steps: Step[] = []
+  private offlineSince = new Map<string, number>()
+
+  /** The client can certainly not reach its servers from now on (forced disconnect, frozen or dead server, dead client). */
+  goOffline (client: string): void {
+    if (!this.offlineSince.has(client)) this.offlineSince.set(client, this.steps.length)
+  }
+
+  /** The client may reach its servers again (its log may replay from now on). */
+  goOnline (client: string): void {
+    const since = this.offlineSince.get(client)
+    if (since === undefined) return
+    this.offlineSince.delete(client)
+    for (const s of this.steps) if (s.client === client && s.offline && s.i >= since && s.offlineUntil === Infinity) s.offlineUntil = this.steps.length
+  }
+
+  isOffline (client: string): boolean {
+    return this.offlineSince.has(client)
+  }
+
+  add (s: Omit<Step, 'i' | 'offline' | 'offlineUntil'>): Step {
+    const step: Step = { ...s, i: this.steps.length, offline: this.offlineSince.has(s.client), offlineUntil: Infinity }
+    this.steps.push(step)
+    return step
+  }
+
+  note (client: string, op: string, detail = ''): void {
+    this.add({ client, op, paths: [], detail, ok: true, tokens: [], effects: [] })
+  }
+
+  /** Can step `x` replace what `w` did? Not when `w` was still in an offline client's log. */
+  private canReplace (w: Step, x: Step): boolean {
+    if (x.i <= w.i || !x.ok) return false
+    return x.client === w.client || !(w.offline && w.offlineUntil > x.i)
+  }
+
+  /** Judges the final state: the servers' view, each client's, and the open conflicts. */
+  judge (server: View, clients: Map<string, View>, conflicts: Conflict[], found: Set<string>): Verdict {
+    const losses: string[] = []
+    const covered = (paths: string[]) => conflicts.some(c => paths.some(p => related(p, c.path)))
+    const ok = this.steps.filter(s => s.ok)
+    for (const w of ok) {
+      const later = ok.filter(x => this.canReplace(w, x))
+      for (const e of w.effects) {
+        if (later.some(x => replacesEffect(x, e)) || covered([e.path])) continue
+        const have = server.get(e.path)
+        const held = e.kind === 'absent' ? !have
+          : e.kind === 'exists' ? have !== undefined && (e.type === undefined || have.type === e.type)
+            : have !== undefined && (have.mode & 0o7777) === e.mode
+        if (!held) losses.push(`step ${w.i} (${w.client} ${w.op} ${w.detail}): expected ${describe(e)}, the servers have ${have ? `${have.type} ${(have.mode & 0o7777).toString(8)}` : 'nothing'} there`)
+      }
+      for (const [n, token] of w.tokens.entries()) {
+        if (found.has(token)) continue
+        const slot = w.slot === -1 ? n : w.slot ?? n
+        if (this.tokenReplaced(w, slot, later)) continue
+        losses.push(`step ${w.i} (${w.client} ${w.op} ${w.detail}): its bytes ${token.trim()} are nowhere: not on the servers, not in a conflict`)
+      }
+    }
+    const divergences: string[] = []
+    for (const [client, view] of clients) {
+      const mine = conflicts.filter(c => c.client === client)
+      // A conflicted object shows as a dangling symlink naming its conflict: flagged, not diverged.
+      const flagged = [...view].filter(([, o]) => o.target?.startsWith('/afs-conflict/')).map(([p]) => p)
+      const skip = (p: string) => mine.some(c => related(p, c.path)) || flagged.some(f => related(p, f))
+      for (const p of new Set([...view.keys(), ...server.keys()])) {
+        if (skip(p)) continue
+        const a = view.get(p)
+        const b = server.get(p)
+        if (JSON.stringify(a) !== JSON.stringify(b)) divergences.push(`${client} ${p}: sees ${JSON.stringify(a)}, the servers have ${JSON.stringify(b)}`)
+      }
+    }
+    const misplaced = conflicts.filter(c => c.path.startsWith('/')).map(c => `${c.client}: a conflict (${c.kind}) whose path was not found (${c.path})`)
+    const falseConflicts = conflicts.filter(c => !c.path.startsWith('/'))
+      .filter(c => !ok.some(s => s.client !== c.client && s.paths.some(p => related(p, c.path))))
+      .map(c => `${c.client} ${c.path} (${c.kind}): no other client touched it`)
+    return { losses, divergences, falseConflicts, misplaced, conflicts: conflicts.length }
+  }
+
+  /**
+   * Whether the token `w` wrote into `slot` may have been replaced: a later write of the
+   * same slot or of the whole file, a truncate below it, or the file's removal — at any
+   * path its object may have had since (renames and links carry it along).
+   */
+  private tokenReplaced (w: Step, slot: number, later: Step[]): boolean {
+    const places = new Set([w.paths[0]])
+    for (const x of this.steps) {
+      if (x.i <= w.i || !x.ok) continue
+      if (x.op === 'rename' || x.op === 'link') {
+        const [from, to] = x.paths
+        for (const p of [...places]) if (within(p, from)) places.add(to + p.slice(from.length))
+      }
+    }
+    return later.some(x => {
+      const at = (p: string) => [...places].some(q => within(q, p))
+      switch (x.op) {
+        case 'write': return x.paths[0] !== undefined && places.has(x.paths[0]) && (x.slot === -1 || x.slot === slot)
+        case 'truncate': return places.has(x.paths[0]) && (x.keepSlots ?? 0) <= slot
+        case 'remove': case 'rmdir': return at(x.paths[0])
+        case 'rename': return at(x.paths[1])
+        default: return false
+      }
+    })
+  }
+}
+
+/** Whether step `x` (later, allowed to) changes what effect `e` says about its path. */
+function replacesEffect (x: Step, e: Effect): boolean {
+  if (e.kind === 'mode') return x.paths.some(p => related(p, e.path)) && (x.op === 'chmod' || x.effects.some(f => f.kind !== 'mode'))
+  return x.effects.some(f => f.kind !== 'mode' && related(f.path, e.path))
+}
+
+function describe (e: Effect): string {
+  switch (e.kind) {
+    case 'exists': return `${e.path} to exist${e.type ? ` as a ${e.type}` : ''}`
+    case 'absent': return `${e.path} to be gone`
+    case 'mode': return `${e.path} to have mode ${e.mode.toString(8)}`
+  }
+}

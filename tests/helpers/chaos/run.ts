@@ -1,0 +1,218 @@
+// The randomized fault harness: a real server and 2–3 real cache managers with real
+// mounts; operations drawn at random on a small shared tree, and faults between them —
+// disconnect, write-back, reconnect, the server frozen (SIGSTOP) or killed (also in the
+// middle of a store), a cache manager killed (also in the middle of a reintegration) and
+// restarted. Then everything heals, every client syncs, and the checker looks for
+// silent losses, divergent views and false conflicts. A seed replays a run.
+import { lstat, mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { controlCall } from '@afs-ts/tools'
+import { Stack, isMounted, startClient, startServer, tempDir, type Client, type Server } from '../cell.ts'
+import { History, type Conflict, type FinalObject, type Verdict, type View } from './history.ts'
+import { Random, TOKEN, Workload, bounded } from './workload.ts'
+
+export interface ChaosOptions { seed: number, ops: number, clients?: number, log?: (line: string) => void }
+export interface ChaosReport extends Verdict {
+  seed: number
+  ops: number
+  faults: number
+  failedOps: Record<string, number>
+  seconds: number
+  history: string[]
+  /** The cache managers' log lines about conflicts and errors. */
+  clientLog: string[]
+}
+
+const FAULTS = { disconnect: 3, writeBack: 2, reconnect: 5, freeze: 1, killClient: 1, killClientReintegrating: 1, killServer: 1, killServerStoring: 1 } as const
+type Fault = keyof typeof FAULTS
+const TREE = 'chaos'
+
+interface Member { name: string, client: Client | null, cache: string, mount: string, log: string }
+
+export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
+  const started = Date.now()
+  const rnd = new Random(opts.seed)
+  const work = new Workload(rnd)
+  const history = new History()
+  const say = opts.log ?? (() => {})
+  const stack = new Stack()
+  const failedOps: Record<string, number> = {}
+  let faults = 0
+  try {
+    const dataDir = await tempDir('afs-chaos-srv-')
+    stack.defer(dataDir)
+    const srv: { s: Server | null, frozen: boolean, address: string } = { s: null, frozen: false, address: '' }
+    const startSrv = async () => { srv.s = await startServer(dataDir, 'chaos', srv.address || '127.0.0.1:0'); srv.address = srv.s.address }
+    await startSrv()
+    stack.push(async () => { if (srv.frozen) srv.s?.proc.kill('SIGCONT'); await srv.s?.stop() })
+    const members: Member[] = []
+    for (let n = 0; n < (opts.clients ?? 2); n++) {
+      const cache = await tempDir('afs-chaos-cache-')
+      const mount = await tempDir('afs-chaos-mnt-')
+      stack.defer(cache)
+      stack.push(async () => { if (!await isMounted(mount)) await rm(mount, { recursive: true, force: true }) })
+      const m: Member = { name: `c${n}`, client: null, cache, mount, log: '' }
+      stack.push(async () => { await m.client?.stop() })
+      members.push(m)
+    }
+    const up = async (m: Member) => { m.client = await startClient([srv.address], { cache: m.cache, mount: m.mount, env: { AFS_LOG: 'info' } }) }
+    for (const m of members) await up(m)
+    await mkdir(join(members[0].client!.cellPath, TREE))
+    const root = (m: Member) => join(m.client!.cellPath, TREE)
+    const call = (m: Member, op: string, args: unknown = {}) => bounded(controlCall(m.cache, op, args), 60_000)
+
+    const everyone = (f: (name: string) => void) => { for (const m of members) f(m.name) }
+    const thaw = () => { if (srv.frozen) { srv.s!.proc.kill('SIGCONT'); srv.frozen = false; history.note('server', 'SIGCONT'); everyone(n => history.goOnline(n)) } }
+    const restartServer = async () => { if (!srv.s || srv.s.proc.exitCode !== null || srv.s.proc.signalCode !== null) { await startSrv(); history.note('server', 'restarted'); everyone(n => history.goOnline(n)) } }
+    const restartClient = async (m: Member) => { if (!m.client) { await up(m); history.note(m.name, 'restarted'); history.goOnline(m.name) } }
+    const forced = new Set<string>()
+
+    const fault = async (f: Fault): Promise<void> => {
+      const alive = members.filter(m => m.client)
+      const m = rnd.pick(alive)
+      faults++
+      switch (f) {
+        case 'disconnect': await call(m, 'disconnect', { writeBack: false }); forced.add(m.name); history.goOffline(m.name); history.note(m.name, 'disconnect'); return
+        case 'writeBack': await call(m, 'disconnect', { writeBack: true, ageMs: 1000 }); history.note(m.name, 'disconnect --write-back'); return
+        case 'reconnect': {
+          await call(m, 'reconnect'); forced.delete(m.name); history.note(m.name, 'reconnect')
+          if (!srv.frozen && srv.s) history.goOnline(m.name)
+          return
+        }
+        case 'freeze': {
+          if (srv.frozen || !srv.s) return
+          srv.s.proc.kill('SIGSTOP'); srv.frozen = true
+          everyone(n => history.goOffline(n)); history.note('server', 'SIGSTOP')
+          return
+        }
+        case 'killClient': case 'killClientReintegrating': {
+          if (alive.length < 2) return
+          if (f === 'killClientReintegrating') { await call(m, 'reconnect'); forced.delete(m.name); await sleep(rnd.int(400)) }
+          await m.client!.stop('SIGKILL')
+          m.log += m.client!.stderr()
+          m.client = null
+          history.goOffline(m.name); history.note(m.name, f === 'killClient' ? 'SIGKILL' : 'reconnect, then SIGKILL')
+          await restartClient(m)
+          if (forced.has(m.name)) { await call(m, 'disconnect', { writeBack: false }); history.goOffline(m.name) }
+          return
+        }
+        case 'killServer': case 'killServerStoring': {
+          if (!srv.s || srv.frozen) return
+          let storing: Promise<unknown> | null = null
+          if (f === 'killServerStoring') {
+            const big = join(root(m), `big-${faults}`)
+            storing = writeFile(big, Buffer.alloc(4 << 20, 0x61)).catch(() => {})
+            await sleep(rnd.int(300))
+          }
+          await srv.s.stop('SIGKILL')
+          everyone(n => history.goOffline(n)); history.note('server', f === 'killServer' ? 'SIGKILL' : 'SIGKILL during a 4 MiB store')
+          if (storing) await bounded(storing, 60_000).catch(() => {})
+          return
+        }
+      }
+    }
+
+    for (let n = 0; n < opts.ops; n++) {
+      if (rnd.chance(0.08)) {
+        const f = rnd.weighted<Fault>(FAULTS)
+        await fault(f)
+        say(`fault ${f}`)
+      }
+      // A frozen or dead server comes back after a while.
+      if (srv.frozen && rnd.chance(0.15)) thaw()
+      if (!srv.s || srv.s.proc.exitCode !== null || srv.s.proc.signalCode !== null) { if (rnd.chance(0.2)) await restartServer() }
+      const alive = members.filter(m => m.client)
+      const m = rnd.pick(alive)
+      const out = await work.run(root(m), members.indexOf(m))
+      const step = history.add({ client: m.name, ...out })
+      if (!out.ok) failedOps[`${out.op} ${out.errno}`] = (failedOps[`${out.op} ${out.errno}`] ?? 0) + 1
+      say(`${step.i} ${m.name}${step.offline ? ' (offline)' : ''} ${out.op} ${out.detail}: ${out.ok ? 'ok' : out.errno}`)
+    }
+
+    // Heal: everything back, every log replayed.
+    thaw()
+    await restartServer()
+    for (const m of members) await restartClient(m)
+    for (const m of members) { await call(m, 'reconnect'); history.goOnline(m.name) }
+    for (let round = 0; round < 2; round++) {
+      for (const m of members) {
+        const synced = await waitSynced(m)
+        if (!synced) throw new Error(`${m.name} did not finish replaying its log: ${JSON.stringify(await call(m, 'status'))}`)
+      }
+    }
+    await sleep(1500) // the kernel's attribute and entry caches (1 s)
+    const fresh = await startClient([srv.address], { env: { AFS_LOG: 'quiet' } })
+    stack.defer(fresh.cache)
+    stack.push(() => fresh.stop())
+    const server = await viewOf(join(fresh.cellPath, TREE))
+    const clients = new Map<string, View>()
+    const conflicts: Conflict[] = []
+    const found = new Set<string>()
+    const collect = (text: string) => { for (const t of text.match(TOKEN) ?? []) found.add(t) }
+    for (const o of server.values()) if (o.content) collect(o.content)
+    for (const m of members) {
+      clients.set(m.name, await viewOf(root(m)))
+      for (const c of await call(m, 'repairList') as Array<{ path: string, kind: string, localCopy: string | null, serverCopy: string | null, fid: unknown, local: { op: string }, message: string }>) {
+        const path = c.path.replace(/^\/chaos\/chaos\/?/, '')
+        const copies = [c.localCopy, c.serverCopy].filter((x): x is string => x !== null)
+        for (const f of copies) collect(await readFile(f, 'utf8').catch(() => ''))
+        conflicts.push({ client: m.name, path, kind: `${c.kind}, local ${c.local.op} of ${JSON.stringify(c.fid)}: ${c.message}`, copies })
+      }
+    }
+    const verdict = history.judge(server, clients, conflicts, found)
+    const clientLog = members.flatMap(m => (m.log + m.client!.stderr()).split('\n').filter(l => /conflict|error|no conflict/i.test(l)).map(l => `${m.name}: ${l}`))
+    return {
+      clientLog,
+      seed: opts.seed, ops: opts.ops, faults, failedOps, seconds: (Date.now() - started) / 1000, ...verdict,
+      history: history.steps.map(s => `${s.i} ${s.client}${s.offline ? ' (offline)' : ''} ${s.op} ${s.detail}${s.ok ? '' : `: ${s.errno}`}`),
+    }
+  } finally {
+    await stack.unwind()
+  }
+}
+
+async function waitSynced (m: Member): Promise<boolean> {
+  const end = Date.now() + 120_000
+  while (Date.now() < end) {
+    const r = await controlCall(m.cache, 'sync', { waitMs: 5_000 }) as { pending: { records: number } }
+    const s = await controlCall(m.cache, 'status') as { volumes: Array<{ state: string }> }
+    if (r.pending.records === 0 && s.volumes.every(v => v.state === 'connected')) return true
+    await sleep(200)
+  }
+  return false
+}
+
+/** Everything under `root` as a client shows it: type, mode, contents, link targets. */
+async function viewOf (root: string): Promise<View> {
+  const view: View = new Map()
+  const walk = async (rel: string) => {
+    for (const name of (await readdir(join(root, rel))).sort()) {
+      const path = rel ? `${rel}/${name}` : name
+      const full = join(root, path)
+      const s = await lstat(full)
+      const o: FinalObject = { type: s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : 'file', mode: s.mode & 0o7777 }
+      if (o.type === 'symlink') o.target = await readlink(full)
+      if (o.type === 'file') o.content = await readFile(full, 'utf8')
+      view.set(path, o)
+      if (o.type === 'dir') await walk(path)
+    }
+  }
+  await walk('')
+  return view
+}
+
+function sleep (ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms))
+}
+
+/** The report as text: figures first, then each finding, then (on findings) the history. */
+export function formatReport (r: ChaosReport): string {
+  const lines = [
+    `seed ${r.seed}: ${r.ops} operations, ${r.faults} faults in ${r.seconds.toFixed(1)} s (${(r.ops / r.seconds).toFixed(1)} ops/s)`,
+    `silent losses ${r.losses.length}, divergences ${r.divergences.length}, conflicts ${r.conflicts} (${(1000 * r.conflicts / r.ops).toFixed(1)} per 1,000 ops), false conflicts ${r.falseConflicts.length}, conflicts at paths not found ${r.misplaced.length}`,
+    `failed operations: ${Object.entries(r.failedOps).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ×${v}`).join(', ') || 'none'}`,
+    ...r.losses.map(l => `LOSS ${l}`), ...r.divergences.map(d => `DIVERGENCE ${d}`), ...r.falseConflicts.map(f => `FALSE CONFLICT ${f}`), ...r.misplaced.map(f => `MISPLACED ${f}`),
+  ]
+  if (r.losses.length + r.divergences.length + r.falseConflicts.length > 0) lines.push('history:', ...r.history, 'cache managers:', ...r.clientLog)
+  return lines.join('\n')
+}
