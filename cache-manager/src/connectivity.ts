@@ -42,11 +42,11 @@ export class Connectivity {
     }
   }
 
-  /** `afs sync`: replays every log now; with `waitMs`, until it is empty or the time is up. */
+  /** `afs sync`: replays every log now (in write-back mode too); with `waitMs`, until it is empty or the time is up. */
   async sync (waitMs: number): Promise<SyncReport> {
     const end = Date.now() + waitMs
     do {
-      for (const c of this.cm.cells.values()) await this.cm.reintegrator.run(c)
+      for (const c of this.cm.cells.values()) await this.cm.reintegrator.run(c, this.cm.writeBack ? { olderThanMs: 0 } : undefined)
       if (this.cm.cml.size === 0 || Date.now() >= end) break
       await new Promise(resolve => setTimeout(resolve, 200))
     } while (Date.now() < end)

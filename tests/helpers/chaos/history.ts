@@ -14,9 +14,8 @@ export type Effect =
   | { kind: 'absent', path: string }
   | { kind: 'mode', path: string, mode: number }
 
-export interface Step {
-  i: number
-  client: string
+/** What a client was told of one operation, and what it means for the final state. */
+export interface Outcome {
   op: string
   paths: string[]
   detail: string
@@ -28,6 +27,11 @@ export interface Step {
   /** Truncated to this many slots. */
   keepSlots?: number
   effects: Effect[]
+}
+
+export interface Step extends Outcome {
+  i: number
+  client: string
   /** Whether the client was certainly offline when the step ran. */
   offline: boolean
   /** Index of the step that ended that offline period (Infinity: never during the run). */

@@ -5,7 +5,7 @@
 // one per slot, so every byte a client wrote can be looked for at the end.
 import { chmod, link, lstat, mkdir, open, readFile, readdir, rename, rmdir, symlink, truncate, unlink, utimes } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Effect } from './history.ts'
+import type { Outcome } from './history.ts'
 
 export const SLOT = 16
 const NAMES = ['a', 'b', 'c', 'x', 'y']
@@ -39,17 +39,6 @@ export class Random {
 
 export const TOKEN = /T\d{7}[0-9a-f]{7}\n/g
 
-export interface Outcome {
-  op: string
-  paths: string[]
-  detail: string
-  ok: boolean
-  errno?: string
-  tokens: string[]
-  slot?: number
-  keepSlots?: number
-  effects: Effect[]
-}
 
 const OPS = {
   create: 8, write: 8, partial: 5, append: 4, truncate: 3, read: 8, readdir: 3, rename: 6, remove: 5,
