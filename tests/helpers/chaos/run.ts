@@ -6,6 +6,7 @@
 // silent losses, divergent views and false conflicts. A seed replays a run.
 import { lstat, mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { execFile } from 'node:child_process'
 import { controlCall } from '@afs-ts/tools'
 import { Stack, isMounted, startClient, startServer, tempDir, type Client, type Server } from '../cell.ts'
 import { History, type Conflict, type FinalObject, type Verdict, type View } from './history.ts'
@@ -141,9 +142,11 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
       }
     }
     await sleep(1500) // the kernel's attribute and entry caches (1 s)
-    const fresh = await startClient([srv.address], { env: { AFS_LOG: 'quiet' } })
+    const freshMount = await tempDir('afs-chaos-mnt-')
+    const fresh = await startClient([srv.address], { mount: freshMount, env: { AFS_LOG: 'quiet' } })
     stack.defer(fresh.cache)
-    stack.push(() => fresh.stop())
+    stack.push(async () => { if (!await isMounted(freshMount)) await rm(freshMount, { recursive: true, force: true }) })
+    stack.push(async () => { await fresh.stop(); if (await isMounted(freshMount)) await unmount(freshMount) })
     const server = await viewOf(join(fresh.cellPath, TREE))
     const clients = new Map<string, View>()
     const conflicts: Conflict[] = []
@@ -199,6 +202,11 @@ async function viewOf (root: string): Promise<View> {
   }
   await walk('')
   return view
+}
+
+/** Last resort for a mount whose cache manager did not unmount it. */
+function unmount (dir: string): Promise<void> {
+  return new Promise(resolve => { execFile('fusermount', ['-u', '-z', dir], () => resolve()) })
 }
 
 function sleep (ms: number): Promise<void> {
