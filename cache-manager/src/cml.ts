@@ -163,10 +163,7 @@ export class ClientModifyLog {
   /** Appends a record, applying the cancellation rules; resolves once it is on disk. */
   async append (cell: string, body: CmlRecordBody, opts: { lastName?: boolean, maybeApplied?: boolean } = {}): Promise<number> {
     // A change begun before its object's create was replayed names the fid the server gave it.
-    for (const f of [subject(body), ...directories(body)]) {
-      const to = this.mapped(f)
-      if (to !== f) body = withFidReplaced(body, f, to) ?? body
-    }
+    body = this.mappedBody(body)
     let seq = 0
     const gone: CmlRecord[] = []
     let added: CmlRecord | null = null
@@ -366,6 +363,15 @@ export class ClientModifyLog {
   mapped (f: Fid): Fid {
     if (!isLocalFid(f)) return f
     return this.mappedFids.get(fidKey(f)) ?? this.fidMap.get(fidKey(f)) ?? f
+  }
+
+  /** `b` with every local fid whose create was replayed replaced by its server fid. */
+  mappedBody (b: CmlRecordBody): CmlRecordBody {
+    for (const f of [subject(b), ...directories(b)]) {
+      const to = this.mapped(f)
+      if (to !== f) b = withFidReplaced(b, f, to) ?? b
+    }
+    return b
   }
 
   /** A new local fid for an object created while disconnected (uniquifier 0 marks it); persisted with the record that uses it. */

@@ -5,17 +5,14 @@
 import { open as openFile } from 'node:fs/promises'
 import {
   exists, isDir, notDir, notEmpty, notFound, invalid, sameFid,
-  type CmlRecordBody, type ObjectType, type VnodeStatus,
+  type CmlRecordBody, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { isLocalFid } from './cml.ts'
-import type { Dirent, FsObject } from './fs-object.ts'
-
-const TYPE_BITS: Record<ObjectType, number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, mount: 0o040000 }
+import { TYPE_BITS, withAttrs, type Dirent, type FsObject, type LocalAttrs } from './fs-object.ts'
 
 export interface NewLocal { type: 'file' | 'dir' | 'symlink', mode: number, uid: number, gid: number, target?: string }
-export interface LocalAttrs { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number }
 
 export class Emulator {
   constructor (private readonly cm: CacheManager) {}
@@ -64,13 +61,8 @@ export class Emulator {
   async setattr (cell: Cell, o: FsObject, attrs: LocalAttrs): Promise<void> {
     if (o.conflict) throw invalid('in conflict')
     await this.cm.cml.append(cell.name, { op: 'setattr', fid: o.status.fid, base: this.base(o), attrs })
-    const s = { ...o.status, ctimeMs: Date.now() }
-    if (attrs.mode !== undefined) s.mode = (s.mode & ~0o7777) | (attrs.mode & 0o7777)
-    if (attrs.uid !== undefined) s.uid = attrs.uid
-    if (attrs.gid !== undefined) s.gid = attrs.gid
-    if (attrs.atimeMs !== undefined) s.atimeMs = attrs.atimeMs
-    if (attrs.mtimeMs !== undefined) { s.mtimeMs = attrs.mtimeMs; o.localMtimeMs = attrs.mtimeMs }
-    o.status = s
+    o.status = { ...withAttrs(o.status, attrs), ctimeMs: Date.now() }
+    if (attrs.mtimeMs !== undefined) o.localMtimeMs = attrs.mtimeMs
     void this.cm.table.save(o)
   }
 

@@ -66,3 +66,20 @@ export function dropListing (o: FsObject): void { o.entries = null; o.listedVers
 export function demoteListing (o: FsObject): void { o.listedVersion = -1 }
 
 export function typeOf (s: VnodeStatus): ObjectType { return s.type }
+
+/** The file-type bits of a mode, by object type. */
+export const TYPE_BITS: Record<ObjectType, number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, mount: 0o040000 }
+
+/** Attributes a setattr changes (undefined: unchanged). */
+export interface LocalAttrs { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number }
+
+/** `s` with `a`'s attributes set (permission bits only for the mode). */
+export function withAttrs (s: VnodeStatus, a: LocalAttrs): VnodeStatus {
+  const out = { ...s }
+  if (a.mode !== undefined) out.mode = (s.mode & ~0o7777) | (a.mode & 0o7777)
+  if (a.uid !== undefined) out.uid = a.uid
+  if (a.gid !== undefined) out.gid = a.gid
+  if (a.atimeMs !== undefined) out.atimeMs = a.atimeMs
+  if (a.mtimeMs !== undefined) out.mtimeMs = a.mtimeMs
+  return out
+}

@@ -11,12 +11,11 @@ import { link, rename, rm, stat } from 'node:fs/promises'
 import { makeLog, parseFid, sameFid, type Fid, type ObjectType, type VnodeStatus } from '@afs-ts/common'
 import { directories, isLocalFid, type ClientModifyLog } from './cml.ts'
 import type { ContainerStore } from './container-file.ts'
-import { newObject, type Dirent, type FsObject } from './fs-object.ts'
+import { TYPE_BITS, newObject, withAttrs, type Dirent, type FsObject } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import type { ReadFdCache } from './read-fd-cache.ts'
 
 const log = makeLog('cache-manager')
-const TYPE_BITS: Record<ObjectType, number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, mount: 0o040000 }
 
 /** What replacing and rebuilding local objects needs of the cache manager. */
 export interface LocalObjectsDeps {
@@ -156,7 +155,7 @@ export class LocalObjects {
     if (b?.op === 'symlink') { status.target = b.target; status.size = Buffer.byteLength(b.target) }
     const o = newObject(objectKey(cell, fid), cell, status)
     for (const r of about) {
-      if (r.body.op === 'setattr') applyAttrs(o, r.body.attrs)
+      if (r.body.op === 'setattr') o.status = withAttrs(o.status, r.body.attrs)
       if (r.body.op === 'store' && r.body.base !== null) o.status.dataVersion = r.body.base
     }
     if (type === 'dir') { o.entries = new Map(); o.listedVersion = isLocalFid(fid) ? 0 : -1 }
@@ -202,15 +201,6 @@ export class LocalObjects {
       }
     }
   }
-}
-
-function applyAttrs (o: FsObject, a: { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number }): void {
-  const s = o.status
-  if (a.mode !== undefined) s.mode = (s.mode & ~0o7777) | (a.mode & 0o7777)
-  if (a.uid !== undefined) s.uid = a.uid
-  if (a.gid !== undefined) s.gid = a.gid
-  if (a.atimeMs !== undefined) s.atimeMs = a.atimeMs
-  if (a.mtimeMs !== undefined) s.mtimeMs = a.mtimeMs
 }
 
 async function exists (path: string): Promise<boolean> {

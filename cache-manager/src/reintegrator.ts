@@ -9,7 +9,7 @@
 //      record once, so a replay cut anywhere resumes without duplicates
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import { makeLog, type CmlRecordBody, type Fid, type ReplayReply } from '@afs-ts/common'
+import { makeLog, type CmlRecordBody, type Fid, type ReplayReply, type VnodeStatus } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { directories, type CmlRecord } from './cml.ts'
@@ -94,7 +94,7 @@ export class Reintegrator {
       this.cm.cml.done(r.seq)
       return 'absorbed'
     }
-    const body = this.mapped(r.body)
+    const body = this.cm.cml.mappedBody(r.body)
     const link = await cell.readyLinkFor(body.fid.volume)
     let reply: ReplayReply
     try {
@@ -124,11 +124,18 @@ export class Reintegrator {
       const dirs = [...directories(body), ...this.cm.cml.mentioning(cell.name, created.server).flatMap(x => directories(x.body))]
       await this.cm.local.replace(cell.name, created.local, reply.status, dirs)
     }
-    if (body.op === 'store' && reply.status) this.cm.files.stored(cell, body.fid, reply.status)
-    // A container kept only for this replay (its object was removed since) can go.
-    if (body.op === 'store' && !this.cm.table.get(objectKey(cell.name, body.fid)) && !this.cm.cml.references(cell.name, body.fid)) await this.cm.containers.remove(objectKey(cell.name, body.fid))
-    if (body.op === 'store' && !this.cm.cml.references(cell.name, body.fid)) void this.cm.ancestors.drop(objectKey(cell.name, body.fid))
+    if (body.op === 'store') await this.stored(cell, body.fid, reply.status)
     return 'applied'
+  }
+
+  /** After a replayed store: the cache holds the server's version; what only the log needed can go. */
+  private async stored (cell: Cell, fid: Fid, status: VnodeStatus | null): Promise<void> {
+    if (status) this.cm.files.stored(cell, fid, status)
+    const key = objectKey(cell.name, fid)
+    if (this.cm.cml.references(cell.name, fid)) return
+    void this.cm.ancestors.drop(key)
+    // A container kept only for this replay (its object was removed since).
+    if (!this.cm.table.get(key)) await this.cm.containers.remove(key)
   }
 
   /** Makes the replayed records' removal durable, then lets replaced containers drop their old names. */
@@ -143,18 +150,5 @@ export class Reintegrator {
     try { return { path: mapped, size: (await stat(mapped)).size } } catch (err) { if (body.fid === r.body.fid) throw err }
     const path = this.cm.containers.path(objectKey(cell.name, r.body.fid))
     return { path, size: (await stat(path)).size }
-  }
-
-  /** A record with every local fid replaced by the server fid its create received. */
-  private mapped (b: CmlRecordBody): CmlRecordBody {
-    const m = (f: Fid) => this.cm.cml.mapped(f)
-    switch (b.op) {
-      case 'create': case 'mkdir': case 'symlink': return { ...b, dir: m(b.dir) }
-      case 'store': case 'setattr': return { ...b, fid: m(b.fid) }
-      case 'remove': case 'rmdir': return { ...b, dir: m(b.dir), fid: m(b.fid) }
-      case 'rename': return { ...b, fromDir: m(b.fromDir), toDir: m(b.toDir), fid: m(b.fid) }
-      case 'link': return { ...b, dir: m(b.dir), fid: m(b.fid) }
-      default: { const never: never = b; return never }
-    }
   }
 }
