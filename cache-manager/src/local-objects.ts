@@ -55,13 +55,19 @@ export class LocalObjects {
     this.d.readFds.rekey(from, to)
     for (const dir of dirs) {
       const p = this.d.table.get(objectKey(cell, this.d.cml.mapped(dir)))
-      if (!p?.entries) continue
-      for (const [name, e] of p.entries) {
-        if (!sameFid(e.fid, local)) continue
-        const moved = { fid: server.fid, type: e.type }
-        p.entries.set(name, moved)
-        this.d.table.saveEntry(p, name, moved)
-      }
+      if (p) this.remapEntries(p, f => sameFid(f, local) ? server.fid : f)
+    }
+  }
+
+  /** Renames the fids a cached listing names, as `map` says. */
+  private remapEntries (p: FsObject, map: (f: Fid) => Fid): void {
+    if (!p.entries) return
+    for (const [name, e] of p.entries) {
+      const fid = map(e.fid)
+      if (fid === e.fid) continue
+      const moved = { fid, type: e.type }
+      p.entries.set(name, moved)
+      this.d.table.saveEntry(p, name, moved)
     }
   }
 
@@ -97,6 +103,8 @@ export class LocalObjects {
       o.listedVersion = -1 // the server's directory may have gained more since
       log.info(`${o.key}: finished replacing its local fid after a restart`)
     }
+    // Listings still naming a replaced local fid (their update did not reach the disk).
+    for (const p of this.d.table.values()) this.remapEntries(p, f => isLocalFid(f) ? this.d.cml.mapped(f) : f)
     for (const key of await this.d.containers.list()) {
       const at = key.indexOf(':')
       let fid: Fid
