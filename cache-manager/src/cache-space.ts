@@ -71,7 +71,7 @@ export class CacheSpace {
   }
 
   async evict (o: FsObject): Promise<void> {
-    if (!isEvictable(o)) return
+    if (!isEvictable(o) || this.cm.cml.references(o.cell, o.status.fid)) return // the log's data stays
     this.cm.readFds.drop(o.key)
     await this.cm.containers.remove(o.key)
     this.setCached(o, null, 0)

@@ -14,6 +14,8 @@ const log = makeLog('cml')
 /** Replayed records whose removal is written in one transaction (well under the server's 1,000 kept results). */
 const DONE_BATCH = 64
 const DONE_BATCH_MS = 50
+/** Sequence numbers reserved on disk at a time for changes sent to servers (none is used twice across a crash). */
+const SEQ_BLOCK = 1000
 
 export interface CmlRecord {
   seq: number
@@ -21,7 +23,10 @@ export interface CmlRecord {
   /** ms epoch when the change was made. */
   time: number
   frozen: boolean
-  /** Logged after the same change was sent to a server that stopped answering: it may be there already. */
+  /**
+   * Logged after the same change, under the same number, was sent to a server that
+   * stopped answering: it may be there already (the server knows it by the number).
+   */
   maybeApplied?: boolean
   body: CmlRecordBody
 }
@@ -73,7 +78,9 @@ export function isLocalFid (f: Fid): boolean {
  *
  * An object whose create is frozen (on its way to the server), already replayed, or
  * logged after a server stopped answering the same create (`maybeApplied`) may exist on
- * the server: its remove is logged like any other, never cancelled away.
+ * the server: its remove is logged like any other, never cancelled away. A record that
+ * may be applied already is never cancelled or folded into another either: its replay
+ * is how the server's answer to it (the version it made) reaches the records after it.
  */
 export const CANCELLATION_RULES = [
   { incoming: 'store', cancels: 'store, setattr of times only', keepsItself: true },
@@ -101,6 +108,12 @@ export class ClientModifyLog {
   /** Open conflicts, by id (a mirror of the conflicts database). */
   private readonly open = new Map<string, ConflictRecord>()
   private nextLocalVnode: number | undefined
+  /** The next sequence number, and the first one not yet reserved on disk. */
+  private nextSeq: number
+  private reservedSeq: number
+  private reserving: Promise<unknown> = Promise.resolve()
+  /** The highest sequence number indexed (bySeq is kept in sequence order). */
+  private highestSeq = 0
   /** Local fid → server fid, for mappings not yet committed. */
   private readonly mappedFids = new Map<string, Fid>()
   private pendingDone: Array<() => void> = []
@@ -116,6 +129,7 @@ export class ClientModifyLog {
     this.resolutions = this.db.openDB({ name: 'resolutions' })
     this.cells = this.db.openDB({ name: 'cells' })
     for (const { value } of this.records.getRange()) this.index(value)
+    this.nextSeq = this.reservedSeq = this.meta.get('nextSeq') ?? 1
     for (const { value } of this.conflictDb.getRange()) this.open.set(value.id, normalizeConflict(value))
   }
 
@@ -160,11 +174,35 @@ export class ClientModifyLog {
     await this.cells.put(servers.join(','), cell)
   }
 
-  /** Appends a record, applying the cancellation rules; resolves once it is on disk. */
-  async append (cell: string, body: CmlRecordBody, opts: { lastName?: boolean, maybeApplied?: boolean } = {}): Promise<number> {
+  /**
+   * A number for a change about to be sent to a server (Coda's StoreId): the sequence
+   * number its record takes if the server stops answering and the change is logged.
+   */
+  async reserve (): Promise<number> {
+    const seq = this.takeSeq()
+    await this.reserving
+    return seq
+  }
+
+  private takeSeq (): number {
+    const seq = this.nextSeq++
+    if (this.nextSeq > this.reservedSeq) {
+      this.reservedSeq = this.nextSeq + SEQ_BLOCK
+      const upTo = this.reservedSeq
+      this.reserving = this.meta.put('nextSeq', upTo).then(() => this.db.flushed)
+    }
+    return seq
+  }
+
+  /**
+   * Appends a record, applying the cancellation rules; resolves once it is on disk.
+   * `sent`: the number under which the same change went to a server that did not answer.
+   */
+  async append (cell: string, body: CmlRecordBody, opts: { lastName?: boolean, sent?: number } = {}): Promise<number> {
     // A change begun before its object's create was replayed names the fid the server gave it.
     body = this.mappedBody(body)
-    let seq = 0
+    const seq = opts.sent ?? this.takeSeq()
+    const maybeApplied = opts.sent !== undefined
     const gone: CmlRecord[] = []
     let added: CmlRecord | null = null
     await this.db.transaction(() => {
@@ -175,25 +213,26 @@ export class ClientModifyLog {
         earlier.forEach(drop)
         return // born and died in the log: nothing reaches the server
       }
+      const cancellable = earlier.filter(r => !r.maybeApplied)
       // Its contents and attributes go with it.
-      if (lastName) for (const r of earlier) if (r.body.op === 'store' || r.body.op === 'setattr') drop(r)
+      if (lastName) for (const r of cancellable) if (r.body.op === 'store' || r.body.op === 'setattr') drop(r)
       if (body.op === 'store') {
-        for (const r of earlier) if (r.body.op === 'store' || (r.body.op === 'setattr' && onlyTimes(r.body.attrs))) drop(r)
+        for (const r of cancellable) if (r.body.op === 'store' || (r.body.op === 'setattr' && onlyTimes(r.body.attrs))) drop(r)
       }
-      if (body.op === 'setattr') {
-        for (const r of earlier) {
+      if (body.op === 'setattr' && !maybeApplied) {
+        for (const r of cancellable) {
           if (r.body.op !== 'setattr') continue
           body = { ...body, base: r.body.base, attrs: { ...r.body.attrs, ...body.attrs } }
           drop(r)
         }
       }
-      seq = (this.meta.get('nextSeq') ?? 1)
-      this.meta.put('nextSeq', seq + 1)
       if (this.nextLocalVnode !== undefined) this.meta.put('nextLocalVnode', this.nextLocalVnode)
-      added = { seq, cell, time: Date.now(), frozen: false, body, ...(opts.maybeApplied ? { maybeApplied: true } : {}) }
+      added = { seq, cell, time: Date.now(), frozen: false, body, ...(maybeApplied ? { maybeApplied: true } : {}) }
       this.records.put(seq, added)
     })
+    await this.reserving
     await this.db.flushed // commits resolve before their fsync (overlappingSync)
+    log.debug(`${cell}: ${added ? `logged ${seq} ${body.op} ${JSON.stringify(body).slice(0, 200)}${maybeApplied ? ' (sent, maybe applied)' : ''}` : `${body.op} not logged`}${gone.length ? `, cancelling ${gone.map(r => `${r.seq} ${r.body.op}`).join(', ')}` : ''}`)
     for (const r of gone) this.unindex(r)
     if (added) this.index(added)
     return seq
@@ -211,16 +250,33 @@ export class ClientModifyLog {
 
   private index (r: CmlRecord): void {
     this.bySeq.set(r.seq, r)
-    addTo(this.byObject, `${r.cell}:${fidKey(subject(r.body))}`, r.seq)
-    for (const d of directories(r.body)) addTo(this.byDirectory, `${r.cell}:${fidKey(d)}`, r.seq)
+    // A change logged under the number it was sent with goes before those logged meanwhile.
+    if (r.seq < this.highestSeq) {
+      const sorted = [...this.bySeq.values()].sort((a, b) => a.seq - b.seq)
+      this.bySeq.clear()
+      for (const x of sorted) this.bySeq.set(x.seq, x)
+    }
+    this.highestSeq = Math.max(this.highestSeq, r.seq)
+    this.indexRefs(r, addTo)
     this.perCell.set(r.cell, (this.perCell.get(r.cell) ?? 0) + 1)
   }
 
   private unindex (r: CmlRecord): void {
     this.bySeq.delete(r.seq)
-    removeFrom(this.byObject, `${r.cell}:${fidKey(subject(r.body))}`, r.seq)
-    for (const d of directories(r.body)) removeFrom(this.byDirectory, `${r.cell}:${fidKey(d)}`, r.seq)
+    this.indexRefs(r, removeFrom)
     this.perCell.set(r.cell, (this.perCell.get(r.cell) ?? 1) - 1)
+  }
+
+  /** `r` replaced by `n` (the same seq, other fids), keeping its place in the order. */
+  private reindex (r: CmlRecord, n: CmlRecord): void {
+    this.indexRefs(r, removeFrom)
+    this.bySeq.set(n.seq, n)
+    this.indexRefs(n, addTo)
+  }
+
+  private indexRefs (r: CmlRecord, change: (index: Map<string, Set<number>>, key: string, seq: number) => void): void {
+    change(this.byObject, `${r.cell}:${fidKey(subject(r.body))}`, r.seq)
+    for (const d of directories(r.body)) change(this.byDirectory, `${r.cell}:${fidKey(d)}`, r.seq)
   }
 
   /** Records of `cell` naming `fid` (as their object or as a directory), oldest first. */
@@ -277,8 +333,7 @@ export class ClientModifyLog {
         const body = withFidReplaced(later.body, local, server)
         if (!body) continue
         const n = { ...later, body }
-        this.unindex(later)
-        this.index(n)
+        this.reindex(later, n)
         renamed.push(n)
       }
     }

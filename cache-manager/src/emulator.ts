@@ -17,8 +17,8 @@ export interface NewLocal { type: 'file' | 'dir' | 'symlink', mode: number, uid:
 export class Emulator {
   constructor (private readonly cm: CacheManager) {}
 
-  /** `maybeApplied`: a server that stopped answering may have made it already (never cancelled away then). */
-  async create (cell: Cell, dir: FsObject, name: string, n: NewLocal, maybeApplied = false): Promise<FsObject> {
+  /** `sent` (each operation's): the number the same change went to a server under that stopped answering. */
+  async create (cell: Cell, dir: FsObject, name: string, n: NewLocal, sent?: number): Promise<FsObject> {
     const entries = await this.cm.entries(cell, dir)
     if (entries.has(name)) throw exists(`${name} exists`)
     const fid = this.cm.cml.newLocalFid(dir.status.fid.volume)
@@ -38,13 +38,13 @@ export class Emulator {
     const body: CmlRecordBody = n.type === 'symlink'
       ? { op: 'symlink', dir: d, name, fid, target: n.target ?? '', uid: n.uid, gid: n.gid }
       : { op: n.type === 'dir' ? 'mkdir' : 'create', dir: d, name, fid, mode: n.mode & 0o7777, uid: n.uid, gid: n.gid }
-    await this.cm.cml.append(cell.name, body, { maybeApplied })
+    await this.cm.cml.append(cell.name, body, { sent })
     this.setEntry(dir, name, { fid, type: n.type })
     return obj
   }
 
   /** Logs the whole current contents of a written file (close or fsync while disconnected). */
-  async store (cell: Cell, o: FsObject): Promise<void> {
+  async store (cell: Cell, o: FsObject, sent?: number): Promise<void> {
     const fh = await openFile(this.cm.containers.path(o.key), 'r+')
     let size: number
     try {
@@ -52,21 +52,21 @@ export class Emulator {
       size = (await fh.stat()).size
     } finally { await fh.close() }
     const gen = o.writeGen
-    await this.cm.cml.append(cell.name, { op: 'store', fid: o.status.fid, base: this.base(o), size, mtimeMs: o.localMtimeMs || Date.now() })
+    await this.cm.cml.append(cell.name, { op: 'store', fid: o.status.fid, base: this.base(o), size, mtimeMs: o.localMtimeMs || Date.now() }, { sent })
     o.loggedGen = gen
     o.status = { ...o.status, size, mtimeMs: o.localMtimeMs || o.status.mtimeMs }
     void this.cm.table.save(o)
   }
 
-  async setattr (cell: Cell, o: FsObject, attrs: LocalAttrs): Promise<void> {
+  async setattr (cell: Cell, o: FsObject, attrs: LocalAttrs, sent?: number): Promise<void> {
     if (o.conflict) throw invalid('in conflict')
-    await this.cm.cml.append(cell.name, { op: 'setattr', fid: o.status.fid, base: this.base(o), attrs })
+    await this.cm.cml.append(cell.name, { op: 'setattr', fid: o.status.fid, base: this.base(o), attrs }, { sent })
     o.status = { ...withAttrs(o.status, attrs), ctimeMs: Date.now() }
     if (attrs.mtimeMs !== undefined) o.localMtimeMs = attrs.mtimeMs
     void this.cm.table.save(o)
   }
 
-  async remove (cell: Cell, dir: FsObject, name: string, directory: boolean): Promise<void> {
+  async remove (cell: Cell, dir: FsObject, name: string, directory: boolean, sent?: number): Promise<void> {
     const d = (await this.cm.entries(cell, dir)).get(name)
     if (!d) throw notFound(`${name} does not exist`)
     const o = await this.cm.object(cell, d.fid)
@@ -74,27 +74,27 @@ export class Emulator {
     if (!directory && o.status.type === 'dir') throw isDir(`${name} is a directory`)
     if (directory && (await this.cm.entries(cell, o)).size > 0) throw notEmpty(`${name} is not empty`)
     const last = o.status.type === 'dir' || o.status.nlink <= 1
-    await this.cm.cml.append(cell.name, { op: directory ? 'rmdir' : 'remove', dir: dir.status.fid, name, fid: o.status.fid, base: this.base(o) }, { lastName: last })
+    await this.cm.cml.append(cell.name, { op: directory ? 'rmdir' : 'remove', dir: dir.status.fid, name, fid: o.status.fid, base: this.base(o) }, { lastName: last, sent })
     this.setEntry(dir, name, null)
     if (last) await this.cm.forget(o)
     else { o.status = { ...o.status, nlink: o.status.nlink - 1 }; void this.cm.table.save(o) }
   }
 
-  async rename (cell: Cell, from: FsObject, fromName: string, to: FsObject, toName: string): Promise<void> {
+  async rename (cell: Cell, from: FsObject, fromName: string, to: FsObject, toName: string, sent?: { seq: number, removeSeq: number }): Promise<void> {
     const d = (await this.cm.entries(cell, from)).get(fromName)
     if (!d) throw notFound(`${fromName} does not exist`)
     const target = (await this.cm.entries(cell, to)).get(toName)
     if (target && sameFid(target.fid, d.fid)) return
-    if (target) await this.remove(cell, to, toName, target.type === 'dir')
+    if (target) await this.remove(cell, to, toName, target.type === 'dir', sent?.removeSeq)
     const o = await this.cm.object(cell, d.fid)
-    await this.cm.cml.append(cell.name, { op: 'rename', fromDir: from.status.fid, fromName, toDir: to.status.fid, toName, fid: o.status.fid, base: this.base(o) })
+    await this.cm.cml.append(cell.name, { op: 'rename', fromDir: from.status.fid, fromName, toDir: to.status.fid, toName, fid: o.status.fid, base: this.base(o) }, { sent: sent?.seq })
     this.setEntry(from, fromName, null)
     this.setEntry(to, toName, d)
   }
 
-  async link (cell: Cell, o: FsObject, dir: FsObject, name: string): Promise<void> {
+  async link (cell: Cell, o: FsObject, dir: FsObject, name: string, sent?: number): Promise<void> {
     if ((await this.cm.entries(cell, dir)).has(name)) throw exists(`${name} exists`)
-    await this.cm.cml.append(cell.name, { op: 'link', dir: dir.status.fid, name, fid: o.status.fid })
+    await this.cm.cml.append(cell.name, { op: 'link', dir: dir.status.fid, name, fid: o.status.fid }, { sent })
     o.status = { ...o.status, nlink: o.status.nlink + 1 }
     void this.cm.table.save(o)
     this.setEntry(dir, name, { fid: o.status.fid, type: o.status.type })

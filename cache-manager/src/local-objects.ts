@@ -39,7 +39,11 @@ export class LocalObjects {
     const from = objectKey(cell, local)
     const to = objectKey(cell, server.fid)
     const o = this.d.table.get(from)
-    if (!o) return
+    if (!o) {
+      // Removed since, but a store of it is still on its way: its container goes with the log.
+      if (this.d.cml.referencesKey(to)) await this.linkContainer(from, to)
+      return
+    }
     const other = this.d.table.get(to)
     if (other && other !== o) this.d.table.delete(to) // looked up by its new fid meanwhile: ours has the data
     if (o.cachedVersion !== null && !await this.linkContainer(from, to)) {

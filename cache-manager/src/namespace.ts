@@ -29,16 +29,17 @@ export class Namespace {
   /**
    * Runs a mutation against the server while its volume is online; when it is not (or
    * the server stops answering during the call), runs the emulated version instead.
+   * The request carries the number its log record would have (`seq`): a server that
+   * stopped answering may still apply it, and then knows the logged change by that
+   * number (`sent`) when it is replayed.
    */
-  async mutate<T> (cell: Cell, on: FsObject, connected: (link: ServerLink) => Promise<T>, emulated: (maybeApplied: boolean) => Promise<T>): Promise<T> {
+  async mutate<T> (cell: Cell, on: FsObject, connected: (link: ServerLink, seq: number) => Promise<T>, emulated: (sent?: number) => Promise<T>): Promise<T> {
     if (on.conflict) throw conflict(`${on.key} is in conflict: resolve it with afs repair`)
     const volume = on.status.fid.volume
-    if (this.cm.online(cell, volume) && !isLocalFid(on.status.fid)) {
-      // A server that stopped answering may still apply the request it got: the logged change may be on it already.
-      try { return await connected(cell.linkFor(volume)) } catch (err) { if (!isUnreachable(err)) throw err }
-      return await emulated(true)
-    }
-    return await emulated(false)
+    if (!this.cm.online(cell, volume) || isLocalFid(on.status.fid)) return await emulated()
+    const seq = await this.cm.cml.reserve()
+    try { return await connected(cell.linkFor(volume), seq) } catch (err) { if (!isUnreachable(err)) throw err }
+    return await emulated(seq)
   }
 
   created (cell: Cell, r: CreateReply, name: string): FsObject {
@@ -49,16 +50,16 @@ export class Namespace {
 
   async mkdir (path: string, mode: number, caller: Caller): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
-    await this.mutate(cell, dir, async link => {
-      this.created(cell, await link.call('mkdir', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }) as CreateReply, name)
-    }, async maybeApplied => { await this.cm.emulator.create(cell, dir, name, { type: 'dir', mode, uid: caller.uid, gid: caller.gid }, maybeApplied) })
+    await this.mutate(cell, dir, async (link, seq) => {
+      this.created(cell, await link.call('mkdir', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid, seq }) as CreateReply, name)
+    }, async sent => { await this.cm.emulator.create(cell, dir, name, { type: 'dir', mode, uid: caller.uid, gid: caller.gid }, sent) })
   }
 
   async symlink (target: string, path: string, caller: Caller): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
-    await this.mutate(cell, dir, async link => {
-      this.created(cell, await link.call('symlink', { dir: dir.status.fid, name, target, uid: caller.uid, gid: caller.gid }) as CreateReply, name)
-    }, async maybeApplied => { await this.cm.emulator.create(cell, dir, name, { type: 'symlink', mode: 0o777, uid: caller.uid, gid: caller.gid, target }, maybeApplied) })
+    await this.mutate(cell, dir, async (link, seq) => {
+      this.created(cell, await link.call('symlink', { dir: dir.status.fid, name, target, uid: caller.uid, gid: caller.gid, seq }) as CreateReply, name)
+    }, async sent => { await this.cm.emulator.create(cell, dir, name, { type: 'symlink', mode: 0o777, uid: caller.uid, gid: caller.gid, target }, sent) })
   }
 
   async mkmount (path: string, volume: string, caller: Caller): Promise<void> {
@@ -72,20 +73,20 @@ export class Namespace {
     const { cell, dir, name } = await this.parent(to)
     if (src.cell !== cell) throw invalid('hard links stay within a cell')
     if (src.obj.conflict) throw conflict(`${from} is in conflict: resolve it with afs repair`)
-    await this.mutate(cell, dir, async link => {
-      this.created(cell, await link.call('link', { dir: dir.status.fid, name, fid: src.obj.status.fid }) as CreateReply, name)
-    }, () => this.cm.emulator.link(cell, src.obj, dir, name))
+    await this.mutate(cell, dir, async (link, seq) => {
+      this.created(cell, await link.call('link', { dir: dir.status.fid, name, fid: src.obj.status.fid, seq }) as CreateReply, name)
+    }, sent => this.cm.emulator.link(cell, src.obj, dir, name, sent))
   }
 
   async remove (path: string, directory: boolean): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
     await this.refuseConflicted(cell, dir, name, path)
-    await this.mutate(cell, dir, async link => {
+    await this.mutate(cell, dir, async (link, seq) => {
       const gone = (await this.cm.entries(cell, dir)).get(name)
-      const r = await link.call(directory ? 'rmdir' : 'remove', { dir: dir.status.fid, name }) as { dir: VnodeStatus, status: VnodeStatus | null }
+      const r = await link.call(directory ? 'rmdir' : 'remove', { dir: dir.status.fid, name, seq }) as { dir: VnodeStatus, status: VnodeStatus | null }
       this.cm.applyEntries(cell, r.dir, [[name, null]])
       if (gone) await this.settle(cell, gone.fid, r.status)
-    }, () => this.cm.emulator.remove(cell, dir, name, directory))
+    }, sent => this.cm.emulator.remove(cell, dir, name, directory, sent))
   }
 
   /**
@@ -112,8 +113,10 @@ export class Namespace {
     if (a.dir.status.fid.volume !== b.dir.status.fid.volume) throw crossVolume('rename across volumes')
     await this.refuseConflicted(a.cell, a.dir, a.name, from)
     await this.refuseConflicted(b.cell, b.dir, b.name, to)
-    await this.mutate(a.cell, a.dir, async link => {
-      const r = await link.call('rename', { fromDir: a.dir.status.fid, fromName: a.name, toDir: b.dir.status.fid, toName: b.name }) as RenameReply
+    // The name it replaces is logged as a removal of its own, before the rename.
+    const removeSeq = await this.cm.cml.reserve()
+    await this.mutate(a.cell, a.dir, async (link, seq) => {
+      const r = await link.call('rename', { fromDir: a.dir.status.fid, fromName: a.name, toDir: b.dir.status.fid, toName: b.name, seq, removeSeq }) as RenameReply
       const entry = { fid: r.moved.fid, type: r.moved.type }
       if (r.fromDir.fid.vnode === r.toDir.fid.vnode) {
         this.cm.applyEntries(a.cell, r.fromDir, [[a.name, null], [b.name, entry]])
@@ -123,7 +126,7 @@ export class Namespace {
       }
       this.cm.update(a.cell, r.moved)
       if (r.replaced) await this.settle(a.cell, r.replaced.fid, r.replaced.status)
-    }, () => this.cm.emulator.rename(a.cell, a.dir, a.name, b.dir, b.name))
+    }, sent => this.cm.emulator.rename(a.cell, a.dir, a.name, b.dir, b.name, sent === undefined ? undefined : { seq: sent, removeSeq }))
   }
 }
 

@@ -161,13 +161,13 @@ export class Vfs {
 
   async create (path: string, mode: number, caller: Caller): Promise<number> {
     const { cell, dir, name } = await this.ns.parent(path)
-    const obj = await this.ns.mutate(cell, dir, async link => {
-      const r = await link.call('create', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }) as CreateReply
+    const obj = await this.ns.mutate(cell, dir, async (link, seq) => {
+      const r = await link.call('create', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid, seq }) as CreateReply
       const o = this.ns.created(cell, r, name)
       await this.cm.containers.createEmpty(o.key)
       this.cm.space.setCached(o, r.status.dataVersion, 0)
       return o
-    }, maybeApplied => this.cm.emulator.create(cell, dir, name, { type: 'file', mode, uid: caller.uid, gid: caller.gid }, maybeApplied))
+    }, sent => this.cm.emulator.create(cell, dir, name, { type: 'file', mode, uid: caller.uid, gid: caller.gid }, sent))
     return await this.openHandle(cell, obj, true)
   }
 
@@ -250,7 +250,17 @@ export class Vfs {
       return
     }
     const before = obj.status.dataVersion
-    const r = await cell.linkFor(obj.status.fid.volume).call('setattr', { fid: obj.status.fid, size }) as StatusReply
+    const seq = await this.cm.cml.reserve()
+    let r: StatusReply
+    try {
+      r = await cell.linkFor(obj.status.fid.volume).call('setattr', { fid: obj.status.fid, size, seq }) as StatusReply
+    } catch (err) {
+      if (!isUnreachable(err)) throw err
+      // The server stopped answering (it may still truncate): the result is logged as a store under the same number.
+      await this.truncateLocally(cell, obj, size)
+      await this.cm.emulator.store(cell, obj, seq)
+      return
+    }
     this.cm.accept(cell, r)
     if (hasDataAt(obj, before) && r.status.dataVersion === before + 1) {
       await this.cm.containers.truncate(obj.key, size)
@@ -295,9 +305,9 @@ export class Vfs {
 
   private async setattr (path: string, change: { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number }): Promise<void> {
     const { cell, obj } = await this.resolveObject(path)
-    await this.ns.mutate(cell, obj, async link => {
-      this.cm.accept(cell, await link.call('setattr', { fid: obj.status.fid, ...change }) as StatusReply)
-    }, () => this.cm.emulator.setattr(cell, obj, change))
+    await this.ns.mutate(cell, obj, async (link, seq) => {
+      this.cm.accept(cell, await link.call('setattr', { fid: obj.status.fid, ...change, seq }) as StatusReply)
+    }, sent => this.cm.emulator.setattr(cell, obj, change, sent))
   }
 
   // ---- namespace (namespace.ts) ----

@@ -82,16 +82,17 @@ export class WholeFiles {
       let gen = 0
       let size = 0
       let reply: StatusReply
+      const seq = await this.cm.cml.reserve()
       try {
         reply = await uploadGate(o).upload(async () => {
           gen = o.writeGen
           size = await this.cm.containers.size(o.key)
           return await cell.linkFor(o.status.fid.volume).upload('store',
-            { fid: o.status.fid, size, mtimeMs: o.localMtimeMs || Date.now() },
+            { fid: o.status.fid, size, mtimeMs: o.localMtimeMs || Date.now(), seq },
             size === 0 ? noBytes() : createReadStream(this.cm.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES })) as StatusReply
         })
       } catch (err) {
-        if (isUnreachable(err)) return await this.cm.emulator.store(cell, o)
+        if (isUnreachable(err)) return await this.cm.emulator.store(cell, o, seq)
         if (isRejection(err)) await this.discardLocal(o)
         throw err
       }

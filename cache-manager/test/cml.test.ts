@@ -134,3 +134,34 @@ test('records survive a reopen; replayed ones go, moving later bases forward', a
   t.false(again.references('c', b))
   t.true(again.references('other', b))
 })
+
+test('a change logged under the number it was sent with goes before those logged meanwhile, and is never cancelled or folded', async t => {
+  const { cml, reopen } = await log(t)
+  const sent = await cml().reserve()
+  await cml().append('c', setattr(a, { mode: 0o600 })) // logged while the sent one still waited
+  await cml().append('c', setattr(a, { uid: 5 }), { sent })
+  await cml().append('c', store(a))
+  await cml().append('c', setattr(a, { gid: 7 }))
+  const seqs = (x: ClientModifyLog) => x.all().map(r => [r.seq === sent ? 'sent' : 'new', r.body.op, r.maybeApplied === true].join(' '))
+  // The sent setattr is neither folded into the later ones nor cancelled by the store; the other setattrs fold as ever.
+  t.deepEqual(seqs(cml()), ['sent setattr true', 'new store false', 'new setattr false'])
+  t.deepEqual(seqs(await reopen()), ['sent setattr true', 'new store false', 'new setattr false'], 'the same order on disk')
+  const last = cml().all().at(-1)!.body
+  t.deepEqual(last.op === 'setattr' ? last.attrs : null, { mode: 0o600, gid: 7 })
+})
+
+test('numbers are never used twice, across a reopen too', async t => {
+  const { cml, reopen } = await log(t)
+  const used = new Set<number>()
+  for (let i = 0; i < 5; i++) used.add(await cml().reserve())
+  used.add(await cml().append('c', store(a)))
+  const again = await reopen()
+  for (let i = 0; i < 3; i++) {
+    const n = await again.reserve()
+    t.false(used.has(n), `number ${n} again after a reopen`)
+    used.add(n)
+  }
+  const next = await again.append('c', store(b))
+  t.false(used.has(next))
+  t.is(used.size, 9)
+})

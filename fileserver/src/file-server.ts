@@ -11,7 +11,7 @@ import {
 } from '@afs-ts/common'
 import { ROOT_VOLUME_NAME, VolumeLocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
-import { VolumeStore } from './volume-store.ts'
+import { VolumeStore, type Within } from './volume-store.ts'
 import { Replayer } from './replay.ts'
 import { toStatus } from './vnode.ts'
 import type { Database } from 'lmdb'
@@ -140,9 +140,16 @@ export class FileServer {
       case 'lookup': return this.onLookup(a as Args<'lookup'>, me)
       case 'readlink': return { target: s.get((a as Args<'readlink'>).fid).target ?? '' }
       case 'store': return await this.onStore(a as Args<'store'>, ctx, me)
-      case 'setattr': { const { fid, ...change } = a as Args<'setattr'>; return await this.mutated(me, [fid], this.reply(me, await s.setattr(fid, change))) }
+      case 'setattr': {
+        const { fid, seq, ...change } = a as Args<'setattr'>
+        return await this.mutated(me, [fid], this.reply(me, await this.once(me, { seq }, fid, mark => s.setattr(fid, change, mark))))
+      }
       case 'create': case 'mkdir': case 'symlink': case 'mkmount': return await this.onCreate(op, a as Args<'symlink'> & Args<'mkmount'>, me)
-      case 'link': { const x = a as Args<'link'>; const r = await s.link(x.dir, x.name, x.fid); return await this.mutated(me, [x.dir, x.fid], { ...this.reply(me, r.status), dir: r.dir }) }
+      case 'link': {
+        const x = a as Args<'link'>
+        const r = await this.once(me, x, x.dir, mark => s.link(x.dir, x.name, x.fid, mark))
+        return await this.mutated(me, [x.dir, x.fid], { ...this.reply(me, r.status), dir: r.dir })
+      }
       case 'remove': case 'rmdir': return await this.onRemove(a as Args<'remove'>, op === 'rmdir', me)
       case 'rename': return await this.onRename(a as Args<'rename'>, me)
       case 'replay': return await this.onReplay(a as Args<'replay'>, ctx, me)
@@ -198,17 +205,18 @@ export class FileServer {
 
   private async onStore (a: Args<'store'>, ctx: RequestContext, me: string | null) {
     if (!ctx.body) throw badRequest('store needs a body')
-    const status = await this.store.store(a.fid, ctx.body, a.size, a.mtimeMs, undefined, { ifVersion: a.ifVersion })
+    const body = ctx.body
+    const status = await this.once(me, a, a.fid, mark => this.store.store(a.fid, body, a.size, a.mtimeMs, mark, { ifVersion: a.ifVersion }))
     return await this.mutated(me, [a.fid], this.reply(me, status))
   }
 
-  /** A name's object, and whether the asking client created it. */
+  /** A name's object. */
   private onLookup (a: Args<'lookup'>, me: string | null): LookupReply {
     this.store.get(a.dir)
     const fid = this.store.lookup(a.dir, a.name)
-    if (!fid) return { fid, status: null, mine: false }
+    if (!fid) return { fid, status: null }
     const v = this.store.get(fid)
-    return { fid, status: toStatus(fid.volume, v), mine: me !== null && v.creator === me }
+    return { fid, status: toStatus(fid.volume, v) }
   }
 
   private async onCreate (op: 'create' | 'mkdir' | 'symlink' | 'mkmount', a: Args<'symlink'> & Args<'mkmount'>, me: string | null) {
@@ -216,17 +224,17 @@ export class FileServer {
     if (op === 'mkmount') this.vldb.get(a.volume)
     const target = op === 'symlink' ? a.target : op === 'mkmount' ? a.volume : undefined
     const mode = op === 'symlink' ? 0o777 : op === 'mkmount' ? 0o755 : (a as unknown as Args<'create'>).mode
-    const r = await this.store.create(a.dir, a.name, { type, mode, uid: a.uid, gid: a.gid, target, creator: me ?? undefined })
+    const r = await this.once(me, a, a.dir, mark => this.store.create(a.dir, a.name, { type, mode, uid: a.uid, gid: a.gid, target }, mark))
     return await this.mutated(me, [a.dir], { ...this.reply(me, r.status), dir: r.dir })
   }
 
   private async onRemove (a: Args<'remove'>, directory: boolean, me: string | null) {
-    const r = await this.store.remove(a.dir, a.name, directory, undefined, { ifFid: a.ifFid, ifVersion: a.ifVersion })
+    const r = await this.once(me, a, a.dir, mark => this.store.remove(a.dir, a.name, directory, mark, { ifFid: a.ifFid, ifVersion: a.ifVersion }))
     return await this.mutated(me, [a.dir, r.fid], { dir: r.dir, status: r.status })
   }
 
   private async onRename (a: Args<'rename'>, me: string | null) {
-    const r = await this.store.rename(a.fromDir, a.fromName, a.toDir, a.toName)
+    const r = await this.once(me, a, a.fromDir, mark => this.store.rename(a.fromDir, a.fromName, a.toDir, a.toName, mark))
     const changed = [a.fromDir, a.toDir, r.moved.fid, ...(r.replaced ? [r.replaced.fid] : [])]
     return await this.mutated(me, changed, r)
   }
@@ -235,6 +243,15 @@ export class FileServer {
     const { reply, changed } = await this.replayer.apply(me ?? '', a.seq, a.record, ctx.body)
     if (reply.status) this.callbacks.grant(fidKey(reply.status.fid), me ?? '')
     return await this.mutated(me, changed, reply)
+  }
+
+  /**
+   * Runs a mutation; one the client numbered (`seq`) is applied at most once, whether it
+   * comes as this request or as the log record the client made of it when it gave up.
+   */
+  private async once<T> (me: string | null, n: { seq?: number, removeSeq?: number }, on: Fid, change: (mark?: Within) => Promise<T>): Promise<T> {
+    if (n.seq === undefined || me === null) return await change()
+    return await this.replayer.connected({ client: me, seq: n.seq, removeSeq: n.removeSeq }, on.volume, change)
   }
 
   /** After a committed mutation: wait until it is on disk, break every other client's promises on `fids`, then reply. */

@@ -2,47 +2,96 @@
 // client's modification log at a time, in the client's order. Responsibilities:
 //   1. apply a record only when the object still has the version the change was based
 //      on; otherwise answer CONFLICT with its kind, changing nothing
-//   2. apply each record exactly once: the last applied sequence number of every client
-//      is written in the same transaction as the change, so a replay cut by a crash or a
-//      lost reply resumes without applying a record twice
+//   2. apply each of a client's changes exactly once, whichever way it comes: every
+//      change a client numbers (a replayed record, or a connected request carrying the
+//      number its record would have, Coda's StoreId) is remembered with its result in the
+//      same transaction as the change, so a replay cut by a crash or a lost reply — or
+//      of a request whose sender gave up waiting and logged it — answers with that
+//      result instead of applying the change twice
 import type { Database } from 'lmdb'
 import {
-  conflict, notFound, type CmlRecordBody, type ConflictKind, type Fid, type ReplayReply, type VnodeStatus, sameFid,
+  conflict, notFound, stale, type CmlRecordBody, type ConflictKind, type Fid, type ReplayReply, type VnodeStatus, sameFid,
 } from '@afs-ts/common'
 import type { InboundStream } from '@afs-ts/common'
 import type { VolumeStore, Within } from './volume-store.ts'
 import { toStatus } from './vnode.ts'
 
-interface Applied { seq: number, status: VnodeStatus | null }
-/** Results of this many of a client's latest records are kept, for replies lost on the way. */
+/** Results of a client's changes are kept for this many of its numbers below its newest. */
 const RESULTS_KEPT = 1000
 
+/** A client's numbered change: its number, and the number of the removal a replacing rename also stands for. */
+export interface Numbered { client: string, seq: number, removeSeq?: number }
+
 export class Replayer {
-  private readonly applied: Database<Applied, string>
+  /** Per client: every number at or below this is settled (applied, or never to be). */
+  private readonly floors: Database<{ seq: number }, string>
   private readonly results: Database<VnodeStatus | null, [string, number]>
+  private readonly busy = new Map<string, Promise<unknown>>()
 
   constructor (private readonly store: VolumeStore) {
-    this.applied = store.root.openDB({ name: 'replayed' })
+    this.floors = store.root.openDB({ name: 'replayed' })
     this.results = store.root.openDB({ name: 'replay-results' })
   }
 
   /** Applies `record` for `client` unless it already was; returns the fids whose callbacks must break. */
   async apply (client: string, seq: number, record: CmlRecordBody, body: InboundStream | null): Promise<{ reply: ReplayReply, changed: Fid[] }> {
-    const last = this.applied.get(client)
-    if (last && last.seq >= seq) return { reply: { seq, status: this.results.get([client, seq]) ?? null, duplicate: true }, changed: [] }
-    let status: VnodeStatus | null = null
-    const volume = record.fid.volume
-    const mark: Within = rec => {
-      status = rec ? toStatus(volume, rec) : null
-      this.applied.put(client, { seq, status })
-      this.results.put([client, seq], status)
-      this.results.remove([client, seq - RESULTS_KEPT])
-    }
-    const changed = await this.perform(client, record, body, mark)
-    return { reply: { seq, status, duplicate: false }, changed }
+    const r = await this.once({ client, seq }, record.fid.volume, mark => this.perform(record, body, mark))
+    if ('duplicate' in r) return { reply: { seq, status: r.duplicate, duplicate: true }, changed: [] }
+    return { reply: { seq, status: r.status, duplicate: false }, changed: r.done }
   }
 
-  private async perform (client: string, r: CmlRecordBody, body: InboundStream | null, mark: Within): Promise<Fid[]> {
+  /**
+   * A connected request the client numbered: applied once, like a replayed record. A
+   * number already applied (its record replayed first) is refused and changes nothing.
+   */
+  async connected<T> (n: Numbered, volume: number, change: (mark: Within) => Promise<T>): Promise<T> {
+    const r = await this.once(n, volume, change)
+    if ('duplicate' in r) throw stale(`change ${n.seq} of this client was applied already (replayed from its log)`)
+    return r.done
+  }
+
+  /** Whether the client's change numbered `seq` was applied, and with what result. */
+  private applied (client: string, seq: number): { status: VnodeStatus | null } | null {
+    const status = this.results.get([client, seq])
+    if (status !== undefined) return { status }
+    if (seq <= (this.floors.get(client)?.seq ?? 0)) return { status: null }
+    return null
+  }
+
+  /**
+   * Runs `change` as numbered change `n` unless it was applied already; the change calls
+   * `mark` inside its transaction. The same number arriving twice at once (a replay
+   * overtaking the request it stands for) waits for the first.
+   */
+  private async once<T> (n: Numbered, volume: number, change: (mark: Within) => Promise<T>): Promise<{ done: T, status: VnodeStatus | null } | { duplicate: VnodeStatus | null }> {
+    const key = `${n.client}:${n.seq}`
+    for (let going = this.busy.get(key); going; going = this.busy.get(key)) await going.catch(() => {})
+    const before = this.applied(n.client, n.seq)
+    if (before) return { duplicate: before.status }
+    let status: VnodeStatus | null = null
+    const mark: Within = rec => {
+      status = rec ? toStatus(volume, rec) : null
+      this.remember(n.client, n.seq, status)
+      if (n.removeSeq !== undefined) this.remember(n.client, n.removeSeq, null)
+    }
+    const p = change(mark)
+    this.busy.set(key, p)
+    try {
+      const done = await p
+      return { done, status }
+    } finally { this.busy.delete(key) }
+  }
+
+  /** Inside a transaction: the result of a numbered change, and the old results forgotten. */
+  private remember (client: string, seq: number, status: VnodeStatus | null): void {
+    this.results.put([client, seq], status)
+    const floor = seq - RESULTS_KEPT
+    if (floor <= (this.floors.get(client)?.seq ?? 0)) return
+    this.floors.put(client, { seq: floor })
+    for (const k of this.results.getKeys({ start: [client, 0], end: [client, floor + 1] })) this.results.remove(k)
+  }
+
+  private async perform (r: CmlRecordBody, body: InboundStream | null, mark: Within): Promise<Fid[]> {
     const s = this.store
     switch (r.op) {
       case 'create': case 'mkdir': case 'symlink': {
@@ -52,7 +101,7 @@ export class Replayer {
         if (there) throw conflicted('name/name', `${r.name} was created on the server too`)
         const type = r.op === 'create' ? 'file' : r.op === 'mkdir' ? 'dir' : 'symlink'
         const mode = r.op === 'symlink' ? 0o777 : r.mode
-        await s.create(r.dir, r.name, { type, mode, uid: r.uid, gid: r.gid, target: r.op === 'symlink' ? r.target : undefined, creator: client }, mark)
+        await s.create(r.dir, r.name, { type, mode, uid: r.uid, gid: r.gid, target: r.op === 'symlink' ? r.target : undefined }, mark)
         return [r.dir]
       }
       case 'store': {
@@ -77,8 +126,8 @@ export class Replayer {
       }
       case 'rename': {
         const now = s.lookup(r.fromDir, r.fromName)
+        // A rename moves a name: contents changed on the server meanwhile move with it.
         if (!now || !sameFid(now, r.fid)) throw conflicted('rename', `${r.fromName} was renamed or removed on the server`)
-        this.checkBase(r.fid, r.base, 'rename', true)
         const target = s.lookup(r.toDir, r.toName)
         if (target && !sameFid(target, r.fid)) throw conflicted('rename', `${r.toName} was created on the server too`)
         await s.rename(r.fromDir, r.fromName, r.toDir, r.toName, mark)

@@ -9,8 +9,6 @@ export interface VnodeRecord extends Omit<VnodeStatus, 'fid'> {
   unique: number
   /** The directory this directory lives in (directories only; the root points to itself). */
   parent: number
-  /** The client that created it, when known. */
-  creator?: string
   /** File name of the contents under the volume's blob folder; files only. */
   blob?: string
 }

@@ -14,8 +14,7 @@ import { toStatus, type DirentValue, type VnodeRecord, type VolumeRecord } from 
 
 const DIR_SIZE = 4096
 
-/** `creator`: the client that made it (so a client can recognise its own create after a lost reply). */
-export interface NewObject { type: ObjectType, mode: number, uid: number, gid: number, target?: string, creator?: string }
+export interface NewObject { type: ObjectType, mode: number, uid: number, gid: number, target?: string }
 export interface AttrChange { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number, size?: number }
 
 /** Runs inside a mutation's write transaction with the record it wrote (replay bookkeeping). */
@@ -235,7 +234,6 @@ export class VolumeStore {
         dataVersion: 1, parent: dir.vnode,
       }
       if (obj.target !== undefined) made.target = obj.target
-      if (obj.creator) made.creator = obj.creator
       this.vnodes.put([vol.id, vnode], made)
       this.dirents.put([vol.id, dir.vnode, name], [vnode, 1, obj.type])
       dirOut = this.touchDir(vol.id, dir, isDirectory ? { nlink: dir.nlink + 1 } : {})

@@ -34,8 +34,9 @@ export class ConflictKeeper {
   /**
    * Keeps both versions of the object a record (`body`: with server fids) could not
    * change, and marks it. When the server already has exactly what the change made (the
-   * same change made on both sides, or one of ours applied before its reply was lost),
-   * there is no conflict: returns the server object's status instead.
+   * same change made on both sides), there is no conflict: returns the server object's
+   * status instead. (One of ours applied before its reply was lost never gets here: the
+   * server knows it by its number.)
    */
   async flag (cell: Cell, r: CmlRecord, body: CmlRecordBody, err: unknown): Promise<ConflictRecord | { same: VnodeStatus }> {
     await mkdir(this.dir, { recursive: true })
@@ -52,10 +53,8 @@ export class ConflictKeeper {
     const path = dir && name !== null && ('name' in body || 'toName' in body) ? joinPath(this.locate(cell, dir, parents).path, name) : where.path
     const o = this.cm.table.get(key)
     const local = await this.localSide(r, o, join(this.dir, `${id}.local`))
-    const { side: server, status, mine } = dir && name !== null ? await this.readServer(cell, dir, name, join(this.dir, `${id}.server`)) : { side: nothingThere(), status: null, mine: false }
-    // Our own create, applied by a server that froze before it answered (untouched since: version 1).
-    const ours = mine && kind === 'name/name' && (body.op === 'create' || body.op === 'symlink') && status?.dataVersion === 1
-    if (status && (ours || sameChange(kind, body, local, server))) {
+    const { side: server, status } = dir && name !== null ? await this.readServer(cell, dir, name, join(this.dir, `${id}.server`)) : { side: nothingThere(), status: null }
+    if (status && sameChange(kind, body, local, server)) {
       for (const f of [local.copy, server.copy]) if (f) await rm(f, { force: true })
       log.info(`${path}: the server has this change already (${kind}); no conflict`)
       return { same: status }
@@ -113,8 +112,8 @@ export class ConflictKeeper {
     return (await this.readServer(cell, dir, name, dest)).side
   }
 
-  private async readServer (cell: Cell, dir: Fid, name: string, dest: string): Promise<{ side: ServerSide, status: VnodeStatus | null, mine: boolean }> {
-    const none = { side: nothingThere(), status: null, mine: false }
+  private async readServer (cell: Cell, dir: Fid, name: string, dest: string): Promise<{ side: ServerSide, status: VnodeStatus | null }> {
+    const none = { side: nothingThere(), status: null }
     const found = await this.lookup(cell, dir, name)
     if (!found?.fid || !found.status) return none
     const fid = found.fid
@@ -135,7 +134,7 @@ export class ConflictKeeper {
     const side: ServerSide = { type: status.type, fid, dataVersion: status.dataVersion, size: status.size, sha256: null, mtimeMs: status.mtimeMs, copy }
     if (copy) side.sha256 = (await fingerprint(copy)).sha256
     if (status.target !== undefined) side.target = status.target
-    return { side, status, mine: found.mine }
+    return { side, status }
   }
 
   private async ancestor (key: string, version: number | null, dest: string): Promise<Ancestor | null> {

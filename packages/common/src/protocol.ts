@@ -53,8 +53,8 @@ export interface RenameReply {
   replaced: { fid: Fid, status: VnodeStatus | null } | null
 }
 export interface LocateReply { places: Array<{ dir: Fid, name: string }> }
-/** The object a name stands for (its status: no callback comes with it); `mine`: the asker created it. */
-export interface LookupReply { fid: Fid | null, status: VnodeStatus | null, mine: boolean }
+/** The object a name stands for (its status: no callback comes with it). */
+export interface LookupReply { fid: Fid | null, status: VnodeStatus | null }
 export interface HelloReply { cell: string, protocol: number, serverId: string, rootVolume: string }
 
 /** How a record of a client modification log conflicts with the server's state. */
@@ -86,6 +86,13 @@ export type CmlRecordBody = z.infer<typeof cmlRecordSchema>
 /** The reply to a replayed record: the new status of the object it made or changed, if any. */
 export interface ReplayReply { seq: number, status: VnodeStatus | null, duplicate: boolean }
 
+/**
+ * The number a connected mutation carries: the sequence number its client's log record
+ * would have (Coda's StoreId). A client that gives up waiting logs the change under the
+ * same number, and the server, which remembers the numbers it applied, applies it once.
+ */
+const seq = u53.min(1).optional()
+
 export const requests = {
   hello: z.object({ protocol: u32, clientId: z.string().min(1).max(128), hostname: z.string().max(255) }),
   ping: z.object({}).optional(),
@@ -97,23 +104,24 @@ export const requests = {
   fetchDir: z.object({ fid: fidSchema, after: z.string().max(1024).optional() }),
   fetchData: z.object({ fid: fidSchema }),
   /** `ifVersion`: store only if the file is still at that version (repairs), else CONFLICT. */
-  store: z.object({ fid: fidSchema, size: u53, mtimeMs: timeMs.optional(), ifVersion: u53.optional() }),
-  create: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32 }),
-  mkdir: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32 }),
-  symlink: z.object({ dir: fidSchema, name: nameSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32 }),
+  store: z.object({ fid: fidSchema, size: u53, mtimeMs: timeMs.optional(), ifVersion: u53.optional(), seq }),
+  create: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq }),
+  mkdir: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq }),
+  symlink: z.object({ dir: fidSchema, name: nameSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32, seq }),
   mkmount: z.object({ dir: fidSchema, name: nameSchema, volume: volumeName, uid: u32, gid: u32 }),
-  link: z.object({ dir: fidSchema, name: nameSchema, fid: fidSchema }),
+  link: z.object({ dir: fidSchema, name: nameSchema, fid: fidSchema, seq }),
   /** `ifFid`/`ifVersion`: remove only if the name still holds that object at that version, else CONFLICT. */
-  remove: z.object({ dir: fidSchema, name: nameSchema, ifFid: fidSchema.optional(), ifVersion: u53.optional() }),
-  rmdir: z.object({ dir: fidSchema, name: nameSchema, ifFid: fidSchema.optional(), ifVersion: u53.optional() }),
+  remove: z.object({ dir: fidSchema, name: nameSchema, ifFid: fidSchema.optional(), ifVersion: u53.optional(), seq }),
+  rmdir: z.object({ dir: fidSchema, name: nameSchema, ifFid: fidSchema.optional(), ifVersion: u53.optional(), seq }),
   /** Where an object is: the names it has in its volume. */
   locate: z.object({ fid: fidSchema }),
   /** The object a name in a directory stands for (no callback: for repairs, not for the namespace). */
   lookup: z.object({ dir: fidSchema, name: nameSchema }),
-  rename: z.object({ fromDir: fidSchema, fromName: nameSchema, toDir: fidSchema, toName: nameSchema }),
+  /** `removeSeq`: the number of the removal of the name it replaces, logged apart when the rename is emulated. */
+  rename: z.object({ fromDir: fidSchema, fromName: nameSchema, toDir: fidSchema, toName: nameSchema, seq, removeSeq: seq }),
   setattr: z.object({
     fid: fidSchema, mode: u32.optional(), uid: u32.optional(), gid: u32.optional(),
-    atimeMs: timeMs.optional(), mtimeMs: timeMs.optional(), size: u53.optional(),
+    atimeMs: timeMs.optional(), mtimeMs: timeMs.optional(), size: u53.optional(), seq,
   }),
   readlink: z.object({ fid: fidSchema }),
   statfs: z.object({ volume: u32 }),

@@ -6,7 +6,10 @@
 // Steps run one at a time, so their order is real time. An operation W is superseded
 // by a later step X that replaces what W did — unless W's client was certainly offline
 // from W until X and X is another client's: then W had not reached the server when X
-// happened, and Coda's promise is that W ends up on the server or in a conflict.
+// happened, and Coda's promise is that W ends up on the server or in a conflict. An
+// earlier step X of another client supersedes W too when X may have reached the server
+// after W did: its client was not seen with an empty log and all volumes connected from
+// X until after W.
 
 /** What an operation says about the final state if nothing later replaced it. */
 export type Effect =
@@ -36,6 +39,10 @@ export interface Step extends Outcome {
   offline: boolean
   /** Index of the step that ended that offline period (Infinity: never during the run). */
   offlineUntil: number
+  /** When it ended (ms epoch), to read beside the cache managers' logs. */
+  at: number
+  /** Index of the first step after which its client was seen with nothing left to replay (Infinity: not seen). */
+  pendingUntil: number
 }
 
 export interface FinalObject { type: 'file' | 'dir' | 'symlink', mode: number, content?: string, target?: string }
@@ -78,12 +85,18 @@ export class History {
     for (const s of this.steps) if (s.client === client && s.offline && s.i >= since && s.offlineUntil === Infinity) s.offlineUntil = this.steps.length
   }
 
+  /** The client was just seen connected with an empty log: all its steps so far are on the servers. */
+  drained (client: string): void {
+    const now = this.steps.length - 1
+    for (const s of this.steps) if (s.client === client && s.pendingUntil === Infinity) s.pendingUntil = now
+  }
+
   isOffline (client: string): boolean {
     return this.offlineSince.has(client)
   }
 
-  add (s: Omit<Step, 'i' | 'offline' | 'offlineUntil'>): Step {
-    const step: Step = { ...s, i: this.steps.length, offline: this.offlineSince.has(s.client), offlineUntil: Infinity }
+  add (s: Omit<Step, 'i' | 'offline' | 'offlineUntil' | 'at' | 'pendingUntil'>): Step {
+    const step: Step = { ...s, i: this.steps.length, offline: this.offlineSince.has(s.client), offlineUntil: Infinity, at: Date.now(), pendingUntil: Infinity }
     this.steps.push(step)
     return step
   }
@@ -92,9 +105,10 @@ export class History {
     this.add({ client, op, paths: [], detail, ok: true, tokens: [], effects: [] })
   }
 
-  /** Can step `x` replace what `w` did? Not when `w` was still in an offline client's log. */
+  /** Can step `x` replace what `w` did? Not when `w` was still in an offline client's log; yes when `x` was, after `w`. */
   private canReplace (w: Step, x: Step): boolean {
-    if (x.i <= w.i || !x.ok) return false
+    if (!x.ok || x.i === w.i) return false
+    if (x.i < w.i) return x.client !== w.client && x.pendingUntil > w.i
     return x.client === w.client || !(w.offline && w.offlineUntil > x.i)
   }
 
@@ -105,8 +119,10 @@ export class History {
     const ok = this.steps.filter(s => s.ok)
     for (const w of ok) {
       const later = ok.filter(x => this.canReplace(w, x))
+      // A rename that conflicted is kept at either of its names.
+      const kept = (e: Effect) => covered(w.op === 'rename' ? [e.path, ...w.paths] : [e.path])
       for (const e of w.effects) {
-        if (later.some(x => replacesEffect(x, e)) || covered([e.path])) continue
+        if (later.some(x => replacesEffect(x, e)) || kept(e)) continue
         const have = server.get(e.path)
         const held = e.kind === 'absent' ? !have
           : e.kind === 'exists' ? have !== undefined && (e.type === undefined || have.type === e.type)

@@ -56,7 +56,8 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
       stack.push(async () => { await m.client?.stop() })
       members.push(m)
     }
-    const up = async (m: Member) => { m.client = await startClient([srv.address], { cache: m.cache, mount: m.mount, env: { AFS_LOG: 'info' } }) }
+    // CHAOS_LOG=debug: the cache managers log every record they log and replay (shown with the findings).
+    const up = async (m: Member) => { m.client = await startClient([srv.address], { cache: m.cache, mount: m.mount, env: { AFS_LOG: process.env.CHAOS_LOG ?? 'info' } }) }
     for (const m of members) await up(m)
     await mkdir(join(members[0].client!.cellPath, TREE))
     const root = (m: Member) => join(m.client!.cellPath, TREE)
@@ -126,6 +127,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
       const m = rnd.pick(alive)
       const out = await work.run(root(m), members.indexOf(m))
       const step = history.add({ client: m.name, ...out })
+      if (await drained(m)) history.drained(m.name)
       if (!out.ok) failedOps[`${out.op} ${out.errno}`] = (failedOps[`${out.op} ${out.errno}`] ?? 0) + 1
       say(`${step.i} ${m.name}${step.offline ? ' (offline)' : ''} ${out.op} ${out.detail}: ${out.ok ? 'ok' : out.errno}`)
     }
@@ -163,15 +165,21 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
       }
     }
     const verdict = history.judge(server, clients, conflicts, found)
-    const clientLog = members.flatMap(m => (m.log + m.client!.stderr()).split('\n').filter(l => /conflict|error|no conflict/i.test(l)).map(l => `${m.name}: ${l}`))
+    const clientLog = members.flatMap(m => (m.log + m.client!.stderr()).split('\n').filter(l => /conflict|error| debug /i.test(l)).map(l => `${m.name}: ${l}`))
     return {
       clientLog,
       seed: opts.seed, ops: opts.ops, faults, failedOps, seconds: (Date.now() - started) / 1000, ...verdict,
-      history: history.steps.map(s => `${s.i} ${s.client}${s.offline ? ' (offline)' : ''} ${s.op} ${s.detail}${s.ok ? '' : `: ${s.errno}`}`),
+      history: history.steps.map(s => `${s.i} ${new Date(s.at).toISOString().slice(11, 23)} ${s.client}${s.offline ? ' (offline)' : ''} ${s.op} ${s.detail}${s.ok ? '' : `: ${s.errno}`}`),
     }
   } finally {
     await stack.unwind()
   }
+}
+
+/** Whether the client is connected with nothing left in its log. */
+async function drained (m: Member): Promise<boolean> {
+  const s = await bounded(controlCall(m.cache, 'status'), 60_000) as { cml: { records: number }, volumes: Array<{ state: string }> }
+  return s.cml.records === 0 && s.volumes.every(v => v.state === 'connected')
 }
 
 async function waitSynced (m: Member): Promise<boolean> {

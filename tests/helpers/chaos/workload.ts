@@ -3,7 +3,8 @@
 // the cache manager is another process), is bounded in time, and returns what the
 // client was told and what it means for the final state. Files hold fixed-size tokens,
 // one per slot, so every byte a client wrote can be looked for at the end.
-import { chmod, link, lstat, mkdir, open, readFile, readdir, rename, rmdir, symlink, truncate, unlink, utimes } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { chmod, link, lstat, mkdir, open, readFile, readdir, rename, rmdir, symlink, unlink, utimes } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Outcome } from './history.ts'
 
@@ -38,7 +39,12 @@ export class Random {
 }
 
 export const TOKEN = /T\d{7}[0-9a-f]{7}\n/g
-
+/**
+ * Symbolic links lead nowhere (no name in the tree starts with a dot), and writes do
+ * not follow one: every operation acts on the path it names, as the checker assumes.
+ */
+const SYMLINK_PREFIX = '.nowhere/'
+const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW
 
 const OPS = {
   create: 8, write: 8, partial: 5, append: 4, truncate: 3, read: 8, readdir: 3, rename: 6, remove: 5,
@@ -74,7 +80,8 @@ export class Workload {
           return
         }
         case 'write': case 'partial': case 'append': {
-          const fh = await open(at(p), op === 'append' ? 'a' : 'r+')
+          const existed = op === 'append' && await typeOf(at(p)) !== undefined
+          const fh = await open(at(p), op === 'append' ? APPEND : constants.O_RDWR | constants.O_NOFOLLOW, 0o644)
           try {
             const slots = Math.floor((await fh.stat()).size / SLOT)
             out.tokens = op === 'write' ? tokens(1 + this.rnd.int(3)) : tokens(1)
@@ -85,12 +92,14 @@ export class Workload {
             out.detail = `${p} slot ${out.slot}`
           } finally { await fh.close() }
           if (op === 'partial') out.op = 'write'
+          if (op === 'append' && !existed) out.effects = [{ kind: 'exists', path: p, type: 'file' }] // it made the file
           return
         }
         case 'truncate': {
           out.keepSlots = this.rnd.int(3)
           out.detail = `${p} to ${out.keepSlots} slots`
-          await truncate(at(p), out.keepSlots * SLOT)
+          const fh = await open(at(p), constants.O_RDWR | constants.O_NOFOLLOW)
+          try { await fh.truncate(out.keepSlots * SLOT) } finally { await fh.close() }
           return
         }
         case 'read': await readFile(at(p)); return
@@ -115,7 +124,7 @@ export class Workload {
         }
         case 'symlink': {
           out.detail = `${p} → ${q}`
-          await symlink(q, at(p))
+          await symlink(SYMLINK_PREFIX + q, at(p))
           out.effects = [{ kind: 'exists', path: p, type: 'symlink' }]
           return
         }
