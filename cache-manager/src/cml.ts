@@ -57,6 +57,10 @@ export function withFidReplaced (b: CmlRecordBody, from: Fid, to: Fid): CmlRecor
   return changed ? out as CmlRecordBody : null
 }
 
+export function isCreate (b: CmlRecordBody): boolean {
+  return b.op === 'create' || b.op === 'mkdir' || b.op === 'symlink'
+}
+
 export function isLocalFid (f: Fid): boolean {
   return f.unique === 0
 }
@@ -243,7 +247,7 @@ export class ClientModifyLog {
     if (!isLocalFid(fid)) return false
     for (const s of this.byObject.get(`${cell}:${fidKey(fid)}`) ?? []) {
       const r = this.bySeq.get(s)!
-      if (r.body.op === 'create' || r.body.op === 'mkdir' || r.body.op === 'symlink') return !r.frozen && !r.maybeApplied
+      if (isCreate(r.body)) return !r.frozen && !r.maybeApplied
     }
     return false
   }

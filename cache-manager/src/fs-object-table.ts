@@ -4,7 +4,7 @@
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
 import { fidKey, type Fid, type VnodeStatus } from '@afs-ts/common'
-import { newObject, type Dirent, type FsObject, type PersistedObject } from './fs-object.ts'
+import { newObject, seenAt, type Dirent, type FsObject, type PersistedObject } from './fs-object.ts'
 import type { SavedCell } from './cell.ts'
 
 export function objectKey (cell: string, fid: Fid): string {
@@ -85,7 +85,7 @@ export class FsObjectTable {
   save (o: FsObject): Promise<boolean> {
     const p: PersistedObject = {
       key: o.key, cell: o.cell, status: o.status, cachedVersion: o.cachedVersion, cachedBytes: o.cachedBytes,
-      dirty: o.dirty, lastUse: o.lastUse, listedVersion: o.entries ? o.listedVersion : -1, listed: o.entries !== null, baseVersion: o.baseVersion, conflict: o.conflict,
+      dirty: o.dirty, lastUse: o.lastUse, listedVersion: o.entries ? o.listedVersion : -1, listed: o.entries !== null, baseVersion: o.baseVersion, conflict: o.conflict, place: o.place,
     }
     return this.persisted.put(o.key, p)
   }
@@ -95,15 +95,20 @@ export class FsObjectTable {
     const entries = o.entries
     await this.db.transaction(() => {
       for (const key of this.dirents.getKeys({ start: [o.key, ''], end: [o.key + '\u0000', ''] })) this.dirents.remove(key)
-      if (entries) for (const [name, d] of entries) this.dirents.put([o.key, name], d)
+      if (entries) for (const [name, d] of entries) { this.dirents.put([o.key, name], d); this.seen(o, name, d) }
       void this.save(o)
     })
   }
 
   /** Records one entry change of a cached listing. */
   saveEntry (o: FsObject, name: string, d: Dirent | null): void {
-    if (d) void this.dirents.put([o.key, name], d)
-    else void this.dirents.remove([o.key, name])
+    if (d) { void this.dirents.put([o.key, name], d); this.seen(o, name, d) } else void this.dirents.remove([o.key, name])
+  }
+
+  /** A cached child named in a listing now has that place (a removed name keeps its last). */
+  private seen (dir: FsObject, name: string, d: Dirent): void {
+    const child = this.objects.get(objectKey(dir.cell, d.fid))
+    if (child) seenAt(child, dir.status.fid, name)
   }
 
   /** Adds an object built elsewhere (rebuilt from the log). */

@@ -1,6 +1,6 @@
 // A cached object (Coda's fsobj): the server status we last saw, the callback that
 // keeps it trustworthy, and the state of its container file.
-import type { ConflictKind, Fid, ObjectType, VnodeStatus } from '@afs-ts/common'
+import { sameFid, type ConflictKind, type Fid, type ObjectType, type VnodeStatus } from '@afs-ts/common'
 
 export interface Dirent { fid: Fid, type: ObjectType }
 
@@ -37,13 +37,17 @@ export interface FsObject {
   unlinked: boolean
   /** Set when reintegration found this object changed on both sides. */
   conflict: ConflictMark | null
+  /** Where it was last seen (Coda's parent fid and name): names a conflict after its listing forgot it. */
+  place: Place | null
 }
+
+export interface Place { dir: Fid, name: string }
 
 /** How a conflicted object is shown: a dangling symlink, as Coda does, until `afs repair`. */
 export interface ConflictMark { kind: ConflictKind, id: string }
 
 /** Fields that survive a restart of the cache manager (all callbacks are void after one). */
-export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cachedVersion' | 'cachedBytes' | 'dirty' | 'lastUse' | 'listedVersion' | 'baseVersion' | 'conflict'> & {
+export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cachedVersion' | 'cachedBytes' | 'dirty' | 'lastUse' | 'listedVersion' | 'baseVersion' | 'conflict' | 'place'> & {
   /** Whether a listing (current or not) is kept; absent in caches written before it was. */
   listed?: boolean
 }
@@ -51,8 +55,14 @@ export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cached
 export function newObject (key: string, cell: string, status: VnodeStatus): FsObject {
   return {
     key, cell, status, cbExpiresAt: 0, cbEpoch: -1, cachedVersion: null, cachedBytes: 0, dirty: false, writeGen: 0, loggedGen: 0,
-    localMtimeMs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, unlinked: false, conflict: null,
+    localMtimeMs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, unlinked: false, conflict: null, place: null,
   }
+}
+
+/** Records where `o` was seen: `name` in directory `dir`. */
+export function seenAt (o: FsObject, dir: Fid, name: string): void {
+  if (o.place?.name === name && sameFid(o.place.dir, dir)) return
+  o.place = { dir, name }
 }
 
 export function isDirectory (o: FsObject): boolean { return o.status.type === 'dir' }

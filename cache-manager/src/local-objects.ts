@@ -9,7 +9,7 @@
 // disk (`settle`), so a crash at any point leaves a container where the log looks.
 import { link, rename, rm, stat } from 'node:fs/promises'
 import { makeLog, parseFid, sameFid, type Fid, type ObjectType, type VnodeStatus } from '@afs-ts/common'
-import { directories, isLocalFid, type ClientModifyLog } from './cml.ts'
+import { directories, isCreate, isLocalFid, type ClientModifyLog } from './cml.ts'
 import type { ContainerStore } from './container-file.ts'
 import { TYPE_BITS, newObject, withAttrs, type Dirent, type FsObject } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
@@ -155,7 +155,7 @@ export class LocalObjects {
     const mentions = this.d.cml.mentioning(cell, fid)
     const about = mentions.filter(r => sameFid(r.body.fid, fid))
     const asDir = mentions.some(r => directories(r.body).some(d => sameFid(d, fid)))
-    const made = about.find(r => r.body.op === 'create' || r.body.op === 'mkdir' || r.body.op === 'symlink')
+    const made = about.find(r => isCreate(r.body))
     const type: ObjectType = asDir || made?.body.op === 'mkdir' ? 'dir' : made?.body.op === 'symlink' ? 'symlink' : 'file'
     const t = made?.time ?? about[0]?.time ?? Date.now()
     const b = made?.body

@@ -9,10 +9,10 @@
 //      record once, so a replay cut anywhere resumes without duplicates
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import { makeLog, type CmlRecordBody, type Fid, type ReplayReply, type VnodeStatus } from '@afs-ts/common'
+import { makeLog, sameFid, type CmlRecordBody, type Fid, type ReplayReply, type VnodeStatus } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
-import { directories, type CmlRecord } from './cml.ts'
+import { directories, isCreate, isLocalFid, type CmlRecord } from './cml.ts'
 import { objectKey } from './fs-object-table.ts'
 import { isUnreachable } from './server-link.ts'
 import { uploadGate } from './upload-gate.ts'
@@ -91,11 +91,12 @@ export class Reintegrator {
    */
   private async replayOne (cell: Cell, r: CmlRecord): Promise<'applied' | 'conflict' | 'absorbed'> {
     const o = this.cm.table.get(objectKey(cell.name, r.body.fid))
-    if (o?.conflict) {
+    const body = this.cm.cml.mappedBody(r.body)
+    // Its contents and attributes wait in the conflict; its names still change (their own conflicts if they must).
+    if ((o?.conflict && (body.op === 'store' || body.op === 'setattr')) || this.createConflicted(cell, body)) {
       this.cm.cml.done(r.seq)
       return 'absorbed'
     }
-    const body = this.cm.cml.mappedBody(r.body)
     const link = await cell.readyLinkFor(body.fid.volume)
     let reply: ReplayReply
     try {
@@ -117,7 +118,7 @@ export class Reintegrator {
       }
       reply = { seq: r.seq, status: kept.same, duplicate: true } // the server has this change already
     }
-    const created = (body.op === 'create' || body.op === 'mkdir' || body.op === 'symlink') && reply.status ? { local: r.body.fid, server: reply.status.fid } : undefined
+    const created = isCreate(body) && reply.status ? { local: r.body.fid, server: reply.status.fid } : undefined
     const rebase = reply.status && !created && 'base' in body ? { fid: body.fid, from: body.base, to: reply.status.dataVersion } : undefined
     this.cm.cml.done(r.seq, { created, rebase })
     if (created && reply.status) {
@@ -127,6 +128,15 @@ export class Reintegrator {
     }
     if (body.op === 'store') await this.stored(cell, body.fid, reply.status)
     return 'applied'
+  }
+
+  /**
+   * A change to an object born in the log whose create went into a conflict (never made
+   * on the server): it belongs to that conflict, which kept the object's contents.
+   */
+  private createConflicted (cell: Cell, body: CmlRecordBody): boolean {
+    if (!isLocalFid(body.fid) || isCreate(body)) return false
+    return !this.cm.cml.mentioning(cell.name, body.fid).some(x => isCreate(x.body) && sameFid(x.body.fid, body.fid))
   }
 
   /** After a replayed store: the cache holds the server's version; what only the log needed can go. */

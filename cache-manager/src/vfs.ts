@@ -8,7 +8,7 @@ import {
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
-import { hasData, type FsObject } from './fs-object.ts'
+import { hasData, seenAt, type FsObject } from './fs-object.ts'
 import { isLocalFid } from './cml.ts'
 import { isUnreachable } from './server-link.ts'
 import { Namespace, splitPath } from './namespace.ts'
@@ -58,7 +58,9 @@ export class Vfs {
     for (let i = 1; i < parts.length; i++) {
       const d = (await this.cm.entries(cell, obj)).get(parts[i])
       if (!d) throw notFound(`${path}: no such file or directory`)
+      const dir = obj.status.fid
       obj = await this.cm.object(cell, d.fid)
+      seenAt(obj, dir, parts[i])
       if (obj.status.type === 'mount' && (followMount || i < parts.length - 1)) obj = await this.volumeRoot(cell, obj)
       else if (i < parts.length - 1 && obj.status.type !== 'dir') throw notDir(`${parts.slice(0, i + 1).join('/')} is not a directory`)
     }

@@ -2,7 +2,7 @@
 // stat or an errno. Every handler goes through `answer`, which catches everything and
 // answers exactly once; fuse-native itself drops a late answer after its timeout.
 import Fuse from 'fuse-native'
-import { AfsError } from '@afs-ts/common'
+import { AfsError, makeLog } from '@afs-ts/common'
 import type { Attr, Caller, Vfs } from '../vfs.ts'
 import { toErrno } from './errno.ts'
 import { FUSE_MAX_WRITE_BYTES, KERNEL_ATTR_TIMEOUT_S, KERNEL_ENTRY_TIMEOUT_S } from '../constants.ts'
@@ -11,7 +11,10 @@ type Cb = (err: number, ...rest: unknown[]) => void
 
 /** fuse-native fails a handler after this long; a whole-file fetch in open may take longer. */
 const HANDLER_TIMEOUTS_MS = { default: 120_000, open: 3_600_000, create: 3_600_000, flush: 3_600_000, fsync: 3_600_000, release: 3_600_000, truncate: 3_600_000, ftruncate: 3_600_000 }
+/** A handler unanswered this long is logged. */
+const SLOW_OP_MS = 10_000
 const BLOCK = 4096
+const log = makeLog('fuse')
 const U32 = 2 ** 32 - 1
 
 function answer<T> (cb: Cb, work: () => Promise<T>, shape: (v: T) => unknown[] = () => []): void {
@@ -73,6 +76,30 @@ function toStatfs (s: { usage: number, quota: number, files: number, diskTotal: 
   }
 }
 
+/**
+ * Every handler, watched: one still unanswered after SLOW_OP_MS is logged (with its
+ * path), and again when it ends, so a stuck call shows in the log.
+ */
+function watched<T extends Record<string, (...args: never[]) => unknown>> (ops: T): T {
+  const out: Record<string, (...args: unknown[]) => unknown> = {}
+  for (const [name, fn] of Object.entries(ops) as Array<[string, (...args: unknown[]) => unknown]>) {
+    out[name] = (...args: unknown[]) => {
+      const cb = args[args.length - 1] as Cb
+      const what = `${name} ${typeof args[0] === 'string' ? args[0] : ''}`
+      const started = Date.now()
+      let slow = false
+      const timer = setTimeout(() => { slow = true; log.warn(`${what}: no answer after ${SLOW_OP_MS / 1000} s`) }, SLOW_OP_MS)
+      args[args.length - 1] = (...r: unknown[]) => {
+        clearTimeout(timer)
+        if (slow) log.warn(`${what}: answered after ${((Date.now() - started) / 1000).toFixed(1)} s`)
+        cb(...(r as [number]))
+      }
+      return fn(...args)
+    }
+  }
+  return out as unknown as T
+}
+
 export interface Mount { fuse: Fuse, unmount (): Promise<void> }
 
 /** Mounts `vfs` at `mnt`: every user may enter (allow_other when root), the kernel checks modes. */
@@ -80,7 +107,7 @@ export async function mount (vfs: Vfs, mnt: string): Promise<Mount> {
   let fuse: Fuse | null = null
   const caller = (): Caller => fuse?.caller ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: 0 }
   const isRoot = process.getuid?.() === 0
-  fuse = new Fuse(mnt, makeOps(vfs, caller), {
+  fuse = new Fuse(mnt, watched(makeOps(vfs, caller)), {
     force: true, mkdir: true, fsname: 'afs-ts', subtype: 'afs', allowOther: isRoot, defaultPermissions: true,
     bigWrites: true, maxWrite: FUSE_MAX_WRITE_BYTES, autoCache: true, attrTimeout: KERNEL_ATTR_TIMEOUT_S,
     entryTimeout: KERNEL_ENTRY_TIMEOUT_S, negativeTimeout: 0, useIno: true, timeout: HANDLER_TIMEOUTS_MS,

@@ -161,18 +161,27 @@ export class ConflictKeeper {
     return parents
   }
 
-  /** Where an object is in its cell, from cached listings (best effort): its path, directory and name. */
+  /**
+   * Where an object is in its cell (best effort): from cached listings, or where each
+   * object on the way was last seen; its path, directory and name.
+   */
   locate (cell: Cell, fid: Fid, parents = this.parents(cell)): { path: string, dir: Fid | null, name: string | null } {
-    const first = parents.get(objectKey(cell.name, fid))
+    const up = (key: string): { key: string, dir: Fid, name: string } | null => {
+      const p = parents.get(key)
+      if (p) return { key: p[0].key, dir: p[0].status.fid, name: p[1] }
+      const place = this.cm.table.get(key)?.place
+      return place ? { key: objectKey(cell.name, place.dir), dir: place.dir, name: place.name } : null
+    }
+    const first = up(objectKey(cell.name, fid))
     const parts: string[] = []
     let key = objectKey(cell.name, fid)
     for (let hops = 0; hops < 1000; hops++) {
-      const up = parents.get(key)
-      if (!up) break
-      parts.unshift(up[1])
-      key = up[0].key
+      const u = up(key)
+      if (!u) break
+      parts.unshift(u.name)
+      key = u.key
     }
-    return { path: `/${cell.name}/${parts.join('/')}`, dir: first ? first[0].status.fid : null, name: first ? first[1] : null }
+    return { path: `/${cell.name}/${parts.join('/')}`, dir: first?.dir ?? null, name: first?.name ?? null }
   }
 
   /** What the server has at `dir`/`name` now (null when the directory is gone). */

@@ -29,6 +29,8 @@ export interface Outcome {
   slot?: number
   /** Truncated to this many slots. */
   keepSlots?: number
+  /** The inode number of the file written or truncated (hard links share it). */
+  ino?: number
   effects: Effect[]
 }
 
@@ -159,7 +161,8 @@ export class History {
   /**
    * Whether the token `w` wrote into `slot` may have been replaced: a later write of the
    * same slot or of the whole file, a truncate below it, or the file's removal — at any
-   * path its object may have had since (renames and links carry it along).
+   * path its object may have had since (renames and links carry it along), or through
+   * any name with its inode number.
    */
   private tokenReplaced (w: Step, slot: number, later: Step[]): boolean {
     const places = new Set([w.paths[0]])
@@ -172,9 +175,11 @@ export class History {
     }
     return later.some(x => {
       const at = (p: string) => [...places].some(q => within(q, p))
+      // The same file under another name: a hard link made before `w`.
+      const same = places.has(x.paths[0]) || (x.ino !== undefined && x.ino === w.ino)
       switch (x.op) {
-        case 'write': return x.paths[0] !== undefined && places.has(x.paths[0]) && (x.slot === -1 || x.slot === slot)
-        case 'truncate': return places.has(x.paths[0]) && (x.keepSlots ?? 0) <= slot
+        case 'write': return same && (x.slot === -1 || x.slot === slot)
+        case 'truncate': return same && (x.keepSlots ?? 0) <= slot
         case 'remove': case 'rmdir': return at(x.paths[0])
         case 'rename': return at(x.paths[1])
         default: return false

@@ -130,6 +130,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
       if (await drained(m)) history.drained(m.name)
       if (!out.ok) failedOps[`${out.op} ${out.errno}`] = (failedOps[`${out.op} ${out.errno}`] ?? 0) + 1
       say(`${step.i} ${m.name}${step.offline ? ' (offline)' : ''} ${out.op} ${out.detail}: ${out.ok ? 'ok' : out.errno}`)
+      if (out.errno === 'HUNG') say(`${m.name} log, last lines:\n${(m.log + m.client!.stderr()).split('\n').slice(-40).join('\n')}`)
     }
 
     // Heal: everything back, every log replayed.
