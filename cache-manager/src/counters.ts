@@ -1,8 +1,10 @@
 // Monotonic counters of this cache manager since start, shown by `afs status`.
 
 export interface Counters {
-  /** Every RPC sent to any server. */
+  /** Every RPC sent to any server for the file system's work (keep-alive probes apart). */
   rpcs: number
+  /** Keep-alive and reconnection probes. */
+  probes: number
   /** Whole-file data fetches. */
   fetches: number
   /** Whole-file stores. */
@@ -16,5 +18,5 @@ export interface Counters {
 }
 
 export function newCounters (): Counters {
-  return { rpcs: 0, fetches: 0, stores: 0, callbackBreaks: 0, bytesFetched: 0, bytesStored: 0, evictions: 0 }
+  return { rpcs: 0, probes: 0, fetches: 0, stores: 0, callbackBreaks: 0, bytesFetched: 0, bytesStored: 0, evictions: 0 }
 }

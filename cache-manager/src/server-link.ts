@@ -139,7 +139,7 @@ export class ServerLink extends EventEmitter {
 
   private async ping (): Promise<void> {
     const conn = await this.connection()
-    this.counters.rpcs++
+    this.counters.probes++
     await conn.request('ping', {}, { timeoutMs: PROBE_TIMEOUT_MS })
     this.lastHeard = Date.now()
   }
