@@ -2,7 +2,7 @@
 // server after write-back, files written offline that left the cache once they
 // reached the server, and a damaged cache whose offline creates were invisible.
 import test from 'ava'
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Stack, addClient, afs, cell, eventually, startClient, status, type Client } from './helpers/cell.ts'
 
@@ -100,5 +100,49 @@ test.serial('after damaged cache metadata is rebuilt, files and directories crea
     t.true(await settled(a2))
     t.is(readFileSync(join(a2.cellPath, 'newdir', 'inner.txt'), 'utf8'), 'inner offline')
     t.is(readFileSync(join(a2.cellPath, 'kept.txt'), 'utf8'), 'v2 offline')
+  } finally { await stack.unwind() }
+})
+
+// Found by the fault harness: a remove logged after a store of the same file was absorbed
+// into the store's conflict, so the name stayed on the server and nothing said so.
+test.serial('a name removed offline from a file that goes into conflict is removed, or flagged', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [a, b] } = await cell(stack, 2)
+    writeFileSync(join(a.cellPath, 'f'), 'original\n')
+    linkSync(join(a.cellPath, 'f'), join(a.cellPath, 'g'))
+    readFileSync(join(a.cellPath, 'f'))
+    t.is(readFileSync(join(b.cellPath, 'g'), 'utf8'), 'original\n')
+    await ok(['disconnect', '--cache', a.cache])
+    writeFileSync(join(a.cellPath, 'f'), 'changed here\n')
+    rmSync(join(a.cellPath, 'g'))
+    writeFileSync(join(b.cellPath, 'f'), 'changed there\n')
+    await ok(['reconnect', '--cache', a.cache])
+    t.true(await settled(a))
+    const paths = (await st(a)).conflicts.map(c => (c as { path: string }).path)
+    t.true(paths.includes('/test/f'), `the store conflicts at f: ${paths.join(', ')}`)
+    const gone = await eventually(() => !existsSync(join(b.cellPath, 'g')), 3000)
+    t.true(gone || paths.includes('/test/g'), `the remove of g reached the server or is flagged at g (conflicts: ${paths.join(', ')})`)
+  } finally { await stack.unwind() }
+})
+
+// Found by the fault harness: a conflict on a file its listing no longer named (the
+// server removed it, and the directory was listed again) was reported at the cell's root.
+test.serial('a conflict on a file the server removed is reported at the file\'s path', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [a, b] } = await cell(stack, 2)
+    mkdirSync(join(a.cellPath, 'd'))
+    writeFileSync(join(a.cellPath, 'd', 'f'), 'original\n')
+    readFileSync(join(a.cellPath, 'd', 'f'))
+    await ok(['disconnect', '--write-back', '--age', '600', '--cache', a.cache])
+    writeFileSync(join(a.cellPath, 'd', 'f'), 'changed here\n')
+    rmSync(join(b.cellPath, 'd', 'f'))
+    // A lists the directory again (connected, write-back): the server no longer names f.
+    await new Promise(resolve => setTimeout(resolve, 1500)) // the kernel's entry cache (1 s)
+    readdirSync(join(a.cellPath, 'd'))
+    await ok(['sync', '--wait', '--timeout', '30', '--cache', a.cache])
+    const paths = (await st(a)).conflicts.map(c => (c as { path: string }).path)
+    t.deepEqual(paths, ['/test/d/f'])
   } finally { await stack.unwind() }
 })

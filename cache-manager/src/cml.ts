@@ -236,7 +236,7 @@ export class ClientModifyLog {
     })
     await this.reserving
     await this.db.flushed // commits resolve before their fsync (overlappingSync)
-    log.debug(`${cell}: ${added ? `logged ${seq} ${body.op} ${JSON.stringify(body).slice(0, 200)}${maybeApplied ? ' (sent, maybe applied)' : ''}` : `${body.op} not logged`}${gone.length ? `, cancelling ${gone.map(r => `${r.seq} ${r.body.op}`).join(', ')}` : ''}`)
+    if (log.debugging) log.debug(`${cell}: ${added ? `logged ${seq} ${body.op} ${JSON.stringify(body).slice(0, 200)}${maybeApplied ? ' (sent, maybe applied)' : ''}` : `${body.op} not logged`}${gone.length ? `, cancelling ${gone.map(r => `${r.seq} ${r.body.op}`).join(', ')}` : ''}`)
     for (const r of gone) this.unindex(r)
     if (added) this.index(added)
     return seq

@@ -63,7 +63,7 @@ export class Reintegrator {
           const r = this.cm.cml.get(seq)
           if (!r) continue
           const outcome = await this.replayOne(cell, r)
-          log.debug(`${cell.name}: record ${r.seq} (${r.body.op} ${JSON.stringify(r.body).slice(0, 200)}${r.maybeApplied ? ', maybe applied' : ''}): ${outcome}`)
+          if (log.debugging) log.debug(`${cell.name}: record ${r.seq} (${r.body.op} ${JSON.stringify(r.body).slice(0, 200)}${r.maybeApplied ? ', maybe applied' : ''}): ${outcome}`)
           if (outcome === 'applied') report.applied++
           else if (outcome === 'conflict') report.conflicts++
           progress.done++

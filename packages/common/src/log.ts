@@ -12,6 +12,8 @@ export function makeLog (component: string) {
     process.stderr.write(`${new Date().toISOString()} ${level} ${component}: ${msg}\n`)
   }
   return {
+    /** Whether debug lines are written: test it before building an expensive one. */
+    debugging: DEBUG,
     debug: (m: string) => write('debug', m),
     info: (m: string) => write('info', m),
     warn: (m: string) => write('warn', m),
