@@ -2,7 +2,7 @@
 // rename, mount points) and the one shape every mutation has: to the server while its
 // volume is online, emulated and logged when it is not. Names only; contents are vfs.ts's.
 import {
-  conflict, crossVolume, invalid, notDir, permission,
+  conflict, crossVolume, invalid, notDir, permission, volumeOffline,
   type CreateReply, type Fid, type RenameReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
@@ -62,8 +62,12 @@ export class Namespace {
     }, async sent => { await this.cm.emulator.create(cell, dir, name, { type: 'symlink', mode: 0o777, uid: caller.uid, gid: caller.gid, target }, sent) })
   }
 
+  /** Mount points are made on the server only: not offline, not ahead of changes still in the log. */
   async mkmount (path: string, volume: string, caller: Caller): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
+    if (!this.cm.online(cell, dir.status.fid.volume) || isLocalFid(dir.status.fid)) {
+      throw volumeOffline(`${path}: a mount point is made on the server directly: not while it is unreachable, in write-back mode or behind local changes still to replay (afs reconnect, afs sync --wait)`)
+    }
     const r = await cell.linkFor(dir.status.fid.volume).call('mkmount', { dir: dir.status.fid, name, volume, uid: caller.uid, gid: caller.gid }) as CreateReply
     this.created(cell, r, name)
   }
