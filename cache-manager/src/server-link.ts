@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events'
 import { hostname } from 'node:os'
 import {
   AfsError, RpcConnection, callbackBreakSchema, connectionLost, parseHostPort, badRequest, makeLog, volumeOffline,
-  PROTOCOL_VERSION, type Fid, type HelloReply, type InboundStream, type Op, type Args,
+  PROTOCOL_VERSION, fidKey, type Fid, type HelloReply, type InboundStream, type Op, type Args, type StatusReply,
 } from '@afs-ts/common'
 import { RPC_TIMEOUT_MS, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, PROBES_TO_RECONNECT } from './constants.ts'
 import type { Counters } from './counters.ts'
@@ -39,6 +39,10 @@ export class ServerLink extends EventEmitter {
   hello: HelloReply | null = null
   downSince = Date.now()
   downCause = 'not contacted yet'
+  /** Orders requests sent and breaks received: when each object's promise was last broken. */
+  private clock = 0
+  private readonly brokenAt = new Map<string, number>()
+  private readonly inflight = new Set<number>()
 
   constructor (readonly address: string, private readonly clientId: string, private readonly counters: Counters,
     private readonly probeIntervalMs = PROBE_INTERVAL_MS) {
@@ -75,16 +79,32 @@ export class ServerLink extends EventEmitter {
 
   private async guard<T> (fn: (conn: RpcConnection) => Promise<T>): Promise<T> {
     if (this.state === 'down') throw volumeOffline(`server ${this.address} is unreachable (${this.downCause})`)
+    const sent = ++this.clock
+    this.inflight.add(sent)
     try {
       const conn = await this.connection()
       this.counters.rpcs++
       const out = await fn(conn)
       this.lastHeard = Date.now()
+      this.voidBrokenPromise(out, sent)
       return out
     } catch (err) {
       if (isUnreachable(err)) this.markDown((err as Error).message)
       throw err
+    } finally {
+      this.inflight.delete(sent)
     }
+  }
+
+  /**
+   * A break can overtake the reply whose promise it breaks (the server breaks it while
+   * the reply is on its way): a reply whose object was broken after the request went out
+   * comes with no promise, so a stale version is never trusted.
+   */
+  private voidBrokenPromise (out: unknown, sent: number): void {
+    const reply = ((out as { result?: unknown })?.result ?? out) as Partial<StatusReply> | null
+    if (!reply?.status || !reply.callback) return
+    if ((this.brokenAt.get(fidKey(reply.status.fid)) ?? 0) > sent) reply.callback = { expiresAt: 0 }
   }
 
   /** `afs disconnect` / `afs reconnect`. */
@@ -177,10 +197,20 @@ export class ServerLink extends EventEmitter {
     return conn
   }
 
+  /** Breaks older than every request still out can overtake nothing any more. */
+  private forgetOldBreaks (): void {
+    if (this.brokenAt.size < 1024) return
+    const oldest = Math.min(this.clock, ...this.inflight)
+    for (const [k, at] of this.brokenAt) if (at < oldest) this.brokenAt.delete(k)
+  }
+
   private async onServerRequest (op: string, args: unknown): Promise<unknown> {
     if (op !== 'callbackBreak') throw badRequest(`a server may not ask ${op}`)
     const parsed = callbackBreakSchema.safeParse(args)
     if (!parsed.success) throw badRequest('bad callbackBreak')
+    const at = ++this.clock
+    for (const f of parsed.data.fids) this.brokenAt.set(fidKey(f), at)
+    this.forgetOldBreaks()
     this.emit('break', parsed.data.fids as Fid[])
     return {}
   }
