@@ -116,3 +116,25 @@ test('cp -r and git clone into the mount work', t => {
   t.is(readFileSync(p('clone', 'README'), 'utf8'), 'hello\n')
   t.is(execFileSync('git', ['-C', p('clone'), 'status', '--porcelain'], { encoding: 'utf8' }), '')
 })
+
+/** What a call ended with: 'ok' or its errno code. */
+const code = (f: () => unknown) => { try { f(); return 'ok' } catch (err) { return (err as NodeJS.ErrnoException).code } }
+
+test('a name over 255 bytes is ENAMETOOLONG for every operation; 255 bytes is fine', t => {
+  const long = 'n'.repeat(256)
+  const wide = 'é'.repeat(128) // 256 bytes in UTF-8, 128 characters
+  mkdirSync(p('names'))
+  for (const name of [long, wide]) {
+    t.is(code(() => writeFileSync(p('names', name), 'x')), 'ENAMETOOLONG')
+    t.is(code(() => mkdirSync(p('names', name))), 'ENAMETOOLONG')
+    t.is(code(() => statSync(p('names', name))), 'ENAMETOOLONG')
+    t.is(code(() => symlinkSync('x', p('names', name))), 'ENAMETOOLONG')
+  }
+  writeFileSync(p('names', 'x'), 'x')
+  t.is(code(() => renameSync(p('names', 'x'), p('names', long))), 'ENAMETOOLONG')
+  t.is(code(() => linkSync(p('names', 'x'), p('names', long))), 'ENAMETOOLONG')
+  const max = 'm'.repeat(255)
+  writeFileSync(p('names', max), 'at the limit')
+  t.is(readFileSync(p('names', max), 'utf8'), 'at the limit')
+  t.deepEqual(readdirSync(p('names')).sort(), [max, 'x'].sort())
+})

@@ -2,7 +2,7 @@
 // rename, mount points) and the one shape every mutation has: to the server while its
 // volume is online, emulated and logged when it is not. Names only; contents are vfs.ts's.
 import {
-  conflict, crossVolume, invalid, notDir, permission, volumeOffline,
+  conflict, crossVolume, invalid, nameTooLong, notDir, permission, volumeOffline, MAX_NAME_BYTES,
   type CreateReply, type Fid, type RenameReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
@@ -134,7 +134,11 @@ export class Namespace {
   }
 }
 
-/** A mount-relative path's components. */
+/** A mount-relative path's components; a component over MAX_NAME_BYTES is ENAMETOOLONG, as POSIX says. */
 export function splitPath (path: string): string[] {
-  return path.split('/').filter(p => p !== '' && p !== '.')
+  const parts = path.split('/').filter(p => p !== '' && p !== '.')
+  for (const p of parts) {
+    if (p.length > MAX_NAME_BYTES / 4 && Buffer.byteLength(p) > MAX_NAME_BYTES) throw nameTooLong(`${p.slice(0, 32)}…: a name is at most ${MAX_NAME_BYTES} bytes`)
+  }
+  return parts
 }
