@@ -9,7 +9,6 @@ import {
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { hasData, seenAt, type FsObject } from './fs-object.ts'
-import { isLocalFid } from './cml.ts'
 import { isUnreachable } from './server-link.ts'
 import { Namespace, splitPath } from './namespace.ts'
 import { uploadGate } from './upload-gate.ts'
@@ -245,29 +244,20 @@ export class Vfs {
     if (obj.status.type === 'dir') throw isDir('is a directory')
     if (obj.conflict) throw conflict(`${obj.key} is in conflict: resolve it with afs repair`)
     if (obj.dirty || this.writers(obj)) return await this.truncateLocally(cell, obj, size)
-    if (!this.cm.online(cell, obj.status.fid.volume) || isLocalFid(obj.status.fid)) {
-      // Disconnected: truncate the container and log the result as a store.
-      await this.truncateLocally(cell, obj, size)
-      await this.cm.files.store(cell, obj)
-      return
-    }
     const before = obj.status.dataVersion
-    const seq = await this.cm.cml.reserve()
-    let r: StatusReply
-    try {
-      r = await cell.linkFor(obj.status.fid.volume).call('setattr', { fid: obj.status.fid, size, seq }) as StatusReply
-    } catch (err) {
-      if (!isUnreachable(err)) throw err
-      // The server stopped answering (it may still truncate): the result is logged as a store under the same number.
+    await this.ns.mutate(cell, obj, async (link, seq) => {
+      const r = await link.call('setattr', { fid: obj.status.fid, size, seq }) as StatusReply
+      this.cm.accept(cell, r)
+      if (hasDataAt(obj, before) && r.status.dataVersion === before + 1) {
+        await this.cm.containers.truncate(obj.key, size)
+        this.cm.space.setCached(obj, r.status.dataVersion, size)
+      }
+    }, async sent => {
+      // Disconnected, or the server stopped answering (it may still truncate): the container
+      // is truncated and the result logged as a store (under the request's number).
       await this.truncateLocally(cell, obj, size)
-      await this.cm.emulator.store(cell, obj, seq)
-      return
-    }
-    this.cm.accept(cell, r)
-    if (hasDataAt(obj, before) && r.status.dataVersion === before + 1) {
-      await this.cm.containers.truncate(obj.key, size)
-      this.cm.space.setCached(obj, r.status.dataVersion, size)
-    }
+      await this.cm.files.store(cell, obj, sent)
+    })
   }
 
   private async truncateLocally (cell: Cell, obj: FsObject, size: number): Promise<void> {

@@ -70,13 +70,14 @@ export class WholeFiles {
 
   /**
    * Stores a dirty container whole; later writes keep it dirty. Serialized per object.
-   * While the server is unreachable the store goes to the log instead.
+   * While the server is unreachable the store goes to the log instead (under `sent`: the
+   * number of a request the server stopped answering, which this store stands for).
    */
-  async store (cell: Cell, o: FsObject): Promise<void> {
+  async store (cell: Cell, o: FsObject, sent?: number): Promise<void> {
     await this.cm.serialize(o.key, async () => {
       if (!o.dirty || o.unlinked) return
       if (!this.cm.online(cell, o.status.fid.volume)) {
-        if (o.loggedGen !== o.writeGen || o.writeGen === 0) await this.cm.emulator.store(cell, o)
+        if (o.loggedGen !== o.writeGen || o.writeGen === 0) await this.cm.emulator.store(cell, o, sent)
         return
       }
       let gen = 0
