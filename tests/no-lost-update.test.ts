@@ -6,7 +6,7 @@ import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, wri
 import { join } from 'node:path'
 import { Stack, addClient, afs, cell, eventually, startClient, status, type Client } from './helpers/cell.ts'
 
-type Status = Awaited<ReturnType<typeof status>> & { volumes: Array<{ state: string, cml: { records: number } }>, conflicts: unknown[] }
+type Status = Awaited<ReturnType<typeof status>> & { volumes: Array<{ state: string, cml: { records: number } }>, conflicts: Array<{ path: string }> }
 const st = async (c: Client) => await status(c) as Status
 
 async function ok (args: string[]): Promise<string> {
@@ -119,7 +119,7 @@ test.serial('a name removed offline from a file that goes into conflict is remov
     writeFileSync(join(b.cellPath, 'f'), 'changed there\n')
     await ok(['reconnect', '--cache', a.cache])
     t.true(await settled(a))
-    const paths = (await st(a)).conflicts.map(c => (c as { path: string }).path)
+    const paths = (await st(a)).conflicts.map(c => c.path)
     t.true(paths.includes('/test/f'), `the store conflicts at f: ${paths.join(', ')}`)
     const gone = await eventually(() => !existsSync(join(b.cellPath, 'g')), 3000)
     t.true(gone || paths.includes('/test/g'), `the remove of g reached the server or is flagged at g (conflicts: ${paths.join(', ')})`)
@@ -142,7 +142,7 @@ test.serial('a conflict on a file the server removed is reported at the file\'s 
     await new Promise(resolve => setTimeout(resolve, 1500)) // the kernel's entry cache (1 s)
     readdirSync(join(a.cellPath, 'd'))
     await ok(['sync', '--wait', '--timeout', '30', '--cache', a.cache])
-    const paths = (await st(a)).conflicts.map(c => (c as { path: string }).path)
+    const paths = (await st(a)).conflicts.map(c => c.path)
     t.deepEqual(paths, ['/test/d/f'])
   } finally { await stack.unwind() }
 })

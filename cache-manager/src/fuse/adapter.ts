@@ -85,13 +85,13 @@ function watched<T extends Record<string, (...args: never[]) => unknown>> (ops: 
   for (const [name, fn] of Object.entries(ops) as Array<[string, (...args: unknown[]) => unknown]>) {
     out[name] = (...args: unknown[]) => {
       const cb = args[args.length - 1] as Cb
-      const what = `${name} ${typeof args[0] === 'string' ? args[0] : ''}`
+      const what = () => `${name} ${typeof args[0] === 'string' ? args[0] : ''}` // built only for a slow call
       const started = Date.now()
       let slow = false
-      const timer = setTimeout(() => { slow = true; log.warn(`${what}: no answer after ${SLOW_OP_MS / 1000} s`) }, SLOW_OP_MS)
+      const timer = setTimeout(() => { slow = true; log.warn(`${what()}: no answer after ${SLOW_OP_MS / 1000} s`) }, SLOW_OP_MS)
       args[args.length - 1] = (...r: unknown[]) => {
         clearTimeout(timer)
-        if (slow) log.warn(`${what}: answered after ${((Date.now() - started) / 1000).toFixed(1)} s`)
+        if (slow) log.warn(`${what()}: answered after ${((Date.now() - started) / 1000).toFixed(1)} s`)
         cb(...(r as [number]))
       }
       return fn(...args)
