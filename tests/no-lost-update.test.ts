@@ -2,7 +2,7 @@
 // server after write-back, files written offline that left the cache once they
 // reached the server, and a damaged cache whose offline creates were invisible.
 import test from 'ava'
-import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Stack, addClient, afs, cell, eventually, startClient, status, type Client } from './helpers/cell.ts'
 
@@ -144,5 +144,24 @@ test.serial('a conflict on a file the server removed is reported at the file\'s 
     await ok(['sync', '--wait', '--timeout', '30', '--cache', a.cache])
     const paths = (await st(a)).conflicts.map(c => c.path)
     t.deepEqual(paths, ['/test/d/f'])
+  } finally { await stack.unwind() }
+})
+
+test.serial('a link that conflicts offline leaves the file\'s later changes to reach the server', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [a, b] } = await cell(stack, 2)
+    writeFileSync(join(a.cellPath, 'c'), 'original\n')
+    readFileSync(join(a.cellPath, 'c'))
+    await ok(['disconnect', '--cache', a.cache])
+    linkSync(join(a.cellPath, 'c'), join(a.cellPath, 'x'))
+    writeFileSync(join(a.cellPath, 'c'), 'changed after the link\n')
+    chmodSync(join(a.cellPath, 'c'), 0o600)
+    mkdirSync(join(b.cellPath, 'x')) // the name the link wants, taken on the server
+    await ok(['reconnect', '--cache', a.cache])
+    t.true(await settled(a))
+    t.deepEqual((await st(a)).conflicts.map(c => c.path), ['/test/x'], 'only the link conflicts')
+    t.true(await eventually(() => (statSync(join(b.cellPath, 'c')).mode & 0o777) === 0o600, 3000), 'the chmod reached the server')
+    t.is(readFileSync(join(b.cellPath, 'c'), 'utf8'), 'changed after the link\n')
   } finally { await stack.unwind() }
 })

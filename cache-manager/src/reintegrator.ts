@@ -13,6 +13,7 @@ import { makeLog, sameFid, type CmlRecordBody, type Fid, type ReplayReply, type 
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { directories, isCreate, isLocalFid, type CmlRecord } from './cml.ts'
+import type { FsObject } from './fs-object.ts'
 import { objectKey } from './fs-object-table.ts'
 import { isUnreachable } from './server-link.ts'
 import { uploadGate } from './upload-gate.ts'
@@ -92,8 +93,7 @@ export class Reintegrator {
   private async replayOne (cell: Cell, r: CmlRecord): Promise<'applied' | 'conflict' | 'absorbed'> {
     const o = this.cm.table.get(objectKey(cell.name, r.body.fid))
     const body = this.cm.cml.mappedBody(r.body)
-    // Its contents and attributes wait in the conflict; its names still change (their own conflicts if they must).
-    if ((o?.conflict && (body.op === 'store' || body.op === 'setattr')) || this.createConflicted(cell, body)) {
+    if (this.inConflict(o, body) || this.createConflicted(cell, body)) {
       this.cm.cml.done(r.seq)
       return 'absorbed'
     }
@@ -128,6 +128,17 @@ export class Reintegrator {
     }
     if (body.op === 'store') await this.stored(cell, body.fid, reply.status)
     return 'applied'
+  }
+
+  /**
+   * Contents and attributes changed after a conflict over them wait in that conflict (its
+   * local side holds them). A conflict over one of the object's names (a link, rename or
+   * remove) leaves the object itself as it is on the server: its later changes apply.
+   */
+  private inConflict (o: FsObject | undefined, body: CmlRecordBody): boolean {
+    if (!o?.conflict || (body.op !== 'store' && body.op !== 'setattr')) return false
+    const op = this.cm.cml.conflict(o.conflict.id)?.local.op
+    return op === 'store' || op === 'setattr'
   }
 
   /**
