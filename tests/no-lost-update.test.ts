@@ -3,6 +3,7 @@
 // reached the server, and a damaged cache whose offline creates were invisible.
 import test from 'ava'
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Stack, addClient, afs, cell, eventually, startClient, status, type Client } from './helpers/cell.ts'
 
@@ -163,5 +164,27 @@ test.serial('a link that conflicts offline leaves the file\'s later changes to r
     t.deepEqual((await st(a)).conflicts.map(c => c.path), ['/test/x'], 'only the link conflicts')
     t.true(await eventually(() => (statSync(join(b.cellPath, 'c')).mode & 0o777) === 0o600, 3000), 'the chmod reached the server')
     t.is(readFileSync(join(b.cellPath, 'c'), 'utf8'), 'changed after the link\n')
+  } finally { await stack.unwind() }
+})
+
+test.serial('bytes written through a handle opened before its file went into conflict are kept in the conflict', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [a, b] } = await cell(stack, 2)
+    const f = join(a.cellPath, 'f')
+    writeFileSync(f, 'original\n')
+    readFileSync(join(b.cellPath, 'f'))
+    await ok(['disconnect', '--cache', a.cache])
+    writeFileSync(f, 'here\n')
+    writeFileSync(join(b.cellPath, 'f'), 'there\n')
+    const fh = await open(f, 'a')
+    try {
+      await ok(['reconnect', '--cache', a.cache])
+      t.true(await eventually(async () => (await st(a)).conflicts.length > 0, 15_000), 'the store conflicts')
+      await fh.write('later\n')
+    } finally { await fh.close() }
+    const list = JSON.parse(await ok(['repair', 'list', '--json', '--cache', a.cache])) as Array<{ path: string, localCopy: string | null }>
+    t.deepEqual(list.map(c => c.path), ['/test/f'])
+    t.is(readFileSync(list[0].localCopy!, 'utf8'), 'here\nlater\n')
   } finally { await stack.unwind() }
 })

@@ -136,8 +136,10 @@ export class Vfs {
   async open (path: string, flags: number): Promise<number> {
     const { cell, obj } = await this.resolveObject(path)
     if (obj.status.type === 'dir') throw isDir('is a directory')
+    const writable = (flags & O_ACCMODE) !== constants.O_RDONLY
+    if (writable && obj.conflict) throw conflict(`${path} is in conflict: resolve it with afs repair`)
     try {
-      return await this.openHandle(cell, obj, (flags & O_ACCMODE) !== constants.O_RDONLY)
+      return await this.openHandle(cell, obj, writable)
     } catch (err) {
       throw isUnreachable(err) ? this.cm.miss(path, err) : err
     }

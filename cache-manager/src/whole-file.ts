@@ -76,6 +76,7 @@ export class WholeFiles {
   async store (cell: Cell, o: FsObject, sent?: number): Promise<void> {
     await this.cm.serialize(o.key, async () => {
       if (!o.dirty || o.unlinked) return
+      if (o.conflict) await this.cm.conflicts.keepLater(o)
       if (!this.cm.online(cell, o.status.fid.volume)) {
         if (o.loggedGen !== o.writeGen || o.writeGen === 0) await this.cm.emulator.store(cell, o, sent)
         return

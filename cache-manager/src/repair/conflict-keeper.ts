@@ -71,6 +71,21 @@ export class ConflictKeeper {
     return c
   }
 
+  /**
+   * A file written through a handle opened before its conflict was found, and closed
+   * after: the conflict's local side takes those bytes too (the record they are logged
+   * in may be absorbed into the conflict).
+   */
+  async keepLater (o: FsObject): Promise<void> {
+    const c = o.conflict && this.cm.cml.conflict(o.conflict.id)
+    if (!c || o.status.type !== 'file') return
+    const dest = join(this.dir, `${c.id}.local`)
+    await copyFile(this.cm.containers.path(o.key), dest)
+    const local = { ...c.local, type: 'file' as const, copy: dest, mtimeMs: o.localMtimeMs || c.local.mtimeMs, ...await fingerprint(dest) }
+    await this.cm.cml.addConflict({ ...c, local, localCopy: dest })
+    log.info(`${c.path}: later writes kept in its conflict's local version`)
+  }
+
   /** Reads the server's side of `c` again (it changed since); returns the updated conflict. */
   async refresh (c: ConflictRecord): Promise<ConflictRecord> {
     if (!c.dir || c.name === null) return c
