@@ -5,7 +5,7 @@
 // cancelled or rewritten.
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
-import { fidKey, makeLog, sameFid, type CmlRecordBody, type Fid } from '@afs-ts/common'
+import { fidKey, makeLog, sameFid, type CmlRecordBody, type Fid, type ObjectType } from '@afs-ts/common'
 import { normalizeConflict, type ConflictRecord } from './repair/conflict.ts'
 import type { Resolution } from './repair/repairer.ts'
 import type { SavedCell } from './cell.ts'
@@ -39,7 +39,7 @@ export function subject (b: CmlRecordBody): Fid {
 /** The directories a record names (where it creates, removes, links or renames). */
 export function directories (b: CmlRecordBody): Fid[] {
   switch (b.op) {
-    case 'create': case 'mkdir': case 'symlink': case 'remove': case 'rmdir': case 'link': return [b.dir]
+    case 'create': case 'mkdir': case 'symlink': case 'mknod': case 'remove': case 'rmdir': case 'link': return [b.dir]
     case 'rename': return [b.fromDir, b.toDir]
     case 'store': case 'setattr': return []
     default: { const never: never = b; return never }
@@ -57,8 +57,19 @@ export function withFidReplaced (b: CmlRecordBody, from: Fid, to: Fid): CmlRecor
   return changed ? out as CmlRecordBody : null
 }
 
+/** The type of object a create record makes (null for other records). */
+export function madeType (b: CmlRecordBody): ObjectType | null {
+  switch (b.op) {
+    case 'create': return 'file'
+    case 'mkdir': return 'dir'
+    case 'symlink': return 'symlink'
+    case 'mknod': return b.type
+    default: return null
+  }
+}
+
 export function isCreate (b: CmlRecordBody): boolean {
-  return b.op === 'create' || b.op === 'mkdir' || b.op === 'symlink'
+  return b.op === 'create' || b.op === 'mkdir' || b.op === 'symlink' || b.op === 'mknod'
 }
 
 export function isLocalFid (f: Fid): boolean {

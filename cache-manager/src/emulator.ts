@@ -5,14 +5,14 @@
 import { open as openFile } from 'node:fs/promises'
 import {
   exists, isDir, notDir, notEmpty, notFound, invalid, sameFid,
-  type CmlRecordBody, type VnodeStatus,
+  type CmlRecordBody, type SpecialType, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { isLocalFid } from './cml.ts'
 import { TYPE_BITS, withAttrs, type Dirent, type FsObject, type LocalAttrs } from './fs-object.ts'
 
-export interface NewLocal { type: 'file' | 'dir' | 'symlink', mode: number, uid: number, gid: number, target?: string }
+export interface NewLocal { type: 'file' | 'dir' | 'symlink' | SpecialType, mode: number, uid: number, gid: number, target?: string, rdev?: number }
 
 export class Emulator {
   constructor (private readonly cm: CacheManager) {}
@@ -28,6 +28,7 @@ export class Emulator {
       size: n.type === 'dir' ? 4096 : Buffer.byteLength(n.target ?? ''), atimeMs: now, mtimeMs: now, ctimeMs: now, dataVersion: 0,
     }
     if (n.target !== undefined) status.target = n.target
+    if (n.rdev) status.rdev = n.rdev
     const obj = this.cm.table.upsert(cell.name, status)
     if (n.type === 'dir') { obj.entries = new Map(); obj.listedVersion = 0 }
     if (n.type === 'file') {
@@ -35,9 +36,12 @@ export class Emulator {
       this.cm.space.setCached(obj, 0, 0)
     }
     const d = dir.status.fid
+    const owner = { uid: n.uid, gid: n.gid }
     const body: CmlRecordBody = n.type === 'symlink'
-      ? { op: 'symlink', dir: d, name, fid, target: n.target ?? '', uid: n.uid, gid: n.gid }
-      : { op: n.type === 'dir' ? 'mkdir' : 'create', dir: d, name, fid, mode: n.mode & 0o7777, uid: n.uid, gid: n.gid }
+      ? { op: 'symlink', dir: d, name, fid, target: n.target ?? '', ...owner }
+      : n.type === 'file' || n.type === 'dir'
+        ? { op: n.type === 'dir' ? 'mkdir' : 'create', dir: d, name, fid, mode: n.mode & 0o7777, ...owner }
+        : { op: 'mknod', dir: d, name, fid, type: n.type, mode: n.mode & 0o7777, rdev: n.rdev ?? 0, ...owner }
     await this.cm.cml.append(cell.name, body, { sent })
     this.setEntry(dir, name, { fid, type: n.type })
     return obj

@@ -9,7 +9,7 @@
 // disk (`settle`), so a crash at any point leaves a container where the log looks.
 import { link, rename, rm, stat } from 'node:fs/promises'
 import { makeLog, parseFid, sameFid, type Fid, type ObjectType, type VnodeStatus } from '@afs-ts/common'
-import { directories, isCreate, isLocalFid, type ClientModifyLog } from './cml.ts'
+import { directories, isCreate, isLocalFid, madeType, type ClientModifyLog } from './cml.ts'
 import type { ContainerStore } from './container-file.ts'
 import { TYPE_BITS, newObject, withAttrs, type Dirent, type FsObject } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
@@ -156,7 +156,7 @@ export class LocalObjects {
     const about = mentions.filter(r => sameFid(r.body.fid, fid))
     const asDir = mentions.some(r => directories(r.body).some(d => sameFid(d, fid)))
     const made = about.find(r => isCreate(r.body))
-    const type: ObjectType = asDir || made?.body.op === 'mkdir' ? 'dir' : made?.body.op === 'symlink' ? 'symlink' : 'file'
+    const type: ObjectType = asDir ? 'dir' : (made && madeType(made.body)) ?? 'file'
     const t = made?.time ?? about[0]?.time ?? Date.now()
     const b = made?.body
     const status: VnodeStatus = {
@@ -165,6 +165,7 @@ export class LocalObjects {
       size: 0, atimeMs: t, mtimeMs: t, ctimeMs: t, dataVersion: 0,
     }
     if (b?.op === 'symlink') { status.target = b.target; status.size = Buffer.byteLength(b.target) }
+    if (b?.op === 'mknod' && b.rdev) status.rdev = b.rdev
     const o = newObject(objectKey(cell, fid), cell, status)
     for (const r of about) {
       if (r.body.op === 'setattr') o.status = withAttrs(o.status, r.body.attrs)
@@ -193,8 +194,8 @@ export class LocalObjects {
       const fid = this.d.cml.mapped(b.fid)
       const named = (name: string) => { const e = entries.get(name); return e !== undefined && sameFid(this.d.cml.mapped(e.fid), fid) }
       switch (b.op) {
-        case 'create': case 'mkdir': case 'symlink':
-          if (here(b.dir)) entries.set(b.name, { fid, type: b.op === 'create' ? 'file' : b.op === 'mkdir' ? 'dir' : 'symlink' })
+        case 'create': case 'mkdir': case 'symlink': case 'mknod':
+          if (here(b.dir)) entries.set(b.name, { fid, type: madeType(b)! })
           break
         case 'link':
           if (here(b.dir)) entries.set(b.name, { fid, type: typeOf(fid, 'file') })

@@ -2,8 +2,8 @@
 // rename, mount points) and the one shape every mutation has: to the server while its
 // volume is online, emulated and logged when it is not. Names only; contents are vfs.ts's.
 import {
-  conflict, crossVolume, invalid, nameTooLong, notDir, permission, volumeOffline, MAX_NAME_BYTES,
-  type CreateReply, type Fid, type RenameReply, type VnodeStatus,
+  conflict, crossVolume, invalid, nameTooLong, notDir, notPermitted, permission, volumeOffline, MAX_NAME_BYTES,
+  type CreateReply, type Fid, type RenameReply, type SpecialType, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
@@ -60,6 +60,18 @@ export class Namespace {
     await this.mutate(cell, dir, async (link, seq) => {
       this.created(cell, await link.call('symlink', { dir: dir.status.fid, name, target, uid: caller.uid, gid: caller.gid, seq }) as CreateReply, name)
     }, async sent => { await this.cm.emulator.create(cell, dir, name, { type: 'symlink', mode: 0o777, uid: caller.uid, gid: caller.gid, target }, sent) })
+  }
+
+  /** A FIFO, socket or device node (`mode` carries the type bits; device nodes are root's to make). */
+  async mknod (path: string, mode: number, rdev: number, caller: Caller): Promise<void> {
+    const type = specialType(mode)
+    if ((type === 'chardev' || type === 'blockdev') && caller.uid !== 0) throw notPermitted('only root makes device nodes')
+    const { cell, dir, name } = await this.parent(path)
+    const owner = { mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }
+    const device = type === 'chardev' || type === 'blockdev' ? rdev : 0
+    await this.mutate(cell, dir, async (link, seq) => {
+      this.created(cell, await link.call('mknod', { dir: dir.status.fid, name, type, rdev: device, ...owner, seq }) as CreateReply, name)
+    }, async sent => { await this.cm.emulator.create(cell, dir, name, { type, rdev: device, ...owner }, sent) })
   }
 
   /** Mount points are made on the server only: not offline, not ahead of changes still in the log. */
@@ -132,6 +144,14 @@ export class Namespace {
       if (r.replaced) await this.settle(a.cell, r.replaced.fid, r.replaced.status)
     }, sent => this.cm.emulator.rename(a.cell, a.dir, a.name, b.dir, b.name, sent === undefined ? undefined : { seq: sent, removeSeq }))
   }
+}
+
+const SPECIAL_BITS: Record<number, SpecialType> = { 0o010000: 'fifo', 0o140000: 'socket', 0o020000: 'chardev', 0o060000: 'blockdev' }
+
+function specialType (mode: number): SpecialType {
+  const t = SPECIAL_BITS[mode & 0o170000]
+  if (!t) throw invalid(`mknod makes FIFOs, sockets and device nodes, not mode ${(mode & 0o170000).toString(8)}`)
+  return t
 }
 
 /** A mount-relative path's components; a component over MAX_NAME_BYTES is ENAMETOOLONG, as POSIX says. */

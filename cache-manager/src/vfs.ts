@@ -20,7 +20,7 @@ const S_IFDIR = 0o040000
 const O_ACCMODE = 3
 
 export interface Caller { uid: number, gid: number, pid: number }
-export interface Attr { ino: number, mode: number, uid: number, gid: number, size: number, nlink: number, atimeMs: number, mtimeMs: number, ctimeMs: number }
+export interface Attr { ino: number, mode: number, uid: number, gid: number, size: number, nlink: number, rdev: number, atimeMs: number, mtimeMs: number, ctimeMs: number }
 type Node = { kind: 'root' } | { kind: 'object', cell: Cell, obj: FsObject }
 /** An open file: `shared` descriptors belong to the read-fd cache. */
 interface Handle { cell: Cell, obj: FsObject, fd: number, writable: boolean, shared: boolean }
@@ -98,7 +98,7 @@ export class Vfs {
   /** The directory that holds `path`'s last component, and that name. */
   async getattr (path: string): Promise<Attr> {
     const n = await this.resolve(path)
-    if (n.kind === 'root') return { ino: 1, mode: S_IFDIR | 0o755, uid: 0, gid: 0, size: 4096, nlink: 2 + this.cm.cells.size, atimeMs: this.startedMs, mtimeMs: this.startedMs, ctimeMs: this.startedMs }
+    if (n.kind === 'root') return { ino: 1, mode: S_IFDIR | 0o755, uid: 0, gid: 0, size: 4096, nlink: 2 + this.cm.cells.size, rdev: 0, atimeMs: this.startedMs, mtimeMs: this.startedMs, ctimeMs: this.startedMs }
     return attrOf(n.obj)
   }
 
@@ -308,6 +308,7 @@ export class Vfs {
 
   mkdir (path: string, mode: number, caller: Caller): Promise<void> { return this.ns.mkdir(path, mode, caller) }
   symlink (target: string, path: string, caller: Caller): Promise<void> { return this.ns.symlink(target, path, caller) }
+  mknod (path: string, mode: number, rdev: number, caller: Caller): Promise<void> { return this.ns.mknod(path, mode, rdev, caller) }
   mkmount (path: string, volume: string, caller: Caller): Promise<void> { return this.ns.mkmount(path, volume, caller) }
   link (from: string, to: string): Promise<void> { return this.ns.link(from, to) }
   unlink (path: string): Promise<void> { return this.ns.remove(path, false) }
@@ -335,9 +336,9 @@ function attrOf (o: FsObject): Attr {
   const ino = inodeNumber(s.fid)
   if (o.conflict) {
     const size = Buffer.byteLength(conflictTarget(o))
-    return { ino, mode: 0o120444, uid: s.uid, gid: s.gid, size, nlink: 1, atimeMs: s.atimeMs, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs }
+    return { ino, mode: 0o120444, uid: s.uid, gid: s.gid, size, nlink: 1, rdev: 0, atimeMs: s.atimeMs, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs }
   }
   const size = o.dirty ? o.cachedBytes : s.size
   const mtimeMs = o.dirty && o.localMtimeMs ? o.localMtimeMs : s.mtimeMs
-  return { ino, mode: s.mode, uid: s.uid, gid: s.gid, size, nlink: s.nlink, atimeMs: s.atimeMs, mtimeMs, ctimeMs: s.ctimeMs }
+  return { ino, mode: s.mode, uid: s.uid, gid: s.gid, size, nlink: s.nlink, rdev: s.rdev ?? 0, atimeMs: s.atimeMs, mtimeMs, ctimeMs: s.ctimeMs }
 }

@@ -13,7 +13,7 @@ import { ROOT_VOLUME_NAME, VolumeLocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
 import { VolumeStore, type Within } from './volume-store.ts'
 import { Replayer } from './replay.ts'
-import { toStatus } from './vnode.ts'
+import { newObject, toStatus, type Making } from './vnode.ts'
 import type { Database } from 'lmdb'
 
 const log = makeLog('fileserver')
@@ -144,7 +144,7 @@ export class FileServer {
         const { fid, seq, ...change } = a as Args<'setattr'>
         return await this.mutated(me, [fid], this.reply(me, await this.once(me, { seq }, fid, mark => s.setattr(fid, change, mark))))
       }
-      case 'create': case 'mkdir': case 'symlink': case 'mkmount': return await this.onCreate(op, a as Args<'symlink'> & Args<'mkmount'>, me)
+      case 'create': case 'mkdir': case 'symlink': case 'mknod': case 'mkmount': return await this.onCreate({ ...a as Args<'create'>, op } as never, me)
       case 'link': {
         const x = a as Args<'link'>
         const r = await this.once(me, x, x.dir, mark => s.link(x.dir, x.name, x.fid, mark))
@@ -219,12 +219,9 @@ export class FileServer {
     return { fid, status: toStatus(fid.volume, v) }
   }
 
-  private async onCreate (op: 'create' | 'mkdir' | 'symlink' | 'mkmount', a: Args<'symlink'> & Args<'mkmount'>, me: string | null) {
-    const type = op === 'create' ? 'file' : op === 'mkdir' ? 'dir' : op === 'symlink' ? 'symlink' : 'mount'
-    if (op === 'mkmount') this.vldb.get(a.volume)
-    const target = op === 'symlink' ? a.target : op === 'mkmount' ? a.volume : undefined
-    const mode = op === 'symlink' ? 0o777 : op === 'mkmount' ? 0o755 : (a as unknown as Args<'create'>).mode
-    const r = await this.once(me, a, a.dir, mark => this.store.create(a.dir, a.name, { type, mode, uid: a.uid, gid: a.gid, target }, mark))
+  private async onCreate (a: Making & { dir: Fid, name: string, seq?: number }, me: string | null) {
+    if (a.op === 'mkmount') this.vldb.get(a.volume)
+    const r = await this.once(me, a, a.dir, mark => this.store.create(a.dir, a.name, newObject(a), mark))
     return await this.mutated(me, [a.dir], { ...this.reply(me, r.status), dir: r.dir })
   }
 

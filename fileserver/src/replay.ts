@@ -14,7 +14,7 @@ import {
 } from '@afs-ts/common'
 import type { InboundStream } from '@afs-ts/common'
 import type { VolumeStore, Within } from './volume-store.ts'
-import { toStatus } from './vnode.ts'
+import { newObject, toStatus } from './vnode.ts'
 
 /** Results of a client's changes are kept for this many of its numbers below its newest. */
 const RESULTS_KEPT = 1000
@@ -94,14 +94,12 @@ export class Replayer {
   private async perform (r: CmlRecordBody, body: InboundStream | null, mark: Within): Promise<Fid[]> {
     const s = this.store
     switch (r.op) {
-      case 'create': case 'mkdir': case 'symlink': {
+      case 'create': case 'mkdir': case 'symlink': case 'mknod': {
         const there = s.lookup(r.dir, r.name)
         // Two clients made the same directory: one directory, with both sides' entries in it.
         if (there && r.op === 'mkdir' && s.get(there).type === 'dir') { await s.record(() => mark(s.get(there))); return [] }
         if (there) throw conflicted('name/name', `${r.name} was created on the server too`)
-        const type = r.op === 'create' ? 'file' : r.op === 'mkdir' ? 'dir' : 'symlink'
-        const mode = r.op === 'symlink' ? 0o777 : r.mode
-        await s.create(r.dir, r.name, { type, mode, uid: r.uid, gid: r.gid, target: r.op === 'symlink' ? r.target : undefined }, mark)
+        await s.create(r.dir, r.name, newObject(r), mark)
         return [r.dir]
       }
       case 'store': {

@@ -10,11 +10,10 @@ import {
   type Fid, type ObjectType, type StatfsReply, type RenameReply, type VnodeStatus, DIR_PAGE_ENTRIES, ROOT_VNODE, ROOT_UNIQUE,
 } from '@afs-ts/common'
 import { BlobStore } from './blob-store.ts'
-import { toStatus, type DirentValue, type VnodeRecord, type VolumeRecord } from './vnode.ts'
+import { toStatus, type DirentValue, type NewObject, type VnodeRecord, type VolumeRecord } from './vnode.ts'
 
 const DIR_SIZE = 4096
 
-export interface NewObject { type: ObjectType, mode: number, uid: number, gid: number, target?: string }
 export interface AttrChange { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number, size?: number }
 
 /** Runs inside a mutation's write transaction with the record it wrote (replay bookkeeping). */
@@ -234,6 +233,7 @@ export class VolumeStore {
         dataVersion: 1, parent: dir.vnode,
       }
       if (obj.target !== undefined) made.target = obj.target
+      if (obj.rdev !== undefined) made.rdev = obj.rdev
       this.vnodes.put([vol.id, vnode], made)
       this.dirents.put([vol.id, dir.vnode, name], [vnode, 1, obj.type])
       dirOut = this.touchDir(vol.id, dir, isDirectory ? { nlink: dir.nlink + 1 } : {})

@@ -31,7 +31,7 @@ function omitted (ms: number): number | undefined {
 function toStat (a: Attr) {
   return {
     mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, nlink: a.nlink, blksize: BLOCK, blocks: Math.ceil(a.size / 512),
-    atime: a.atimeMs, mtime: a.mtimeMs, ctime: a.ctimeMs, dev: 0, rdev: 0, ino: a.ino,
+    atime: a.atimeMs, mtime: a.mtimeMs, ctime: a.ctimeMs, dev: 0, rdev: a.rdev, ino: a.ino,
   }
 }
 
@@ -57,6 +57,7 @@ export function makeOps (vfs: Vfs, caller: () => Caller) {
     chmod: (path: string, mode: number, cb: Cb) => answer(cb, () => vfs.chmod(path, mode)),
     chown: (path: string, uid: number, gid: number, cb: Cb) => answer(cb, () => vfs.chown(path, uid, gid)),
     utimens: (path: string, atime: number, mtime: number, cb: Cb) => answer(cb, () => vfs.utimens(path, omitted(atime), omitted(mtime))),
+    mknod: (path: string, mode: number, rdev: number, cb: Cb) => { const c = caller(); answer(cb, () => vfs.mknod(path, mode, rdev, c)) },
     mkdir: (path: string, mode: number, cb: Cb) => { const c = caller(); answer(cb, () => vfs.mkdir(path, mode, c)) },
     rmdir: (path: string, cb: Cb) => answer(cb, () => vfs.rmdir(path)),
     unlink: (path: string, cb: Cb) => answer(cb, () => vfs.unlink(path)),

@@ -12,6 +12,7 @@ const ERRNO: Record<ErrorCode, number> = {
   INVALID: 22, // EINVAL
   CROSS_VOLUME: 18, // EXDEV
   PERMISSION: 13, // EACCES
+  NOT_PERMITTED: 1, // EPERM
   QUOTA: 122, // EDQUOT
   NO_SPACE: 28, // ENOSPC
   TOO_LARGE: 27, // EFBIG

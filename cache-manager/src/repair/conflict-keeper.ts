@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { randomBytes } from 'node:crypto'
 import {
-  AfsError, makeLog, sameFid,
+  AfsError, isSpecial, makeLog, sameFid,
   type CmlRecordBody, type ConflictKind, type Fid, type LocateReply, type LookupReply, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from '../cache-manager.ts'
@@ -108,6 +108,7 @@ export class ConflictKeeper {
     const s = o.status
     Object.assign(side, { type: s.type, mtimeMs: o.localMtimeMs || s.mtimeMs, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid })
     if (s.type === 'symlink') side.target = s.target
+    if (s.rdev) side.rdev = s.rdev
     if (s.type === 'file' && o.cachedVersion !== null) {
       try {
         await copyFile(this.cm.containers.path(o.key), dest)
@@ -149,6 +150,7 @@ export class ConflictKeeper {
     const side: ServerSide = { type: status.type, fid, dataVersion: status.dataVersion, size: status.size, sha256: null, mtimeMs: status.mtimeMs, copy }
     if (copy) side.sha256 = (await fingerprint(copy)).sha256
     if (status.target !== undefined) side.target = status.target
+    if (status.rdev) side.rdev = status.rdev
     return { side, status }
   }
 
@@ -216,9 +218,10 @@ function sameChange (kind: ConflictKind, body: CmlRecordBody, local: LocalSide, 
   // The name already leads to the very object (renamed or hard-linked there already).
   if (body.op === 'rename' || body.op === 'link') return server.fid !== null && sameFid(server.fid, body.fid)
   // Contents compare only for a store or a create (a chmod is more than contents).
-  if (!(kind === 'update/update' && body.op === 'store') && !(kind === 'name/name' && (body.op === 'create' || body.op === 'symlink'))) return false
+  if (!(kind === 'update/update' && body.op === 'store') && !(kind === 'name/name' && (body.op === 'create' || body.op === 'symlink' || body.op === 'mknod'))) return false
   if (local.type === 'file') return server.type === 'file' && local.sha256 !== null && local.sha256 === server.sha256
   if (local.type === 'symlink') return server.type === 'symlink' && local.target === server.target
+  if (local.type !== 'none' && isSpecial(local.type)) return server.type === local.type && (local.rdev ?? 0) === (server.rdev ?? 0)
   return false
 }
 

@@ -15,6 +15,8 @@ export interface Side {
   copy: string | null
   /** A symlink's target. */
   target?: string
+  /** A device node's device. */
+  rdev?: number
 }
 
 export interface LocalSide extends Side {

@@ -49,6 +49,10 @@ export class Placement {
         await this.cm.cml.mapFid(c.fid, made.status.fid)
         return placed(made.status)
       }
+      case 'fifo': case 'socket': case 'chardev': case 'blockdev': {
+        const made = await link.call('mknod', { dir, name, type: want.type, rdev: want.rdev ?? 0, ...owner }) as CreateReply
+        return placed(made.status)
+      }
       default: throw invalid(`${c.path}: a ${want.type} cannot be put back by afs repair`)
     }
   }

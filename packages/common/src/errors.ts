@@ -5,7 +5,7 @@ export const ERROR_CODES = [
   'NOT_FOUND', 'EXISTS', 'NOT_DIR', 'IS_DIR', 'NOT_EMPTY', 'INVALID', 'CROSS_VOLUME',
   'PERMISSION', 'QUOTA', 'NO_SPACE', 'TOO_LARGE', 'NAME_TOO_LONG', 'STALE', 'BUSY',
   'VOLUME_OFFLINE', 'TIMEOUT', 'CONNECTION', 'PROTOCOL', 'BAD_REQUEST', 'HASH_MISMATCH',
-  'NOT_SUPPORTED', 'CONFLICT', 'IO',
+  'NOT_SUPPORTED', 'CONFLICT', 'IO', 'NOT_PERMITTED',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
@@ -43,7 +43,8 @@ export class AfsError extends Error {
       case 'EEXIST': return new AfsError('EXISTS', message)
       case 'ENOSPC': return new AfsError('NO_SPACE', message)
       case 'EDQUOT': return new AfsError('QUOTA', message)
-      case 'EACCES': case 'EPERM': return new AfsError('PERMISSION', message)
+      case 'EACCES': return new AfsError('PERMISSION', message)
+      case 'EPERM': return new AfsError('NOT_PERMITTED', message)
       case 'ECONNREFUSED': case 'ECONNRESET': case 'EPIPE': case 'EHOSTUNREACH':
         return new AfsError('CONNECTION', message)
       default: return new AfsError('IO', message)
@@ -61,6 +62,8 @@ export const notEmpty = make('NOT_EMPTY')
 export const invalid = make('INVALID')
 export const crossVolume = make('CROSS_VOLUME')
 export const permission = make('PERMISSION')
+/** EPERM: an operation only the owner or root may do (EACCES is `permission`). */
+export const notPermitted = make('NOT_PERMITTED')
 export const quotaExceeded = make('QUOTA')
 export const noSpace = make('NO_SPACE')
 export const tooLarge = make('TOO_LARGE')

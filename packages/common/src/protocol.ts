@@ -18,7 +18,14 @@ export const nameSchema = z.string().min(1).refine(
   { message: 'a name is 1-255 bytes without / or NUL, and not . or ..' })
 const volumeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'volume names are 1-63 of A-Z a-z 0-9 . _ -')
 
-export type ObjectType = 'file' | 'dir' | 'symlink' | 'mount'
+/** Special files: their data path stays on the machine that opens them (as on NFS); the volume keeps the node. */
+export const SPECIAL_TYPES = ['fifo', 'socket', 'chardev', 'blockdev'] as const
+export type SpecialType = typeof SPECIAL_TYPES[number]
+export type ObjectType = 'file' | 'dir' | 'symlink' | 'mount' | SpecialType
+
+export function isSpecial (t: ObjectType): t is SpecialType {
+  return (SPECIAL_TYPES as readonly string[]).includes(t)
+}
 
 export interface VnodeStatus {
   fid: Fid
@@ -35,6 +42,8 @@ export interface VnodeStatus {
   dataVersion: number
   /** Symlink target, or the volume name a mount point leads to. */
   target?: string
+  /** The device a character or block device node stands for (major/minor as the kernel encodes them). */
+  rdev?: number
 }
 
 /** A callback promise: the server tells us before this object changes, until expiresAt (ms epoch). */
@@ -74,6 +83,7 @@ export const cmlRecordSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('create'), dir: fidSchema, name: nameSchema, fid: fidSchema, mode: u32, uid: u32, gid: u32 }),
   z.object({ op: z.literal('mkdir'), dir: fidSchema, name: nameSchema, fid: fidSchema, mode: u32, uid: u32, gid: u32 }),
   z.object({ op: z.literal('symlink'), dir: fidSchema, name: nameSchema, fid: fidSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32 }),
+  z.object({ op: z.literal('mknod'), dir: fidSchema, name: nameSchema, fid: fidSchema, type: z.enum(SPECIAL_TYPES), mode: u32, rdev: u32, uid: u32, gid: u32 }),
   z.object({ op: z.literal('store'), fid: fidSchema, base: u53.nullable(), size: u53, mtimeMs: timeMs }),
   z.object({ op: z.literal('setattr'), fid: fidSchema, base: u53.nullable(), attrs: attrsSchema }),
   z.object({ op: z.literal('remove'), dir: fidSchema, name: nameSchema, fid: fidSchema, base: u53.nullable() }),
@@ -108,6 +118,8 @@ export const requests = {
   create: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq }),
   mkdir: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq }),
   symlink: z.object({ dir: fidSchema, name: nameSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32, seq }),
+  /** A FIFO, socket or device node. */
+  mknod: z.object({ dir: fidSchema, name: nameSchema, type: z.enum(SPECIAL_TYPES), mode: u32, rdev: u32, uid: u32, gid: u32, seq }),
   mkmount: z.object({ dir: fidSchema, name: nameSchema, volume: volumeName, uid: u32, gid: u32 }),
   link: z.object({ dir: fidSchema, name: nameSchema, fid: fidSchema, seq }),
   /** `ifFid`/`ifVersion`: remove only if the name still holds that object at that version, else CONFLICT. */

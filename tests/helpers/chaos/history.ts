@@ -11,9 +11,11 @@
 // after W did: its client was not seen with an empty log and all volumes connected from
 // X until after W.
 
+import type { ObjectKind } from './workload.ts'
+
 /** What an operation says about the final state if nothing later replaced it. */
 export type Effect =
-  | { kind: 'exists', path: string, type?: 'file' | 'dir' | 'symlink' }
+  | { kind: 'exists', path: string, type?: ObjectKind }
   | { kind: 'absent', path: string }
   | { kind: 'mode', path: string, mode: number }
 
@@ -47,7 +49,7 @@ export interface Step extends Outcome {
   pendingUntil: number
 }
 
-export interface FinalObject { type: 'file' | 'dir' | 'symlink', mode: number, content?: string, target?: string }
+export interface FinalObject { type: ObjectKind, mode: number, content?: string, target?: string }
 export type View = Map<string, FinalObject>
 export interface Conflict { client: string, path: string, kind: string, copies: string[] }
 

@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process'
 import { controlCall } from '@afs-ts/tools'
 import { Stack, isMounted, startClient, startServer, tempDir, type Client, type Server } from '../cell.ts'
 import { History, type Conflict, type FinalObject, type Verdict, type View } from './history.ts'
-import { Random, TOKEN, Workload, bounded } from './workload.ts'
+import { Random, TOKEN, Workload, bounded, kindOf } from './workload.ts'
 
 export interface ChaosOptions { seed: number, ops: number, clients?: number, log?: (line: string) => void }
 export interface ChaosReport extends Verdict {
@@ -202,7 +202,7 @@ async function viewOf (root: string): Promise<View> {
       const path = rel ? `${rel}/${name}` : name
       const full = join(root, path)
       const s = await lstat(full)
-      const o: FinalObject = { type: s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : 'file', mode: s.mode & 0o7777 }
+      const o: FinalObject = { type: kindOf(s), mode: s.mode & 0o7777 }
       if (o.type === 'symlink') o.target = await readlink(full)
       if (o.type === 'file') o.content = await readFile(full, 'utf8')
       view.set(path, o)

@@ -3,9 +3,11 @@
 // the cache manager is another process), is bounded in time, and returns what the
 // client was told and what it means for the final state. Files hold fixed-size tokens,
 // one per slot, so every byte a client wrote can be looked for at the end.
+import { execFile } from 'node:child_process'
 import { constants } from 'node:fs'
-import { chmod, link, lstat, mkdir, open, readFile, readdir, rename, rmdir, symlink, unlink, utimes } from 'node:fs/promises'
+import { chmod, link, lstat, mkdir, open, readdir, rename, rmdir, symlink, unlink, utimes, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import type { Outcome } from './history.ts'
 
 export const SLOT = 16
@@ -44,11 +46,14 @@ export const TOKEN = /T\d{7}[0-9a-f]{7}\n/g
  * not follow one: every operation acts on the path it names, as the checker assumes.
  */
 const SYMLINK_PREFIX = '.nowhere/'
-const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW
+/** O_NONBLOCK: an open of a FIFO never waits for the other end (FIFOs are skipped). */
+const APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK
+const RDWR = constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK
+const run = promisify(execFile)
 
 const OPS = {
   create: 8, write: 8, partial: 5, append: 4, truncate: 3, read: 8, readdir: 3, rename: 6, remove: 5,
-  mkdir: 5, rmdir: 3, link: 2, symlink: 2, chmod: 3, utimes: 2,
+  mkdir: 5, rmdir: 3, link: 2, symlink: 2, chmod: 3, utimes: 2, mkfifo: 1,
 } as const
 export type OpName = keyof typeof OPS
 
@@ -81,9 +86,9 @@ export class Workload {
         }
         case 'write': case 'partial': case 'append': {
           const existed = op === 'append' && await typeOf(at(p)) !== undefined
-          const fh = await open(at(p), op === 'append' ? APPEND : constants.O_RDWR | constants.O_NOFOLLOW, 0o644)
+          const fh = await open(at(p), op === 'append' ? APPEND : RDWR, 0o644)
           try {
-            const st = await fh.stat()
+            const st = await notFifo(fh)
             out.ino = st.ino
             const slots = Math.floor(st.size / SLOT)
             out.tokens = op === 'write' ? tokens(1 + this.rnd.int(3)) : tokens(1)
@@ -100,14 +105,18 @@ export class Workload {
         case 'truncate': {
           out.keepSlots = this.rnd.int(3)
           out.detail = `${p} to ${out.keepSlots} slots`
-          const fh = await open(at(p), constants.O_RDWR | constants.O_NOFOLLOW)
+          const fh = await open(at(p), RDWR)
           try {
-            out.ino = (await fh.stat()).ino
+            out.ino = (await notFifo(fh)).ino
             await fh.truncate(out.keepSlots * SLOT)
           } finally { await fh.close() }
           return
         }
-        case 'read': await readFile(at(p)); return
+        case 'read': {
+          const fh = await open(at(p), constants.O_RDONLY | constants.O_NONBLOCK)
+          try { await notFifo(fh); await fh.readFile() } finally { await fh.close() }
+          return
+        }
         case 'readdir': await readdir(at(p)); return
         case 'rename': {
           // Never a name onto itself: libfuse 2.9 deadlocks on such a rename when the kernel's
@@ -144,6 +153,11 @@ export class Workload {
           out.effects = [{ kind: 'mode', path: p, mode }]
           return
         }
+        case 'mkfifo': {
+          await run('mkfifo', ['-m', '644', at(p)]).catch((e: { stderr?: string }) => { throw Object.assign(new Error(e.stderr ?? String(e)), { code: errnoOf(e.stderr ?? '') }) })
+          out.effects = [{ kind: 'exists', path: p, type: 'fifo' }]
+          return
+        }
         case 'utimes': {
           const t = new Date(Date.UTC(2020, this.rnd.int(12), 1 + this.rnd.int(28)))
           await utimes(at(p), t, t)
@@ -172,11 +186,30 @@ async function writeTokens (path: string, flags: string, tokens: string[]): Prom
   try { await fh.write(tokens.join('')) } finally { await fh.close() }
 }
 
-async function typeOf (path: string): Promise<'file' | 'dir' | 'symlink' | undefined> {
-  try {
-    const s = await lstat(path)
-    return s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : 'file'
-  } catch { return undefined }
+export type ObjectKind = 'file' | 'dir' | 'symlink' | 'fifo'
+
+export function kindOf (s: { isDirectory (): boolean, isSymbolicLink (): boolean, isFIFO (): boolean }): ObjectKind {
+  return s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : s.isFIFO() ? 'fifo' : 'file'
+}
+
+async function typeOf (path: string): Promise<ObjectKind | undefined> {
+  try { return kindOf(await lstat(path)) } catch { return undefined }
+}
+
+/** Reads and writes act on files: a FIFO opened without blocking is skipped. */
+async function notFifo (fh: FileHandle) {
+  const st = await fh.stat()
+  if (st.isFIFO()) throw Object.assign(new Error('not on FIFOs'), { code: 'SKIPPED' })
+  return st
+}
+
+/** The errno a failed mkfifo(1) names in its message. */
+function errnoOf (stderr: string): string {
+  const known: Record<string, string> = {
+    'File exists': 'EEXIST', 'No such file or directory': 'ENOENT', 'Not a directory': 'ENOTDIR',
+    'Connection timed out': 'ETIMEDOUT', 'Read-only file system': 'EROFS', 'Permission denied': 'EACCES',
+  }
+  return Object.entries(known).find(([text]) => stderr.includes(text))?.[1] ?? stderr.trim()
 }
 
 /** Rejects with HUNG when `p` takes longer than `ms` (the call itself goes on). */
