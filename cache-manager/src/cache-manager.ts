@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import {
-  AfsError, makeLog, notDir, notFound, volumeOffline,
+  AfsError, fidKey, makeLog, notDir, notFound, volumeOffline,
   type DirReply, type Fid, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import { Cell } from './cell.ts'
@@ -161,6 +161,7 @@ export class CacheManager {
 
   private watchLink (cell: Cell, link: ServerLink): void {
     link.on('break', (fids: Fid[]) => {
+      if (log.debugging) log.debug(`${cell.name}: callbacks broken on ${fids.map(fidKey).join(' ')}`)
       for (const fid of fids) {
         this.counters.callbackBreaks++
         const o = this.table.get(objectKey(cell.name, fid))

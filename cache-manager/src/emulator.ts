@@ -56,7 +56,7 @@ export class Emulator {
       size = (await fh.stat()).size
     } finally { await fh.close() }
     const gen = o.writeGen
-    await this.cm.cml.append(cell.name, { op: 'store', fid: o.status.fid, base: this.base(o), size, mtimeMs: o.localMtimeMs || Date.now() }, { sent })
+    await this.cm.cml.append(cell.name, { op: 'store', fid: o.status.fid, base: this.dataBase(o), size, mtimeMs: o.localMtimeMs || Date.now() }, { sent })
     o.loggedGen = gen
     o.status = { ...o.status, size, mtimeMs: o.localMtimeMs || o.status.mtimeMs }
     void this.cm.table.save(o)
@@ -109,6 +109,16 @@ export class Emulator {
     if (isLocalFid(o.status.fid)) return null
     o.baseVersion ??= o.status.dataVersion
     return o.baseVersion
+  }
+
+  /**
+   * The version a store's bytes derive from: the one the container held before the local
+   * writes. It can be older than the status (a newer status arrived while the data could
+   * not be fetched), and then the store conflicts instead of passing for the newer version.
+   */
+  private dataBase (o: FsObject): number | null {
+    const base = this.base(o)
+    return base !== null && o.cachedVersion !== null ? Math.min(base, o.cachedVersion) : base
   }
 
   private setEntry (dir: FsObject, name: string, d: Dirent | null): void {

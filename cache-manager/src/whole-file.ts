@@ -28,9 +28,13 @@ export class WholeFiles {
     this.cm.space.setCached(o, status.dataVersion, o.cachedBytes)
   }
 
-  /** Makes sure the container holds the current version of a file (fetching it whole if not; whatever it holds while disconnected). */
+  /**
+   * Makes sure the container holds the current version of a file: fetched whole if not,
+   * while its server answers (in write-back mode too) and the container holds no change
+   * still to reach it; otherwise whatever it holds.
+   */
   async ensureData (cell: Cell, o: FsObject, priority = this.cm.space.usePriority(o.key)): Promise<void> {
-    if (hasData(o) || (o.cachedVersion !== null && !this.cm.online(cell, o.status.fid.volume))) return
+    if (hasData(o) || (o.cachedVersion !== null && !this.refreshable(cell, o))) return
     try {
       await this.cm.once(o.key, () => this.fetch(cell, o, priority)).catch(async (err: unknown) => {
         // A fetch shared with a lower-priority caller (a hoard walk) may have found no room that this one would.
@@ -40,6 +44,10 @@ export class WholeFiles {
     } catch (err) {
       if (!isUnreachable(err) || o.cachedVersion === null) throw err
     }
+  }
+
+  private refreshable (cell: Cell, o: FsObject): boolean {
+    return cell.linkFor(o.status.fid.volume).connected && !o.dirty && !this.cm.cml.references(cell.name, o.status.fid)
   }
 
   /** Fetches a file whole; `priority` decides which cached files may make room for it. */
@@ -63,6 +71,7 @@ export class WholeFiles {
       const bytes = await this.cm.containers.fill(o.key, body)
       this.cm.counters.bytesFetched += bytes
       this.cm.space.setCached(o, reply.status.dataVersion, bytes)
+      if (log.debugging) log.debug(`fetched ${o.key} version ${reply.status.dataVersion} (${bytes} bytes${reply.callback.expiresAt ? '' : ', no callback'})`)
     } finally {
       this.cm.space.reservedBytes -= size
     }
@@ -101,6 +110,7 @@ export class WholeFiles {
       this.cm.counters.stores++
       this.cm.counters.bytesStored += size
       this.cm.accept(cell, reply)
+      if (log.debugging) log.debug(`stored ${o.key} as version ${reply.status.dataVersion} (${size} bytes)`)
       if (o.writeGen === gen) o.dirty = false
       this.cm.space.setCached(o, reply.status.dataVersion, size)
     })
