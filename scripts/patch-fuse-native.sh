@@ -1,15 +1,28 @@
 #!/bin/sh
 # Applies patches/fuse-native-2.2.6.patch to node_modules/fuse-native and rebuilds the
 # binding with node-gyp against Debian's libfuse-dev. The patch: utimens hands the
-# mtime (2.2.6 passes the atime twice), handlers see the caller's uid/gid/pid, and
-# big_writes / max_write / negative_timeout mount options.
+# mtime (2.2.6 passes the atime twice) and nanoseconds, stat times carry nanoseconds and
+# times before 1970, handlers see the caller's uid/gid/pid, and big_writes / max_write /
+# negative_timeout mount options. A binding patched by an older version of the patch is
+# put back to the published files first (kept beside them as *.pristine).
 set -e
 cd "$(dirname "$0")/.."
 dir=node_modules/fuse-native
-if grep -q 'afs-ts patch' "$dir/index.js" 2>/dev/null && [ -f "$dir/build/Release/fuse.node" ]; then
+marker='afs-ts patch (2)'
+if grep -qF "$marker" "$dir/index.js" 2>/dev/null && [ -f "$dir/build/Release/fuse.node" ]; then
   exit 0
 fi
-if ! grep -q 'afs-ts patch' "$dir/index.js"; then
+if ! grep -qF "$marker" "$dir/index.js"; then
+  if grep -q 'afs-ts patch' "$dir/index.js"; then
+    if [ -f "$dir/index.js.pristine" ]; then
+      cp "$dir/index.js.pristine" "$dir/index.js"; cp "$dir/fuse-native.c.pristine" "$dir/fuse-native.c"
+    else
+      echo "afs-ts setup: reinstalling fuse-native (patched by an older version)"
+      rm -rf "$dir"
+      npm install --no-save --no-audit --no-fund fuse-native@2.2.6 >/dev/null
+    fi
+  fi
+  cp "$dir/index.js" "$dir/index.js.pristine"; cp "$dir/fuse-native.c" "$dir/fuse-native.c.pristine"
   echo "afs-ts setup: patching fuse-native"
   patch -d "$dir" -p1 --forward < patches/fuse-native-2.2.6.patch
 fi

@@ -10,7 +10,7 @@ import {
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { isLocalFid } from './cml.ts'
-import { TYPE_BITS, withAttrs, type Dirent, type FsObject, type LocalAttrs } from './fs-object.ts'
+import { TYPE_BITS, localMtime, withAttrs, withMtime, type Dirent, type FsObject, type LocalAttrs } from './fs-object.ts'
 
 export interface NewLocal { type: 'file' | 'dir' | 'symlink' | SpecialType, mode: number, uid: number, gid: number, target?: string, rdev?: number }
 
@@ -56,9 +56,10 @@ export class Emulator {
       size = (await fh.stat()).size
     } finally { await fh.close() }
     const gen = o.writeGen
-    await this.cm.cml.append(cell.name, { op: 'store', fid: o.status.fid, base: this.dataBase(o), size, mtimeMs: o.localMtimeMs || Date.now() }, { sent })
+    const mtime = localMtime(o)
+    await this.cm.cml.append(cell.name, { op: 'store', fid: o.status.fid, base: this.dataBase(o), size, ...mtime }, { sent })
     o.loggedGen = gen
-    o.status = { ...o.status, size, mtimeMs: o.localMtimeMs || o.status.mtimeMs }
+    o.status = { ...withMtime(o.status, mtime.mtimeMs, mtime.mtimeNs), size }
     void this.cm.table.save(o)
   }
 
@@ -66,7 +67,7 @@ export class Emulator {
     if (o.conflict) throw invalid('in conflict')
     await this.cm.cml.append(cell.name, { op: 'setattr', fid: o.status.fid, base: this.base(o), attrs }, { sent })
     o.status = { ...withAttrs(o.status, attrs), ctimeMs: Date.now() }
-    if (attrs.mtimeMs !== undefined) o.localMtimeMs = attrs.mtimeMs
+    if (attrs.mtimeMs !== undefined) { o.localMtimeMs = attrs.mtimeMs; o.localMtimeNs = attrs.mtimeNs ?? 0 }
     void this.cm.table.save(o)
   }
 
@@ -126,7 +127,7 @@ export class Emulator {
     if (d) dir.entries.set(name, d)
     else dir.entries.delete(name)
     const now = Date.now()
-    dir.status = { ...dir.status, mtimeMs: now, ctimeMs: now }
+    dir.status = { ...withMtime(dir.status, now), ctimeMs: now }
     this.cm.table.saveEntry(dir, name, d)
     void this.cm.table.save(dir)
   }

@@ -21,8 +21,9 @@ export interface FsObject {
   writeGen: number
   /** The write generation last logged as a store in the CML. */
   loggedGen: number
-  /** Local mtime of the dirty container (ms epoch). */
+  /** Local mtime of the dirty container (ms epoch, and ns past it when utimensat set it). */
   localMtimeMs: number
+  localMtimeNs: number
   openCount: number
   lastUse: number
   /**
@@ -55,7 +56,7 @@ export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cached
 export function newObject (key: string, cell: string, status: VnodeStatus): FsObject {
   return {
     key, cell, status, cbExpiresAt: 0, cbEpoch: -1, cachedVersion: null, cachedBytes: 0, dirty: false, writeGen: 0, loggedGen: 0,
-    localMtimeMs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, unlinked: false, conflict: null, place: null,
+    localMtimeMs: 0, localMtimeNs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, unlinked: false, conflict: null, place: null,
   }
 }
 
@@ -83,7 +84,7 @@ export const TYPE_BITS: Record<ObjectType, number> = {
 }
 
 /** Attributes a setattr changes (undefined: unchanged). */
-export interface LocalAttrs { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number }
+export interface LocalAttrs { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number, atimeNs?: number, mtimeNs?: number }
 
 /** `s` with `a`'s attributes set (permission bits only for the mode). */
 export function withAttrs (s: VnodeStatus, a: LocalAttrs): VnodeStatus {
@@ -91,7 +92,18 @@ export function withAttrs (s: VnodeStatus, a: LocalAttrs): VnodeStatus {
   if (a.mode !== undefined) out.mode = (s.mode & ~0o7777) | (a.mode & 0o7777)
   if (a.uid !== undefined) out.uid = a.uid
   if (a.gid !== undefined) out.gid = a.gid
-  if (a.atimeMs !== undefined) out.atimeMs = a.atimeMs
-  if (a.mtimeMs !== undefined) out.mtimeMs = a.mtimeMs
+  if (a.atimeMs !== undefined) { out.atimeMs = a.atimeMs; out.atimeNs = a.atimeNs ?? 0 }
+  if (a.mtimeMs !== undefined) return withMtime(out, a.mtimeMs, a.mtimeNs)
   return out
+}
+
+/** The mtime a store of `o` sets: the local one (a write's, or a utimensat's since), else now. */
+export function localMtime (o: FsObject): { mtimeMs: number, mtimeNs?: number } {
+  if (!o.localMtimeMs) return { mtimeMs: Date.now() }
+  return o.localMtimeNs ? { mtimeMs: o.localMtimeMs, mtimeNs: o.localMtimeNs } : { mtimeMs: o.localMtimeMs }
+}
+
+/** `s` modified at `ms` (and `ns` past it). */
+export function withMtime (s: VnodeStatus, ms: number, ns = 0): VnodeStatus {
+  return { ...s, mtimeMs: ms, mtimeNs: ns }
 }

@@ -3,12 +3,12 @@
 import { open as fsOpen, read as fsRead, write as fsWrite, close as fsClose, fsync as fsFsync, constants } from 'node:fs'
 import { promisify } from 'node:util'
 import {
-  conflict, invalid, isDir, notDir, notFound, permission, rootFid, badRequest,
-  type CreateReply, type StatfsReply, type StatusReply,
+  conflict, fromTimespec, invalid, isDir, notDir, notFound, permission, rootFid, badRequest,
+  type CreateReply, type StatfsReply, type StatusReply, type Timespec,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
-import { hasData, seenAt, type FsObject } from './fs-object.ts'
+import { hasData, seenAt, type FsObject, type LocalAttrs } from './fs-object.ts'
 import { isUnreachable } from './server-link.ts'
 import { Namespace, splitPath } from './namespace.ts'
 import { uploadGate } from './upload-gate.ts'
@@ -20,7 +20,10 @@ const S_IFDIR = 0o040000
 const O_ACCMODE = 3
 
 export interface Caller { uid: number, gid: number, pid: number }
-export interface Attr { ino: number, mode: number, uid: number, gid: number, size: number, nlink: number, rdev: number, atimeMs: number, mtimeMs: number, ctimeMs: number }
+export interface Attr {
+  ino: number, mode: number, uid: number, gid: number, size: number, nlink: number, rdev: number,
+  atimeMs: number, mtimeMs: number, ctimeMs: number, atimeNs?: number, mtimeNs?: number
+}
 type Node = { kind: 'root' } | { kind: 'object', cell: Cell, obj: FsObject }
 /** An open file: `shared` descriptors belong to the read-fd cache. */
 interface Handle { cell: Cell, obj: FsObject, fd: number, writable: boolean, shared: boolean }
@@ -199,6 +202,7 @@ export class Vfs {
     o.dirty = true
     o.writeGen++
     o.localMtimeMs = Date.now()
+    o.localMtimeNs = 0
     this.cm.space.usedBytes += size - o.cachedBytes
     o.cachedBytes = size
   }
@@ -286,18 +290,22 @@ export class Vfs {
     await this.setattr(path, change)
   }
 
-  /** Sets times in ms; undefined leaves a time as it is (UTIME_OMIT). */
-  async utimens (path: string, atimeMs: number | undefined, mtimeMs: number | undefined): Promise<void> {
+  /** Sets times to the nanosecond; null leaves a time as it is (UTIME_OMIT). */
+  async utimens (path: string, atime: Timespec | null, mtime: Timespec | null): Promise<void> {
     const { obj } = await this.resolveObject(path)
-    // A file being written keeps the time set now when it is stored at close (cp -p, tar x).
-    if (obj.dirty && mtimeMs !== undefined) obj.localMtimeMs = mtimeMs
-    const change: { atimeMs?: number, mtimeMs?: number } = {}
-    if (atimeMs !== undefined) change.atimeMs = Math.round(atimeMs)
-    if (mtimeMs !== undefined) change.mtimeMs = Math.round(mtimeMs)
+    const change: LocalAttrs = {}
+    if (atime) { const t = fromTimespec(atime); change.atimeMs = t.ms; change.atimeNs = t.ns }
+    if (mtime) {
+      const t = fromTimespec(mtime)
+      change.mtimeMs = t.ms
+      change.mtimeNs = t.ns
+      // A file being written keeps the time set now when it is stored at close (cp -p, tar x).
+      if (obj.dirty) { obj.localMtimeMs = t.ms; obj.localMtimeNs = t.ns }
+    }
     await this.setattr(path, change)
   }
 
-  private async setattr (path: string, change: { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number }): Promise<void> {
+  private async setattr (path: string, change: LocalAttrs): Promise<void> {
     const { cell, obj } = await this.resolveObject(path)
     await this.ns.mutate(cell, obj, async (link, seq) => {
       this.cm.accept(cell, await link.call('setattr', { fid: obj.status.fid, ...change, seq }) as StatusReply)
@@ -339,6 +347,8 @@ function attrOf (o: FsObject): Attr {
     return { ino, mode: 0o120444, uid: s.uid, gid: s.gid, size, nlink: 1, rdev: 0, atimeMs: s.atimeMs, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs }
   }
   const size = o.dirty ? o.cachedBytes : s.size
-  const mtimeMs = o.dirty && o.localMtimeMs ? o.localMtimeMs : s.mtimeMs
-  return { ino, mode: s.mode, uid: s.uid, gid: s.gid, size, nlink: s.nlink, rdev: s.rdev ?? 0, atimeMs: s.atimeMs, mtimeMs, ctimeMs: s.ctimeMs }
+  const local = o.dirty && o.localMtimeMs
+  const mtimeMs = local ? o.localMtimeMs : s.mtimeMs
+  const mtimeNs = local ? o.localMtimeNs : s.mtimeNs
+  return { ino, mode: s.mode, uid: s.uid, gid: s.gid, size, nlink: s.nlink, rdev: s.rdev ?? 0, atimeMs: s.atimeMs, mtimeMs, ctimeMs: s.ctimeMs, atimeNs: s.atimeNs, mtimeNs }
 }

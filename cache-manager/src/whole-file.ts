@@ -8,7 +8,7 @@ import { AfsError, formatSize, makeLog, tooLarge, CHUNK_BYTES, type Fid, type St
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { isLocalFid } from './cml.ts'
-import { hasData, type FsObject } from './fs-object.ts'
+import { hasData, localMtime, type FsObject } from './fs-object.ts'
 import { objectKey } from './fs-object-table.ts'
 import { isUnreachable } from './server-link.ts'
 import { uploadGate } from './upload-gate.ts'
@@ -99,7 +99,7 @@ export class WholeFiles {
           gen = o.writeGen
           size = await this.cm.containers.size(o.key)
           return await cell.linkFor(o.status.fid.volume).upload('store',
-            { fid: o.status.fid, size, mtimeMs: o.localMtimeMs || Date.now(), seq },
+            { fid: o.status.fid, size, ...localMtime(o), seq },
             size === 0 ? noBytes() : createReadStream(this.cm.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES })) as StatusReply
         })
       } catch (err) {

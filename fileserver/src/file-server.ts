@@ -206,7 +206,7 @@ export class FileServer {
   private async onStore (a: Args<'store'>, ctx: RequestContext, me: string | null) {
     if (!ctx.body) throw badRequest('store needs a body')
     const body = ctx.body
-    const status = await this.once(me, a, a.fid, mark => this.store.store(a.fid, body, a.size, a.mtimeMs, mark, { ifVersion: a.ifVersion }))
+    const status = await this.once(me, a, a.fid, mark => this.store.store(a.fid, body, a.size, { mtimeMs: a.mtimeMs, mtimeNs: a.mtimeNs }, mark, { ifVersion: a.ifVersion }))
     return await this.mutated(me, [a.fid], this.reply(me, status))
   }
 

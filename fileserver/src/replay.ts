@@ -106,7 +106,7 @@ export class Replayer {
         this.checkBase(r.fid, r.base, 'remove/update')
         if (!body) throw conflicted('update/update', 'store without data')
         // The base is checked again inside the transaction: a store may land in between.
-        await s.store(r.fid, body, r.size, r.mtimeMs, mark, { ifVersion: r.base ?? undefined })
+        await s.store(r.fid, body, r.size, { mtimeMs: r.mtimeMs, mtimeNs: r.mtimeNs }, mark, { ifVersion: r.base ?? undefined })
         return [r.fid]
       }
       case 'setattr': {

@@ -78,5 +78,7 @@ export function toStatus (volume: number, v: VnodeRecord): VnodeStatus {
   }
   if (v.target !== undefined) s.target = v.target
   if (v.rdev !== undefined) s.rdev = v.rdev
+  if (v.atimeNs) s.atimeNs = v.atimeNs
+  if (v.mtimeNs) s.mtimeNs = v.mtimeNs
   return s
 }

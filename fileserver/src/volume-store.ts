@@ -14,7 +14,9 @@ import { toStatus, type DirentValue, type NewObject, type VnodeRecord, type Volu
 
 const DIR_SIZE = 4096
 
-export interface AttrChange { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number, size?: number }
+export interface AttrChange { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number, atimeNs?: number, mtimeNs?: number, size?: number }
+/** The modification time a store sets (the server's clock when absent). */
+export interface Mtime { mtimeMs?: number, mtimeNs?: number }
 
 /** Runs inside a mutation's write transaction with the record it wrote (replay bookkeeping). */
 export type Within = (record: VnodeRecord | null) => void
@@ -157,16 +159,17 @@ export class VolumeStore {
   }
 
   /** Replaces a file's whole contents with `body` (exactly `size` bytes). */
-  async store (fid: Fid, body: AsyncIterable<Buffer>, size: number, mtimeMs?: number, within?: Within, expect: Expect = {}): Promise<VnodeStatus> {
+  async store (fid: Fid, body: AsyncIterable<Buffer>, size: number, mtime: Mtime = {}, within?: Within, expect: Expect = {}): Promise<VnodeStatus> {
     const before = this.get(fid)
     if (before.type !== 'file') throw isDir('not a file')
     checkExpected(before, expect, 'update/update')
     this.checkQuota(fid.volume, size - before.size)
     const blob = await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, body, size)
-    return await this.replaceBlob(fid, blob, mtimeMs, {}, within, expect)
+    return await this.replaceBlob(fid, blob, mtime, within, expect)
   }
 
-  private async replaceBlob (fid: Fid, blob: { name: string, size: number }, mtimeMs?: number, extra: Partial<VnodeRecord> = {}, within?: Within, expect: Expect = {}): Promise<VnodeStatus> {
+  /** New contents, with `extra` attributes; the mtime is `extra`'s or now. */
+  private async replaceBlob (fid: Fid, blob: { name: string, size: number }, extra: Partial<VnodeRecord> = {}, within?: Within, expect: Expect = {}): Promise<VnodeStatus> {
     let old: string | undefined
     let out: VnodeRecord | null = null
     const now = Date.now()
@@ -176,7 +179,8 @@ export class VolumeStore {
         checkExpected(v, expect, 'update/update')
         this.checkQuota(fid.volume, blob.size - v.size)
         old = v.blob
-        out = { ...v, ...extra, blob: blob.name, size: blob.size, dataVersion: v.dataVersion + 1, mtimeMs: mtimeMs ?? now, ctimeMs: now }
+        const mtime = extra.mtimeMs === undefined ? { mtimeMs: now, mtimeNs: 0 } : { mtimeMs: extra.mtimeMs, mtimeNs: extra.mtimeNs ?? 0 }
+        out = { ...v, ...extra, ...mtime, blob: blob.name, size: blob.size, dataVersion: v.dataVersion + 1, ctimeMs: now }
         this.vnodes.put([fid.volume, fid.vnode], out)
         this.addUsage(fid.volume, blob.size - v.size, 0)
         within?.(out)
@@ -205,7 +209,7 @@ export class VolumeStore {
   /** Runs inside a write transaction: bumps a directory's version and times. */
   private touchDir (volume: number, dir: VnodeRecord, change: Partial<VnodeRecord> = {}): VnodeRecord {
     const now = Date.now()
-    const next = { ...dir, ...change, dataVersion: dir.dataVersion + 1, mtimeMs: now, ctimeMs: now }
+    const next = { ...dir, ...change, dataVersion: dir.dataVersion + 1, mtimeMs: now, mtimeNs: 0, ctimeMs: now }
     this.vnodes.put([volume, dir.vnode], next)
     return next
   }
@@ -372,7 +376,7 @@ export class VolumeStore {
       this.checkQuota(fid.volume, change.size - v.size)
       const blob = await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, this.blobs.prefix(fid.volume, v.blob, v.size, change.size), change.size)
       const { size: _, ...rest } = change
-      return await this.replaceBlob(fid, blob, change.mtimeMs, this.attrFields(rest), within)
+      return await this.replaceBlob(fid, blob, this.attrFields(rest), within)
     }
     let out: VnodeRecord | null = null
     await this.root.transaction(() => {
@@ -389,8 +393,8 @@ export class VolumeStore {
     if (c.mode !== undefined) out.mode = c.mode & 0o7777
     if (c.uid !== undefined) out.uid = c.uid
     if (c.gid !== undefined) out.gid = c.gid
-    if (c.atimeMs !== undefined) out.atimeMs = c.atimeMs
-    if (c.mtimeMs !== undefined) out.mtimeMs = c.mtimeMs
+    if (c.atimeMs !== undefined) { out.atimeMs = c.atimeMs; out.atimeNs = c.atimeNs ?? 0 }
+    if (c.mtimeMs !== undefined) { out.mtimeMs = c.mtimeMs; out.mtimeNs = c.mtimeNs ?? 0 }
     return out
   }
 }

@@ -23,7 +23,7 @@ test('create, store, fetch, and data versions', async t => {
   const { s } = await store(t)
   const { status } = await s.create(root, 'a', { type: 'file', mode: 0o644, ...owner })
   t.is(status.dataVersion, 1)
-  const after = await s.store(status.fid, bytes(Buffer.from('hello')), 5, 1234)
+  const after = await s.store(status.fid, bytes(Buffer.from('hello')), 5, { mtimeMs: 1234 })
   t.is(after.dataVersion, 2)
   t.is(after.size, 5)
   t.is(after.mtimeMs, 1234)

@@ -2,7 +2,7 @@
 // stat or an errno. Every handler goes through `answer`, which catches everything and
 // answers exactly once; fuse-native itself drops a late answer after its timeout.
 import Fuse from 'fuse-native'
-import { AfsError, makeLog } from '@afs-ts/common'
+import { AfsError, makeLog, toTimespec, type Timespec } from '@afs-ts/common'
 import type { Attr, Caller, Vfs } from '../vfs.ts'
 import { toErrno } from './errno.ts'
 import { FUSE_MAX_WRITE_BYTES, KERNEL_ATTR_TIMEOUT_S, KERNEL_ENTRY_TIMEOUT_S } from '../constants.ts'
@@ -23,15 +23,10 @@ function answer<T> (cb: Cb, work: () => Promise<T>, shape: (v: T) => unknown[] =
   p.then(v => cb(0, ...shape(v)), err => cb(toErrno(err)))
 }
 
-/** The patched binding passes UTIME_OMIT as 2^53-1. */
-function omitted (ms: number): number | undefined {
-  return ms >= Number.MAX_SAFE_INTEGER ? undefined : ms
-}
-
 function toStat (a: Attr) {
   return {
     mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, nlink: a.nlink, blksize: BLOCK, blocks: Math.ceil(a.size / 512),
-    atime: a.atimeMs, mtime: a.mtimeMs, ctime: a.ctimeMs, dev: 0, rdev: a.rdev, ino: a.ino,
+    atime: toTimespec(a.atimeMs, a.atimeNs), mtime: toTimespec(a.mtimeMs, a.mtimeNs), ctime: toTimespec(a.ctimeMs), dev: 0, rdev: a.rdev, ino: a.ino,
   }
 }
 
@@ -56,7 +51,7 @@ export function makeOps (vfs: Vfs, caller: () => Caller) {
     ftruncate: (_path: string, fh: number, size: number, cb: Cb) => answer(cb, () => vfs.ftruncate(fh, size)),
     chmod: (path: string, mode: number, cb: Cb) => answer(cb, () => vfs.chmod(path, mode)),
     chown: (path: string, uid: number, gid: number, cb: Cb) => answer(cb, () => vfs.chown(path, uid, gid)),
-    utimens: (path: string, atime: number, mtime: number, cb: Cb) => answer(cb, () => vfs.utimens(path, omitted(atime), omitted(mtime))),
+    utimens: (path: string, atime: Timespec | null, mtime: Timespec | null, cb: Cb) => answer(cb, () => vfs.utimens(path, atime, mtime)),
     mknod: (path: string, mode: number, rdev: number, cb: Cb) => { const c = caller(); answer(cb, () => vfs.mknod(path, mode, rdev, c)) },
     mkdir: (path: string, mode: number, cb: Cb) => { const c = caller(); answer(cb, () => vfs.mkdir(path, mode, c)) },
     rmdir: (path: string, cb: Cb) => answer(cb, () => vfs.rmdir(path)),

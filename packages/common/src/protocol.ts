@@ -12,6 +12,8 @@ export const DIR_PAGE_ENTRIES = 20_000
 const u32 = z.number().int().min(0).max(2 ** 32 - 1)
 const u53 = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 const timeMs = z.number().int().min(-(2 ** 52)).max(2 ** 52)
+/** Nanoseconds past a timeMs (utimensat's precision). */
+const subMs = z.number().int().min(0).max(999_999)
 export const fidSchema = z.object({ volume: u32, vnode: u32, unique: u32 })
 export const nameSchema = z.string().min(1).refine(
   n => n !== '.' && n !== '..' && !n.includes('/') && !n.includes('\0') && Buffer.byteLength(n) <= MAX_NAME_BYTES,
@@ -38,6 +40,9 @@ export interface VnodeStatus {
   atimeMs: number
   mtimeMs: number
   ctimeMs: number
+  /** Nanoseconds past atimeMs and mtimeMs, when set finer than a millisecond (absent: 0). */
+  atimeNs?: number
+  mtimeNs?: number
   /** Bumped by every change to the contents (file data, directory entries). */
   dataVersion: number
   /** Symlink target, or the volume name a mount point leads to. */
@@ -71,7 +76,7 @@ export type ConflictKind = 'update/update' | 'remove/update' | 'update/remove' |
 
 const attrsSchema = z.object({
   mode: u32.optional(), uid: u32.optional(), gid: u32.optional(),
-  atimeMs: timeMs.optional(), mtimeMs: timeMs.optional(), size: u53.optional(),
+  atimeMs: timeMs.optional(), mtimeMs: timeMs.optional(), atimeNs: subMs.optional(), mtimeNs: subMs.optional(), size: u53.optional(),
 })
 
 /**
@@ -84,7 +89,7 @@ export const cmlRecordSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('mkdir'), dir: fidSchema, name: nameSchema, fid: fidSchema, mode: u32, uid: u32, gid: u32 }),
   z.object({ op: z.literal('symlink'), dir: fidSchema, name: nameSchema, fid: fidSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32 }),
   z.object({ op: z.literal('mknod'), dir: fidSchema, name: nameSchema, fid: fidSchema, type: z.enum(SPECIAL_TYPES), mode: u32, rdev: u32, uid: u32, gid: u32 }),
-  z.object({ op: z.literal('store'), fid: fidSchema, base: u53.nullable(), size: u53, mtimeMs: timeMs }),
+  z.object({ op: z.literal('store'), fid: fidSchema, base: u53.nullable(), size: u53, mtimeMs: timeMs, mtimeNs: subMs.optional() }),
   z.object({ op: z.literal('setattr'), fid: fidSchema, base: u53.nullable(), attrs: attrsSchema }),
   z.object({ op: z.literal('remove'), dir: fidSchema, name: nameSchema, fid: fidSchema, base: u53.nullable() }),
   z.object({ op: z.literal('rmdir'), dir: fidSchema, name: nameSchema, fid: fidSchema, base: u53.nullable() }),
@@ -114,7 +119,7 @@ export const requests = {
   fetchDir: z.object({ fid: fidSchema, after: z.string().max(1024).optional() }),
   fetchData: z.object({ fid: fidSchema }),
   /** `ifVersion`: store only if the file is still at that version (repairs), else CONFLICT. */
-  store: z.object({ fid: fidSchema, size: u53, mtimeMs: timeMs.optional(), ifVersion: u53.optional(), seq }),
+  store: z.object({ fid: fidSchema, size: u53, mtimeMs: timeMs.optional(), mtimeNs: subMs.optional(), ifVersion: u53.optional(), seq }),
   create: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq }),
   mkdir: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq }),
   symlink: z.object({ dir: fidSchema, name: nameSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32, seq }),
@@ -133,7 +138,7 @@ export const requests = {
   rename: z.object({ fromDir: fidSchema, fromName: nameSchema, toDir: fidSchema, toName: nameSchema, seq, removeSeq: seq }),
   setattr: z.object({
     fid: fidSchema, mode: u32.optional(), uid: u32.optional(), gid: u32.optional(),
-    atimeMs: timeMs.optional(), mtimeMs: timeMs.optional(), size: u53.optional(), seq,
+    atimeMs: timeMs.optional(), mtimeMs: timeMs.optional(), atimeNs: subMs.optional(), mtimeNs: subMs.optional(), size: u53.optional(), seq,
   }),
   readlink: z.object({ fid: fidSchema }),
   statfs: z.object({ volume: u32 }),

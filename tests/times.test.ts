@@ -1,0 +1,89 @@
+// Times to the nanosecond, before 1970 and after 2038, through the server, another
+// client, a cache-manager restart, an offline replay and cp -p (the binding patch
+// carries signed seconds and nanoseconds).
+import test from 'ava'
+import { execFile } from 'node:child_process'
+import { readdirSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { Stack, afs, cell, eventually, startClient, status, tempDir } from './helpers/cell.ts'
+
+const run = promisify(execFile)
+
+/** `touch -d` text, and the nanoseconds since the epoch it stands for. */
+function at (iso: string, nsec: number): { text: string, ns: bigint } {
+  const ns = BigInt(Date.parse(iso) / 1000) * 1_000_000_000n + BigInt(nsec)
+  const abs = ns < 0n ? -ns : ns
+  return { text: `@${ns < 0n ? '-' : ''}${abs / 1_000_000_000n}.${String(abs % 1_000_000_000n).padStart(9, '0')}`, ns }
+}
+
+const TIMES = {
+  fine: at('2001-02-03T04:05:06Z', 123_456_789),
+  future: at('2100-01-01T00:00:00Z', 1),
+  past: at('1960-06-15T12:00:00Z', 500_000_000),
+  beforeEpoch: at('1969-12-31T23:59:59Z', 999_999_999),
+}
+
+async function touch (flag: '-m' | '-a', t: { text: string }, path: string): Promise<void> {
+  await run('touch', [flag, '-d', t.text, path])
+}
+
+const mtimeNs = (path: string) => statSync(path, { bigint: true }).mtimeNs
+const atimeNs = (path: string) => statSync(path, { bigint: true }).atimeNs
+
+async function ok (args: string[]): Promise<void> {
+  const r = await afs(args)
+  if (r.code !== 0) throw new Error(`afs ${args.join(' ')}: ${r.stderr}`)
+}
+
+test.serial('nanosecond, far-past and far-future times round-trip through the server, a restart and an offline replay', async t => {
+  const stack = new Stack()
+  try {
+    const { server, clients: [a, b] } = await cell(stack, 2)
+    for (const name of Object.keys(TIMES)) writeFileSync(join(a.cellPath, name), name)
+    for (const [name, time] of Object.entries(TIMES)) await touch('-m', time, join(a.cellPath, name))
+    await touch('-a', TIMES.beforeEpoch, join(a.cellPath, 'fine'))
+    const check = (root: string, where: string) => {
+      for (const [name, time] of Object.entries(TIMES)) t.is(mtimeNs(join(root, name)), time.ns, `${name}'s mtime ${where}`)
+      t.is(atimeNs(join(root, 'fine')), TIMES.beforeEpoch.ns, `the atime ${where}`)
+    }
+    check(a.cellPath, 'where it was set')
+    check(b.cellPath, 'on another client')
+
+    await a.stop()
+    const again = await startClient([server.address], { cache: a.cache, mount: a.mount })
+    stack.push(() => again.stop())
+    check(again.cellPath, 'after a cache-manager restart')
+
+    readdirSync(again.cellPath)
+    await ok(['disconnect', '--cache', again.cache])
+    const later = at('2222-02-22T22:22:22Z', 222_222_222)
+    await touch('-m', later, join(again.cellPath, 'fine'))
+    t.is(mtimeNs(join(again.cellPath, 'fine')), later.ns, 'set offline')
+    await ok(['reconnect', '--cache', again.cache])
+    t.true(await eventually(async () => {
+      const s = await status(again) as unknown as { volumes: Array<{ cml: { records: number } }> }
+      return s.volumes.every(v => v.cml.records === 0)
+    }, 15_000), 'the log drains')
+    t.true(await eventually(() => mtimeNs(join(b.cellPath, 'fine')) === later.ns, 5000), 'the replayed time reaches the other client')
+    t.is(atimeNs(join(b.cellPath, 'fine')), TIMES.beforeEpoch.ns, 'the atime stays')
+  } finally { await stack.unwind() }
+})
+
+test.serial('cp -p keeps nanoseconds; a write after utimensat sets a new time', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [a] } = await cell(stack, 1)
+    const local = await tempDir('afs-times-')
+    stack.defer(local)
+    const src = join(local, 'src')
+    writeFileSync(src, 'copied\n')
+    await touch('-m', TIMES.fine, src)
+    await run('cp', ['-p', src, join(a.cellPath, 'copy')])
+    t.is(mtimeNs(join(a.cellPath, 'copy')), TIMES.fine.ns)
+    const before = Date.now()
+    writeFileSync(join(a.cellPath, 'copy'), 'rewritten\n')
+    const ms = Number(mtimeNs(join(a.cellPath, 'copy')) / 1_000_000n)
+    t.true(ms >= before - 1000, 'the write set the mtime to now')
+  } finally { await stack.unwind() }
+})
