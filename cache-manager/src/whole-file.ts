@@ -14,6 +14,8 @@ import { isUnreachable } from './server-link.ts'
 import { uploadGate } from './upload-gate.ts'
 
 const log = makeLog('cache-manager')
+/** Fetches of a file overtaken by a break of its callback, at most (then the last one is used). */
+const FETCH_ATTEMPTS = 3
 
 export class WholeFiles {
   constructor (private readonly cm: CacheManager) {}
@@ -62,16 +64,22 @@ export class WholeFiles {
     // Held until the container is counted, so concurrent fetches cannot overfill the cache.
     this.cm.space.reservedBytes += size
     try {
-      const { result, body } = await cell.linkFor(o.status.fid.volume).download('fetchData', { fid: o.status.fid })
-      const reply = result as StatusReply
-      this.cm.counters.fetches++
-      // Take the status and callback now: a break for a newer version can arrive while the
-      // data streams in, and must not be undone by taking them afterwards.
-      this.cm.accept(cell, reply)
-      const bytes = await this.cm.containers.fill(o.key, body)
-      this.cm.counters.bytesFetched += bytes
-      this.cm.space.setCached(o, reply.status.dataVersion, bytes)
-      if (log.debugging) log.debug(`fetched ${o.key} version ${reply.status.dataVersion} (${bytes} bytes${reply.callback.expiresAt ? '' : ', no callback'})`)
+      for (let attempt = 1; ; attempt++) {
+        const { result, body } = await cell.linkFor(o.status.fid.volume).download('fetchData', { fid: o.status.fid })
+        const reply = result as StatusReply
+        this.cm.counters.fetches++
+        // Take the status and callback now: a break for a newer version can arrive while the
+        // data streams in, and must not be undone by taking them afterwards.
+        this.cm.accept(cell, reply)
+        const bytes = await this.cm.containers.fill(o.key, body)
+        this.cm.counters.bytesFetched += bytes
+        this.cm.space.setCached(o, reply.status.dataVersion, bytes)
+        const raced = reply.callback.expiresAt === 0
+        if (log.debugging) log.debug(`fetched ${o.key} version ${reply.status.dataVersion} (${bytes} bytes${raced ? ', overtaken by a callback break' : ''})`)
+        // A break overtook the reply: the file changed after this version was read. Once
+        // more, so that an open right after another client's store sees that store.
+        if (!raced || attempt >= FETCH_ATTEMPTS) break
+      }
     } finally {
       this.cm.space.reservedBytes -= size
     }

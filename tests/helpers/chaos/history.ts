@@ -109,11 +109,17 @@ export class History {
     this.add({ client, op, paths: [], detail, ok: true, tokens: [], effects: [] })
   }
 
-  /** Can step `x` replace what `w` did? Not when `w` was still in an offline client's log; yes when `x` was, after `w`. */
+  /**
+   * Can step `x` replace what `w` did? An earlier `x` can when it was still in its client's
+   * log at `w`. A later `x` can unless `w` was certainly still in an offline client's log
+   * then — and even so when `x` was in a log too, one that may have reached the servers
+   * after `w`'s did (its client was not seen drained before `w`'s went online).
+   */
   private canReplace (w: Step, x: Step): boolean {
     if (!x.ok || x.i === w.i) return false
     if (x.i < w.i) return x.client !== w.client && x.pendingUntil > w.i
-    return x.client === w.client || !(w.offline && w.offlineUntil > x.i)
+    if (x.client === w.client || !(w.offline && w.offlineUntil > x.i)) return true
+    return x.offline && x.pendingUntil > w.offlineUntil
   }
 
   /** Judges the final state: the servers' view, each client's, and the open conflicts. */
@@ -162,7 +168,8 @@ export class History {
 
   /**
    * Whether the token `w` wrote into `slot` may have been replaced: a later write of the
-   * same slot or of the whole file, a truncate below it, or the file's removal — at any
+   * same slot or of the whole file, a truncate below it, another client's write session
+   * while `w` was still in a log (the last close wins), or the file's removal — at any
    * path its object may have had since (renames and links carry it along), or through
    * any name with its inode number.
    */
@@ -179,6 +186,10 @@ export class History {
       const at = (p: string) => [...places].some(q => within(q, p))
       // The same file under another name: a hard link made before `w`.
       const same = places.has(x.paths[0]) || (x.ino !== undefined && x.ino === w.ino)
+      // The last close wins: another client's write while `w` may still have been on its
+      // way to the servers (in a log) stores that client's whole file over it.
+      const session = x.op === 'write' || x.op === 'append' || x.op === 'truncate'
+      if (same && session && x.client !== w.client && x.i <= w.pendingUntil) return true
       switch (x.op) {
         case 'write': return same && (x.slot === -1 || x.slot === slot)
         case 'truncate': return same && (x.keepSlots ?? 0) <= slot
