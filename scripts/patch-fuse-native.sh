@@ -2,13 +2,15 @@
 # Applies patches/fuse-native-2.2.6.patch to node_modules/fuse-native and rebuilds the
 # binding with node-gyp against Debian's libfuse-dev. The patch: utimens hands the
 # mtime (2.2.6 passes the atime twice) and nanoseconds, stat times carry nanoseconds and
-# times before 1970, handlers see the caller's uid/gid/pid, and big_writes / max_write /
-# negative_timeout mount options. A binding patched by an older version of the patch is
+# times before 1970, getxattr and listxattr answer ERANGE for a short buffer, a get of
+# security.capability or security.selinux (asked on every write and by ls -l; never
+# kept) is answered in C, handlers see the caller's uid/gid/pid, and big_writes /
+# max_write / negative_timeout mount options. A binding patched by an older version of the patch is
 # put back to the published files first (kept beside them as *.pristine).
 set -e
 cd "$(dirname "$0")/.."
 dir=node_modules/fuse-native
-marker='afs-ts patch (2)'
+marker='afs-ts patch (4)'
 if grep -qF "$marker" "$dir/index.js" 2>/dev/null && [ -f "$dir/build/Release/fuse.node" ]; then
   exit 0
 fi

@@ -87,3 +87,43 @@ test.serial('cp -p keeps nanoseconds; a write after utimensat sets a new time', 
     t.true(ms >= before - 1000, 'the write set the mtime to now')
   } finally { await stack.unwind() }
 })
+
+test.serial('ctime changes with each change and only then; a new link shows the new nlink and ctime at once, the old name within the attribute timeout', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [a] } = await cell(stack, 1)
+    const f = join(a.cellPath, 'f')
+    const ctime = () => statSync(f, { bigint: true }).ctimeNs
+    const pause = () => new Promise(resolve => setTimeout(resolve, 20))
+    writeFileSync(f, 'one\n')
+    const written = ctime()
+    await new Promise(resolve => setTimeout(resolve, 1200)) // past the kernel's attribute cache
+    t.is(ctime(), written, 'the store at close does not change it again')
+    await run('cat', [f])
+    t.is(ctime(), written, 'a read does not change it')
+    const steps: Array<[string, () => Promise<unknown>]> = [
+      ['chmod', () => run('chmod', ['600', f])],
+      ['chown', () => run('chown', ['65534', f])],
+      ['utimes', () => touch('-m', TIMES.fine, f)],
+      ['truncate', () => run('truncate', ['-s', '1', f])],
+      ['write', () => run('sh', ['-c', 'echo more >> "$1"', 'sh', f])],
+      ['rename', () => run('mv', [f, f + '.moved']).then(() => run('mv', [f + '.moved', f]))],
+    ]
+    let last = ctime()
+    for (const [what, change] of steps) {
+      await pause()
+      await change()
+      const now = ctime()
+      t.true(now > last, `${what} changes ctime at once (${last} → ${now})`)
+      last = now
+    }
+    await pause()
+    await run('ln', [f, join(a.cellPath, 'g')])
+    const g = statSync(join(a.cellPath, 'g'), { bigint: true })
+    t.is(g.nlink, 2n, 'the new name shows both links at once')
+    t.true(g.ctimeNs > last, 'the new name shows the link\'s ctime at once')
+    // The old name is another kernel inode (libfuse 2's path API): it follows within the attribute timeout.
+    t.true(await eventually(() => statSync(f, { bigint: true }).nlink === 2n, 1500), 'the old name shows both links')
+    t.is(statSync(f, { bigint: true }).ctimeNs, g.ctimeNs)
+  } finally { await stack.unwind() }
+})

@@ -41,7 +41,7 @@ export function directories (b: CmlRecordBody): Fid[] {
   switch (b.op) {
     case 'create': case 'mkdir': case 'symlink': case 'mknod': case 'remove': case 'rmdir': case 'link': return [b.dir]
     case 'rename': return [b.fromDir, b.toDir]
-    case 'store': case 'setattr': return []
+    case 'store': case 'setattr': case 'xattr': return []
     default: { const never: never = b; return never }
   }
 }
@@ -230,14 +230,14 @@ export class ClientModifyLog {
       }
       const cancellable = earlier.filter(r => !r.maybeApplied)
       // Its contents and attributes go with it.
-      if (lastName) for (const r of cancellable) if (r.body.op === 'store' || r.body.op === 'setattr') drop(r)
+      if (lastName) for (const r of cancellable) if (r.body.op === 'store' || r.body.op === 'setattr' || r.body.op === 'xattr') drop(r)
       if (body.op === 'store') {
         for (const r of cancellable) if (r.body.op === 'store' || (r.body.op === 'setattr' && onlyTimes(r.body.attrs))) drop(r)
       }
       if (body.op === 'setattr' && !maybeApplied) {
         for (const r of cancellable) {
           if (r.body.op !== 'setattr') continue
-          body = { ...body, base: r.body.base, attrs: { ...r.body.attrs, ...body.attrs } }
+          body = { ...body, base: r.body.base, attrs: mergeAttrs(r.body.attrs, body.attrs) }
           drop(r)
         }
       }
@@ -479,5 +479,13 @@ function removeFrom (index: Map<string, Set<number>>, key: string, seq: number):
 }
 
 function onlyTimes (attrs: Record<string, unknown>): boolean {
-  return Object.keys(attrs).every(k => k === 'atimeMs' || k === 'mtimeMs')
+  return Object.keys(attrs).every(k => k === 'atimeMs' || k === 'mtimeMs' || k === 'atimeNs' || k === 'mtimeNs')
+}
+
+/** Attributes set by `older`, then by `newer`: a time set again loses the older nanoseconds. */
+function mergeAttrs<A extends { atimeMs?: number, mtimeMs?: number, atimeNs?: number, mtimeNs?: number }> (older: A, newer: A): A {
+  const out = { ...older, ...newer }
+  if (newer.atimeMs !== undefined && newer.atimeNs === undefined) delete out.atimeNs
+  if (newer.mtimeMs !== undefined && newer.mtimeNs === undefined) delete out.mtimeNs
+  return out
 }

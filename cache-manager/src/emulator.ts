@@ -4,13 +4,13 @@
 // way the server would, and returns only once its record is on disk.
 import { open as openFile } from 'node:fs/promises'
 import {
-  exists, isDir, notDir, notEmpty, notFound, invalid, sameFid,
-  type CmlRecordBody, type SpecialType, type VnodeStatus,
+  exists, isDir, notDir, notEmpty, notFound, noData, noSpace, invalid, sameFid, xattrBytes, MAX_XATTR_TOTAL_BYTES,
+  type CmlRecordBody, type SpecialType, type VnodeStatus, type XattrMode,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { isLocalFid } from './cml.ts'
-import { TYPE_BITS, localMtime, withAttrs, withMtime, type Dirent, type FsObject, type LocalAttrs } from './fs-object.ts'
+import { TYPE_BITS, localMtime, withAttrs, withMtime, withXattr, type Dirent, type FsObject, type LocalAttrs } from './fs-object.ts'
 
 export interface NewLocal { type: 'file' | 'dir' | 'symlink' | SpecialType, mode: number, uid: number, gid: number, target?: string, rdev?: number }
 
@@ -68,6 +68,18 @@ export class Emulator {
     await this.cm.cml.append(cell.name, { op: 'setattr', fid: o.status.fid, base: this.base(o), attrs }, { sent })
     o.status = { ...withAttrs(o.status, attrs), ctimeMs: Date.now() }
     if (attrs.mtimeMs !== undefined) { o.localMtimeMs = attrs.mtimeMs; o.localMtimeNs = attrs.mtimeNs ?? 0 }
+    void this.cm.table.save(o)
+  }
+
+  /** Sets (`value`) or removes (null) an extended attribute, checked as the server would. */
+  async xattr (cell: Cell, o: FsObject, name: string, value: Uint8Array | null, mode: XattrMode, sent?: number): Promise<void> {
+    const had = o.status.xattrs !== undefined && Object.hasOwn(o.status.xattrs, name)
+    if (mode === 'create' && had) throw exists(`attribute ${name} exists`)
+    if ((mode === 'replace' || !value) && !had) throw noData(`no attribute ${name}`)
+    const status = withXattr(o.status, name, value)
+    if (xattrBytes(status.xattrs ?? {}) > MAX_XATTR_TOTAL_BYTES) throw noSpace(`the attributes of an object take at most ${MAX_XATTR_TOTAL_BYTES} bytes`)
+    await this.cm.cml.append(cell.name, { op: 'xattr', fid: o.status.fid, base: this.base(o), name, value }, { sent })
+    o.status = { ...status, ctimeMs: Date.now() }
     void this.cm.table.save(o)
   }
 

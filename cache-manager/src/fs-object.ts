@@ -24,6 +24,8 @@ export interface FsObject {
   /** Local mtime of the dirty container (ms epoch, and ns past it when utimensat set it). */
   localMtimeMs: number
   localMtimeNs: number
+  /** When the container was last written (ms epoch): its ctime until the store. */
+  localCtimeMs: number
   openCount: number
   lastUse: number
   /**
@@ -56,7 +58,7 @@ export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cached
 export function newObject (key: string, cell: string, status: VnodeStatus): FsObject {
   return {
     key, cell, status, cbExpiresAt: 0, cbEpoch: -1, cachedVersion: null, cachedBytes: 0, dirty: false, writeGen: 0, loggedGen: 0,
-    localMtimeMs: 0, localMtimeNs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, unlinked: false, conflict: null, place: null,
+    localMtimeMs: 0, localMtimeNs: 0, localCtimeMs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, unlinked: false, conflict: null, place: null,
   }
 }
 
@@ -94,6 +96,16 @@ export function withAttrs (s: VnodeStatus, a: LocalAttrs): VnodeStatus {
   if (a.gid !== undefined) out.gid = a.gid
   if (a.atimeMs !== undefined) { out.atimeMs = a.atimeMs; out.atimeNs = a.atimeNs ?? 0 }
   if (a.mtimeMs !== undefined) return withMtime(out, a.mtimeMs, a.mtimeNs)
+  return out
+}
+
+/** `s` with extended attribute `name` set to `value` (removed when null). */
+export function withXattr (s: VnodeStatus, name: string, value: Uint8Array | null): VnodeStatus {
+  const xattrs = { ...s.xattrs }
+  if (value) xattrs[name] = value
+  else delete xattrs[name]
+  const out: VnodeStatus = { ...s, xattrs }
+  if (Object.keys(xattrs).length === 0) delete out.xattrs
   return out
 }
 

@@ -11,7 +11,7 @@ import { link, rename, rm, stat } from 'node:fs/promises'
 import { makeLog, parseFid, sameFid, type Fid, type ObjectType, type VnodeStatus } from '@afs-ts/common'
 import { directories, isCreate, isLocalFid, madeType, type ClientModifyLog } from './cml.ts'
 import type { ContainerStore } from './container-file.ts'
-import { TYPE_BITS, newObject, withAttrs, type Dirent, type FsObject } from './fs-object.ts'
+import { TYPE_BITS, newObject, withAttrs, withXattr, type Dirent, type FsObject } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import type { ReadFdCache } from './read-fd-cache.ts'
 
@@ -169,6 +169,7 @@ export class LocalObjects {
     const o = newObject(objectKey(cell, fid), cell, status)
     for (const r of about) {
       if (r.body.op === 'setattr') o.status = withAttrs(o.status, r.body.attrs)
+      if (r.body.op === 'xattr') o.status = withXattr(o.status, r.body.name, r.body.value)
       if (r.body.op === 'store' && r.body.base !== null) o.status.dataVersion = r.body.base
     }
     if (type === 'dir') { o.entries = new Map(); o.listedVersion = isLocalFid(fid) ? 0 : -1 }
@@ -209,7 +210,7 @@ export class LocalObjects {
           if (here(b.toDir)) entries.set(b.toName, { fid, type })
           break
         }
-        case 'store': case 'setattr': break
+        case 'store': case 'setattr': case 'xattr': break
         default: { const never: never = b; return never }
       }
     }

@@ -3,8 +3,8 @@
 import { open as fsOpen, read as fsRead, write as fsWrite, close as fsClose, fsync as fsFsync, constants } from 'node:fs'
 import { promisify } from 'node:util'
 import {
-  conflict, fromTimespec, invalid, isDir, notDir, notFound, permission, rootFid, badRequest,
-  type CreateReply, type StatfsReply, type StatusReply, type Timespec,
+  conflict, fromTimespec, invalid, isDir, noData, notDir, notFound, notSupported, permission, rootFid, badRequest,
+  type CreateReply, type StatfsReply, type StatusReply, type Timespec, type XattrMode,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
@@ -20,6 +20,9 @@ const S_IFDIR = 0o040000
 const O_ACCMODE = 3
 
 export interface Caller { uid: number, gid: number, pid: number }
+/** Never kept: the binding answers a get of these without asking (the kernel asks on every write, ls -l for every file). */
+const UNKEPT_XATTRS = new Set(['security.capability', 'security.selinux'])
+
 export interface Attr {
   ino: number, mode: number, uid: number, gid: number, size: number, nlink: number, rdev: number,
   atimeMs: number, mtimeMs: number, ctimeMs: number, atimeNs?: number, mtimeNs?: number
@@ -201,7 +204,7 @@ export class Vfs {
   private markDirty (o: FsObject, size: number): void {
     o.dirty = true
     o.writeGen++
-    o.localMtimeMs = Date.now()
+    o.localMtimeMs = o.localCtimeMs = Date.now()
     o.localMtimeNs = 0
     this.cm.space.usedBytes += size - o.cachedBytes
     o.cachedBytes = size
@@ -312,6 +315,34 @@ export class Vfs {
     }, sent => this.cm.emulator.setattr(cell, obj, change, sent))
   }
 
+  // ---- extended attributes: kept with the status, so a cached object answers without an RPC ----
+
+  async getxattr (path: string, name: string): Promise<Buffer> {
+    const { obj } = await this.resolveObject(path)
+    const v = obj.status.xattrs?.[name]
+    if (!v) throw noData(`no attribute ${name}`)
+    return Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+  }
+
+  async listxattr (path: string): Promise<string[]> {
+    const { obj } = await this.resolveObject(path)
+    return Object.keys(obj.status.xattrs ?? {})
+  }
+
+  /** `value` null removes the attribute. */
+  async setxattr (path: string, name: string, value: Uint8Array | null, mode: XattrMode): Promise<void> {
+    if (name.startsWith('system.')) throw notSupported(`${name}: system attributes (POSIX ACLs) are not kept in /afs`)
+    if (UNKEPT_XATTRS.has(name)) throw notSupported(`${name}: file capabilities and SELinux labels are not kept in /afs`)
+    const { cell, obj } = await this.resolveObject(path)
+    if (obj.conflict) throw conflict(`${path} is in conflict: resolve it with afs repair`)
+    await this.ns.mutate(cell, obj, async (link, seq) => {
+      const reply = value
+        ? await link.call('setxattr', { fid: obj.status.fid, name, value, mode, seq })
+        : await link.call('removexattr', { fid: obj.status.fid, name, seq })
+      this.cm.accept(cell, reply as StatusReply)
+    }, sent => this.cm.emulator.xattr(cell, obj, name, value, mode, sent))
+  }
+
   // ---- namespace (namespace.ts) ----
 
   mkdir (path: string, mode: number, caller: Caller): Promise<void> { return this.ns.mkdir(path, mode, caller) }
@@ -350,5 +381,7 @@ function attrOf (o: FsObject): Attr {
   const local = o.dirty && o.localMtimeMs
   const mtimeMs = local ? o.localMtimeMs : s.mtimeMs
   const mtimeNs = local ? o.localMtimeNs : s.mtimeNs
-  return { ino, mode: s.mode, uid: s.uid, gid: s.gid, size, nlink: s.nlink, rdev: s.rdev ?? 0, atimeMs: s.atimeMs, mtimeMs, ctimeMs: s.ctimeMs, atimeNs: s.atimeNs, mtimeNs }
+  // Written here: changed when last written (the store at close gives the server that time too).
+  const ctimeMs = o.dirty ? Math.max(s.ctimeMs, o.localCtimeMs || 0) : s.ctimeMs
+  return { ino, mode: s.mode, uid: s.uid, gid: s.gid, size, nlink: s.nlink, rdev: s.rdev ?? 0, atimeMs: s.atimeMs, mtimeMs, ctimeMs, atimeNs: s.atimeNs, mtimeNs }
 }

@@ -107,7 +107,7 @@ export class WholeFiles {
           gen = o.writeGen
           size = await this.cm.containers.size(o.key)
           return await cell.linkFor(o.status.fid.volume).upload('store',
-            { fid: o.status.fid, size, ...localMtime(o), seq },
+            { fid: o.status.fid, size, ...localMtime(o), ...(o.localCtimeMs ? { ctimeMs: o.localCtimeMs } : {}), seq },
             size === 0 ? noBytes() : createReadStream(this.cm.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES })) as StatusReply
         })
       } catch (err) {

@@ -144,6 +144,11 @@ export class FileServer {
         const { fid, seq, ...change } = a as Args<'setattr'>
         return await this.mutated(me, [fid], this.reply(me, await this.once(me, { seq }, fid, mark => s.setattr(fid, change, mark))))
       }
+      case 'setxattr': case 'removexattr': {
+        const x = a as Args<'setxattr'>
+        const status = await this.once(me, x, x.fid, mark => s.setxattr(x.fid, x.name, op === 'setxattr' ? x.value : null, op === 'setxattr' ? x.mode : 'replace', mark))
+        return await this.mutated(me, [x.fid], this.reply(me, status))
+      }
       case 'create': case 'mkdir': case 'symlink': case 'mknod': case 'mkmount': return await this.onCreate({ ...a as Args<'create'>, op } as never, me)
       case 'link': {
         const x = a as Args<'link'>
@@ -206,7 +211,7 @@ export class FileServer {
   private async onStore (a: Args<'store'>, ctx: RequestContext, me: string | null) {
     if (!ctx.body) throw badRequest('store needs a body')
     const body = ctx.body
-    const status = await this.once(me, a, a.fid, mark => this.store.store(a.fid, body, a.size, { mtimeMs: a.mtimeMs, mtimeNs: a.mtimeNs }, mark, { ifVersion: a.ifVersion }))
+    const status = await this.once(me, a, a.fid, mark => this.store.store(a.fid, body, a.size, { mtimeMs: a.mtimeMs, mtimeNs: a.mtimeNs, ctimeMs: a.ctimeMs }, mark, { ifVersion: a.ifVersion }))
     return await this.mutated(me, [a.fid], this.reply(me, status))
   }
 

@@ -114,6 +114,12 @@ export class Replayer {
         await s.setattr(r.fid, r.attrs, mark)
         return [r.fid]
       }
+      case 'xattr': {
+        this.checkBase(r.fid, r.base, 'remove/update')
+        // Checked against the cache when it was made: set or removed whatever the server has now.
+        await s.setxattr(r.fid, r.name, r.value, 'either', mark)
+        return [r.fid]
+      }
       case 'remove': case 'rmdir': {
         const now = s.lookup(r.dir, r.name)
         if (!now) { await s.record(mark); return [] } // removed on both sides: nothing to do

@@ -80,5 +80,6 @@ export function toStatus (volume: number, v: VnodeRecord): VnodeStatus {
   if (v.rdev !== undefined) s.rdev = v.rdev
   if (v.atimeNs) s.atimeNs = v.atimeNs
   if (v.mtimeNs) s.mtimeNs = v.mtimeNs
+  if (v.xattrs) s.xattrs = v.xattrs
   return s
 }

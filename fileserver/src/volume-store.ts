@@ -6,8 +6,9 @@ import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
 import { statfs as fsStatfs } from 'node:fs/promises'
 import {
-  conflict, crossVolume, exists, sameFid, invalid, permission, isDir, notDir, notEmpty, notFound, quotaExceeded,
-  type Fid, type ObjectType, type StatfsReply, type RenameReply, type VnodeStatus, DIR_PAGE_ENTRIES, ROOT_VNODE, ROOT_UNIQUE,
+  conflict, crossVolume, exists, sameFid, invalid, permission, isDir, notDir, notEmpty, notFound, noData, noSpace, quotaExceeded, xattrBytes,
+  type Fid, type ObjectType, type StatfsReply, type RenameReply, type VnodeStatus, type XattrMode,
+  DIR_PAGE_ENTRIES, MAX_XATTR_TOTAL_BYTES, ROOT_VNODE, ROOT_UNIQUE,
 } from '@afs-ts/common'
 import { BlobStore } from './blob-store.ts'
 import { toStatus, type DirentValue, type NewObject, type VnodeRecord, type VolumeRecord } from './vnode.ts'
@@ -15,8 +16,8 @@ import { toStatus, type DirentValue, type NewObject, type VnodeRecord, type Volu
 const DIR_SIZE = 4096
 
 export interface AttrChange { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number, atimeNs?: number, mtimeNs?: number, size?: number }
-/** The modification time a store sets (the server's clock when absent). */
-export interface Mtime { mtimeMs?: number, mtimeNs?: number }
+/** The modification and change times a store sets (the server's clock when absent). */
+export interface Mtime { mtimeMs?: number, mtimeNs?: number, ctimeMs?: number }
 
 /** Runs inside a mutation's write transaction with the record it wrote (replay bookkeeping). */
 export type Within = (record: VnodeRecord | null) => void
@@ -180,7 +181,9 @@ export class VolumeStore {
         this.checkQuota(fid.volume, blob.size - v.size)
         old = v.blob
         const mtime = extra.mtimeMs === undefined ? { mtimeMs: now, mtimeNs: 0 } : { mtimeMs: extra.mtimeMs, mtimeNs: extra.mtimeNs ?? 0 }
-        out = { ...v, ...extra, ...mtime, blob: blob.name, size: blob.size, dataVersion: v.dataVersion + 1, ctimeMs: now }
+        // A change time from the writer (the time of its last write) never moves ctime back.
+        const ctimeMs = extra.ctimeMs === undefined ? now : Math.max(v.ctimeMs, extra.ctimeMs)
+        out = { ...v, ...extra, ...mtime, blob: blob.name, size: blob.size, dataVersion: v.dataVersion + 1, ctimeMs }
         this.vnodes.put([fid.volume, fid.vnode], out)
         this.addUsage(fid.volume, blob.size - v.size, 0)
         within?.(out)
@@ -382,6 +385,29 @@ export class VolumeStore {
     await this.root.transaction(() => {
       const cur = this.get(fid)
       out = { ...cur, ...this.attrFields(change), ctimeMs: Date.now() }
+      this.vnodes.put([fid.volume, fid.vnode], out)
+      within?.(out)
+    })
+    return toStatus(fid.volume, out!)
+  }
+
+  /**
+   * Sets (`value`) or removes (null) an extended attribute: `create` only makes a new one
+   * (EEXIST), `replace` only changes one (ENODATA), as setxattr's flags say.
+   */
+  async setxattr (fid: Fid, name: string, value: Uint8Array | null, mode: XattrMode, within?: Within): Promise<VnodeStatus> {
+    let out: VnodeRecord | null = null
+    await this.root.transaction(() => {
+      const cur = this.get(fid)
+      const xattrs = { ...cur.xattrs }
+      const had = Object.hasOwn(xattrs, name)
+      if (mode === 'create' && had) throw exists(`attribute ${name} exists`)
+      if (mode === 'replace' && !had) throw noData(`no attribute ${name}`)
+      if (value) xattrs[name] = value
+      else delete xattrs[name]
+      if (xattrBytes(xattrs) > MAX_XATTR_TOTAL_BYTES) throw noSpace(`the attributes of an object take at most ${MAX_XATTR_TOTAL_BYTES} bytes`)
+      out = { ...cur, xattrs, ctimeMs: Date.now() }
+      if (Object.keys(xattrs).length === 0) delete out.xattrs
       this.vnodes.put([fid.volume, fid.vnode], out)
       within?.(out)
     })

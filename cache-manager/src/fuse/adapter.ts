@@ -16,6 +16,8 @@ const SLOW_OP_MS = 10_000
 const BLOCK = 4096
 const log = makeLog('fuse')
 const U32 = 2 ** 32 - 1
+const XATTR_CREATE = 1
+const XATTR_REPLACE = 2
 
 function answer<T> (cb: Cb, work: () => Promise<T>, shape: (v: T) => unknown[] = () => []): void {
   let p: Promise<T>
@@ -52,6 +54,13 @@ export function makeOps (vfs: Vfs, caller: () => Caller) {
     chmod: (path: string, mode: number, cb: Cb) => answer(cb, () => vfs.chmod(path, mode)),
     chown: (path: string, uid: number, gid: number, cb: Cb) => answer(cb, () => vfs.chown(path, uid, gid)),
     utimens: (path: string, atime: Timespec | null, mtime: Timespec | null, cb: Cb) => answer(cb, () => vfs.utimens(path, atime, mtime)),
+    getxattr: (path: string, name: string, _position: number, cb: Cb) => answer(cb, () => vfs.getxattr(path, name), v => [v]),
+    listxattr: (path: string, cb: Cb) => answer(cb, () => vfs.listxattr(path), names => [names]),
+    setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Cb) => {
+      const copy = Buffer.from(value) // the binding's buffer is gone once the call returns
+      answer(cb, () => vfs.setxattr(path, name, copy, flags & XATTR_CREATE ? 'create' : flags & XATTR_REPLACE ? 'replace' : 'either'))
+    },
+    removexattr: (path: string, name: string, cb: Cb) => answer(cb, () => vfs.setxattr(path, name, null, 'replace')),
     mknod: (path: string, mode: number, rdev: number, cb: Cb) => { const c = caller(); answer(cb, () => vfs.mknod(path, mode, rdev, c)) },
     mkdir: (path: string, mode: number, cb: Cb) => { const c = caller(); answer(cb, () => vfs.mkdir(path, mode, c)) },
     rmdir: (path: string, cb: Cb) => answer(cb, () => vfs.rmdir(path)),
@@ -105,7 +114,7 @@ export async function mount (vfs: Vfs, mnt: string): Promise<Mount> {
   const isRoot = process.getuid?.() === 0
   fuse = new Fuse(mnt, watched(makeOps(vfs, caller)), {
     force: true, mkdir: true, fsname: 'afs-ts', subtype: 'afs', allowOther: isRoot, defaultPermissions: true,
-    bigWrites: true, maxWrite: FUSE_MAX_WRITE_BYTES, autoCache: true, attrTimeout: KERNEL_ATTR_TIMEOUT_S,
+    bigWrites: true, maxWrite: FUSE_MAX_WRITE_BYTES, autoCache: true, attrTimeout: String(KERNEL_ATTR_TIMEOUT_S),
     entryTimeout: KERNEL_ENTRY_TIMEOUT_S, negativeTimeout: 0, useIno: true, timeout: HANDLER_TIMEOUTS_MS,
   })
   const f = fuse

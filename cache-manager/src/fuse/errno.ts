@@ -13,6 +13,7 @@ const ERRNO: Record<ErrorCode, number> = {
   CROSS_VOLUME: 18, // EXDEV
   PERMISSION: 13, // EACCES
   NOT_PERMITTED: 1, // EPERM
+  NO_DATA: 61, // ENODATA
   QUOTA: 122, // EDQUOT
   NO_SPACE: 28, // ENOSPC
   TOO_LARGE: 27, // EFBIG

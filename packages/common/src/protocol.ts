@@ -6,6 +6,10 @@ import type { Fid } from './fid.ts'
 export const PROTOCOL_VERSION = 1
 export const MAX_NAME_BYTES = 255
 export const MAX_PATH_BYTES = 4096
+/** Extended attributes: a name, a value, and all of an object's names and values together (as ext4 with large xattrs). */
+export const MAX_XATTR_NAME_BYTES = 255
+export const MAX_XATTR_VALUE_BYTES = 65_536
+export const MAX_XATTR_TOTAL_BYTES = 65_536
 /** A directory listing comes in pages of at most this many entries. */
 export const DIR_PAGE_ENTRIES = 20_000
 
@@ -18,6 +22,18 @@ export const fidSchema = z.object({ volume: u32, vnode: u32, unique: u32 })
 export const nameSchema = z.string().min(1).refine(
   n => n !== '.' && n !== '..' && !n.includes('/') && !n.includes('\0') && Buffer.byteLength(n) <= MAX_NAME_BYTES,
   { message: 'a name is 1-255 bytes without / or NUL, and not . or ..' })
+const xattrName = z.string().min(1).refine(n => !n.includes('\0') && Buffer.byteLength(n) <= MAX_XATTR_NAME_BYTES, { message: 'an attribute name is 1-255 bytes without NUL' })
+const xattrValue = z.custom<Uint8Array>(v => v instanceof Uint8Array, { message: 'an attribute value is bytes' }).refine(v => v.byteLength <= MAX_XATTR_VALUE_BYTES, { message: 'an attribute value is at most 64 KiB' })
+/** The bytes an object's extended attributes take (names and values). */
+export function xattrBytes (x: Record<string, Uint8Array>): number {
+  let n = 0
+  for (const [k, v] of Object.entries(x)) n += Buffer.byteLength(k) + v.byteLength
+  return n
+}
+
+/** setxattr's flags: only make a new attribute, only replace one, or either. */
+export const xattrMode = z.enum(['create', 'replace', 'either'])
+export type XattrMode = z.infer<typeof xattrMode>
 const volumeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'volume names are 1-63 of A-Z a-z 0-9 . _ -')
 
 /** Special files: their data path stays on the machine that opens them (as on NFS); the volume keeps the node. */
@@ -49,6 +65,8 @@ export interface VnodeStatus {
   target?: string
   /** The device a character or block device node stands for (major/minor as the kernel encodes them). */
   rdev?: number
+  /** Extended attributes (`user.*`, `trusted.*`, `security.*`), name → value. */
+  xattrs?: Record<string, Uint8Array>
 }
 
 /** A callback promise: the server tells us before this object changes, until expiresAt (ms epoch). */
@@ -95,6 +113,8 @@ export const cmlRecordSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('rmdir'), dir: fidSchema, name: nameSchema, fid: fidSchema, base: u53.nullable() }),
   z.object({ op: z.literal('rename'), fromDir: fidSchema, fromName: nameSchema, toDir: fidSchema, toName: nameSchema, fid: fidSchema, base: u53.nullable() }),
   z.object({ op: z.literal('link'), dir: fidSchema, name: nameSchema, fid: fidSchema }),
+  /** An extended attribute set (`value`) or removed (null). */
+  z.object({ op: z.literal('xattr'), fid: fidSchema, base: u53.nullable(), name: xattrName, value: xattrValue.nullable() }),
 ])
 export type CmlRecordBody = z.infer<typeof cmlRecordSchema>
 
@@ -119,7 +139,8 @@ export const requests = {
   fetchDir: z.object({ fid: fidSchema, after: z.string().max(1024).optional() }),
   fetchData: z.object({ fid: fidSchema }),
   /** `ifVersion`: store only if the file is still at that version (repairs), else CONFLICT. */
-  store: z.object({ fid: fidSchema, size: u53, mtimeMs: timeMs.optional(), mtimeNs: subMs.optional(), ifVersion: u53.optional(), seq }),
+  /** `ctimeMs`: when the client changed the contents (its last write); the file's ctime becomes that unless it is later already. */
+  store: z.object({ fid: fidSchema, size: u53, mtimeMs: timeMs.optional(), mtimeNs: subMs.optional(), ctimeMs: timeMs.optional(), ifVersion: u53.optional(), seq }),
   create: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq }),
   mkdir: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq }),
   symlink: z.object({ dir: fidSchema, name: nameSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32, seq }),
@@ -140,6 +161,8 @@ export const requests = {
     fid: fidSchema, mode: u32.optional(), uid: u32.optional(), gid: u32.optional(),
     atimeMs: timeMs.optional(), mtimeMs: timeMs.optional(), atimeNs: subMs.optional(), mtimeNs: subMs.optional(), size: u53.optional(), seq,
   }),
+  setxattr: z.object({ fid: fidSchema, name: xattrName, value: xattrValue, mode: xattrMode, seq }),
+  removexattr: z.object({ fid: fidSchema, name: xattrName, seq }),
   readlink: z.object({ fid: fidSchema }),
   statfs: z.object({ volume: u32 }),
   replay: z.object({ seq: u53, record: cmlRecordSchema }),
