@@ -4,8 +4,8 @@
 import test from 'ava'
 import { execFileSync } from 'node:child_process'
 import {
-  chmodSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync,
-  symlinkSync, truncateSync, unlinkSync, utimesSync, writeFileSync, existsSync,
+  chmodSync, constants, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync,
+  statSync, symlinkSync, truncateSync, unlinkSync, utimesSync, writeFileSync, existsSync,
 } from 'node:fs'
 import { join } from 'node:path'
 import { Stack, cell, type Client } from './helpers/cell.ts'
@@ -137,4 +137,52 @@ test('a name over 255 bytes is ENAMETOOLONG for every operation; 255 bytes is fi
   writeFileSync(p('names', max), 'at the limit')
   t.is(readFileSync(p('names', max), 'utf8'), 'at the limit')
   t.deepEqual(readdirSync(p('names')).sort(), [max, 'x'].sort())
+})
+
+test('each operation\'s POSIX errors: EEXIST, ENOTEMPTY, ENOTDIR, EISDIR, EINVAL, ELOOP, EACCES, EPERM with the sticky bit, and setuid/setgid cleared by chown and write', t => {
+  const code = (fn: () => unknown) => t.throws<NodeJS.ErrnoException>(fn)?.code
+  const denied = (...cmd: string[]) => { try { asNobody(...cmd); return 'ok' } catch (e) { return String((e as { stderr?: string }).stderr ?? e) } }
+  mkdirSync(p('e'))
+  mkdirSync(p('e', 'full'))
+  writeFileSync(p('e', 'full', 'x'), 'x')
+  mkdirSync(p('e', 'empty'))
+  writeFileSync(p('e', 'file'), 'f')
+  t.is(code(() => mkdirSync(p('e', 'file'))), 'EEXIST', 'mkdir over a file')
+  t.is(code(() => linkSync(p('e', 'file'), p('e', 'full'))), 'EEXIST', 'link over a name')
+  t.is(code(() => symlinkSync('anything', p('e', 'file'))), 'EEXIST', 'symlink over a name')
+  t.is(code(() => rmdirSync(p('e', 'full'))), 'ENOTEMPTY')
+  t.is(code(() => renameSync(p('e', 'empty'), p('e', 'full'))), 'ENOTEMPTY', 'a directory onto a full one')
+  t.is(code(() => readFileSync(p('e', 'file', 'below'))), 'ENOTDIR', 'a path through a file')
+  t.is(code(() => rmdirSync(p('e', 'file'))), 'ENOTDIR')
+  t.is(code(() => renameSync(p('e', 'empty'), p('e', 'file'))), 'ENOTDIR', 'a directory onto a file')
+  t.is(code(() => unlinkSync(p('e', 'empty'))), 'EISDIR')
+  t.is(code(() => writeFileSync(p('e', 'empty'), 'x')), 'EISDIR', 'a directory opened for writing')
+  t.is(code(() => renameSync(p('e', 'file'), p('e', 'empty'))), 'EISDIR', 'a file onto a directory')
+  mkdirSync(p('e', 'full', 'sub'))
+  t.is(code(() => renameSync(p('e', 'full'), p('e', 'full', 'sub', 'inside'))), 'EINVAL', 'a directory into its own subtree')
+  symlinkSync('loop2', p('e', 'loop1'))
+  symlinkSync('loop1', p('e', 'loop2'))
+  t.is(code(() => readFileSync(p('e', 'loop1'))), 'ELOOP', 'a symlink loop')
+  t.is(code(() => openSync(p('e', 'loop1'), constants.O_RDONLY | constants.O_NOFOLLOW)), 'ELOOP', 'O_NOFOLLOW on a symlink')
+
+  // Other users: a directory they may not write, someone else's file, the sticky bit.
+  chmodSync(p('e', 'empty'), 0o755)
+  t.regex(denied('touch', p('e', 'empty', 'new')), /Permission denied/, 'EACCES: no write permission on the directory')
+  mkdirSync(p('e', 'tmp'))
+  chmodSync(p('e', 'tmp'), 0o1777)
+  writeFileSync(p('e', 'tmp', 'roots'), 'r')
+  chmodSync(p('e', 'tmp', 'roots'), 0o666)
+  t.regex(denied('rm', '-f', p('e', 'tmp', 'roots')), /Operation not permitted/, 'EPERM: the sticky bit keeps others\' files')
+  t.is(denied('touch', p('e', 'tmp', 'theirs')), 'ok', 'anyone creates in a sticky directory')
+  t.is(denied('rm', p('e', 'tmp', 'theirs')), 'ok', 'and removes their own')
+  t.regex(denied('chmod', '600', p('e', 'tmp', 'roots')), /Operation not permitted/, 'EPERM: chmod of another\'s file')
+  t.regex(denied('chown', '65534', p('e', 'tmp', 'roots')), /Operation not permitted/, 'EPERM: chown by a non-root user')
+
+  writeFileSync(p('e', 'suid'), '#!/bin/sh\n')
+  chmodSync(p('e', 'suid'), 0o6755)
+  execFileSync('chown', ['65534:65534', p('e', 'suid')])
+  t.is(statSync(p('e', 'suid')).mode & 0o7777, 0o755, 'chown clears setuid and setgid')
+  chmodSync(p('e', 'suid'), 0o4777)
+  execFileSync('setpriv', ['--reuid=65533', '--regid=65533', '--clear-groups', 'sh', '-c', `echo >> ${p('e', 'suid')}`])
+  t.is(statSync(p('e', 'suid')).mode & 0o7777, 0o777, 'a write by another user clears setuid')
 })

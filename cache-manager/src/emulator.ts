@@ -4,7 +4,7 @@
 // way the server would, and returns only once its record is on disk.
 import { open as openFile } from 'node:fs/promises'
 import {
-  exists, isDir, notDir, notEmpty, notFound, noData, noSpace, invalid, sameFid, xattrBytes, MAX_XATTR_TOTAL_BYTES,
+  exists, isDir, notDir, notEmpty, notFound, noData, noSpace, invalid, sameFid, tooManyLinks, xattrBytes, MAX_LINKS, MAX_XATTR_TOTAL_BYTES,
   type CmlRecordBody, type SpecialType, type VnodeStatus, type XattrMode,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
@@ -111,6 +111,7 @@ export class Emulator {
 
   async link (cell: Cell, o: FsObject, dir: FsObject, name: string, sent?: number): Promise<void> {
     if ((await this.cm.entries(cell, dir)).has(name)) throw exists(`${name} exists`)
+    if (o.status.nlink >= MAX_LINKS) throw tooManyLinks(`it has ${o.status.nlink} names already, the most a file may have`)
     await this.cm.cml.append(cell.name, { op: 'link', dir: dir.status.fid, name, fid: o.status.fid }, { sent })
     o.status = { ...o.status, nlink: o.status.nlink + 1 }
     void this.cm.table.save(o)

@@ -6,8 +6,8 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { open as openFile } from 'node:fs/promises'
 import { mkdir } from 'node:fs/promises'
 import {
-  AfsError, Download, RpcConnection, badRequest, fidKey, parseFid, invalid, isOp, makeLog, protocolError, requests,
-  PROTOCOL_VERSION, CHUNK_BYTES, type Args, type Fid, type LocateReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
+  AfsError, Download, RpcConnection, badRequest, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, protocolError, requests,
+  NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES, type Args, type Fid, type LocateReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { ROOT_VOLUME_NAME, VolumeLocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
@@ -115,7 +115,11 @@ export class FileServer {
   private async dispatch (op: string, raw: unknown, ctx: RequestContext): Promise<unknown> {
     if (!isOp(op)) throw badRequest(`unknown request ${op}`)
     const parsed = requests[op].safeParse(raw ?? {})
-    if (!parsed.success) throw badRequest(`bad ${op} arguments: ${parsed.error.issues.map(i => `${i.path.join('.')} ${i.message}`).join('; ')}`)
+    if (!parsed.success) {
+      const why = `bad ${op} arguments: ${parsed.error.issues.map(i => `${i.path.join('.')} ${i.message}`).join('; ')}`
+      // Refused arguments a user chose (names, sizes, times): the errno POSIX names for them, never EIO.
+      throw parsed.error.issues.some(i => i.message === NAME_TOO_LONG_MESSAGE) ? nameTooLong(why) : invalid(why)
+    }
     this.counters[op] = (this.counters[op] ?? 0) + 1
     const client = ctx.connection.peer as ClientRecord | null
     if (op !== 'hello' && !client) throw protocolError('say hello first')

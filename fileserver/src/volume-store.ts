@@ -8,7 +8,7 @@ import { statfs as fsStatfs } from 'node:fs/promises'
 import {
   conflict, crossVolume, exists, sameFid, invalid, permission, isDir, notDir, notEmpty, notFound, noData, noSpace, quotaExceeded, xattrBytes,
   type Fid, type ObjectType, type StatfsReply, type RenameReply, type VnodeStatus, type XattrMode,
-  DIR_PAGE_ENTRIES, MAX_XATTR_TOTAL_BYTES, ROOT_VNODE, ROOT_UNIQUE,
+  tooManyLinks, DIR_PAGE_ENTRIES, MAX_LINKS, MAX_XATTR_TOTAL_BYTES, ROOT_VNODE, ROOT_UNIQUE,
 } from '@afs-ts/common'
 import { BlobStore } from './blob-store.ts'
 import { toStatus, type DirentValue, type NewObject, type VnodeRecord, type VolumeRecord } from './vnode.ts'
@@ -257,6 +257,7 @@ export class VolumeStore {
       const dir = this.dirFor(dirFid)
       const v = this.get(target)
       if (v.type === 'dir' || v.type === 'mount') throw permission('cannot hard-link a directory')
+      if (v.nlink >= MAX_LINKS) throw tooManyLinks(`it has ${v.nlink} names already, the most a file may have`)
       if (this.dirents.get([dirFid.volume, dir.vnode, name])) throw exists(`${name} exists`)
       linked = { ...v, nlink: v.nlink + 1, ctimeMs: Date.now() }
       this.vnodes.put([target.volume, v.vnode], linked)

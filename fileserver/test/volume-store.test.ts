@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { VolumeStore } from '../src/volume-store.ts'
-import { rootFid, type AfsError } from '@afs-ts/common'
+import { rootFid, MAX_LINKS, type AfsError } from '@afs-ts/common'
 
 const VOL = 7
 const root = rootFid(VOL)
@@ -120,4 +120,16 @@ test('conditional store and remove change nothing when the object moved on; loca
   t.deepEqual(s.locate(status.fid).map(p => p.name).sort(), ['a', 'again'])
   await s.remove(root, 'a', false, undefined, { ifFid: status.fid, ifVersion: v2.dataVersion })
   t.deepEqual(s.locate(status.fid), [{ dir: d.status.fid, name: 'again' }])
+})
+
+test('a file takes at most MAX_LINKS names: one more is EMLINK', async t => {
+  const { s } = await store(t)
+  const { status } = await s.create(root, 'f', { type: 'file', mode: 0o644, ...owner })
+  const { status: d } = await s.create(root, 'd', { type: 'dir', mode: 0o755, ...owner })
+  const batch = 500
+  for (let i = 1; i < MAX_LINKS; i += batch) {
+    await Promise.all(Array.from({ length: Math.min(batch, MAX_LINKS - i) }, (_, j) => s.link(d.fid, `l${i + j}`, status.fid)))
+  }
+  t.is(s.status(status.fid).nlink, MAX_LINKS)
+  t.is((await t.throwsAsync(s.link(d.fid, 'one-more', status.fid)) as AfsError).code, 'TOO_MANY_LINKS')
 })

@@ -14,6 +14,7 @@ const ERRNO: Record<ErrorCode, number> = {
   PERMISSION: 13, // EACCES
   NOT_PERMITTED: 1, // EPERM
   NO_DATA: 61, // ENODATA
+  TOO_MANY_LINKS: 31, // EMLINK
   QUOTA: 122, // EDQUOT
   NO_SPACE: 28, // ENOSPC
   TOO_LARGE: 27, // EFBIG

@@ -109,6 +109,7 @@ export class ConflictKeeper {
     Object.assign(side, { type: s.type, mtimeMs: o.localMtimeMs || s.mtimeMs, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid })
     if (s.type === 'symlink') side.target = s.target
     if (s.rdev) side.rdev = s.rdev
+    if (s.xattrs) side.xattrs = base64(s.xattrs)
     if (s.type === 'file' && o.cachedVersion !== null) {
       try {
         await copyFile(this.cm.containers.path(o.key), dest)
@@ -151,6 +152,7 @@ export class ConflictKeeper {
     if (copy) side.sha256 = (await fingerprint(copy)).sha256
     if (status.target !== undefined) side.target = status.target
     if (status.rdev) side.rdev = status.rdev
+    if (status.xattrs) side.xattrs = base64(status.xattrs)
     return { side, status }
   }
 
@@ -223,6 +225,10 @@ function sameChange (kind: ConflictKind, body: CmlRecordBody, local: LocalSide, 
   if (local.type === 'symlink') return server.type === 'symlink' && local.target === server.target
   if (local.type !== 'none' && isSpecial(local.type)) return server.type === local.type && (local.rdev ?? 0) === (server.rdev ?? 0)
   return false
+}
+
+function base64 (x: Record<string, Uint8Array>): Record<string, string> {
+  return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, Buffer.from(v).toString('base64')]))
 }
 
 function joinPath (dir: string, name: string): string {

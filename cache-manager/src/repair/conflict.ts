@@ -17,6 +17,8 @@ export interface Side {
   target?: string
   /** A device node's device. */
   rdev?: number
+  /** Extended attributes, name → value in base64. */
+  xattrs?: Record<string, string>
 }
 
 export interface LocalSide extends Side {

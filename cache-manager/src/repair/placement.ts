@@ -21,6 +21,16 @@ export class Placement {
    * conflict recorded it). Returns the object left there.
    */
   async put (cell: Cell, c: ConflictRecord, dir: Fid, name: string, want: Side, was: ServerSide): Promise<Placed | null> {
+    const out = await this.place(cell, c, dir, name, want, was)
+    // The side's extended attributes go with it.
+    if (out && want.xattrs) {
+      const link = await cell.readyLinkFor(out.fid.volume)
+      for (const [attr, value] of Object.entries(want.xattrs)) await link.call('setxattr', { fid: out.fid, name: attr, value: Buffer.from(value, 'base64'), mode: 'either' })
+    }
+    return out
+  }
+
+  private async place (cell: Cell, c: ConflictRecord, dir: Fid, name: string, want: Side, was: ServerSide): Promise<Placed | null> {
     const link = await cell.readyLinkFor(dir.volume)
     if (want.type === 'file' && !want.copy) throw invalid(`${c.path}: no local contents were kept (the local change was to attributes only); keep the server's version`)
     if (c.kind === 'rename' && name === c.name && want.type !== 'none' && was.type === 'none') {

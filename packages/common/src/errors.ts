@@ -5,7 +5,7 @@ export const ERROR_CODES = [
   'NOT_FOUND', 'EXISTS', 'NOT_DIR', 'IS_DIR', 'NOT_EMPTY', 'INVALID', 'CROSS_VOLUME',
   'PERMISSION', 'QUOTA', 'NO_SPACE', 'TOO_LARGE', 'NAME_TOO_LONG', 'STALE', 'BUSY',
   'VOLUME_OFFLINE', 'TIMEOUT', 'CONNECTION', 'PROTOCOL', 'BAD_REQUEST', 'HASH_MISMATCH',
-  'NOT_SUPPORTED', 'CONFLICT', 'IO', 'NOT_PERMITTED', 'NO_DATA',
+  'NOT_SUPPORTED', 'CONFLICT', 'IO', 'NOT_PERMITTED', 'NO_DATA', 'TOO_MANY_LINKS',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
@@ -77,6 +77,8 @@ export const protocolError = make('PROTOCOL')
 export const badRequest = make('BAD_REQUEST')
 export const hashMismatch = make('HASH_MISMATCH')
 export const notSupported = make('NOT_SUPPORTED')
+/** EMLINK: a file with as many names as it may have. */
+export const tooManyLinks = make('TOO_MANY_LINKS')
 /** ENODATA: no such extended attribute. */
 export const noData = make('NO_DATA')
 export const conflict = make('CONFLICT')

@@ -6,6 +6,8 @@ import type { Fid } from './fid.ts'
 export const PROTOCOL_VERSION = 1
 export const MAX_NAME_BYTES = 255
 export const MAX_PATH_BYTES = 4096
+/** Names one file may have (ext4's limit): one more link is EMLINK. */
+export const MAX_LINKS = 65_000
 /** Extended attributes: a name, a value, and all of an object's names and values together (as ext4 with large xattrs). */
 export const MAX_XATTR_NAME_BYTES = 255
 export const MAX_XATTR_VALUE_BYTES = 65_536
@@ -19,9 +21,11 @@ const timeMs = z.number().int().min(-(2 ** 52)).max(2 ** 52)
 /** Nanoseconds past a timeMs (utimensat's precision). */
 const subMs = z.number().int().min(0).max(999_999)
 export const fidSchema = z.object({ volume: u32, vnode: u32, unique: u32 })
-export const nameSchema = z.string().min(1).refine(
-  n => n !== '.' && n !== '..' && !n.includes('/') && !n.includes('\0') && Buffer.byteLength(n) <= MAX_NAME_BYTES,
-  { message: 'a name is 1-255 bytes without / or NUL, and not . or ..' })
+/** The message of a name too long: a request refused for it is ENAMETOOLONG, not EINVAL. */
+export const NAME_TOO_LONG_MESSAGE = `a name is at most ${MAX_NAME_BYTES} bytes`
+export const nameSchema = z.string().min(1)
+  .refine(n => n !== '.' && n !== '..' && !n.includes('/') && !n.includes('\0'), { message: 'a name is 1-255 bytes without / or NUL, and not . or ..' })
+  .refine(n => Buffer.byteLength(n) <= MAX_NAME_BYTES, { message: NAME_TOO_LONG_MESSAGE })
 const xattrName = z.string().min(1).refine(n => !n.includes('\0') && Buffer.byteLength(n) <= MAX_XATTR_NAME_BYTES, { message: 'an attribute name is 1-255 bytes without NUL' })
 const xattrValue = z.custom<Uint8Array>(v => v instanceof Uint8Array, { message: 'an attribute value is bytes' }).refine(v => v.byteLength <= MAX_XATTR_VALUE_BYTES, { message: 'an attribute value is at most 64 KiB' })
 /** The bytes an object's extended attributes take (names and values). */

@@ -1,7 +1,7 @@
 import test from 'ava'
 import { parseSize, parseHostPort, formatSize } from '../src/units.ts'
 import { parseFid, fidKey } from '../src/fid.ts'
-import { requests } from '../src/protocol.ts'
+import { NAME_TOO_LONG_MESSAGE, requests } from '../src/protocol.ts'
 
 test('sizes', t => {
   t.is(parseSize('10G'), 10 * 2 ** 30)
@@ -30,5 +30,8 @@ test('names in requests are checked', t => {
     t.false(requests.create.safeParse({ dir, name, mode: 0o644, uid: 0, gid: 0 }).success, JSON.stringify(name))
   }
   t.true(requests.create.safeParse({ dir, name: 'ok ünïcode', mode: 0o644, uid: 0, gid: 0 }).success)
+  // A name too long says so (the server answers ENAMETOOLONG for it, EINVAL for the others).
+  const long = requests.create.safeParse({ dir, name: 'é'.repeat(128), mode: 0o644, uid: 0, gid: 0 })
+  t.deepEqual(long.error?.issues.map(i => i.message), [NAME_TOO_LONG_MESSAGE])
   t.false(requests.fetchStatus.safeParse({ fid: { volume: -1, vnode: 1, unique: 1 } }).success)
 })

@@ -49,7 +49,7 @@ export interface Step extends Outcome {
   pendingUntil: number
 }
 
-export interface FinalObject { type: ObjectKind, mode: number, content?: string, target?: string }
+export interface FinalObject { type: ObjectKind, mode: number, content?: string, target?: string, xattr?: string }
 export type View = Map<string, FinalObject>
 export interface Conflict { client: string, path: string, kind: string, copies: string[] }
 
@@ -188,6 +188,8 @@ export class History {
       const same = places.has(x.paths[0]) || (x.ino !== undefined && x.ino === w.ino)
       // The last close wins: another client's write while `w` may still have been on its
       // way to the servers (in a log) stores that client's whole file over it.
+      // An attribute's token: replaced by setting the attribute again, or the object's end.
+      if (w.op === 'xattr') return (x.op === 'xattr' && same) || ((x.op === 'remove' || x.op === 'rmdir') && at(x.paths[0])) || (x.op === 'rename' && at(x.paths[1]))
       const session = x.op === 'write' || x.op === 'append' || x.op === 'truncate'
       if (same && session && x.client !== w.client && x.i <= w.pendingUntil) return true
       switch (x.op) {

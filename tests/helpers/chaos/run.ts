@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process'
 import { controlCall } from '@afs-ts/tools'
 import { Stack, isMounted, startClient, startServer, tempDir, type Client, type Server } from '../cell.ts'
 import { History, type Conflict, type FinalObject, type Verdict, type View } from './history.ts'
-import { Random, TOKEN, Workload, bounded, kindOf } from './workload.ts'
+import { Random, TOKEN, Workload, XATTR, bounded, kindOf } from './workload.ts'
 
 export interface ChaosOptions { seed: number, ops: number, clients?: number, log?: (line: string) => void }
 export interface ChaosReport extends Verdict {
@@ -155,13 +155,15 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
     const conflicts: Conflict[] = []
     const found = new Set<string>()
     const collect = (text: string) => { for (const t of text.match(TOKEN) ?? []) found.add(t) }
-    for (const o of server.values()) if (o.content) collect(o.content)
+    for (const o of server.values()) collect(`${o.content ?? ''}${o.xattr ?? ''}`)
     for (const m of members) {
       clients.set(m.name, await viewOf(root(m)))
-      for (const c of await call(m, 'repairList') as Array<{ path: string, kind: string, localCopy: string | null, serverCopy: string | null, fid: unknown, local: { op: string }, message: string }>) {
+      type Side = { xattrs?: Record<string, string> }
+      for (const c of await call(m, 'repairList') as Array<{ path: string, kind: string, localCopy: string | null, serverCopy: string | null, fid: unknown, local: Side & { op: string }, server: Side, message: string }>) {
         const path = c.path.replace(/^\/chaos\/chaos\/?/, '')
         const copies = [c.localCopy, c.serverCopy].filter((x): x is string => x !== null)
         for (const f of copies) collect(await readFile(f, 'utf8').catch(() => ''))
+        for (const side of [c.local, c.server]) for (const v of Object.values(side.xattrs ?? {})) collect(`${Buffer.from(v, 'base64').toString()}\n`)
         conflicts.push({ client: m.name, path, kind: `${c.kind}, local ${c.local.op} of ${JSON.stringify(c.fid)}: ${c.message}`, copies })
       }
     }
@@ -197,6 +199,7 @@ async function waitSynced (m: Member): Promise<boolean> {
 /** Everything under `root` as a client shows it: type, mode, contents, link targets. */
 async function viewOf (root: string): Promise<View> {
   const view: View = new Map()
+  const xattrs = await attributesUnder(root)
   const walk = async (rel: string) => {
     for (const name of (await readdir(join(root, rel))).sort()) {
       const path = rel ? `${rel}/${name}` : name
@@ -205,12 +208,29 @@ async function viewOf (root: string): Promise<View> {
       const o: FinalObject = { type: kindOf(s), mode: s.mode & 0o7777 }
       if (o.type === 'symlink') o.target = await readlink(full)
       if (o.type === 'file') o.content = await readFile(full, 'utf8')
+      const x = xattrs.get(full)
+      if (x !== undefined) o.xattr = x
       view.set(path, o)
       if (o.type === 'dir') await walk(path)
     }
   }
   await walk('')
   return view
+}
+
+/** The workload's attribute of every object under `root` (one getfattr for the tree), by full path. */
+async function attributesUnder (root: string): Promise<Map<string, string>> {
+  const dump = await new Promise<string>(resolve => {
+    execFile('getfattr', ['-R', '-h', '--absolute-names', '-d', '-m', `^${XATTR.replace('.', '\\.')}$`, '--', root], { maxBuffer: 1 << 26 }, (_err, stdout) => resolve(stdout))
+  })
+  const out = new Map<string, string>()
+  let file = ''
+  for (const line of dump.split('\n')) {
+    if (line.startsWith('# file: ')) file = line.slice(8)
+    const m = /^[^=]+="(.*)"$/.exec(line)
+    if (m && file) out.set(file, `${m[1]}\n`)
+  }
+  return out
 }
 
 /** Last resort for a mount whose cache manager did not unmount it. */

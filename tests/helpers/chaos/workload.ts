@@ -11,6 +11,8 @@ import { promisify } from 'node:util'
 import type { Outcome } from './history.ts'
 
 export const SLOT = 16
+/** The extended attribute the workload sets (one token). */
+export const XATTR = 'user.token'
 const NAMES = ['a', 'b', 'c', 'x', 'y']
 const MODES = [0o600, 0o640, 0o644, 0o755]
 /** An operation that takes longer than this is reported as hung. */
@@ -53,7 +55,7 @@ const run = promisify(execFile)
 
 const OPS = {
   create: 8, write: 8, partial: 5, append: 4, truncate: 3, read: 8, readdir: 3, rename: 6, remove: 5,
-  mkdir: 5, rmdir: 3, link: 2, symlink: 2, chmod: 3, utimes: 2, mkfifo: 1,
+  mkdir: 5, rmdir: 3, link: 2, symlink: 2, chmod: 3, utimes: 2, mkfifo: 1, xattr: 2,
 } as const
 export type OpName = keyof typeof OPS
 
@@ -158,6 +160,11 @@ export class Workload {
           out.effects = [{ kind: 'exists', path: p, type: 'fifo' }]
           return
         }
+        case 'xattr': {
+          out.tokens = tokens(1)
+          await run('setfattr', ['-h', '-n', XATTR, '-v', out.tokens[0].trim(), at(p)]).catch((e: { stderr?: string }) => { throw Object.assign(new Error(e.stderr ?? String(e)), { code: errnoOf(e.stderr ?? '') }) })
+          return
+        }
         case 'utimes': {
           const t = new Date(Date.UTC(2020, this.rnd.int(12), 1 + this.rnd.int(28)))
           await utimes(at(p), t, t)
@@ -208,6 +215,7 @@ function errnoOf (stderr: string): string {
   const known: Record<string, string> = {
     'File exists': 'EEXIST', 'No such file or directory': 'ENOENT', 'Not a directory': 'ENOTDIR',
     'Connection timed out': 'ETIMEDOUT', 'Read-only file system': 'EROFS', 'Permission denied': 'EACCES',
+    'Operation not permitted': 'EPERM', 'Operation not supported': 'EOPNOTSUPP', 'No space left': 'ENOSPC',
   }
   return Object.entries(known).find(([text]) => stderr.includes(text))?.[1] ?? stderr.trim()
 }
