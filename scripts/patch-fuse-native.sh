@@ -10,7 +10,7 @@
 set -e
 cd "$(dirname "$0")/.."
 dir=node_modules/fuse-native
-marker='afs-ts patch (4)'
+marker='afs-ts patch (5)'
 if grep -qF "$marker" "$dir/index.js" 2>/dev/null && [ -f "$dir/build/Release/fuse.node" ]; then
   exit 0
 fi

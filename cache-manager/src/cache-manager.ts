@@ -24,6 +24,7 @@ import { ClientModifyLog, isLocalFid } from './cml.ts'
 import { LocalObjects } from './local-objects.ts'
 import { Emulator } from './emulator.ts'
 import { Reintegrator } from './reintegrator.ts'
+import { Locks } from './locks.ts'
 import { Connectivity } from './connectivity.ts'
 import { CacheSpace } from './cache-space.ts'
 import { WholeFiles } from './whole-file.ts'
@@ -66,6 +67,7 @@ export class CacheManager {
   readonly ancestors: Ancestors
   readonly repairer: Repairer
   readonly resolvers: Resolvers
+  readonly fileLocks: Locks
   /** Paths asked for while disconnected that the cache did not hold (`afs status --misses`). */
   readonly misses = new Map<string, Miss>()
   /** `afs disconnect --write-back`: reads from servers, mutations through the log. */
@@ -86,6 +88,7 @@ export class CacheManager {
     this.ancestors = new Ancestors(opts.cacheDir)
     this.repairer = new Repairer(this)
     this.resolvers = new Resolvers(this, this.repairer)
+    this.fileLocks = new Locks({ cells: this.cells, reachable: (cell, volume) => cell.linkFor(volume).connected })
   }
 
   async ready (): Promise<void> {
@@ -132,6 +135,7 @@ export class CacheManager {
 
   async close (): Promise<void> {
     this.connectivity.close()
+    this.fileLocks.close()
     this.readFds.closeAll()
     for (const c of this.cells.values()) c.close()
     await this.table.close()

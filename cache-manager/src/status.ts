@@ -56,6 +56,7 @@ export function statusReport (cm: CacheManager, mount: string) {
       running: [...cm.reintegrator.progress].map(([cell, p]) => ({ cell, ...p })),
       last: [...cm.reintegrator.last.values()],
     },
+    locks: cm.fileLocks.list(),
     conflicts: cm.cml.conflicts().map(c => ({ path: c.path, kind: c.kind, id: c.id, time: c.time, localCopy: c.localCopy, serverCopy: c.serverCopy, message: c.message })),
     misses: [...cm.misses.values()],
   }

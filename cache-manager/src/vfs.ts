@@ -343,6 +343,33 @@ export class Vfs {
     }, sent => this.cm.emulator.xattr(cell, obj, name, value, mode, sent))
   }
 
+  // ---- advisory locks (locks.ts) ----
+
+  /**
+   * fcntl locks: `cmd` 0 F_GETLK, 1 F_SETLK, 2 F_SETLKW; `type` 0 read, 1 write, 2 unlock;
+   * `len` 0 to the end of the file. F_GETLK answers the lock in the way, if any.
+   */
+  async lock (fh: number, cmd: number, type: number, start: number, len: number, owner: string): Promise<{ type: number, start: number, len: number, pid: number } | undefined> {
+    const h = this.handle(fh)
+    const range = { family: 'posix' as const, owner, start, end: len === 0 ? Infinity : start + len }
+    if (type === 2) { await this.cm.fileLocks.unlock(h.cell, h.obj, range); return undefined }
+    const ask = { ...range, kind: type === 1 ? 'write' as const : 'read' as const }
+    if (cmd === 0) {
+      const b = await this.cm.fileLocks.test(h.cell, h.obj, ask)
+      return b ? { type: b.kind === 'write' ? 1 : 0, start: b.start, len: b.end === Infinity ? 0 : b.end - b.start, pid: 0 } : undefined
+    }
+    await this.cm.fileLocks.lock(h.cell, h.obj, ask, cmd === 2)
+    return undefined
+  }
+
+  /** flock: `op` 0 shared, 1 exclusive, 2 unlock, plus 4 for LOCK_NB. */
+  async flock (fh: number, op: number, owner: string): Promise<void> {
+    const h = this.handle(fh)
+    const whole = { family: 'flock' as const, owner, start: 0, end: Infinity }
+    if ((op & 3) === 2) return await this.cm.fileLocks.unlock(h.cell, h.obj, whole)
+    await this.cm.fileLocks.lock(h.cell, h.obj, { ...whole, kind: (op & 3) === 1 ? 'write' : 'read' }, (op & 4) === 0)
+  }
+
   // ---- namespace (namespace.ts) ----
 
   mkdir (path: string, mode: number, caller: Caller): Promise<void> { return this.ns.mkdir(path, mode, caller) }

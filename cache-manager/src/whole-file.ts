@@ -107,11 +107,12 @@ export class WholeFiles {
           gen = o.writeGen
           size = await this.cm.containers.size(o.key)
           return await cell.linkFor(o.status.fid.volume).upload('store',
-            { fid: o.status.fid, size, ...localMtime(o), ...(o.localCtimeMs ? { ctimeMs: o.localCtimeMs } : {}), seq },
+            { fid: o.status.fid, size, ...localMtime(o), ...(o.localCtimeMs ? { ctimeMs: o.localCtimeMs } : {}), ...fenced(this.cm.fileLocks.writeGeneration(o.status.fid)), seq },
             size === 0 ? noBytes() : createReadStream(this.cm.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES })) as StatusReply
         })
       } catch (err) {
         if (isUnreachable(err)) return await this.cm.emulator.store(cell, o, seq)
+        if (AfsError.from(err).code === 'NO_LOCK') await this.lockLost(cell, o)
         if (isRejection(err)) await this.discardLocal(o)
         throw err
       }
@@ -123,6 +124,17 @@ export class WholeFiles {
       this.cm.space.setCached(o, reply.status.dataVersion, size)
     })
     await this.cm.space.trim()
+  }
+
+  /**
+   * The write lock these bytes were written under ran out and may be another's now: they
+   * are logged against the version they were written over, so that reintegration keeps
+   * them beside any change the new holder made (a conflict), and the caller is told.
+   */
+  private async lockLost (cell: Cell, o: FsObject): Promise<void> {
+    log.error(`${o.key}: stored after its write lock was lost; kept in the log (a conflict if the file changed meanwhile)`)
+    await this.cm.emulator.store(cell, o)
+    void this.cm.reintegrator.run(cell)
   }
 
   /**
@@ -149,6 +161,10 @@ export class WholeFiles {
 async function * noBytes (): AsyncIterable<Buffer> { /* an empty file */ }
 
 /** Errors after which retrying the same store cannot succeed. */
+function fenced (generation: number | undefined): { lock?: number } {
+  return generation === undefined ? {} : { lock: generation }
+}
+
 function isRejection (err: unknown): boolean {
   return err instanceof AfsError && ['QUOTA', 'NO_SPACE', 'NOT_FOUND', 'PERMISSION', 'IS_DIR', 'INVALID'].includes(err.code)
 }

@@ -1,8 +1,10 @@
 // The cache manager core against a real in-process volume server, without a mount.
 import test from 'ava'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { AfsError } from '@afs-ts/common'
 import { FileServer } from '@afs-ts/fileserver'
 import { CacheManager } from '../src/cache-manager.ts'
 import { Vfs } from '../src/vfs.ts'
@@ -106,4 +108,28 @@ test('a file written in write-back mode after another client changed it is based
   const conflicts = b.cm.cml.conflicts().length
   // Either b wrote over the version it read (then a's is on the server still, beside a conflict), or over a's.
   t.true((server === 'two!' && conflicts === 1) || (server === 'Bwo!' && conflicts === 0), `server ${server}, ${conflicts} conflicts`)
+})
+
+test('a store under a write lock the server let go is refused (ENOLCK) and kept as a conflict; the new holder\'s write stays', async t => {
+  const { server, vfss: [a, b] } = await setup(t)
+  await writeWhole(a, '/unit/f', 'one')
+  const fa = await a.open('/unit/f', 2)
+  await a.lock(fa, 2, 1, 0, 0, 'owner-a')
+  const late = Buffer.from('from a, too late')
+  await a.write(fa, late, late.length, 0)
+  server.locks.expire(Date.now() + 3_600_000) // a stopped renewing long ago
+  const fb = await b.open('/unit/f', 2)
+  await b.lock(fb, 2, 1, 0, 0, 'owner-b')
+  const mine = Buffer.from('from b')
+  await b.write(fb, mine, mine.length, 0)
+  await b.flush(fb)
+  await b.release(fb)
+  const err = await t.throwsAsync(a.flush(fa)) as AfsError
+  t.is(err.code, 'NO_LOCK')
+  await a.release(fa).catch(() => {})
+  await a.cm.connectivity.sync(10_000)
+  t.is(await readWhole(b, '/unit/f'), 'from b', 'the holder\'s write stays')
+  const conflicts = a.cm.cml.conflicts()
+  t.is(conflicts.length, 1)
+  t.is(readFileSync(conflicts[0].localCopy!, 'utf8'), 'from a, too late')
 })

@@ -7,12 +7,14 @@ import { open as openFile } from 'node:fs/promises'
 import { mkdir } from 'node:fs/promises'
 import {
   AfsError, Download, RpcConnection, badRequest, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, protocolError, requests,
-  NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES, type Args, type Fid, type LocateReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
+  noLock, wouldBlock, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
+  type Args, type HeldLock, type LockKind, type LockRequest, type Fid, type LocateReply, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { ROOT_VOLUME_NAME, VolumeLocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
 import { VolumeStore, type Within } from './volume-store.ts'
 import { Replayer } from './replay.ts'
+
 import { newObject, toStatus, type Making } from './vnode.ts'
 import type { Database } from 'lmdb'
 
@@ -28,6 +30,8 @@ export interface FileServerOptions {
   /** The host:port clients should use for this server (defaults to the listen address). */
   advertise?: string
   callbackTableMax?: number
+  /** How long a client's locks outlive its last renewal. */
+  lockLeaseMs?: number
 }
 
 interface ClientRecord { id: string, hostname: string }
@@ -37,6 +41,8 @@ export class FileServer {
   readonly vldb: VolumeLocationDb
   readonly callbacks: CallbackTable
   readonly replayer: Replayer
+  readonly locks: LockTable
+  private readonly lockExpiry: NodeJS.Timeout
   readonly counters: Record<string, number> = {}
   private readonly clients = new Map<string, RpcConnection>()
   private server: Server | null = null
@@ -47,6 +53,11 @@ export class FileServer {
     this.vldb = new VolumeLocationDb(store.root)
     this.callbacks = new CallbackTable(opts.callbackTableMax)
     this.replayer = new Replayer(store)
+    this.locks = new LockTable(opts.lockLeaseMs)
+    this.lockExpiry = setInterval(() => {
+      for (const c of this.locks.expire()) log.warn(`client ${c} stopped renewing its lease: its locks are free`)
+    }, Math.min(1000, this.locks.leaseMs / 4))
+    this.lockExpiry.unref()
   }
 
   static async open (opts: FileServerOptions): Promise<FileServer> {
@@ -85,6 +96,7 @@ export class FileServer {
   }
 
   async close (): Promise<void> {
+    clearInterval(this.lockExpiry)
     for (const c of this.clients.values()) c.destroy()
     this.clients.clear()
     await new Promise<void>(resolve => this.server ? this.server.close(() => resolve()) : resolve())
@@ -107,6 +119,8 @@ export class FileServer {
       if (c && this.clients.get(c.id) === conn) {
         this.clients.delete(c.id)
         this.callbacks.dropClient(c.id)
+        // Its locks stay until its lease runs out (it may be back); what it waits for, it no longer does.
+        this.locks.cancelWaits(c.id)
       }
     })
     conn.on('handler-error', err => log.error(`handler failed: ${(err as Error).stack ?? err}`))
@@ -153,6 +167,10 @@ export class FileServer {
         const status = await this.once(me, x, x.fid, mark => s.setxattr(x.fid, x.name, op === 'setxattr' ? x.value : null, op === 'setxattr' ? x.mode : 'replace', mark))
         return await this.mutated(me, [x.fid], this.reply(me, status))
       }
+      case 'lock': return await this.onLock(a as Args<'lock'>, me!)
+      case 'unlock': { const x = a as Args<'unlock'>; this.locks.release(lockRequest(x, me!, 'write')); return {} }
+      case 'testLock': { const x = a as Args<'testLock'>; const l = this.locks.test(lockRequest(x, me!, x.kind)); return { blocker: l && this.lockReply(l) } }
+      case 'renewLocks': return { expiresAt: this.locks.renew(me!), locks: this.locks.heldBy(me!).map(l => ({ fid: l.fid, generation: l.generation })) }
       case 'create': case 'mkdir': case 'symlink': case 'mknod': case 'mkmount': return await this.onCreate({ ...a as Args<'create'>, op } as never, me)
       case 'link': {
         const x = a as Args<'link'>
@@ -214,6 +232,10 @@ export class FileServer {
 
   private async onStore (a: Args<'store'>, ctx: RequestContext, me: string | null) {
     if (!ctx.body) throw badRequest('store needs a body')
+    // Fencing: a write under a lock that expired (and may be someone else's now) is refused.
+    if (a.lock !== undefined && !this.locks.holds(fidKey(a.fid), me ?? '', a.lock)) {
+      throw noLock(`the write lock (generation ${a.lock}) this store was made under is no longer held`)
+    }
     const body = ctx.body
     const status = await this.once(me, a, a.fid, mark => this.store.store(a.fid, body, a.size, { mtimeMs: a.mtimeMs, mtimeNs: a.mtimeNs, ctimeMs: a.ctimeMs }, mark, { ifVersion: a.ifVersion }))
     return await this.mutated(me, [a.fid], this.reply(me, status))
@@ -232,6 +254,20 @@ export class FileServer {
     if (a.op === 'mkmount') this.vldb.get(a.volume)
     const r = await this.once(me, a, a.dir, mark => this.store.create(a.dir, a.name, newObject(a), mark))
     return await this.mutated(me, [a.dir], { ...this.reply(me, r.status), dir: r.dir })
+  }
+
+  private async onLock (a: Args<'lock'>, me: string): Promise<LockReply> {
+    this.store.get(a.fid)
+    const req = lockRequest(a, me, a.kind)
+    if (a.wait) return this.lockReply(await this.locks.wait(req))
+    const r = this.locks.acquire(req)
+    if ('blocked' in r) throw wouldBlock(`${a.kind} lock on ${fidKey(a.fid)} is held by another`, { blocker: this.lockReply(r.blocked) })
+    return this.lockReply(r.granted)
+  }
+
+  private lockReply (l: HeldLock): LockReply {
+    const peer = this.clients.get(l.client)?.peer as ClientRecord | null | undefined
+    return { kind: l.kind, start: l.start, end: l.end === Infinity ? null : l.end, generation: l.generation, expiresAt: this.locks.leaseOf(l.client), holder: peer?.hostname ?? l.client }
   }
 
   private async onRemove (a: Args<'remove'>, directory: boolean, me: string | null) {
@@ -285,3 +321,7 @@ export class FileServer {
 }
 
 async function * emptyBody (): AsyncIterable<Buffer> { /* no bytes */ }
+
+function lockRequest (a: { fid: Fid, owner: string, family: 'posix' | 'flock', start: number, end: number | null }, client: string, kind: LockKind): LockRequest {
+  return { fid: fidKey(a.fid), client, owner: a.owner, family: a.family, kind, start: a.start, end: a.end ?? Infinity }
+}

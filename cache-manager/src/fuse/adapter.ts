@@ -10,7 +10,7 @@ import { FUSE_MAX_WRITE_BYTES, KERNEL_ATTR_TIMEOUT_S, KERNEL_ENTRY_TIMEOUT_S } f
 type Cb = (err: number, ...rest: unknown[]) => void
 
 /** fuse-native fails a handler after this long; a whole-file fetch in open may take longer. */
-const HANDLER_TIMEOUTS_MS = { default: 120_000, open: 3_600_000, create: 3_600_000, flush: 3_600_000, fsync: 3_600_000, release: 3_600_000, truncate: 3_600_000, ftruncate: 3_600_000 }
+const HANDLER_TIMEOUTS_MS = { default: 120_000, lock: false, flock: false, open: 3_600_000, create: 3_600_000, flush: 3_600_000, fsync: 3_600_000, release: 3_600_000, truncate: 3_600_000, ftruncate: 3_600_000 }
 /** A handler unanswered this long is logged. */
 const SLOW_OP_MS = 10_000
 const BLOCK = 4096
@@ -61,6 +61,9 @@ export function makeOps (vfs: Vfs, caller: () => Caller) {
       answer(cb, () => vfs.setxattr(path, name, copy, flags & XATTR_CREATE ? 'create' : flags & XATTR_REPLACE ? 'replace' : 'either'))
     },
     removexattr: (path: string, name: string, cb: Cb) => answer(cb, () => vfs.setxattr(path, name, null, 'replace')),
+    lock: (_path: string, fh: number, cmd: number, type: number, start: number, len: number, _pid: number, owner: string, cb: Cb) =>
+      answer(cb, () => vfs.lock(fh, cmd, type, start, len, owner), found => [found]),
+    flock: (_path: string, fh: number, op: number, owner: string, cb: Cb) => answer(cb, () => vfs.flock(fh, op, owner)),
     mknod: (path: string, mode: number, rdev: number, cb: Cb) => { const c = caller(); answer(cb, () => vfs.mknod(path, mode, rdev, c)) },
     mkdir: (path: string, mode: number, cb: Cb) => { const c = caller(); answer(cb, () => vfs.mkdir(path, mode, c)) },
     rmdir: (path: string, cb: Cb) => answer(cb, () => vfs.rmdir(path)),

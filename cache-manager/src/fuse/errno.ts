@@ -15,6 +15,8 @@ const ERRNO: Record<ErrorCode, number> = {
   NOT_PERMITTED: 1, // EPERM
   NO_DATA: 61, // ENODATA
   TOO_MANY_LINKS: 31, // EMLINK
+  WOULD_BLOCK: 11, // EAGAIN
+  NO_LOCK: 37, // ENOLCK
   QUOTA: 122, // EDQUOT
   NO_SPACE: 28, // ENOSPC
   TOO_LARGE: 27, // EFBIG

@@ -5,7 +5,7 @@ export const ERROR_CODES = [
   'NOT_FOUND', 'EXISTS', 'NOT_DIR', 'IS_DIR', 'NOT_EMPTY', 'INVALID', 'CROSS_VOLUME',
   'PERMISSION', 'QUOTA', 'NO_SPACE', 'TOO_LARGE', 'NAME_TOO_LONG', 'STALE', 'BUSY',
   'VOLUME_OFFLINE', 'TIMEOUT', 'CONNECTION', 'PROTOCOL', 'BAD_REQUEST', 'HASH_MISMATCH',
-  'NOT_SUPPORTED', 'CONFLICT', 'IO', 'NOT_PERMITTED', 'NO_DATA', 'TOO_MANY_LINKS',
+  'NOT_SUPPORTED', 'CONFLICT', 'IO', 'NOT_PERMITTED', 'NO_DATA', 'TOO_MANY_LINKS', 'WOULD_BLOCK', 'NO_LOCK',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
@@ -79,6 +79,10 @@ export const hashMismatch = make('HASH_MISMATCH')
 export const notSupported = make('NOT_SUPPORTED')
 /** EMLINK: a file with as many names as it may have. */
 export const tooManyLinks = make('TOO_MANY_LINKS')
+/** EAGAIN: a lock another holds, asked for without waiting. */
+export const wouldBlock = make('WOULD_BLOCK')
+/** ENOLCK: the lock a change was made under is no longer held (its lease ran out). */
+export const noLock = make('NO_LOCK')
 /** ENODATA: no such extended attribute. */
 export const noData = make('NO_DATA')
 export const conflict = make('CONFLICT')

@@ -35,6 +35,11 @@ export function xattrBytes (x: Record<string, Uint8Array>): number {
   return n
 }
 
+const lockArgs = { owner: z.string().min(1).max(64), family: z.enum(['posix', 'flock']), start: u53, end: u53.nullable() }
+
+/** A lock as the server describes it: the one granted, or the one in the way. */
+export interface LockReply { kind: 'read' | 'write', start: number, end: number | null, generation: number, expiresAt: number, holder: string }
+
 /** setxattr's flags: only make a new attribute, only replace one, or either. */
 export const xattrMode = z.enum(['create', 'replace', 'either'])
 export type XattrMode = z.infer<typeof xattrMode>
@@ -144,7 +149,8 @@ export const requests = {
   fetchData: z.object({ fid: fidSchema }),
   /** `ifVersion`: store only if the file is still at that version (repairs), else CONFLICT. */
   /** `ctimeMs`: when the client changed the contents (its last write); the file's ctime becomes that unless it is later already. */
-  store: z.object({ fid: fidSchema, size: u53, mtimeMs: timeMs.optional(), mtimeNs: subMs.optional(), ctimeMs: timeMs.optional(), ifVersion: u53.optional(), seq }),
+  /** `lock`: the generation of the write lock the client writes under; refused (NO_LOCK) once that lock is gone. */
+  store: z.object({ fid: fidSchema, size: u53, mtimeMs: timeMs.optional(), mtimeNs: subMs.optional(), ctimeMs: timeMs.optional(), ifVersion: u53.optional(), lock: u53.optional(), seq }),
   create: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq }),
   mkdir: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq }),
   symlink: z.object({ dir: fidSchema, name: nameSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32, seq }),
@@ -167,6 +173,15 @@ export const requests = {
   }),
   setxattr: z.object({ fid: fidSchema, name: xattrName, value: xattrValue, mode: xattrMode, seq }),
   removexattr: z.object({ fid: fidSchema, name: xattrName, seq }),
+  /**
+   * Advisory locks, held as a lease the client renews (renewLocks). `end` null: to the end
+   * of the file. `wait`: answered when granted (F_SETLKW), else WOULD_BLOCK at once.
+   */
+  lock: z.object({ fid: fidSchema, ...lockArgs, kind: z.enum(['read', 'write']), wait: z.boolean() }),
+  unlock: z.object({ fid: fidSchema, ...lockArgs }),
+  /** The first lock in the way of one like this (F_GETLK), or null. */
+  testLock: z.object({ fid: fidSchema, ...lockArgs, kind: z.enum(['read', 'write']) }),
+  renewLocks: z.object({}).optional(),
   readlink: z.object({ fid: fidSchema }),
   statfs: z.object({ volume: u32 }),
   replay: z.object({ seq: u53, record: cmlRecordSchema }),

@@ -132,7 +132,7 @@ export class History {
       // A rename that conflicted is kept at either of its names.
       const kept = (e: Effect) => covered(w.op === 'rename' ? [e.path, ...w.paths] : [e.path])
       for (const e of w.effects) {
-        if (later.some(x => replacesEffect(x, e)) || kept(e)) continue
+        if (later.some(x => replacesEffect(x, e)) || kept(e) || this.ownUnsent(w, e)) continue
         const have = server.get(e.path)
         const held = e.kind === 'absent' ? !have
           : e.kind === 'exists' ? have !== undefined && (e.type === undefined || have.type === e.type)
@@ -164,6 +164,15 @@ export class History {
       .filter(c => !ok.some(s => s.client !== c.client && s.paths.some(p => related(p, c.path))))
       .map(c => `${c.client} ${c.path} (${c.kind}): no other client touched it`)
     return { losses, divergences, falseConflicts, misplaced, conflicts: conflicts.length }
+  }
+
+  /**
+   * A name `w` removes that its own client made and may not have sent yet: the two cancel
+   * in its log (Coda's cancellation), and whatever another client made there stays.
+   */
+  private ownUnsent (w: Step, e: Effect): boolean {
+    if (e.kind !== 'absent') return false
+    return this.steps.some(x => x.i < w.i && x.ok && x.client === w.client && x.pendingUntil > w.i && x.effects.some(f => f.kind === 'exists' && f.path === e.path))
   }
 
   /**
