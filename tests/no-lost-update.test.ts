@@ -5,38 +5,30 @@ import test from 'ava'
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Stack, addClient, afs, cell, eventually, startClient, status, type Client } from './helpers/cell.ts'
+import { Stack, addClient, afsOk, cell, drained, eventually, startClient, status, type Client } from './helpers/cell.ts'
 
 type Status = Awaited<ReturnType<typeof status>> & { volumes: Array<{ state: string, cml: { records: number } }>, conflicts: Array<{ path: string }> }
 const st = async (c: Client) => await status(c) as Status
 
-async function ok (args: string[]): Promise<string> {
-  const r = await afs(args)
-  if (r.code !== 0) throw new Error(`afs ${args.join(' ')}: ${r.stderr}`)
-  return r.stdout
-}
 
-async function settled (c: Client): Promise<boolean> {
-  return await eventually(async () => { const s = await st(c); return s.volumes.every(v => v.state === 'connected' && v.cml.records === 0) }, 30_000)
-}
 
 test.serial('a tree made in write-back mode and removed after reconnecting is removed on the server too', async t => {
   const stack = new Stack()
   try {
     const { clients: [a, b] } = await cell(stack, 2)
-    await ok(['disconnect', '--write-back', '--age', '1', '--cache', a.cache])
+    await afsOk(['disconnect', '--write-back', '--age', '1', '--cache', a.cache])
     const A = (...p: string[]) => join(a.cellPath, 't', ...p)
     mkdirSync(A('d1'), { recursive: true })
     mkdirSync(A('d2'))
     const N = 120
     for (let i = 1; i <= N; i++) writeFileSync(A(`d${i % 2 + 1}`, `f${i}`), `${i}\n`)
-    await ok(['sync', '--wait', '--timeout', '60', '--cache', a.cache])
+    await afsOk(['sync', '--wait', '--timeout', '60', '--cache', a.cache])
     t.is(readdirSync(join(b.cellPath, 't', 'd1')).length + readdirSync(join(b.cellPath, 't', 'd2')).length, N)
-    await ok(['reconnect', '--cache', a.cache])
-    t.true(await settled(a))
+    await afsOk(['reconnect', '--cache', a.cache])
+    t.true(await drained(a))
     rmSync(A(), { recursive: true })
     t.false(existsSync(A()))
-    t.true(await settled(a))
+    t.true(await drained(a))
     t.deepEqual((await st(a)).conflicts, [])
     t.false(existsSync(join(b.cellPath, 't')), 'the other client sees the tree gone')
     const fresh = await addClient(stack, [(await st(a) as unknown as { servers: Array<{ address: string }> }).servers[0].address])
@@ -51,19 +43,19 @@ test.serial('files written offline stay cached once they reach the server, and r
     const { clients: [a] } = await cell(stack, 1)
     const A = (...p: string[]) => join(a.cellPath, ...p)
     readdirSync(A())
-    await ok(['disconnect', '--cache', a.cache])
+    await afsOk(['disconnect', '--cache', a.cache])
     mkdirSync(A('offline'))
     for (let i = 0; i < 20; i++) writeFileSync(A('offline', `f${i}`), `offline ${i}\n`)
-    await ok(['reconnect', '--cache', a.cache])
-    await ok(['sync', '--wait', '--timeout', '60', '--cache', a.cache])
-    t.true(await settled(a))
+    await afsOk(['reconnect', '--cache', a.cache])
+    await afsOk(['sync', '--wait', '--timeout', '60', '--cache', a.cache])
+    t.true(await drained(a))
     const before = (await st(a)).counters.fetches
-    await ok(['disconnect', '--cache', a.cache])
+    await afsOk(['disconnect', '--cache', a.cache])
     let readable = 0
     for (let i = 0; i < 20; i++) if (readFileSync(A('offline', `f${i}`), 'utf8') === `offline ${i}\n`) readable++
     t.is(readable, 20)
-    await ok(['reconnect', '--cache', a.cache])
-    t.true(await settled(a))
+    await afsOk(['reconnect', '--cache', a.cache])
+    t.true(await drained(a))
     for (let i = 0; i < 20; i++) t.is(readFileSync(A('offline', `f${i}`), 'utf8'), `offline ${i}\n`)
     t.is((await st(a)).counters.fetches, before, 'revalidated, not fetched again')
   } finally { await stack.unwind() }
@@ -75,7 +67,7 @@ test.serial('after damaged cache metadata is rebuilt, files and directories crea
     const { server, clients: [a] } = await cell(stack, 1)
     writeFileSync(join(a.cellPath, 'kept.txt'), 'v1')
     readdirSync(a.cellPath)
-    await ok(['disconnect', '--cache', a.cache])
+    await afsOk(['disconnect', '--cache', a.cache])
     writeFileSync(join(a.cellPath, 'kept.txt'), 'v2 offline')
     mkdirSync(join(a.cellPath, 'newdir'))
     writeFileSync(join(a.cellPath, 'newdir', 'inner.txt'), 'inner offline')
@@ -91,14 +83,14 @@ test.serial('after damaged cache metadata is rebuilt, files and directories crea
     stack.push(() => a2.stop())
     server.proc.kill('SIGCONT')
     t.regex(a2.stderr(), /cache metadata is damaged/)
-    await ok(['disconnect', '--cache', a.cache])
+    await afsOk(['disconnect', '--cache', a.cache])
     // What the log named is there (kept.txt's offline change is safe, but the log holds no name for it).
     const names = readdirSync(a2.cellPath)
     t.true(names.includes('born.txt') && names.includes('newdir'), names.join(' '))
     t.is(readFileSync(join(a2.cellPath, 'born.txt'), 'utf8'), 'born offline')
     t.is(readFileSync(join(a2.cellPath, 'newdir', 'inner.txt'), 'utf8'), 'inner offline')
-    await ok(['reconnect', '--cache', a.cache])
-    t.true(await settled(a2))
+    await afsOk(['reconnect', '--cache', a.cache])
+    t.true(await drained(a2))
     t.is(readFileSync(join(a2.cellPath, 'newdir', 'inner.txt'), 'utf8'), 'inner offline')
     t.is(readFileSync(join(a2.cellPath, 'kept.txt'), 'utf8'), 'v2 offline')
   } finally { await stack.unwind() }
@@ -114,12 +106,12 @@ test.serial('a name removed offline from a file that goes into conflict is remov
     linkSync(join(a.cellPath, 'f'), join(a.cellPath, 'g'))
     readFileSync(join(a.cellPath, 'f'))
     t.is(readFileSync(join(b.cellPath, 'g'), 'utf8'), 'original\n')
-    await ok(['disconnect', '--cache', a.cache])
+    await afsOk(['disconnect', '--cache', a.cache])
     writeFileSync(join(a.cellPath, 'f'), 'changed here\n')
     rmSync(join(a.cellPath, 'g'))
     writeFileSync(join(b.cellPath, 'f'), 'changed there\n')
-    await ok(['reconnect', '--cache', a.cache])
-    t.true(await settled(a))
+    await afsOk(['reconnect', '--cache', a.cache])
+    t.true(await drained(a))
     const paths = (await st(a)).conflicts.map(c => c.path)
     t.true(paths.includes('/test/f'), `the store conflicts at f: ${paths.join(', ')}`)
     const gone = await eventually(() => !existsSync(join(b.cellPath, 'g')), 3000)
@@ -136,13 +128,13 @@ test.serial('a conflict on a file the server removed is reported at the file\'s 
     mkdirSync(join(a.cellPath, 'd'))
     writeFileSync(join(a.cellPath, 'd', 'f'), 'original\n')
     readFileSync(join(a.cellPath, 'd', 'f'))
-    await ok(['disconnect', '--write-back', '--age', '600', '--cache', a.cache])
+    await afsOk(['disconnect', '--write-back', '--age', '600', '--cache', a.cache])
     writeFileSync(join(a.cellPath, 'd', 'f'), 'changed here\n')
     rmSync(join(b.cellPath, 'd', 'f'))
     // A lists the directory again (connected, write-back): the server no longer names f.
     await new Promise(resolve => setTimeout(resolve, 1500)) // the kernel's entry cache (1 s)
     readdirSync(join(a.cellPath, 'd'))
-    await ok(['sync', '--wait', '--timeout', '30', '--cache', a.cache])
+    await afsOk(['sync', '--wait', '--timeout', '30', '--cache', a.cache])
     const paths = (await st(a)).conflicts.map(c => c.path)
     t.deepEqual(paths, ['/test/d/f'])
   } finally { await stack.unwind() }
@@ -154,13 +146,13 @@ test.serial('a link that conflicts offline leaves the file\'s later changes to r
     const { clients: [a, b] } = await cell(stack, 2)
     writeFileSync(join(a.cellPath, 'c'), 'original\n')
     readFileSync(join(a.cellPath, 'c'))
-    await ok(['disconnect', '--cache', a.cache])
+    await afsOk(['disconnect', '--cache', a.cache])
     linkSync(join(a.cellPath, 'c'), join(a.cellPath, 'x'))
     writeFileSync(join(a.cellPath, 'c'), 'changed after the link\n')
     chmodSync(join(a.cellPath, 'c'), 0o600)
     mkdirSync(join(b.cellPath, 'x')) // the name the link wants, taken on the server
-    await ok(['reconnect', '--cache', a.cache])
-    t.true(await settled(a))
+    await afsOk(['reconnect', '--cache', a.cache])
+    t.true(await drained(a))
     t.deepEqual((await st(a)).conflicts.map(c => c.path), ['/test/x'], 'only the link conflicts')
     t.true(await eventually(() => (statSync(join(b.cellPath, 'c')).mode & 0o777) === 0o600, 3000), 'the chmod reached the server')
     t.is(readFileSync(join(b.cellPath, 'c'), 'utf8'), 'changed after the link\n')
@@ -174,16 +166,16 @@ test.serial('bytes written through a handle opened before its file went into con
     const f = join(a.cellPath, 'f')
     writeFileSync(f, 'original\n')
     readFileSync(join(b.cellPath, 'f'))
-    await ok(['disconnect', '--cache', a.cache])
+    await afsOk(['disconnect', '--cache', a.cache])
     writeFileSync(f, 'here\n')
     writeFileSync(join(b.cellPath, 'f'), 'there\n')
     const fh = await open(f, 'a')
     try {
-      await ok(['reconnect', '--cache', a.cache])
+      await afsOk(['reconnect', '--cache', a.cache])
       t.true(await eventually(async () => (await st(a)).conflicts.length > 0, 15_000), 'the store conflicts')
       await fh.write('later\n')
     } finally { await fh.close() }
-    const list = JSON.parse(await ok(['repair', 'list', '--json', '--cache', a.cache])) as Array<{ path: string, localCopy: string | null }>
+    const list = JSON.parse(await afsOk(['repair', 'list', '--json', '--cache', a.cache])) as Array<{ path: string, localCopy: string | null }>
     t.deepEqual(list.map(c => c.path), ['/test/f'])
     t.is(readFileSync(list[0].localCopy!, 'utf8'), 'here\nlater\n')
   } finally { await stack.unwind() }

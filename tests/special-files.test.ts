@@ -7,15 +7,11 @@ import { linkSync, lstatSync, readdirSync, renameSync, rmSync, statSync, type St
 import { createConnection, createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { Stack, afs, cell, eventually, status, type Client } from './helpers/cell.ts'
+import { Stack, afsOk, cell, drained, eventually, type Client } from './helpers/cell.ts'
 
 const run = promisify(execFile)
 const DEV_NULL = statSync('/dev/null').rdev
 
-async function ok (args: string[]): Promise<void> {
-  const r = await afs(args)
-  if (r.code !== 0) throw new Error(`afs ${args.join(' ')}: ${r.stderr}`)
-}
 
 /** Makes a FIFO, a character and a block device node under `dir` with the system's tools. */
 async function makeNodes (dir: string): Promise<void> {
@@ -84,14 +80,11 @@ test.serial('special files made offline are replayed to the server', async t => 
   try {
     const { clients: [a, b] } = await cell(stack, 2)
     readdirSync(a.cellPath) // cached, so that names can be made in it offline
-    await ok(['disconnect', '--cache', a.cache])
+    await afsOk(['disconnect', '--cache', a.cache])
     await makeNodes(a.cellPath)
     seen(t, a.cellPath)
-    await ok(['reconnect', '--cache', a.cache])
-    t.true(await eventually(async () => {
-      const s = await status(a) as unknown as { volumes: Array<{ cml: { records: number } }> }
-      return s.volumes.every(v => v.cml.records === 0)
-    }, 15_000), 'the log drains')
+    await afsOk(['reconnect', '--cache', a.cache])
+    t.true(await drained(a), 'the log drains')
     t.true(await eventually(() => maybe(join(b.cellPath, 'loop')) !== null, 3000))
     seen(t, b.cellPath)
   } finally { await stack.unwind() }

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process'
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { Stack, afs, cell, eventually, status, tempDir, type Client } from './helpers/cell.ts'
+import { Stack, afsOk, cell, drained, eventually, status, tempDir, type Client } from './helpers/cell.ts'
 
 const run = promisify(execFile)
 
@@ -29,10 +29,6 @@ async function getfattr (path: string): Promise<Record<string, string>> {
   return out
 }
 
-async function ok (args: string[]): Promise<void> {
-  const r = await afs(args)
-  if (r.code !== 0) throw new Error(`afs ${args.join(' ')}: ${r.stderr}`)
-}
 
 async function rpcs (c: Client): Promise<number> {
   return (await status(c)).counters.rpcs
@@ -101,15 +97,12 @@ test.serial('attributes set and removed offline are replayed; cp -a and tar --xa
     writeFileSync(f, 'offline\n')
     await run('setfattr', ['-n', 'user.gone', '-v', 'soon', f])
     readdirSync(a.cellPath)
-    await ok(['disconnect', '--cache', a.cache])
+    await afsOk(['disconnect', '--cache', a.cache])
     await run('setfattr', ['-n', 'user.made', '-v', 'offline', f])
     await run('setfattr', ['-x', 'user.gone', f])
     t.deepEqual(await getfattr(f), { 'user.made': 'offline' }, 'seen offline')
-    await ok(['reconnect', '--cache', a.cache])
-    t.true(await eventually(async () => {
-      const s = await status(a) as unknown as { volumes: Array<{ cml: { records: number } }> }
-      return s.volumes.every(v => v.cml.records === 0)
-    }, 15_000), 'the log drains')
+    await afsOk(['reconnect', '--cache', a.cache])
+    t.true(await drained(a), 'the log drains')
     t.true(await eventually(async () => JSON.stringify(await getfattr(join(b.cellPath, 'f'))) === JSON.stringify({ 'user.made': 'offline' }), 3000), 'B sees the replayed attributes')
 
     // cp -a from a local tree into /afs, then within /afs on the other client.

@@ -88,8 +88,8 @@ export function isLocalFid (f: Fid): boolean {
  * | remove / rmdir   | of an object created in the log whose create is   | no           |
  * |                  | not being replayed: its create and every record   |              |
  * |                  | about it (store, setattr, rename, …)              |              |
- * | remove / rmdir   | of any other object, its last name: its stores    | yes          |
- * |                  | and setattrs                                      |              |
+ * | remove / rmdir   | of any other object, its last name: its stores,   | yes          |
+ * |                  | setattrs and xattrs                               |              |
  *
  * An object whose create is frozen (on its way to the server), already replayed, or
  * logged after a server stopped answering the same create (`maybeApplied`) may exist on
@@ -101,7 +101,7 @@ export const CANCELLATION_RULES = [
   { incoming: 'store', cancels: 'store, setattr of times only', keepsItself: true },
   { incoming: 'setattr', cancels: 'setattr (folded into the new one)', keepsItself: true },
   { incoming: 'remove|rmdir', cancels: 'the whole history of an object born in the log (unless its create is being replayed)', keepsItself: false },
-  { incoming: 'remove|rmdir', cancels: 'stores and setattrs of the object losing its last name', keepsItself: true },
+  { incoming: 'remove|rmdir', cancels: 'stores, setattrs and xattrs of the object losing its last name', keepsItself: true },
 ] as const
 
 export class ClientModifyLog {

@@ -86,6 +86,21 @@ export function afs (args: string[], opts: { cwd?: string } = {}): Promise<{ cod
   })
 }
 
+/** Runs `afs ARGS…` and returns its output; throws with its error when it fails. */
+export async function afsOk (args: string[]): Promise<string> {
+  const r = await afs(args)
+  if (r.code !== 0) throw new Error(`afs ${args.join(' ')}: ${r.stderr}`)
+  return r.stdout
+}
+
+/** Waits until every volume of `c` is connected with an empty log (its changes are on the servers). */
+export async function drained (c: Client, ms = 30_000): Promise<boolean> {
+  return await eventually(async () => {
+    const s = await status(c) as unknown as { volumes: Array<{ state: string, cml: { records: number } }> }
+    return s.volumes.every(v => v.state === 'connected' && v.cml.records === 0)
+  }, ms)
+}
+
 export async function status (c: Client): Promise<{ counters: Record<string, number>, [k: string]: unknown }> {
   const r = await afs(['status', '--cache', c.cache, '--json'])
   if (r.code !== 0) throw new Error(`afs status failed: ${r.stderr}`)
