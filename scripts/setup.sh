@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs what afs-ts needs on a fresh Debian machine: libfuse2, libfuse-dev, a
-# fusermount and attr's setfattr (apt-get, when missing), the npm packages, and the
-# project's patch to fuse-native (rebuilt with node-gyp). Safe to run again: it skips
-# what is done.
+# fusermount, attr's setfattr and rsync (apt-get, when missing), the npm packages, and
+# the project's patch to fuse-native (rebuilt with node-gyp). Safe to run again: it
+# skips what is done.
 set -e
 cd "$(dirname "$0")/.."
 
@@ -10,8 +10,9 @@ need=""
 [ -e /usr/lib/x86_64-linux-gnu/libfuse.so.2 ] || [ -e /lib/x86_64-linux-gnu/libfuse.so.2 ] || ldconfig -p 2>/dev/null | grep -q 'libfuse.so.2 ' || need="$need libfuse2"
 [ -e /usr/include/fuse/fuse.h ] || need="$need libfuse-dev"
 command -v fusermount >/dev/null 2>&1 || need="$need fuse"
-# setfattr/getfattr: the extended-attribute tests use them
+# setfattr/getfattr and rsync: the extended-attribute tests use them
 command -v setfattr >/dev/null 2>&1 || need="$need attr"
+command -v rsync >/dev/null 2>&1 || need="$need rsync"
 if [ -n "$need" ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "afs-ts setup: missing Debian packages:$need — run as root, or: sudo apt-get install -y$need" >&2

@@ -1,6 +1,6 @@
 // Extended attributes through real mounts: setfattr/getfattr, the flags and errors of
-// setxattr(2) and getxattr(2), another client, offline changes replayed, cp -a and
-// tar --xattrs between clients, and a get on a cached object that costs no RPC.
+// setxattr(2) and getxattr(2), another client, offline changes replayed, cp -a, rsync -X
+// and tar --xattrs between clients, and a get on a cached object that costs no RPC.
 import test from 'ava'
 import { execFile } from 'node:child_process'
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
@@ -89,7 +89,7 @@ test.serial('setxattr flags and errors: XATTR_CREATE, XATTR_REPLACE, ENODATA, ER
   } finally { await stack.unwind() }
 })
 
-test.serial('attributes set and removed offline are replayed; cp -a and tar --xattrs keep them between clients', async t => {
+test.serial('attributes set and removed offline are replayed; cp -a, rsync -X and tar --xattrs keep them between clients', async t => {
   const stack = new Stack()
   try {
     const { clients: [a, b] } = await cell(stack, 2)
@@ -116,6 +116,11 @@ test.serial('attributes set and removed offline are replayed; cp -a and tar --xa
     t.true(await eventually(async () => (await getfattr(join(b.cellPath, 'tree', 'g')))['user.origin'] === 'local', 3000))
     await run('cp', ['-a', join(b.cellPath, 'tree'), join(b.cellPath, 'tree2')])
     t.true(await eventually(async () => (await getfattr(join(a.cellPath, 'tree2', 'g')))['user.origin'] === 'local', 3000), 'cp -a within /afs, seen on A')
+
+    await run('rsync', ['-aX', join(local, 'tree') + '/', join(a.cellPath, 'synced') + '/'])
+    t.true(await eventually(async () => (await getfattr(join(b.cellPath, 'synced', 'g')))['user.origin'] === 'local', 3000), 'rsync -X into /afs')
+    await run('rsync', ['-aX', join(b.cellPath, 'synced') + '/', join(local, 'back') + '/'])
+    t.is((await getfattr(join(local, 'back', 'g')))['user.origin'], 'local', 'rsync -X out of /afs')
 
     await run('tar', ['--xattrs', '--xattrs-include=user.*', '-cf', join(local, 't.tar'), '-C', a.cellPath, 'tree'])
     mkdirSync(join(b.cellPath, 'untar'))
