@@ -3,7 +3,7 @@
 // and tar --xattrs between clients, and a get on a cached object that costs no RPC.
 import test from 'ava'
 import { execFile } from 'node:child_process'
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Stack, afsOk, cell, drained, eventually, status, tempDir, type Client } from './helpers/cell.ts'
@@ -126,5 +126,23 @@ test.serial('attributes set and removed offline are replayed; cp -a, rsync -X an
     mkdirSync(join(b.cellPath, 'untar'))
     await run('tar', ['--xattrs', '--xattrs-include=user.*', '-xf', join(local, 't.tar'), '-C', join(b.cellPath, 'untar')])
     t.true(await eventually(async () => (await getfattr(join(a.cellPath, 'untar', 'tree', 'g')))['user.origin'] === 'local', 3000), 'tar --xattrs out of and into /afs')
+  } finally { await stack.unwind() }
+})
+
+test.serial('an attribute set offline on a file changed on the server meanwhile is a conflict at the file\'s path, its value kept', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [a, b] } = await cell(stack, 2)
+    const f = join(a.cellPath, 'f')
+    writeFileSync(f, 'original\n')
+    readFileSync(join(b.cellPath, 'f'))
+    await afsOk(['disconnect', '--cache', a.cache])
+    await run('setfattr', ['-n', 'user.mine', '-v', 'set offline', f])
+    writeFileSync(join(b.cellPath, 'f'), 'changed there\n')
+    await afsOk(['reconnect', '--cache', a.cache])
+    t.true(await drained(a), 'the log drains')
+    const list = JSON.parse(await afsOk(['repair', 'list', '--json', '--cache', a.cache])) as Array<{ path: string, local: { xattrs?: Record<string, string> } }>
+    t.deepEqual(list.map(c => c.path), ['/test/f'])
+    t.is(Buffer.from(list[0].local.xattrs?.['user.mine'] ?? '', 'base64').toString(), 'set offline')
   } finally { await stack.unwind() }
 })

@@ -78,7 +78,7 @@ export class Emulator {
     if ((mode === 'replace' || !value) && !had) throw noData(`no attribute ${name}`)
     const status = withXattr(o.status, name, value)
     if (xattrBytes(status.xattrs ?? {}) > MAX_XATTR_TOTAL_BYTES) throw noSpace(`the attributes of an object take at most ${MAX_XATTR_TOTAL_BYTES} bytes`)
-    await this.cm.cml.append(cell.name, { op: 'xattr', fid: o.status.fid, base: this.base(o), name, value }, { sent })
+    await this.cm.cml.append(cell.name, { op: 'xattr', fid: o.status.fid, base: this.base(o), attr: name, value }, { sent })
     o.status = { ...status, ctimeMs: Date.now() }
     void this.cm.table.save(o)
   }

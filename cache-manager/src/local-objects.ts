@@ -169,7 +169,7 @@ export class LocalObjects {
     const o = newObject(objectKey(cell, fid), cell, status)
     for (const r of about) {
       if (r.body.op === 'setattr') o.status = withAttrs(o.status, r.body.attrs)
-      if (r.body.op === 'xattr') o.status = withXattr(o.status, r.body.name, r.body.value)
+      if (r.body.op === 'xattr') o.status = withXattr(o.status, r.body.attr, r.body.value)
       if (r.body.op === 'store' && r.body.base !== null) o.status.dataVersion = r.body.base
     }
     if (type === 'dir') { o.entries = new Map(); o.listedVersion = isLocalFid(fid) ? 0 : -1 }

@@ -117,7 +117,7 @@ export class Replayer {
       case 'xattr': {
         this.checkBase(r.fid, r.base, 'remove/update')
         // Checked against the cache when it was made: set or removed whatever the server has now.
-        await s.setxattr(r.fid, r.name, r.value, 'either', mark)
+        await s.setxattr(r.fid, r.attr, r.value, 'either', mark)
         return [r.fid]
       }
       case 'remove': case 'rmdir': {

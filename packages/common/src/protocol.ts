@@ -122,8 +122,8 @@ export const cmlRecordSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('rmdir'), dir: fidSchema, name: nameSchema, fid: fidSchema, base: u53.nullable() }),
   z.object({ op: z.literal('rename'), fromDir: fidSchema, fromName: nameSchema, toDir: fidSchema, toName: nameSchema, fid: fidSchema, base: u53.nullable() }),
   z.object({ op: z.literal('link'), dir: fidSchema, name: nameSchema, fid: fidSchema }),
-  /** An extended attribute set (`value`) or removed (null). */
-  z.object({ op: z.literal('xattr'), fid: fidSchema, base: u53.nullable(), name: xattrName, value: xattrValue.nullable() }),
+  /** An extended attribute `attr` set (`value`) or removed (null). (`name` is a directory entry's in every record.) */
+  z.object({ op: z.literal('xattr'), fid: fidSchema, base: u53.nullable(), attr: xattrName, value: xattrValue.nullable() }),
 ])
 export type CmlRecordBody = z.infer<typeof cmlRecordSchema>
 
