@@ -94,6 +94,7 @@ export class Reintegrator {
     const o = this.cm.table.get(objectKey(cell.name, r.body.fid))
     const body = this.cm.cml.mappedBody(r.body)
     if (this.inConflict(o, body) || this.createConflicted(cell, body)) {
+      if (o) await this.cm.conflicts.absorb(o, body)
       this.cm.cml.done(r.seq)
       return 'absorbed'
     }

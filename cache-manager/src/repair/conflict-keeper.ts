@@ -53,6 +53,7 @@ export class ConflictKeeper {
     const path = dir && name !== null && ('name' in body || 'toName' in body) ? joinPath(this.locate(cell, dir, parents).path, name) : where.path
     const o = this.cm.table.get(key)
     const local = await this.localSide(r, o, join(this.dir, `${id}.local`))
+    withChange(local, body) // the cached status may be the server's again by now: the record says what was set
     const { side: server, status } = dir && name !== null ? await this.readServer(cell, dir, name, join(this.dir, `${id}.server`)) : { side: nothingThere(), status: null }
     if (status && sameChange(kind, body, local, server)) {
       for (const f of [local.copy, server.copy]) if (f) await rm(f, { force: true })
@@ -84,6 +85,15 @@ export class ConflictKeeper {
     const local = { ...c.local, type: 'file' as const, copy: dest, mtimeMs: o.localMtimeMs || c.local.mtimeMs, ...await fingerprint(dest) }
     await this.cm.cml.addConflict({ ...c, local, localCopy: dest })
     log.info(`${c.path}: later writes kept in its conflict's local version`)
+  }
+
+  /** A later record of a conflicted object, absorbed into its conflict: its local side takes the change. */
+  async absorb (o: FsObject, body: CmlRecordBody): Promise<void> {
+    const c = o.conflict && this.cm.cml.conflict(o.conflict.id)
+    if (!c || (body.op !== 'xattr' && body.op !== 'setattr')) return
+    const local = { ...c.local, ...(c.local.xattrs ? { xattrs: { ...c.local.xattrs } } : {}) }
+    withChange(local, body)
+    await this.cm.cml.addConflict({ ...c, local })
   }
 
   /** Reads the server's side of `c` again (it changed since); returns the updated conflict. */
@@ -225,6 +235,21 @@ function sameChange (kind: ConflictKind, body: CmlRecordBody, local: LocalSide, 
   if (local.type === 'symlink') return server.type === 'symlink' && local.target === server.target
   if (local.type !== 'none' && isSpecial(local.type)) return server.type === local.type && (local.rdev ?? 0) === (server.rdev ?? 0)
   return false
+}
+
+/** A local side with the attribute change of a record (xattr, setattr) applied. */
+function withChange (side: LocalSide, body: CmlRecordBody): void {
+  if (body.op === 'xattr') {
+    const xattrs = { ...side.xattrs }
+    if (body.value) xattrs[body.attr] = Buffer.from(body.value).toString('base64')
+    else delete xattrs[body.attr]
+    side.xattrs = xattrs
+  }
+  if (body.op === 'setattr') {
+    if (body.attrs.mode !== undefined) side.mode = body.attrs.mode & 0o7777
+    if (body.attrs.uid !== undefined) side.uid = body.attrs.uid
+    if (body.attrs.gid !== undefined) side.gid = body.attrs.gid
+  }
 }
 
 function base64 (x: Record<string, Uint8Array>): Record<string, string> {
