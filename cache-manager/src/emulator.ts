@@ -4,7 +4,8 @@
 // way the server would, and returns only once its record is on disk.
 import { open as openFile } from 'node:fs/promises'
 import {
-  exists, isDir, notDir, notEmpty, notFound, noData, noSpace, invalid, sameFid, tooManyLinks, xattrBytes, MAX_LINKS, MAX_XATTR_TOTAL_BYTES,
+  exists, isDir, notDir, notEmpty, notFound, noData, noSpace, notPermitted, invalid, sameFid, takesXattr, tooManyLinks, xattrBytes,
+  MAX_LINKS, MAX_XATTR_TOTAL_BYTES,
   type CmlRecordBody, type SpecialType, type VnodeStatus, type XattrMode,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
@@ -73,6 +74,7 @@ export class Emulator {
 
   /** Sets (`value`) or removes (null) an extended attribute, checked as the server would. */
   async xattr (cell: Cell, o: FsObject, name: string, value: Uint8Array | null, mode: XattrMode, sent?: number): Promise<void> {
+    if (value && !takesXattr(o.status.type, name)) throw notPermitted(`${name}: user attributes are kept on files and directories only`)
     const had = o.status.xattrs !== undefined && Object.hasOwn(o.status.xattrs, name)
     if (mode === 'create' && had) throw exists(`attribute ${name} exists`)
     if ((mode === 'replace' || !value) && !had) throw noData(`no attribute ${name}`)

@@ -6,7 +6,7 @@ import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
 import { statfs as fsStatfs } from 'node:fs/promises'
 import {
-  conflict, crossVolume, exists, sameFid, invalid, permission, isDir, notDir, notEmpty, notFound, noData, noSpace, quotaExceeded, xattrBytes,
+  conflict, crossVolume, exists, sameFid, invalid, permission, isDir, notDir, notEmpty, notFound, noData, noSpace, notPermitted, quotaExceeded, takesXattr, xattrBytes,
   type Fid, type ObjectType, type StatfsReply, type RenameReply, type VnodeStatus, type XattrMode,
   tooManyLinks, DIR_PAGE_ENTRIES, MAX_LINKS, MAX_XATTR_TOTAL_BYTES, ROOT_VNODE, ROOT_UNIQUE,
 } from '@afs-ts/common'
@@ -400,6 +400,7 @@ export class VolumeStore {
     let out: VnodeRecord | null = null
     await this.root.transaction(() => {
       const cur = this.get(fid)
+      if (value && !takesXattr(cur.type, name)) throw notPermitted(`${name}: user attributes are kept on files and directories only`)
       const xattrs = { ...cur.xattrs }
       const had = Object.hasOwn(xattrs, name)
       if (mode === 'create' && had) throw exists(`attribute ${name} exists`)

@@ -133,3 +133,15 @@ test('a file takes at most MAX_LINKS names: one more is EMLINK', async t => {
   t.is(s.status(status.fid).nlink, MAX_LINKS)
   t.is((await t.throwsAsync(s.link(d.fid, 'one-more', status.fid)) as AfsError).code, 'TOO_MANY_LINKS')
 })
+
+test('user attributes are kept on files and directories only, as Linux keeps them', async t => {
+  const { s } = await store(t)
+  const { status: fifo } = await s.create(root, 'p', { type: 'fifo', mode: 0o644, ...owner })
+  const { status: file } = await s.create(root, 'f', { type: 'file', mode: 0o644, ...owner })
+  const v = Buffer.from('x')
+  t.is((await t.throwsAsync(s.setxattr(fifo.fid, 'user.k', v, 'either')) as AfsError).code, 'NOT_PERMITTED')
+  t.deepEqual(Object.keys((await s.setxattr(fifo.fid, 'trusted.k', v, 'either')).xattrs ?? {}), ['trusted.k'])
+  t.deepEqual(Object.keys((await s.setxattr(file.fid, 'user.k', v, 'create')).xattrs ?? {}), ['user.k'])
+  t.is((await t.throwsAsync(s.setxattr(file.fid, 'user.k', v, 'create')) as AfsError).code, 'EXISTS')
+  t.is((await t.throwsAsync(s.setxattr(file.fid, 'user.none', null, 'replace')) as AfsError).code, 'NO_DATA')
+})

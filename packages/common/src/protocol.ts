@@ -40,6 +40,11 @@ const lockArgs = { owner: z.string().min(1).max(64), family: z.enum(['posix', 'f
 /** A lock as the server describes it: the one granted, or the one in the way. */
 export interface LockReply { kind: 'read' | 'write', start: number, end: number | null, generation: number, expiresAt: number, holder: string }
 
+/** Linux keeps `user.*` attributes on files and directories only (others: EPERM to set, none to read). */
+export function takesXattr (type: ObjectType, name: string): boolean {
+  return !name.startsWith('user.') || type === 'file' || type === 'dir'
+}
+
 /** setxattr's flags: only make a new attribute, only replace one, or either. */
 export const xattrMode = z.enum(['create', 'replace', 'either'])
 export type XattrMode = z.infer<typeof xattrMode>
