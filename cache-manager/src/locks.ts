@@ -106,35 +106,37 @@ export class Locks {
     return [...this.onServers.heldBy('me').map(l => show(l, 'server')), ...this.local.heldBy('me').map(l => show(l, 'local'))]
   }
 
-  /** Renews every server lease this machine holds locks under; forgets locks a server no longer has. */
+  /** The file's last handle closed: a lost lock no longer fences anything of it. */
+  closed (fid: Fid): void {
+    this.lost.delete(fidKey(fid))
+  }
+
+  /** Renews the lease on each server this machine holds locks on (one call each); forgets locks a server no longer has. */
   private async renew (): Promise<void> {
-    const byCell = new Map<string, Set<number>>()
+    const byLink = new Map<ServerLink, HeldLock[]>()
     for (const l of this.onServers.heldBy('me')) {
-      const cell = this.cellOf.get(l.fid)
-      if (cell) byCell.set(cell, (byCell.get(cell) ?? new Set()).add(Number(l.fid.split('.')[0])))
-    }
-    for (const [name, volumes] of byCell) {
-      const cell = this.host.cells.get(name)
+      const cell = this.host.cells.get(this.cellOf.get(l.fid) ?? '')
       if (!cell) continue
-      for (const volume of volumes) {
-        const link = cell.linkFor(volume)
-        if (!link.connected) continue
-        try {
-          const r = await link.call('renewLocks', {}) as { locks: Array<{ fid: string, generation: number }> }
-          this.reconcile(volume, r.locks)
-        } catch (err) {
-          if (!(err instanceof AfsError)) throw err
-          log.warn(`could not renew the lock lease on ${link.address}: ${err.message}`)
-        }
+      const link = cell.linkFor(Number(l.fid.split('.')[0]))
+      byLink.set(link, [...byLink.get(link) ?? [], l])
+    }
+    for (const [link, mine] of byLink) {
+      if (!link.connected) continue
+      try {
+        const r = await link.call('renewLocks', {}) as { locks: Array<{ fid: string, generation: number }> }
+        this.reconcile(mine, r.locks)
+      } catch (err) {
+        if (!(err instanceof AfsError)) throw err
+        log.warn(`could not renew the lock lease on ${link.address}: ${err.message}`)
       }
     }
   }
 
-  /** The server holds only `held` of this machine's locks on `volume`: the others went with a lease that ran out. */
-  private reconcile (volume: number, held: Array<{ fid: string, generation: number }>): void {
+  /** Of `mine`, the server holds only `held`: the others went with a lease that ran out. */
+  private reconcile (mine: HeldLock[], held: Array<{ fid: string, generation: number }>): void {
     const there = new Set(held.map(h => `${h.fid}#${h.generation}`))
-    for (const l of this.onServers.heldBy('me')) {
-      if (Number(l.fid.split('.')[0]) !== volume || there.has(`${l.fid}#${l.generation}`)) continue
+    for (const l of mine) {
+      if (there.has(`${l.fid}#${l.generation}`)) continue
       log.error(`lost the ${l.kind} lock on ${l.fid} (its lease ran out on the server): others may have taken it`)
       if (l.kind === 'write') this.lost.set(l.fid, Math.max(l.generation, this.lost.get(l.fid) ?? 0))
       this.onServers.release({ ...l })

@@ -230,8 +230,10 @@ export class Vfs {
     else await closeAsync(h.fd).catch(() => {})
     h.obj.openCount--
     if (h.obj.openCount > 0) return
-    if (h.obj.unlinked) await this.cm.forget(h.obj)
-    else if (h.obj.dirty) await this.cm.files.store(h.cell, h.obj)
+    try {
+      if (h.obj.unlinked) await this.cm.forget(h.obj)
+      else if (h.obj.dirty) await this.cm.files.store(h.cell, h.obj)
+    } finally { this.cm.fileLocks.closed(h.obj.status.fid) }
   }
 
   private writers (o: FsObject): boolean {
