@@ -14,7 +14,6 @@ import { ROOT_VOLUME_NAME, VolumeLocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
 import { VolumeStore, type Within } from './volume-store.ts'
 import { Replayer } from './replay.ts'
-
 import { newObject, toStatus, type Making } from './vnode.ts'
 import type { Database } from 'lmdb'
 
