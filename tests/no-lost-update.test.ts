@@ -2,7 +2,7 @@
 // server after write-back, files written offline that left the cache once they
 // reached the server, and a damaged cache whose offline creates were invisible.
 import test from 'ava'
-import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chmodSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Stack, addClient, afsOk, cell, drained, eventually, startClient, status, type Client } from './helpers/cell.ts'
@@ -178,5 +178,23 @@ test.serial('bytes written through a handle opened before its file went into con
     const list = JSON.parse(await afsOk(['repair', 'list', '--json', '--cache', a.cache])) as Array<{ path: string, localCopy: string | null }>
     t.deepEqual(list.map(c => c.path), ['/test/f'])
     t.is(readFileSync(list[0].localCopy!, 'utf8'), 'here\nlater\n')
+  } finally { await stack.unwind() }
+})
+
+test.serial('two clients appending to one file in turn keep every line (an append lands at the end the cache holds, not the kernel\'s older idea of it)', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [a, b] } = await cell(stack, 2)
+    const lines: string[] = []
+    writeFileSync(join(a.cellPath, 'log'), '')
+    readFileSync(join(b.cellPath, 'log'))
+    for (let i = 0; i < 10; i++) {
+      const [who, c] = i % 2 === 0 ? ['a', a] : ['b', b]
+      const line = `line ${i} from ${who}\n`
+      appendFileSync(join(c.cellPath, 'log'), line)
+      lines.push(line)
+    }
+    t.is(readFileSync(join(a.cellPath, 'log'), 'utf8'), lines.join(''))
+    t.true(await eventually(() => readFileSync(join(b.cellPath, 'log'), 'utf8') === lines.join(''), 3000))
   } finally { await stack.unwind() }
 })

@@ -28,8 +28,8 @@ export interface Attr {
   atimeMs: number, mtimeMs: number, ctimeMs: number, atimeNs?: number, mtimeNs?: number
 }
 type Node = { kind: 'root' } | { kind: 'object', cell: Cell, obj: FsObject }
-/** An open file: `shared` descriptors belong to the read-fd cache. */
-interface Handle { cell: Cell, obj: FsObject, fd: number, writable: boolean, shared: boolean }
+/** An open file: `shared` descriptors belong to the read-fd cache; `append`: opened with O_APPEND. */
+interface Handle { cell: Cell, obj: FsObject, fd: number, writable: boolean, shared: boolean, append: boolean }
 
 export class Vfs {
   private readonly handles = new Map<number, Handle>()
@@ -145,13 +145,13 @@ export class Vfs {
     const writable = (flags & O_ACCMODE) !== constants.O_RDONLY
     if (writable && obj.conflict) throw conflict(`${path} is in conflict: resolve it with afs repair`)
     try {
-      return await this.openHandle(cell, obj, writable)
+      return await this.openHandle(cell, obj, writable, (flags & constants.O_APPEND) !== 0)
     } catch (err) {
       throw isUnreachable(err) ? this.cm.miss(path, err) : err
     }
   }
 
-  private async openHandle (cell: Cell, obj: FsObject, writable: boolean): Promise<number> {
+  private async openHandle (cell: Cell, obj: FsObject, writable: boolean, append = false): Promise<number> {
     obj.openCount++
     try {
       await this.cm.files.ensureData(cell, obj)
@@ -159,7 +159,7 @@ export class Vfs {
       const path = this.cm.containers.path(obj.key)
       const { fd, shared } = writable ? { fd: await openAsync(path, 'r+'), shared: false } : await this.cm.readFds.acquire(obj.key, obj.cachedVersion, path)
       const fh = this.nextHandle++
-      this.handles.set(fh, { cell, obj, fd, writable, shared })
+      this.handles.set(fh, { cell, obj, fd, writable, shared, append })
       obj.lastUse = Date.now()
       return fh
     } catch (err) {
@@ -191,14 +191,19 @@ export class Vfs {
     return new Promise((resolve, reject) => fsRead(h.fd, buf, 0, len, pos, (err, n) => err ? reject(err) : resolve(n)))
   }
 
-  write (fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+  write (fh: number, buf: Buffer, len: number, position: number): Promise<number> {
     const h = this.handle(fh)
     const o = h.obj
-    return uploadGate(o).write(() => new Promise((resolve, reject) => fsWrite(h.fd, buf, 0, len, pos, (err, n) => {
-      if (err) return reject(err)
-      this.markDirty(o, Math.max(o.cachedBytes, pos + n))
-      resolve(n)
-    })))
+    // O_APPEND: at the end of the container. The kernel's idea of the end can be another
+    // client's append behind (its size is cached a second after a callback break).
+    return uploadGate(o).write(() => new Promise((resolve, reject) => {
+      const pos = h.append ? o.cachedBytes : position
+      fsWrite(h.fd, buf, 0, len, pos, (err, n) => {
+        if (err) return reject(err)
+        this.markDirty(o, Math.max(o.cachedBytes, pos + n))
+        resolve(n)
+      })
+    }))
   }
 
   private markDirty (o: FsObject, size: number): void {

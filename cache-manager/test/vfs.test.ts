@@ -1,6 +1,6 @@
 // The cache manager core against a real in-process volume server, without a mount.
 import test from 'ava'
-import { readFileSync } from 'node:fs'
+import { constants, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -132,4 +132,22 @@ test('a store under a write lock the server let go is refused (ENOLCK) and kept 
   const conflicts = a.cm.cml.conflicts()
   t.is(conflicts.length, 1)
   t.is(readFileSync(conflicts[0].localCopy!, 'utf8'), 'from a, too late')
+})
+
+test('a handle opened with O_APPEND writes at the end of the file it holds, whatever position the kernel passes', async t => {
+  const { vfss: [a, b] } = await setup(t)
+  await writeWhole(a, '/unit/log', 'a1\n')
+  t.is(await readWhole(b, '/unit/log'), 'a1\n')
+  const fa = await a.open('/unit/log', constants.O_WRONLY | constants.O_APPEND)
+  const more = Buffer.from('a2\n')
+  await a.write(fa, more, more.length, 3)
+  await a.flush(fa)
+  await a.release(fa)
+  // b's kernel still thinks the file is 3 bytes long (its attributes are cached for a second).
+  const fb = await b.open('/unit/log', constants.O_WRONLY | constants.O_APPEND)
+  const mine = Buffer.from('b1\n')
+  await b.write(fb, mine, mine.length, 3)
+  await b.flush(fb)
+  await b.release(fb)
+  t.is(await readWhole(a, '/unit/log'), 'a1\na2\nb1\n', 'both appends are there')
 })
