@@ -191,14 +191,18 @@ export class History {
         for (const p of [...places]) if (within(p, from)) places.add(to + p.slice(from.length))
       }
     }
+    // A write or truncate that failed after its open may have cut the file all the same (its ftruncate had succeeded).
+    const cut = w.op !== 'xattr' && this.steps.some(x => x.i > w.i && !x.ok && x.ino !== undefined &&
+      (places.has(x.paths[0]) || x.ino === w.ino) && ((x.op === 'write' && x.slot === -1) || (x.op === 'truncate' && (x.keepSlots ?? 0) <= slot)))
+    if (cut) return true
     return later.some(x => {
       const at = (p: string) => [...places].some(q => within(q, p))
       // The same file under another name: a hard link made before `w`.
       const same = places.has(x.paths[0]) || (x.ino !== undefined && x.ino === w.ino)
-      // The last close wins: another client's write while `w` may still have been on its
-      // way to the servers (in a log) stores that client's whole file over it.
       // An attribute's token: replaced by setting the attribute again, or the object's end.
       if (w.op === 'xattr') return (x.op === 'xattr' && same) || ((x.op === 'remove' || x.op === 'rmdir') && at(x.paths[0])) || (x.op === 'rename' && at(x.paths[1]))
+      // The last close wins: another client's write while `w` may still have been on its
+      // way to the servers (in a log) stores that client's whole file over it.
       const session = x.op === 'write' || x.op === 'append' || x.op === 'truncate'
       if (same && session && x.client !== w.client && x.i <= w.pendingUntil) return true
       switch (x.op) {
