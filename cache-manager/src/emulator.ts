@@ -5,13 +5,13 @@
 import { open as openFile } from 'node:fs/promises'
 import {
   exists, isDir, notDir, notEmpty, notFound, noData, noSpace, notPermitted, invalid, sameFid, takesXattr, tooManyLinks, xattrBytes,
-  MAX_LINKS, MAX_XATTR_TOTAL_BYTES,
+  MAX_LINKS, MAX_XATTR_TOTAL_BYTES, TYPE_BITS,
   type CmlRecordBody, type SpecialType, type VnodeStatus, type XattrMode,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { isLocalFid } from './cml.ts'
-import { TYPE_BITS, localMtime, withAttrs, withMtime, withXattr, type Dirent, type FsObject, type LocalAttrs } from './fs-object.ts'
+import { localMtime, withAttrs, withMtime, withXattr, type Dirent, type FsObject, type LocalAttrs } from './fs-object.ts'
 
 export interface NewLocal { type: 'file' | 'dir' | 'symlink' | SpecialType, mode: number, uid: number, gid: number, target?: string, rdev?: number }
 

@@ -80,11 +80,6 @@ export function demoteListing (o: FsObject): void { o.listedVersion = -1 }
 
 export function typeOf (s: VnodeStatus): ObjectType { return s.type }
 
-/** The file-type bits of a mode, by object type. */
-export const TYPE_BITS: Record<ObjectType, number> = {
-  file: 0o100000, dir: 0o040000, symlink: 0o120000, mount: 0o040000, fifo: 0o010000, socket: 0o140000, chardev: 0o020000, blockdev: 0o060000,
-}
-
 /** Attributes a setattr changes (undefined: unchanged). */
 export interface LocalAttrs { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number, atimeNs?: number, mtimeNs?: number }
 

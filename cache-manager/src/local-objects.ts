@@ -8,10 +8,10 @@
 // A container keeps its old name too until the log's record of the replacement is on
 // disk (`settle`), so a crash at any point leaves a container where the log looks.
 import { link, rename, rm, stat } from 'node:fs/promises'
-import { makeLog, parseFid, sameFid, type Fid, type ObjectType, type VnodeStatus } from '@afs-ts/common'
+import { makeLog, parseFid, sameFid, TYPE_BITS, type Fid, type ObjectType, type VnodeStatus } from '@afs-ts/common'
 import { directories, isCreate, isLocalFid, madeType, type ClientModifyLog } from './cml.ts'
 import type { ContainerStore } from './container-file.ts'
-import { TYPE_BITS, newObject, withAttrs, withXattr, type Dirent, type FsObject } from './fs-object.ts'
+import { newObject, withAttrs, withXattr, type Dirent, type FsObject } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import type { ReadFdCache } from './read-fd-cache.ts'
 

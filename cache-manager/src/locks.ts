@@ -6,12 +6,14 @@
 //   2. renew the leases of the servers it holds locks on; notice locks a server dropped
 //   3. name the write lock a store is made under (the server refuses it once that lock is gone)
 //   4. list the locks held, for afs status
-import { AfsError, LockTable, fidKey, makeLog, type Fid, type HeldLock, type LockFamily, type LockKind, type LockReply, type LockRequest } from '@afs-ts/common'
+import { AfsError, LockTable, fidKey, makeLog, parseFid, wouldBlock, type Fid, type HeldLock, type LockFamily, type LockKind, type LockReply, type LockRequest } from '@afs-ts/common'
 import type { Cell } from './cell.ts'
 import type { FsObject } from './fs-object.ts'
 import type { ServerLink } from './server-link.ts'
 
 const log = makeLog('locks')
+/** The client these tables hold locks for: this machine (the server knows it by its client id). */
+const ME = 'this machine'
 /** Leases are renewed this often (the server's lease is longer: 10 s by default). */
 const RENEW_MS = 3_000
 
@@ -67,7 +69,7 @@ export class Locks {
     const fid = o.status.fid
     const req = this.request(fid, { ...ask, kind: 'write' })
     this.local.release(req)
-    if (!this.onServers.heldBy('me').some(l => l.fid === req.fid && l.owner === ask.owner && l.family === ask.family)) return
+    if (!this.onServers.heldBy(ME).some(l => l.fid === req.fid && l.owner === ask.owner && l.family === ask.family)) return
     this.onServers.release(req)
     try {
       await this.link(cell, fid).call('unlock', { fid, ...wire(ask) })
@@ -96,14 +98,14 @@ export class Locks {
     const key = fidKey(fid)
     let best = this.lost.get(key)
     this.lost.delete(key)
-    for (const l of this.onServers.heldBy('me')) if (l.fid === key && l.kind === 'write') best = Math.max(best ?? 0, l.generation)
+    for (const l of this.onServers.heldBy(ME)) if (l.fid === key && l.kind === 'write') best = Math.max(best ?? 0, l.generation)
     return best
   }
 
   /** Every lock held, for afs status. */
   list (): Array<{ fid: string, family: LockFamily, kind: LockKind, start: number, end: number | null, where: 'server' | 'local' }> {
     const show = (l: HeldLock, where: 'server' | 'local') => ({ fid: l.fid, family: l.family, kind: l.kind, start: l.start, end: l.end === Infinity ? null : l.end, where })
-    return [...this.onServers.heldBy('me').map(l => show(l, 'server')), ...this.local.heldBy('me').map(l => show(l, 'local'))]
+    return [...this.onServers.heldBy(ME).map(l => show(l, 'server')), ...this.local.heldBy(ME).map(l => show(l, 'local'))]
   }
 
   /** The file's last handle closed: a lost lock no longer fences anything of it. */
@@ -114,10 +116,10 @@ export class Locks {
   /** Renews the lease on each server this machine holds locks on (one call each); forgets locks a server no longer has. */
   private async renew (): Promise<void> {
     const byLink = new Map<ServerLink, HeldLock[]>()
-    for (const l of this.onServers.heldBy('me')) {
+    for (const l of this.onServers.heldBy(ME)) {
       const cell = this.host.cells.get(this.cellOf.get(l.fid) ?? '')
       if (!cell) continue
-      const link = cell.linkFor(Number(l.fid.split('.')[0]))
+      const link = cell.linkFor(parseFid(l.fid).volume)
       byLink.set(link, [...byLink.get(link) ?? [], l])
     }
     for (const [link, mine] of byLink) {
@@ -145,11 +147,11 @@ export class Locks {
 
   private take (table: LockTable, req: LockRequest): void {
     const r = table.acquire(req)
-    if ('blocked' in r) throw new AfsError('WOULD_BLOCK', `${req.kind} lock held by another process on this machine`)
+    if ('blocked' in r) throw wouldBlock(`${req.kind} lock held by another process on this machine`)
   }
 
   private request (fid: Fid, ask: LockAsk): LockRequest {
-    return { fid: fidKey(fid), client: 'me', owner: ask.owner, family: ask.family, kind: ask.kind, start: ask.start, end: ask.end }
+    return { fid: fidKey(fid), client: ME, owner: ask.owner, family: ask.family, kind: ask.kind, start: ask.start, end: ask.end }
   }
 
   private link (cell: Cell, fid: Fid): ServerLink {

@@ -2,7 +2,7 @@
 // rename, mount points) and the one shape every mutation has: to the server while its
 // volume is online, emulated and logged when it is not. Names only; contents are vfs.ts's.
 import {
-  conflict, crossVolume, invalid, nameTooLong, notDir, notPermitted, permission, volumeOffline, MAX_NAME_BYTES,
+  conflict, crossVolume, invalid, isDevice, nameTooLong, notDir, notPermitted, permission, volumeOffline, MAX_NAME_BYTES, S_IFMT, SPECIAL_TYPES, TYPE_BITS,
   type CreateReply, type Fid, type RenameReply, type SpecialType, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
@@ -65,10 +65,10 @@ export class Namespace {
   /** A FIFO, socket or device node (`mode` carries the type bits; device nodes are root's to make). */
   async mknod (path: string, mode: number, rdev: number, caller: Caller): Promise<void> {
     const type = specialType(mode)
-    if ((type === 'chardev' || type === 'blockdev') && caller.uid !== 0) throw notPermitted('only root makes device nodes')
+    if (isDevice(type) && caller.uid !== 0) throw notPermitted('only root makes device nodes')
     const { cell, dir, name } = await this.parent(path)
     const owner = { mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }
-    const device = type === 'chardev' || type === 'blockdev' ? rdev : 0
+    const device = isDevice(type) ? rdev : 0
     await this.mutate(cell, dir, async (link, seq) => {
       this.created(cell, await link.call('mknod', { dir: dir.status.fid, name, type, rdev: device, ...owner, seq }) as CreateReply, name)
     }, async sent => { await this.cm.emulator.create(cell, dir, name, { type, rdev: device, ...owner }, sent) })
@@ -146,11 +146,9 @@ export class Namespace {
   }
 }
 
-const SPECIAL_BITS: Record<number, SpecialType> = { 0o010000: 'fifo', 0o140000: 'socket', 0o020000: 'chardev', 0o060000: 'blockdev' }
-
 function specialType (mode: number): SpecialType {
-  const t = SPECIAL_BITS[mode & 0o170000]
-  if (!t) throw invalid(`mknod makes FIFOs, sockets and device nodes, not mode ${(mode & 0o170000).toString(8)}`)
+  const t = SPECIAL_TYPES.find(x => TYPE_BITS[x] === (mode & S_IFMT))
+  if (!t) throw invalid(`mknod makes FIFOs, sockets and device nodes, not mode ${(mode & S_IFMT).toString(8)}`)
   return t
 }
 

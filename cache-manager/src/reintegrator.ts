@@ -137,8 +137,9 @@ export class Reintegrator {
    * remove) leaves the object itself as it is on the server: its later changes apply.
    */
   private inConflict (o: FsObject | undefined, body: CmlRecordBody): boolean {
+    if (!o?.conflict) return false
     const ofObject = (op: string | undefined) => op === 'store' || op === 'setattr' || op === 'xattr'
-    return o?.conflict !== null && o?.conflict !== undefined && ofObject(body.op) && ofObject(this.cm.cml.conflict(o.conflict.id)?.local.op)
+    return ofObject(body.op) && ofObject(this.cm.cml.conflict(o.conflict.id)?.local.op)
   }
 
   /**

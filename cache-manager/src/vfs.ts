@@ -4,7 +4,7 @@ import { open as fsOpen, read as fsRead, write as fsWrite, close as fsClose, fsy
 import { promisify } from 'node:util'
 import {
   conflict, fromTimespec, invalid, isDir, noData, notDir, notFound, notSupported, permission, rootFid, badRequest,
-  type CreateReply, type StatfsReply, type StatusReply, type Timespec, type XattrMode,
+  TYPE_BITS, type CreateReply, type StatfsReply, type StatusReply, type Timespec, type XattrMode,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
@@ -16,7 +16,6 @@ import { uploadGate } from './upload-gate.ts'
 const openAsync = promisify(fsOpen)
 const closeAsync = promisify(fsClose)
 const fsyncAsync = promisify(fsFsync)
-const S_IFDIR = 0o040000
 const O_ACCMODE = 3
 
 export interface Caller { uid: number, gid: number, pid: number }
@@ -104,7 +103,7 @@ export class Vfs {
   /** The directory that holds `path`'s last component, and that name. */
   async getattr (path: string): Promise<Attr> {
     const n = await this.resolve(path)
-    if (n.kind === 'root') return { ino: 1, mode: S_IFDIR | 0o755, uid: 0, gid: 0, size: 4096, nlink: 2 + this.cm.cells.size, rdev: 0, atimeMs: this.startedMs, mtimeMs: this.startedMs, ctimeMs: this.startedMs }
+    if (n.kind === 'root') return { ino: 1, mode: TYPE_BITS.dir | 0o755, uid: 0, gid: 0, size: 4096, nlink: 2 + this.cm.cells.size, rdev: 0, atimeMs: this.startedMs, mtimeMs: this.startedMs, ctimeMs: this.startedMs }
     return attrOf(n.obj)
   }
 
@@ -341,7 +340,6 @@ export class Vfs {
     if (name.startsWith('system.')) throw notSupported(`${name}: system attributes (POSIX ACLs) are not kept in /afs`)
     if (UNKEPT_XATTRS.has(name)) throw notSupported(`${name}: file capabilities and SELinux labels are not kept in /afs`)
     const { cell, obj } = await this.resolveObject(path)
-    if (obj.conflict) throw conflict(`${path} is in conflict: resolve it with afs repair`)
     await this.ns.mutate(cell, obj, async (link, seq) => {
       const reply = value
         ? await link.call('setxattr', { fid: obj.status.fid, name, value, mode, seq })

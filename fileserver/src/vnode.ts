@@ -1,7 +1,7 @@
 // A vnode: one file, directory, symlink or mount point of a volume, as stored in LMDB.
 // Its contents (for files) live in a blob file named by `blob`, written before the
 // record that points to it commits.
-import type { Fid, ObjectType, SpecialType, VnodeStatus } from '@afs-ts/common'
+import { isDevice, TYPE_BITS, type Fid, type ObjectType, type SpecialType, type VnodeStatus } from '@afs-ts/common'
 
 /** A vnode as stored: a status without its fid (the key holds volume and vnode), plus bookkeeping. */
 export interface VnodeRecord extends Omit<VnodeStatus, 'fid'> {
@@ -41,39 +41,16 @@ export function newObject (m: Making): NewObject {
     case 'create': return { type: 'file', mode: m.mode, ...owner }
     case 'mkdir': return { type: 'dir', mode: m.mode, ...owner }
     case 'symlink': return { type: 'symlink', mode: 0o777, target: m.target, ...owner }
-    case 'mknod': return { type: m.type, mode: m.mode, rdev: m.type === 'chardev' || m.type === 'blockdev' ? m.rdev : undefined, ...owner }
+    case 'mknod': return { type: m.type, mode: m.mode, rdev: isDevice(m.type) ? m.rdev : undefined, ...owner }
     case 'mkmount': return { type: 'mount', mode: 0o755, target: m.volume, ...owner }
     default: { const never: never = m; return never }
-  }
-}
-
-export const S_IFMT = 0o170000
-export const S_IFREG = 0o100000
-export const S_IFDIR = 0o040000
-export const S_IFLNK = 0o120000
-export const S_IFIFO = 0o010000
-export const S_IFSOCK = 0o140000
-export const S_IFCHR = 0o020000
-export const S_IFBLK = 0o060000
-
-export function typeBits (type: ObjectType): number {
-  switch (type) {
-    case 'file': return S_IFREG
-    case 'dir': return S_IFDIR
-    case 'symlink': return S_IFLNK
-    case 'mount': return S_IFDIR
-    case 'fifo': return S_IFIFO
-    case 'socket': return S_IFSOCK
-    case 'chardev': return S_IFCHR
-    case 'blockdev': return S_IFBLK
-    default: { const never: never = type; return never }
   }
 }
 
 export function toStatus (volume: number, v: VnodeRecord): VnodeStatus {
   const fid: Fid = { volume, vnode: v.vnode, unique: v.unique }
   const s: VnodeStatus = {
-    fid, type: v.type, mode: (v.mode & 0o7777) | typeBits(v.type), uid: v.uid, gid: v.gid, nlink: v.nlink,
+    fid, type: v.type, mode: (v.mode & 0o7777) | TYPE_BITS[v.type], uid: v.uid, gid: v.gid, nlink: v.nlink,
     size: v.size, atimeMs: v.atimeMs, mtimeMs: v.mtimeMs, ctimeMs: v.ctimeMs, dataVersion: v.dataVersion,
   }
   if (v.target !== undefined) s.target = v.target

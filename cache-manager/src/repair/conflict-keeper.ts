@@ -241,7 +241,7 @@ function sameChange (kind: ConflictKind, body: CmlRecordBody, local: LocalSide, 
 function withChange (side: LocalSide, body: CmlRecordBody): void {
   if (body.op === 'xattr') {
     const xattrs = { ...side.xattrs }
-    if (body.value) xattrs[body.attr] = Buffer.from(body.value).toString('base64')
+    if (body.value) xattrs[body.attr] = base64Of(body.value)
     else delete xattrs[body.attr]
     side.xattrs = xattrs
   }
@@ -252,8 +252,12 @@ function withChange (side: LocalSide, body: CmlRecordBody): void {
   }
 }
 
+function base64Of (v: Uint8Array): string {
+  return Buffer.from(v).toString('base64')
+}
+
 function base64 (x: Record<string, Uint8Array>): Record<string, string> {
-  return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, Buffer.from(v).toString('base64')]))
+  return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, base64Of(v)]))
 }
 
 function joinPath (dir: string, name: string): string {

@@ -59,6 +59,17 @@ export function isSpecial (t: ObjectType): t is SpecialType {
   return (SPECIAL_TYPES as readonly string[]).includes(t)
 }
 
+/** Character and block device nodes: the special files that stand for a device (`rdev`). */
+export function isDevice (t: ObjectType): boolean {
+  return t === 'chardev' || t === 'blockdev'
+}
+
+/** The file-type bits of a mode (a status's `mode` carries them), by object type. */
+export const S_IFMT = 0o170000
+export const TYPE_BITS: Record<ObjectType, number> = {
+  file: 0o100000, dir: 0o040000, symlink: 0o120000, mount: 0o040000, fifo: 0o010000, socket: 0o140000, chardev: 0o020000, blockdev: 0o060000,
+}
+
 export interface VnodeStatus {
   fid: Fid
   type: ObjectType
