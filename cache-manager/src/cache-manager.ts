@@ -245,7 +245,7 @@ export class CacheManager {
     try {
       await cell.volumeById(fid.volume)
       const link = await cell.readyLinkFor(fid.volume)
-      const reply = await link.call('fetchStatus', { fid }) as StatusReply
+      const reply = await link.call('fetchStatus', { fid })
       const fresh = this.accept(cell, reply)
       fresh.lastUse = Date.now()
       return fresh
@@ -277,7 +277,7 @@ export class CacheManager {
       let first: DirReply | null = null
       let last: DirReply
       do {
-        last = await cell.linkFor(fid.volume).call('fetchDir', after === undefined ? { fid } : { fid, after }) as DirReply
+        last = await cell.linkFor(fid.volume).call('fetchDir', after === undefined ? { fid } : { fid, after })
         first ??= last
         for (const [name, f, type] of last.entries) { entries.set(name, { fid: f, type }); after = name }
       } while (last.more && last.status.dataVersion === first.status.dataVersion)

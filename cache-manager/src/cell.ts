@@ -80,11 +80,11 @@ export class Cell {
 
   /** Looks a volume up by name in the VLDB (cached for the life of the cache). */
   async volume (name: string): Promise<VolumeEntry> {
-    return this.volumesByName.get(name) ?? this.remember(await this.anyLink().call('vlGet', { name }) as VolumeEntry)
+    return this.volumesByName.get(name) ?? this.remember(await this.anyLink().call('vlGet', { name }))
   }
 
   async volumeById (id: number): Promise<VolumeEntry> {
-    return this.volumesById.get(id) ?? this.remember(await this.anyLink().call('vlGet', { id }) as VolumeEntry)
+    return this.volumesById.get(id) ?? this.remember(await this.anyLink().call('vlGet', { id }))
   }
 
   remember (entry: VolumeEntry): VolumeEntry {

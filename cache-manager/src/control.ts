@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net'
 import { rm } from 'node:fs/promises'
 import { join, relative, isAbsolute, resolve, sep } from 'node:path'
 import { z } from 'zod'
-import { RpcConnection, badRequest, invalid, fidKey, type StatfsReply } from '@afs-ts/common'
+import { RpcConnection, badRequest, invalid, fidKey } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Vfs } from './vfs.ts'
 import { statusReport } from './status.ts'
@@ -182,7 +182,7 @@ export class ControlServer {
   private async onListquota (path: string) {
     const { cell, obj } = await this.vfs.resolveObject(this.inMount(path))
     const v = await cell.volumeById(obj.status.fid.volume)
-    const s = await cell.linkFor(v.id).call('statfs', { volume: v.id }) as StatfsReply
+    const s = await cell.linkFor(v.id).call('statfs', { volume: v.id })
     return { volume: v.name, quota: s.quota, used: s.usage, files: s.files, partitionFree: s.diskFree }
   }
 }

@@ -6,7 +6,7 @@
 //   2. renew the leases of the servers it holds locks on; notice locks a server dropped
 //   3. name the write lock a store is made under (the server refuses it once that lock is gone)
 //   4. list the locks held, for afs status
-import { AfsError, LockTable, fidKey, makeLog, parseFid, wouldBlock, type Fid, type HeldLock, type LockFamily, type LockKind, type LockReply, type LockRequest } from '@afs-ts/common'
+import { AfsError, LockTable, fidKey, makeLog, parseFid, wouldBlock, type Fid, type HeldLock, type LockFamily, type LockKind, type LockRequest } from '@afs-ts/common'
 import type { Cell } from './cell.ts'
 import type { FsObject } from './fs-object.ts'
 import type { ServerLink } from './server-link.ts'
@@ -59,7 +59,7 @@ export class Locks {
       else this.take(this.local, req)
       return
     }
-    const reply = await this.link(cell, fid).call('lock', { fid, ...wire(ask), kind: ask.kind, wait }, wait ? 0 : undefined) as LockReply
+    const reply = await this.link(cell, fid).call('lock', { fid, ...wire(ask), kind: ask.kind, wait }, wait ? 0 : undefined)
     this.cellOf.set(req.fid, cell.name)
     this.onServers.acquire(req, Date.now(), reply.generation)
     if (log.debugging) log.debug(`${o.key}: ${ask.family} ${ask.kind} lock [${ask.start}, ${ask.end}) for ${ask.owner}, generation ${reply.generation}`)
@@ -85,7 +85,7 @@ export class Locks {
     const here = this.local.test(this.request(fid, ask))
     if (here) return { kind: here.kind, start: here.start, end: here.end, holder: 'this machine' }
     if (!this.host.reachable(cell, fid.volume)) return null
-    const r = await this.link(cell, fid).call('testLock', { fid, ...wire(ask), kind: ask.kind }) as { blocker: LockReply | null }
+    const r = await this.link(cell, fid).call('testLock', { fid, ...wire(ask), kind: ask.kind })
     return r.blocker && { kind: r.blocker.kind, start: r.blocker.start, end: r.blocker.end ?? Infinity, holder: r.blocker.holder }
   }
 
@@ -125,7 +125,7 @@ export class Locks {
     for (const [link, mine] of byLink) {
       if (!link.connected) continue
       try {
-        const r = await link.call('renewLocks', {}) as { locks: Array<{ fid: string, generation: number }> }
+        const r = await link.call('renewLocks', {})
         this.reconcile(mine, r.locks)
       } catch (err) {
         if (!(err instanceof AfsError)) throw err

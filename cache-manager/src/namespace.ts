@@ -3,7 +3,7 @@
 // volume is online, emulated and logged when it is not. Names only; contents are vfs.ts's.
 import {
   conflict, crossVolume, invalid, isDevice, nameTooLong, notDir, notPermitted, permission, volumeOffline, MAX_NAME_BYTES, S_IFMT, SPECIAL_TYPES, TYPE_BITS,
-  type CreateReply, type Fid, type RenameReply, type SpecialType, type VnodeStatus,
+  type CreateReply, type Fid, type SpecialType, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
@@ -51,14 +51,14 @@ export class Namespace {
   async mkdir (path: string, mode: number, caller: Caller): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
     await this.mutate(cell, dir, async (link, seq) => {
-      this.created(cell, await link.call('mkdir', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid, seq }) as CreateReply, name)
+      this.created(cell, await link.call('mkdir', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid, seq }), name)
     }, async sent => { await this.cm.emulator.create(cell, dir, name, { type: 'dir', mode, uid: caller.uid, gid: caller.gid }, sent) })
   }
 
   async symlink (target: string, path: string, caller: Caller): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
     await this.mutate(cell, dir, async (link, seq) => {
-      this.created(cell, await link.call('symlink', { dir: dir.status.fid, name, target, uid: caller.uid, gid: caller.gid, seq }) as CreateReply, name)
+      this.created(cell, await link.call('symlink', { dir: dir.status.fid, name, target, uid: caller.uid, gid: caller.gid, seq }), name)
     }, async sent => { await this.cm.emulator.create(cell, dir, name, { type: 'symlink', mode: 0o777, uid: caller.uid, gid: caller.gid, target }, sent) })
   }
 
@@ -70,7 +70,7 @@ export class Namespace {
     const owner = { mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }
     const device = isDevice(type) ? rdev : 0
     await this.mutate(cell, dir, async (link, seq) => {
-      this.created(cell, await link.call('mknod', { dir: dir.status.fid, name, type, rdev: device, ...owner, seq }) as CreateReply, name)
+      this.created(cell, await link.call('mknod', { dir: dir.status.fid, name, type, rdev: device, ...owner, seq }), name)
     }, async sent => { await this.cm.emulator.create(cell, dir, name, { type, rdev: device, ...owner }, sent) })
   }
 
@@ -80,7 +80,7 @@ export class Namespace {
     if (!this.cm.online(cell, dir.status.fid.volume) || isLocalFid(dir.status.fid)) {
       throw volumeOffline(`${path}: a mount point is made on the server directly: not while it is unreachable, in write-back mode or behind local changes still to replay (afs reconnect, afs sync --wait)`)
     }
-    const r = await cell.linkFor(dir.status.fid.volume).call('mkmount', { dir: dir.status.fid, name, volume, uid: caller.uid, gid: caller.gid }) as CreateReply
+    const r = await cell.linkFor(dir.status.fid.volume).call('mkmount', { dir: dir.status.fid, name, volume, uid: caller.uid, gid: caller.gid })
     this.created(cell, r, name)
   }
 
@@ -90,7 +90,7 @@ export class Namespace {
     if (src.cell !== cell) throw invalid('hard links stay within a cell')
     if (src.obj.conflict) throw conflict(`${from} is in conflict: resolve it with afs repair`)
     await this.mutate(cell, dir, async (link, seq) => {
-      this.created(cell, await link.call('link', { dir: dir.status.fid, name, fid: src.obj.status.fid, seq }) as CreateReply, name)
+      this.created(cell, await link.call('link', { dir: dir.status.fid, name, fid: src.obj.status.fid, seq }), name)
     }, sent => this.cm.emulator.link(cell, src.obj, dir, name, sent))
   }
 
@@ -99,7 +99,7 @@ export class Namespace {
     await this.refuseConflicted(cell, dir, name, path)
     await this.mutate(cell, dir, async (link, seq) => {
       const gone = (await this.cm.entries(cell, dir)).get(name)
-      const r = await link.call(directory ? 'rmdir' : 'remove', { dir: dir.status.fid, name, seq }) as { dir: VnodeStatus, status: VnodeStatus | null }
+      const r = await link.call(directory ? 'rmdir' : 'remove', { dir: dir.status.fid, name, seq })
       this.cm.applyEntries(cell, r.dir, [[name, null]])
       if (gone) await this.settle(cell, gone.fid, r.status)
     }, sent => this.cm.emulator.remove(cell, dir, name, directory, sent))
@@ -132,7 +132,7 @@ export class Namespace {
     // The name it replaces is logged as a removal of its own, before the rename.
     const removeSeq = await this.cm.cml.reserve()
     await this.mutate(a.cell, a.dir, async (link, seq) => {
-      const r = await link.call('rename', { fromDir: a.dir.status.fid, fromName: a.name, toDir: b.dir.status.fid, toName: b.name, seq, removeSeq }) as RenameReply
+      const r = await link.call('rename', { fromDir: a.dir.status.fid, fromName: a.name, toDir: b.dir.status.fid, toName: b.name, seq, removeSeq })
       const entry = { fid: r.moved.fid, type: r.moved.type }
       if (r.fromDir.fid.vnode === r.toDir.fid.vnode) {
         this.cm.applyEntries(a.cell, r.fromDir, [[a.name, null], [b.name, entry]])

@@ -105,10 +105,10 @@ export class Reintegrator {
         const o = this.cm.table.get(objectKey(cell.name, body.fid))
         reply = await uploadGate(o).upload(async () => {
           const { path, size } = await this.container(cell, r, body)
-          return await link.upload('replay', { seq: r.seq, record: { ...body, size } }, createReadStream(path, { highWaterMark: 1 << 20 })) as ReplayReply
+          return await link.upload('replay', { seq: r.seq, record: { ...body, size } }, createReadStream(path, { highWaterMark: 1 << 20 }))
         })
       } else {
-        reply = await link.call('replay', { seq: r.seq, record: body }) as ReplayReply
+        reply = await link.call('replay', { seq: r.seq, record: body })
       }
     } catch (err) {
       if (isUnreachable(err)) throw err

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events'
 import { hostname } from 'node:os'
 import {
   AfsError, RpcConnection, callbackBreakSchema, connectionLost, parseHostPort, badRequest, makeLog, volumeOffline,
-  PROTOCOL_VERSION, fidKey, type Fid, type HelloReply, type InboundStream, type Op, type Args, type StatusReply,
+  PROTOCOL_VERSION, fidKey, type Fid, type HelloReply, type InboundStream, type Op, type Args, type Reply, type StatusReply,
 } from '@afs-ts/common'
 import { RPC_TIMEOUT_MS, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, PROBES_TO_RECONNECT } from './constants.ts'
 import type { Counters } from './counters.ts'
@@ -65,16 +65,16 @@ export class ServerLink extends EventEmitter {
     }
   }
 
-  async call<O extends Op> (op: O, args: Args<O>, timeoutMs = RPC_TIMEOUT_MS): Promise<unknown> {
-    return await this.guard(async conn => await conn.request(op, args, { timeoutMs }))
+  async call<O extends Op> (op: O, args: Args<O>, timeoutMs = RPC_TIMEOUT_MS): Promise<Reply<O>> {
+    return await this.guard(async conn => await conn.request(op, args, { timeoutMs }) as Reply<O>)
   }
 
-  async download<O extends Op> (op: O, args: Args<O>): Promise<{ result: unknown, body: InboundStream }> {
-    return await this.guard(async conn => await conn.download(op, args))
+  async download<O extends Op> (op: O, args: Args<O>): Promise<{ result: Reply<O>, body: InboundStream }> {
+    return await this.guard(async conn => await conn.download(op, args) as { result: Reply<O>, body: InboundStream })
   }
 
-  async upload<O extends Op> (op: O, args: Args<O>, body: AsyncIterable<Buffer>): Promise<unknown> {
-    return await this.guard(async conn => await conn.upload(op, args, body))
+  async upload<O extends Op> (op: O, args: Args<O>, body: AsyncIterable<Buffer>): Promise<Reply<O>> {
+    return await this.guard(async conn => await conn.upload(op, args, body) as Reply<O>)
   }
 
   private async guard<T> (fn: (conn: RpcConnection) => Promise<T>): Promise<T> {

@@ -4,7 +4,7 @@ import { open as fsOpen, read as fsRead, write as fsWrite, close as fsClose, fsy
 import { promisify } from 'node:util'
 import {
   conflict, fromTimespec, invalid, isDir, noData, notDir, notFound, notSupported, permission, rootFid, badRequest,
-  TYPE_BITS, type CreateReply, type StatfsReply, type StatusReply, type Timespec, type XattrMode,
+  TYPE_BITS, type StatfsReply, type Timespec, type XattrMode,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
@@ -129,7 +129,7 @@ export class Vfs {
     const n = await this.resolve(path).catch(() => null)
     if (!n || n.kind === 'root') return null
     try {
-      return await n.cell.linkFor(n.obj.status.fid.volume).call('statfs', { volume: n.obj.status.fid.volume }) as StatfsReply
+      return await n.cell.linkFor(n.obj.status.fid.volume).call('statfs', { volume: n.obj.status.fid.volume })
     } catch (err) {
       if (isUnreachable(err)) return null // df keeps working while disconnected
       throw err
@@ -170,7 +170,7 @@ export class Vfs {
   async create (path: string, mode: number, caller: Caller): Promise<number> {
     const { cell, dir, name } = await this.ns.parent(path)
     const obj = await this.ns.mutate(cell, dir, async (link, seq) => {
-      const r = await link.call('create', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid, seq }) as CreateReply
+      const r = await link.call('create', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid, seq })
       const o = this.ns.created(cell, r, name)
       await this.cm.containers.createEmpty(o.key)
       this.cm.space.setCached(o, r.status.dataVersion, 0)
@@ -261,7 +261,7 @@ export class Vfs {
     if (obj.dirty || this.writers(obj)) return await this.truncateLocally(cell, obj, size)
     const before = obj.status.dataVersion
     await this.ns.mutate(cell, obj, async (link, seq) => {
-      const r = await link.call('setattr', { fid: obj.status.fid, size, seq }) as StatusReply
+      const r = await link.call('setattr', { fid: obj.status.fid, size, seq })
       this.cm.accept(cell, r)
       if (hasDataAt(obj, before) && r.status.dataVersion === before + 1) {
         await this.cm.containers.truncate(obj.key, size)
@@ -317,7 +317,7 @@ export class Vfs {
   private async setattr (path: string, change: LocalAttrs): Promise<void> {
     const { cell, obj } = await this.resolveObject(path)
     await this.ns.mutate(cell, obj, async (link, seq) => {
-      this.cm.accept(cell, await link.call('setattr', { fid: obj.status.fid, ...change, seq }) as StatusReply)
+      this.cm.accept(cell, await link.call('setattr', { fid: obj.status.fid, ...change, seq }))
     }, sent => this.cm.emulator.setattr(cell, obj, change, sent))
   }
 
@@ -344,7 +344,7 @@ export class Vfs {
       const reply = value
         ? await link.call('setxattr', { fid: obj.status.fid, name, value, mode, seq })
         : await link.call('removexattr', { fid: obj.status.fid, name, seq })
-      this.cm.accept(cell, reply as StatusReply)
+      this.cm.accept(cell, reply)
     }, sent => this.cm.emulator.xattr(cell, obj, name, value, mode, sent))
   }
 

@@ -66,7 +66,7 @@ export class WholeFiles {
     try {
       for (let attempt = 1; ; attempt++) {
         const { result, body } = await cell.linkFor(o.status.fid.volume).download('fetchData', { fid: o.status.fid })
-        const reply = result as StatusReply
+        const reply = result
         this.cm.counters.fetches++
         // Take the status and callback now: a break for a newer version can arrive while the
         // data streams in, and must not be undone by taking them afterwards.
@@ -108,7 +108,7 @@ export class WholeFiles {
           size = await this.cm.containers.size(o.key)
           return await cell.linkFor(o.status.fid.volume).upload('store',
             { fid: o.status.fid, size, ...localMtime(o), ...(o.localCtimeMs ? { ctimeMs: o.localCtimeMs } : {}), ...fenced(this.cm.fileLocks.writeGeneration(o.status.fid)), seq },
-            size === 0 ? noBytes() : createReadStream(this.cm.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES })) as StatusReply
+            size === 0 ? noBytes() : createReadStream(this.cm.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES }))
         })
       } catch (err) {
         if (isUnreachable(err)) return await this.cm.emulator.store(cell, o, seq)

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises'
 import {
   AfsError, Download, RpcConnection, badRequest, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, protocolError, requests,
   noLock, wouldBlock, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
-  type Args, type HeldLock, type LockKind, type LockRequest, type Fid, type LocateReply, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
+  type Args, type Reply, type StatusReply, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { ROOT_VOLUME_NAME, VolumeLocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
@@ -18,6 +18,8 @@ import { newObject, toStatus, type Making } from './vnode.ts'
 import type { Database } from 'lmdb'
 
 const log = makeLog('fileserver')
+/** A handler's answer: the reply, or (fetchData) the reply with a body to stream. */
+type Answer<O extends Op> = Reply<O> | Download<Reply<O>>
 /** A client that does not acknowledge a callback break in this time loses its promises. */
 export const CALLBACK_BREAK_TIMEOUT_MS = 5_000
 
@@ -139,48 +141,47 @@ export class FileServer {
     return await this.handle(op, parsed.data as never, ctx, client)
   }
 
+  /** One handler a request, each checked against the reply the protocol promises for it. */
+  private readonly handlers: { [O in Op]: (a: Args<O>, ctx: RequestContext, me: string | null) => Answer<O> | Promise<Answer<O>> } = {
+    hello: (a, ctx) => this.onHello(a, ctx.connection),
+    ping: () => ({}),
+    vlGet: a => this.vldb.get(a.name ?? a.id ?? -1),
+    vlList: () => this.vldb.list(),
+    volCreate: async a => await this.createVolume(a.name, a.quota ?? 0),
+    volSetQuota: async a => await this.onSetQuota(a.name, a.quota),
+    statfs: async a => await this.store.statfs(a.volume),
+    fetchStatus: (a, _, me) => this.reply(me, this.store.status(a.fid)),
+    fetchDir: (a, _, me) => this.onFetchDir(a, me),
+    fetchData: async (a, _, me) => await this.onFetchData(a.fid, me),
+    locate: a => ({ places: this.store.locate(a.fid) }),
+    lookup: a => this.onLookup(a),
+    readlink: a => ({ target: this.store.get(a.fid).target ?? '' }),
+    store: async (a, ctx, me) => await this.onStore(a, ctx, me),
+    setattr: async ({ fid, seq, ...change }, _, me) =>
+      await this.mutated(me, [fid], this.reply(me, await this.once(me, { seq }, fid, mark => this.store.setattr(fid, change, mark)))),
+    setxattr: async (a, _, me) => await this.onXattr(a, a.value, a.mode, me),
+    removexattr: async (a, _, me) => await this.onXattr(a, null, 'replace', me),
+    lock: async (a, _, me) => await this.onLock(a, me!),
+    unlock: (a, _, me) => { this.locks.release(lockRequest(a, me!, 'write')); return {} },
+    testLock: (a, _, me) => { const l = this.locks.test(lockRequest(a, me!, a.kind)); return { blocker: l && this.lockReply(l) } },
+    renewLocks: (_a, _, me) => ({ expiresAt: this.locks.renew(me!), locks: this.locks.heldBy(me!).map(l => ({ fid: l.fid, generation: l.generation })) }),
+    create: async (a, _, me) => await this.onCreate({ ...a, op: 'create' }, me),
+    mkdir: async (a, _, me) => await this.onCreate({ ...a, op: 'mkdir' }, me),
+    symlink: async (a, _, me) => await this.onCreate({ ...a, op: 'symlink' }, me),
+    mknod: async (a, _, me) => await this.onCreate({ ...a, op: 'mknod' }, me),
+    mkmount: async (a, _, me) => await this.onCreate({ ...a, op: 'mkmount' }, me),
+    link: async (a, _, me) => {
+      const r = await this.once(me, a, a.dir, mark => this.store.link(a.dir, a.name, a.fid, mark))
+      return await this.mutated(me, [a.dir, a.fid], { ...this.reply(me, r.status), dir: r.dir })
+    },
+    remove: async (a, _, me) => await this.onRemove(a, false, me),
+    rmdir: async (a, _, me) => await this.onRemove(a, true, me),
+    rename: async (a, _, me) => await this.onRename(a, me),
+    replay: async (a, ctx, me) => await this.onReplay(a, ctx, me),
+  }
+
   private async handle<O extends Op> (op: O, a: Args<O>, ctx: RequestContext, client: ClientRecord | null): Promise<unknown> {
-    const me = client?.id ?? null
-    const s = this.store
-    switch (op) {
-      case 'hello': return this.onHello(a as Args<'hello'>, ctx.connection)
-      case 'ping': return {}
-      case 'vlGet': { const x = a as Args<'vlGet'>; return this.vldb.get(x.name ?? x.id ?? -1) }
-      case 'vlList': return this.vldb.list()
-      case 'volCreate': { const x = a as Args<'volCreate'>; return await this.createVolume(x.name, x.quota ?? 0) }
-      case 'volSetQuota': { const x = a as Args<'volSetQuota'>; return await this.onSetQuota(x.name, x.quota) }
-      case 'statfs': return await s.statfs((a as Args<'statfs'>).volume)
-      case 'fetchStatus': { const f = (a as Args<'fetchStatus'>).fid; return this.reply(me, s.status(f)) }
-      case 'fetchDir': return this.onFetchDir(a as Args<'fetchDir'>, me)
-      case 'fetchData': return await this.onFetchData((a as Args<'fetchData'>).fid, me)
-      case 'locate': return { places: s.locate((a as Args<'locate'>).fid) } satisfies LocateReply
-      case 'lookup': return this.onLookup(a as Args<'lookup'>, me)
-      case 'readlink': return { target: s.get((a as Args<'readlink'>).fid).target ?? '' }
-      case 'store': return await this.onStore(a as Args<'store'>, ctx, me)
-      case 'setattr': {
-        const { fid, seq, ...change } = a as Args<'setattr'>
-        return await this.mutated(me, [fid], this.reply(me, await this.once(me, { seq }, fid, mark => s.setattr(fid, change, mark))))
-      }
-      case 'setxattr': case 'removexattr': {
-        const x = a as Args<'setxattr'>
-        const status = await this.once(me, x, x.fid, mark => s.setxattr(x.fid, x.name, op === 'setxattr' ? x.value : null, op === 'setxattr' ? x.mode : 'replace', mark))
-        return await this.mutated(me, [x.fid], this.reply(me, status))
-      }
-      case 'lock': return await this.onLock(a as Args<'lock'>, me!)
-      case 'unlock': { const x = a as Args<'unlock'>; this.locks.release(lockRequest(x, me!, 'write')); return {} }
-      case 'testLock': { const x = a as Args<'testLock'>; const l = this.locks.test(lockRequest(x, me!, x.kind)); return { blocker: l && this.lockReply(l) } }
-      case 'renewLocks': return { expiresAt: this.locks.renew(me!), locks: this.locks.heldBy(me!).map(l => ({ fid: l.fid, generation: l.generation })) }
-      case 'create': case 'mkdir': case 'symlink': case 'mknod': case 'mkmount': return await this.onCreate({ ...a as Args<'create'>, op } as never, me)
-      case 'link': {
-        const x = a as Args<'link'>
-        const r = await this.once(me, x, x.dir, mark => s.link(x.dir, x.name, x.fid, mark))
-        return await this.mutated(me, [x.dir, x.fid], { ...this.reply(me, r.status), dir: r.dir })
-      }
-      case 'remove': case 'rmdir': return await this.onRemove(a as Args<'remove'>, op === 'rmdir', me)
-      case 'rename': return await this.onRename(a as Args<'rename'>, me)
-      case 'replay': return await this.onReplay(a as Args<'replay'>, ctx, me)
-      default: { const never: never = op as never; throw badRequest(`unhandled ${String(never)}`) }
-    }
+    return await this.handlers[op](a, ctx, client?.id ?? null)
   }
 
   private onHello (a: Args<'hello'>, conn: RpcConnection) {
@@ -212,7 +213,7 @@ export class FileServer {
     return { ...this.reply(me, this.store.status(a.fid)), ...page }
   }
 
-  private async onFetchData (fid: Fid, me: string | null): Promise<Download> {
+  private async onFetchData (fid: Fid, me: string | null): Promise<Download<StatusReply>> {
     for (let attempt = 0; ; attempt++) {
       const { status, path } = this.store.blobPath(fid)
       // Promise before any await: a store committing meanwhile must find this promise to break.
@@ -240,8 +241,13 @@ export class FileServer {
     return await this.mutated(me, [a.fid], this.reply(me, status))
   }
 
+  private async onXattr (a: { fid: Fid, name: string, seq?: number }, value: Uint8Array | null, mode: XattrMode, me: string | null) {
+    const status = await this.once(me, a, a.fid, mark => this.store.setxattr(a.fid, a.name, value, mode, mark))
+    return await this.mutated(me, [a.fid], this.reply(me, status))
+  }
+
   /** A name's object. */
-  private onLookup (a: Args<'lookup'>, me: string | null): LookupReply {
+  private onLookup (a: Args<'lookup'>): LookupReply {
     this.store.get(a.dir)
     const fid = this.store.lookup(a.dir, a.name)
     if (!fid) return { fid, status: null }

@@ -2,10 +2,10 @@
 import { connect } from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { RpcConnection, parseHostPort, PROTOCOL_VERSION, type Op, type Args } from '@afs-ts/common'
+import { RpcConnection, parseHostPort, PROTOCOL_VERSION, type Op, type Args, type Reply } from '@afs-ts/common'
 import { controlCall } from './control-client.ts'
 
-export async function serverCall<O extends Op> (address: string, op: O, args: Args<O>): Promise<unknown> {
+export async function serverCall<O extends Op> (address: string, op: O, args: Args<O>): Promise<Reply<O>> {
   const { host, port } = parseHostPort(address)
   const socket = connect({ host, port })
   await new Promise<void>((resolve, reject) => {
@@ -15,7 +15,7 @@ export async function serverCall<O extends Op> (address: string, op: O, args: Ar
   const conn = new RpcConnection(socket)
   try {
     await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: `afs-tool-${randomUUID()}`, hostname: hostname() })
-    return await conn.request(op, args)
+    return await conn.request(op, args) as Reply<O>
   } finally {
     conn.close()
   }

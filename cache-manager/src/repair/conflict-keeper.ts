@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises'
 import { randomBytes } from 'node:crypto'
 import {
   AfsError, isSpecial, makeLog, sameFid,
-  type CmlRecordBody, type ConflictKind, type Fid, type LocateReply, type LookupReply, type StatusReply, type VnodeStatus,
+  type CmlRecordBody, type ConflictKind, type Fid, type LookupReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { CacheManager } from '../cache-manager.ts'
 import type { Cell } from '../cell.ts'
@@ -151,7 +151,7 @@ export class ConflictKeeper {
       if (status.type === 'file') {
         const { result, body } = await link.download('fetchData', { fid })
         await pipeline(body, createWriteStream(dest))
-        status = (result as StatusReply).status
+        status = result.status
         copy = dest
       }
     } catch (err) {
@@ -175,7 +175,7 @@ export class ConflictKeeper {
   private async places (cell: Cell, fid: Fid): Promise<string[]> {
     if (isLocalFid(fid)) return []
     try {
-      const r = await (await cell.readyLinkFor(fid.volume)).call('locate', { fid }) as LocateReply
+      const r = await (await cell.readyLinkFor(fid.volume)).call('locate', { fid })
       return r.places.map(p => joinPath(this.locate(cell, p.dir).path, p.name))
     } catch { return [] }
   }
@@ -217,7 +217,7 @@ export class ConflictKeeper {
   async lookup (cell: Cell, dir: Fid, name: string): Promise<LookupReply | null> {
     if (isLocalFid(dir)) return null
     try {
-      return await (await cell.readyLinkFor(dir.volume)).call('lookup', { dir, name }) as LookupReply
+      return await (await cell.readyLinkFor(dir.volume)).call('lookup', { dir, name })
     } catch (err) {
       if (AfsError.from(err).code === 'NOT_FOUND') return null
       throw err

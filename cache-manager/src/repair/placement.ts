@@ -4,7 +4,7 @@
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { invalid, type CreateReply, type Fid, type LocateReply, type ObjectType, type StatusReply, type VnodeStatus } from '@afs-ts/common'
+import { invalid, type Fid, type LocateReply, type ObjectType, type VnodeStatus } from '@afs-ts/common'
 import type { CacheManager } from '../cache-manager.ts'
 import type { Cell } from '../cell.ts'
 import { isLocalFid } from '../cml.ts'
@@ -46,21 +46,21 @@ export class Placement {
     switch (want.type) {
       case 'none': return null
       case 'file': {
-        const made = await link.call('create', { dir, name, ...owner }) as CreateReply
+        const made = await link.call('create', { dir, name, ...owner })
         return await this.store(cell, made.status.fid, want, made.status.dataVersion)
       }
       case 'symlink': {
-        const made = await link.call('symlink', { dir, name, target: want.target ?? '', uid: owner.uid, gid: owner.gid }) as CreateReply
+        const made = await link.call('symlink', { dir, name, target: want.target ?? '', uid: owner.uid, gid: owner.gid })
         return placed(made.status)
       }
       case 'dir': {
         // The directory's entries made here are conflicts of their own, resolved into it one by one.
-        const made = await link.call('mkdir', { dir, name, ...owner }) as CreateReply
+        const made = await link.call('mkdir', { dir, name, ...owner })
         await this.cm.cml.mapFid(c.fid, made.status.fid)
         return placed(made.status)
       }
       case 'fifo': case 'socket': case 'chardev': case 'blockdev': {
-        const made = await link.call('mknod', { dir, name, type: want.type, rdev: want.rdev ?? 0, ...owner }) as CreateReply
+        const made = await link.call('mknod', { dir, name, type: want.type, rdev: want.rdev ?? 0, ...owner })
         return placed(made.status)
       }
       default: throw invalid(`${c.path}: a ${want.type} cannot be put back by afs repair`)
@@ -71,7 +71,7 @@ export class Placement {
   private async store (cell: Cell, fid: Fid, want: Side, version: number): Promise<Placed> {
     const size = (await stat(want.copy!)).size
     const r = await (await cell.readyLinkFor(fid.volume)).upload('store', { fid, size, mtimeMs: want.mtimeMs ?? Date.now(), ifVersion: version },
-      createReadStream(want.copy!, { highWaterMark: 1 << 20 })) as StatusReply
+      createReadStream(want.copy!, { highWaterMark: 1 << 20 }))
     return placed(r.status)
   }
 
@@ -80,9 +80,9 @@ export class Placement {
     if (isLocalFid(c.fid)) return null
     const link = await cell.readyLinkFor(dir.volume)
     let places: LocateReply['places']
-    try { places = (await link.call('locate', { fid: c.fid }) as LocateReply).places } catch { return null }
+    try { places = (await link.call('locate', { fid: c.fid })).places } catch { return null }
     if (places.length !== 1) return null
-    const r = await link.call('rename', { fromDir: places[0].dir, fromName: places[0].name, toDir: dir, toName: name }) as { moved: VnodeStatus }
+    const r = await link.call('rename', { fromDir: places[0].dir, fromName: places[0].name, toDir: dir, toName: name })
     if (want.type !== 'file' || !want.copy) return placed(r.moved)
     const now = await this.cm.conflicts.serverSide(cell, dir, name, join(this.cm.conflicts.dir, `${c.id}.moved`))
     if (now.fid === null || now.sha256 === await contentHash(want)) return placed(r.moved)

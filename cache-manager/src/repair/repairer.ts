@@ -12,7 +12,7 @@ import { hostname } from 'node:os'
 import { basename, extname, join } from 'node:path'
 import {
   AfsError, conflict, exists, invalid, isText, makeLog, notFound, sameFid, nameSchema, volumeOffline,
-  type DirReply, type Fid, type ObjectType,
+  type Fid, type ObjectType,
 } from '@afs-ts/common'
 import type { CacheManager } from '../cache-manager.ts'
 import type { Cell } from '../cell.ts'
@@ -239,7 +239,7 @@ export class Repairer {
       const link = await this.cm.cell(c.cell).readyLinkFor(c.server.fid.volume)
       let after: string | undefined
       for (;;) {
-        const page = await link.call('fetchDir', after === undefined ? { fid: c.server.fid } : { fid: c.server.fid, after }) as DirReply
+        const page = await link.call('fetchDir', after === undefined ? { fid: c.server.fid } : { fid: c.server.fid, after })
         for (const [name, fid, type] of page.entries) { there.set(name, { fid, type }); after = name }
         if (!page.more || page.entries.length === 0) break
       }

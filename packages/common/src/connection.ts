@@ -20,8 +20,8 @@ export const DEFAULT_RPC_TIMEOUT_MS = 30_000
 const SEND_WINDOW_BYTES = 8 * CHUNK_BYTES
 
 /** A response that carries a whole file after its result. */
-export class Download {
-  constructor (readonly result: unknown, readonly body: AsyncIterable<Buffer>) {}
+export class Download<T = unknown> {
+  constructor (readonly result: T, readonly body: AsyncIterable<Buffer>) {}
 }
 
 export interface RequestContext {

@@ -113,6 +113,10 @@ export interface LocateReply { places: Array<{ dir: Fid, name: string }> }
 /** The object a name stands for (its status: no callback comes with it). */
 export interface LookupReply { fid: Fid | null, status: VnodeStatus | null }
 export interface HelloReply { cell: string, protocol: number, serverId: string, rootVolume: string }
+/** A removed name's directory after, and the object's status after (null when it is gone). */
+export interface RemoveReply { dir: VnodeStatus, status: VnodeStatus | null }
+/** A renewed lease, and the locks still held under it (fid key, generation). */
+export interface RenewLocksReply { expiresAt: number, locks: Array<{ fid: string, generation: number }> }
 
 /** How a record of a client modification log conflicts with the server's state. */
 export type ConflictKind = 'update/update' | 'remove/update' | 'update/remove' | 'name/name' | 'rename'
@@ -205,6 +209,46 @@ export const requests = {
 
 export type Op = keyof typeof requests
 export type Args<O extends Op> = z.infer<(typeof requests)[O]>
+
+/** What each request answers: callers get it typed, the server's handlers are checked against it. */
+export interface Replies {
+  hello: HelloReply
+  ping: Record<string, never>
+  vlGet: VolumeEntry
+  vlList: VolumeEntry[]
+  volCreate: VolumeEntry
+  volSetQuota: VolumeEntry
+  fetchStatus: StatusReply
+  fetchDir: DirReply
+  /** Comes with the file's bytes as a streamed body. */
+  fetchData: StatusReply
+  store: StatusReply
+  create: CreateReply
+  mkdir: CreateReply
+  symlink: CreateReply
+  mknod: CreateReply
+  mkmount: CreateReply
+  link: CreateReply
+  remove: RemoveReply
+  rmdir: RemoveReply
+  locate: LocateReply
+  lookup: LookupReply
+  rename: RenameReply
+  setattr: StatusReply
+  setxattr: StatusReply
+  removexattr: StatusReply
+  lock: LockReply
+  unlock: Record<string, never>
+  testLock: { blocker: LockReply | null }
+  renewLocks: RenewLocksReply
+  readlink: { target: string }
+  statfs: StatfsReply
+  replay: ReplayReply
+}
+export type Reply<O extends Op> = Replies[O]
+// Every request has a reply type and every reply type a request (a compile error otherwise).
+const repliesCoverRequests: [keyof Replies] extends [Op] ? [Op] extends [keyof Replies] ? true : never : never = true
+void repliesCoverRequests
 
 /** Server → client: the server breaks its callback promises on these objects. */
 export const callbackBreakSchema = z.object({ fids: z.array(fidSchema).max(100_000) })

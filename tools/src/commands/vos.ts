@@ -1,5 +1,5 @@
 // `afs vos`: volume administration (create, list, setquota), talking to a server.
-import { formatSize, parseSize, type VolumeEntry } from '@afs-ts/common'
+import { formatSize, parseSize } from '@afs-ts/common'
 import { cacheDirOf, cacheOption, need, UsageError, EXIT_OK, type Command } from '../args.ts'
 import { serverAddress, serverCall } from '../server-client.ts'
 import { table } from '../table.ts'
@@ -19,20 +19,20 @@ export const vosCommand: Command = {
       case 'create': {
         const [name] = need(rest, 1, 'vos create NAME')
         if (!v.server) throw new UsageError('vos create needs --server HOST:PORT')
-        const e = await serverCall(v.server as string, 'volCreate', { name, quota: v.quota ? size(v.quota as string) : 0 }) as VolumeEntry
+        const e = await serverCall(v.server as string, 'volCreate', { name, quota: v.quota ? size(v.quota as string) : 0 })
         process.stdout.write(`created volume ${e.name} (${e.id}) on ${e.servers.join(', ')}\n`)
         return EXIT_OK
       }
       case 'list': {
         need(rest, 0, 'vos list')
-        const list = await serverCall(await serverAddress(v, cacheDirOf(v)), 'vlList', {}) as VolumeEntry[]
+        const list = await serverCall(await serverAddress(v, cacheDirOf(v)), 'vlList', {})
         if (v.json) { process.stdout.write(JSON.stringify(list, null, 2) + '\n'); return EXIT_OK }
         process.stdout.write(table(['NAME', 'ID', 'SERVERS', 'QUOTA'], list.map(e => [e.name, e.id, e.servers.join(','), e.quota ? formatSize(e.quota) : 'none'])))
         return EXIT_OK
       }
       case 'setquota': {
         const [name, q] = need(rest, 2, 'vos setquota NAME SIZE')
-        const e = await serverCall(await serverAddress(v, cacheDirOf(v)), 'volSetQuota', { name, quota: size(q) }) as VolumeEntry
+        const e = await serverCall(await serverAddress(v, cacheDirOf(v)), 'volSetQuota', { name, quota: size(q) })
         process.stdout.write(`quota of ${e.name} is ${e.quota ? formatSize(e.quota) : 'none'}\n`)
         return EXIT_OK
       }
