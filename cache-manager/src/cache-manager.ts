@@ -70,8 +70,6 @@ export class CacheManager {
   readonly fileLocks: Locks
   /** Paths asked for while disconnected that the cache did not hold (`afs status --misses`). */
   readonly misses = new Map<string, Miss>()
-  /** `afs disconnect --write-back`: reads from servers, mutations through the log. */
-  writeBack = false
   /** Called after a cell's servers came back and its log was replayed (the hoard walker listens). */
   onReconnected: (cell: Cell) => void = () => {}
 
@@ -88,7 +86,7 @@ export class CacheManager {
     this.ancestors = new Ancestors(opts.cacheDir)
     this.repairer = new Repairer(this)
     this.resolvers = new Resolvers(this, this.repairer)
-    this.fileLocks = new Locks({ cells: this.cells, reachable: (cell, volume) => cell.linkFor(volume).connected })
+    this.fileLocks = new Locks({ cells: this.cells, reachable: (cell, volume) => cell.route(volume).connected })
   }
 
   async ready (): Promise<void> {
@@ -123,7 +121,7 @@ export class CacheManager {
    * log (they must reach the server first, in order).
    */
   online (cell: Cell, volume: number): boolean {
-    return cell.linkFor(volume).connected && !this.writeBack && !this.cml.hasRecordsFor(cell.name)
+    return cell.route(volume).connected && !cell.writeBack && !this.cml.hasRecordsFor(cell.name)
   }
 
   /** Notes a cache miss while disconnected and returns the error for it. */
@@ -201,15 +199,15 @@ export class CacheManager {
 
   hasCallback (o: FsObject, now = Date.now()): boolean {
     if (o.cbExpiresAt - CALLBACK_SLACK_MS <= now) return false
-    const link = this.cell(o.cell).linkFor(o.status.fid.volume)
-    return link.connected && link.epoch === o.cbEpoch
+    const volume = this.cell(o.cell).route(o.status.fid.volume)
+    return volume.connected && volume.epoch === o.cbEpoch
   }
 
   /** Takes a status reply from a server: refreshes the object and its callback. */
   accept (cell: Cell, reply: StatusReply): FsObject {
     const o = this.table.upsert(cell.name, reply.status)
     o.cbExpiresAt = reply.callback.expiresAt
-    o.cbEpoch = cell.linkFor(reply.status.fid.volume).epoch
+    o.cbEpoch = cell.route(reply.status.fid.volume).epoch
     void this.table.save(o)
     return o
   }
@@ -244,8 +242,7 @@ export class CacheManager {
     if (o && (isLocalFid(fid) || o.conflict)) return o
     try {
       await cell.volumeById(fid.volume)
-      const link = await cell.readyLinkFor(fid.volume)
-      const reply = await link.call('fetchStatus', { fid })
+      const reply = await cell.route(fid.volume).call('fetchStatus', { fid })
       const fresh = this.accept(cell, reply)
       fresh.lastUse = Date.now()
       return fresh
@@ -259,7 +256,7 @@ export class CacheManager {
   /** A directory's entries, listed from the server unless cached at its current version (or the server is unreachable). */
   async entries (cell: Cell, dir: FsObject): Promise<Map<string, Dirent>> {
     if (dir.status.type !== 'dir') throw notDir('not a directory')
-    if (isListed(dir) || (dir.entries && (!cell.linkFor(dir.status.fid.volume).connected || isLocalFid(dir.status.fid)))) return dir.entries!
+    if (isListed(dir) || (dir.entries && (!cell.route(dir.status.fid.volume).connected || isLocalFid(dir.status.fid)))) return dir.entries!
     try {
       return await this.once(dir.key, () => this.list(cell, dir))
     } catch (err) {
@@ -277,7 +274,7 @@ export class CacheManager {
       let first: DirReply | null = null
       let last: DirReply
       do {
-        last = await cell.linkFor(fid.volume).call('fetchDir', after === undefined ? { fid } : { fid, after })
+        last = await cell.route(fid.volume).call('fetchDir', after === undefined ? { fid } : { fid, after })
         first ??= last
         for (const [name, f, type] of last.entries) { entries.set(name, { fid: f, type }); after = name }
       } while (last.more && last.status.dataVersion === first.status.dataVersion)

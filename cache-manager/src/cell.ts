@@ -1,23 +1,31 @@
 // A cell as this cache manager sees it (AFS CellServDB entry + VLDB cache): its name,
-// a link per volume server, and the volumes located so far. What it learned is saved
-// with the cache, so a cache manager started while no server answers still knows it.
+// a link per volume server, and the volumes located so far (`volume-table.ts`). What it
+// learned is saved with the cache, so a cache manager started while no server answers
+// still knows it.
 import { connectionLost, rootFid, type Fid, type VolumeEntry } from '@afs-ts/common'
 import { ServerLink } from './server-link.ts'
 import type { Counters } from './counters.ts'
+import type { Volume, VolumeHost } from './volume.ts'
+import { VolumeTable } from './volume-table.ts'
 
 /** What a cache remembers about a cell between runs. */
 export interface SavedCell { name: string, rootVolume: string, volumes: VolumeEntry[] }
 
-export class Cell {
+export class Cell implements VolumeHost {
   name = ''
   rootVolume = 'root.cell'
   readonly links = new Map<string, ServerLink>()
+  readonly volumes: VolumeTable
+  /** `afs disconnect --write-back`: servers are read, mutations go through the log. */
+  writeBack = false
+  /** The cell's log is being replayed (set by the reintegrator). */
+  reintegrating = false
   private readonly started = new Map<string, Promise<boolean>>()
-  private readonly volumesByName = new Map<string, VolumeEntry>()
-  private readonly volumesById = new Map<number, VolumeEntry>()
 
   constructor (readonly servers: string[], private readonly clientId: string, private readonly counters: Counters,
-    private readonly onLink: (cell: Cell, link: ServerLink) => void, private readonly probeIntervalMs?: number) {}
+    private readonly onLink: (cell: Cell, link: ServerLink) => void, private readonly probeIntervalMs?: number) {
+    this.volumes = new VolumeTable(this, () => this.servers[0])
+  }
 
   /** Contacts the first server that answers; else falls back on what the cache saved. Resolves whether online. */
   async ready (saved: (servers: string[]) => SavedCell | undefined): Promise<boolean> {
@@ -34,12 +42,12 @@ export class Cell {
     if (!s) throw connectionLost(`no server of ${this.servers.join(', ')} answers (${this.link(this.servers[0]).downCause}), and this cache has never seen that cell`)
     this.name = s.name
     this.rootVolume = s.rootVolume
-    for (const v of s.volumes) this.remember(v)
+    for (const v of s.volumes) this.volumes.remember(v)
     return false
   }
 
   snapshot (): SavedCell {
-    return { name: this.name, rootVolume: this.rootVolume, volumes: this.knownVolumes }
+    return { name: this.name, rootVolume: this.rootVolume, volumes: this.volumes.entries }
   }
 
   link (address: string): ServerLink {
@@ -53,44 +61,22 @@ export class Cell {
     return l
   }
 
-  /** The link serving `volumeId` (its first listed server). */
-  linkFor (volumeId: number): ServerLink {
-    const v = this.volumesById.get(volumeId)
-    return this.link(v?.servers[0] ?? this.servers[0])
+  async contacted (link: ServerLink): Promise<unknown> {
+    return await this.started.get(link.address)
   }
 
-  /** Like linkFor, after the link's first contact has been tried. */
-  async readyLinkFor (volumeId: number): Promise<ServerLink> {
-    const l = this.linkFor(volumeId)
-    await this.started.get(l.address)
-    return l
+  /** Looks a volume up by name in the location database (remembered for the life of the cache). */
+  async volume (name: string): Promise<Volume> {
+    return this.volumes.named(name) ?? this.volumes.remember(await this.anyLink().call('vlGet', { name }))
   }
 
-  knownVolume (volumeId: number): VolumeEntry | undefined {
-    return this.volumesById.get(volumeId)
+  async volumeById (id: number): Promise<Volume> {
+    return this.volumes.get(id) ?? this.volumes.remember(await this.anyLink().call('vlGet', { id }))
   }
 
-  get knownVolumes (): VolumeEntry[] {
-    return [...this.volumesById.values()]
-  }
-
-  cachedVolume (name: string): VolumeEntry | undefined {
-    return this.volumesByName.get(name)
-  }
-
-  /** Looks a volume up by name in the VLDB (cached for the life of the cache). */
-  async volume (name: string): Promise<VolumeEntry> {
-    return this.volumesByName.get(name) ?? this.remember(await this.anyLink().call('vlGet', { name }))
-  }
-
-  async volumeById (id: number): Promise<VolumeEntry> {
-    return this.volumesById.get(id) ?? this.remember(await this.anyLink().call('vlGet', { id }))
-  }
-
-  remember (entry: VolumeEntry): VolumeEntry {
-    this.volumesByName.set(entry.name, entry)
-    this.volumesById.set(entry.id, entry)
-    return entry
+  /** The volume `id`, located or not: requests for it go through here. */
+  route (id: number): Volume {
+    return this.volumes.route(id)
   }
 
   async rootFid (): Promise<Fid> {

@@ -22,7 +22,7 @@ export class Connectivity {
       for (const c of this.cm.cells.values()) c.force(true)
       return
     }
-    this.cm.writeBack = true
+    for (const c of this.cm.cells.values()) c.writeBack = true
     if (this.trickle) clearInterval(this.trickle)
     this.trickle = setInterval(() => {
       for (const c of this.cm.cells.values()) void this.cm.reintegrator.run(c, { olderThanMs: ageMs })
@@ -33,10 +33,10 @@ export class Connectivity {
 
   /** `afs reconnect`: back to normal; the log is replayed as soon as the servers answer. */
   reconnect (): void {
-    this.cm.writeBack = false
     if (this.trickle) clearInterval(this.trickle)
     this.trickle = null
     for (const c of this.cm.cells.values()) {
+      c.writeBack = false
       c.force(false)
       void this.cm.reintegrator.run(c)
     }
@@ -46,7 +46,7 @@ export class Connectivity {
   async sync (waitMs: number): Promise<SyncReport> {
     const end = Date.now() + waitMs
     do {
-      for (const c of this.cm.cells.values()) await this.cm.reintegrator.run(c, this.cm.writeBack ? { olderThanMs: 0 } : undefined)
+      for (const c of this.cm.cells.values()) await this.cm.reintegrator.run(c, c.writeBack ? { olderThanMs: 0 } : undefined)
       if (this.cm.cml.size === 0 || Date.now() >= end) break
       await new Promise(resolve => setTimeout(resolve, 200))
     } while (Date.now() < end)
@@ -54,7 +54,7 @@ export class Connectivity {
     for (const c of this.cm.cells.values()) {
       if (!this.cm.cml.hasRecordsFor(c.name)) continue
       const link = c.anyLink()
-      if (this.cm.writeBack) why.push(`${c.name}: write-back mode (afs reconnect flushes it)`)
+      if (c.writeBack) why.push(`${c.name}: write-back mode (afs reconnect flushes it)`)
       else if (!link.connected) why.push(`${c.name}: server ${link.address} unreachable (${link.downCause})`)
       else why.push(`${c.name}: ${this.cm.reintegrator.last.get(c.name)?.error ?? 'reintegration in progress'}`)
     }

@@ -170,7 +170,7 @@ export class ControlServer {
   private async onWhereis (path: string) {
     const { cell, obj } = await this.vfs.resolveObject(this.inMount(path))
     const v = await cell.volumeById(obj.status.fid.volume)
-    return { cell: cell.name, volume: v.name, fid: fidKey(obj.status.fid), servers: v.servers }
+    return { cell: cell.name, volume: v.name, fid: fidKey(obj.status.fid), servers: v.entry.servers }
   }
 
   private async onLsmount (path: string) {
@@ -182,7 +182,7 @@ export class ControlServer {
   private async onListquota (path: string) {
     const { cell, obj } = await this.vfs.resolveObject(this.inMount(path))
     const v = await cell.volumeById(obj.status.fid.volume)
-    const s = await cell.linkFor(v.id).call('statfs', { volume: v.id })
+    const s = await cell.route(v.id).call('statfs', { volume: v.id })
     return { volume: v.name, quota: s.quota, used: s.usage, files: s.files, partitionFree: s.diskFree }
   }
 }

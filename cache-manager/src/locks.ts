@@ -10,6 +10,7 @@ import { AfsError, LockTable, fidKey, makeLog, parseFid, wouldBlock, type Fid, t
 import type { Cell } from './cell.ts'
 import type { FsObject } from './fs-object.ts'
 import type { ServerLink } from './server-link.ts'
+import type { VolumeCalls } from './volume.ts'
 
 const log = makeLog('locks')
 /** The client these tables hold locks for: this machine (the server knows it by its client id). */
@@ -119,7 +120,7 @@ export class Locks {
     for (const l of this.onServers.heldBy(ME)) {
       const cell = this.host.cells.get(this.cellOf.get(l.fid) ?? '')
       if (!cell) continue
-      const link = cell.linkFor(parseFid(l.fid).volume)
+      const link = cell.route(parseFid(l.fid).volume).preferred
       byLink.set(link, [...byLink.get(link) ?? [], l])
     }
     for (const [link, mine] of byLink) {
@@ -154,8 +155,8 @@ export class Locks {
     return { fid: fidKey(fid), client: ME, owner: ask.owner, family: ask.family, kind: ask.kind, start: ask.start, end: ask.end }
   }
 
-  private link (cell: Cell, fid: Fid): ServerLink {
-    return cell.linkFor(fid.volume)
+  private link (cell: Cell, fid: Fid): VolumeCalls {
+    return cell.route(fid.volume)
   }
 }
 

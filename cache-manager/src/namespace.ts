@@ -10,7 +10,8 @@ import type { Cell } from './cell.ts'
 import type { FsObject } from './fs-object.ts'
 import { isLocalFid } from './cml.ts'
 import { objectKey } from './fs-object-table.ts'
-import { isUnreachable, type ServerLink } from './server-link.ts'
+import { isUnreachable } from './server-link.ts'
+import type { VolumeCalls } from './volume.ts'
 import type { Caller } from './vfs.ts'
 
 type Resolve = (path: string, followMount?: boolean) => Promise<{ cell: Cell, obj: FsObject }>
@@ -33,12 +34,12 @@ export class Namespace {
    * stopped answering may still apply it, and then knows the logged change by that
    * number (`sent`) when it is replayed.
    */
-  async mutate<T> (cell: Cell, on: FsObject, connected: (link: ServerLink, seq: number) => Promise<T>, emulated: (sent?: number) => Promise<T>): Promise<T> {
+  async mutate<T> (cell: Cell, on: FsObject, connected: (volume: VolumeCalls, seq: number) => Promise<T>, emulated: (sent?: number) => Promise<T>): Promise<T> {
     if (on.conflict) throw conflict(`${on.key} is in conflict: resolve it with afs repair`)
     const volume = on.status.fid.volume
     if (!this.cm.online(cell, volume) || isLocalFid(on.status.fid)) return await emulated()
     const seq = await this.cm.cml.reserve()
-    try { return await connected(cell.linkFor(volume), seq) } catch (err) { if (!isUnreachable(err)) throw err }
+    try { return await connected(cell.route(volume), seq) } catch (err) { if (!isUnreachable(err)) throw err }
     return await emulated(seq)
   }
 
@@ -50,15 +51,15 @@ export class Namespace {
 
   async mkdir (path: string, mode: number, caller: Caller): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
-    await this.mutate(cell, dir, async (link, seq) => {
-      this.created(cell, await link.call('mkdir', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid, seq }), name)
+    await this.mutate(cell, dir, async (volume, seq) => {
+      this.created(cell, await volume.call('mkdir', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid, seq }), name)
     }, async sent => { await this.cm.emulator.create(cell, dir, name, { type: 'dir', mode, uid: caller.uid, gid: caller.gid }, sent) })
   }
 
   async symlink (target: string, path: string, caller: Caller): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
-    await this.mutate(cell, dir, async (link, seq) => {
-      this.created(cell, await link.call('symlink', { dir: dir.status.fid, name, target, uid: caller.uid, gid: caller.gid, seq }), name)
+    await this.mutate(cell, dir, async (volume, seq) => {
+      this.created(cell, await volume.call('symlink', { dir: dir.status.fid, name, target, uid: caller.uid, gid: caller.gid, seq }), name)
     }, async sent => { await this.cm.emulator.create(cell, dir, name, { type: 'symlink', mode: 0o777, uid: caller.uid, gid: caller.gid, target }, sent) })
   }
 
@@ -69,8 +70,8 @@ export class Namespace {
     const { cell, dir, name } = await this.parent(path)
     const owner = { mode: mode & 0o7777, uid: caller.uid, gid: caller.gid }
     const device = isDevice(type) ? rdev : 0
-    await this.mutate(cell, dir, async (link, seq) => {
-      this.created(cell, await link.call('mknod', { dir: dir.status.fid, name, type, rdev: device, ...owner, seq }), name)
+    await this.mutate(cell, dir, async (volume, seq) => {
+      this.created(cell, await volume.call('mknod', { dir: dir.status.fid, name, type, rdev: device, ...owner, seq }), name)
     }, async sent => { await this.cm.emulator.create(cell, dir, name, { type, rdev: device, ...owner }, sent) })
   }
 
@@ -80,7 +81,7 @@ export class Namespace {
     if (!this.cm.online(cell, dir.status.fid.volume) || isLocalFid(dir.status.fid)) {
       throw volumeOffline(`${path}: a mount point is made on the server directly: not while it is unreachable, in write-back mode or behind local changes still to replay (afs reconnect, afs sync --wait)`)
     }
-    const r = await cell.linkFor(dir.status.fid.volume).call('mkmount', { dir: dir.status.fid, name, volume, uid: caller.uid, gid: caller.gid })
+    const r = await cell.route(dir.status.fid.volume).call('mkmount', { dir: dir.status.fid, name, volume, uid: caller.uid, gid: caller.gid })
     this.created(cell, r, name)
   }
 
@@ -89,17 +90,17 @@ export class Namespace {
     const { cell, dir, name } = await this.parent(to)
     if (src.cell !== cell) throw invalid('hard links stay within a cell')
     if (src.obj.conflict) throw conflict(`${from} is in conflict: resolve it with afs repair`)
-    await this.mutate(cell, dir, async (link, seq) => {
-      this.created(cell, await link.call('link', { dir: dir.status.fid, name, fid: src.obj.status.fid, seq }), name)
+    await this.mutate(cell, dir, async (volume, seq) => {
+      this.created(cell, await volume.call('link', { dir: dir.status.fid, name, fid: src.obj.status.fid, seq }), name)
     }, sent => this.cm.emulator.link(cell, src.obj, dir, name, sent))
   }
 
   async remove (path: string, directory: boolean): Promise<void> {
     const { cell, dir, name } = await this.parent(path)
     await this.refuseConflicted(cell, dir, name, path)
-    await this.mutate(cell, dir, async (link, seq) => {
+    await this.mutate(cell, dir, async (volume, seq) => {
       const gone = (await this.cm.entries(cell, dir)).get(name)
-      const r = await link.call(directory ? 'rmdir' : 'remove', { dir: dir.status.fid, name, seq })
+      const r = await volume.call(directory ? 'rmdir' : 'remove', { dir: dir.status.fid, name, seq })
       this.cm.applyEntries(cell, r.dir, [[name, null]])
       if (gone) await this.settle(cell, gone.fid, r.status)
     }, sent => this.cm.emulator.remove(cell, dir, name, directory, sent))
@@ -131,8 +132,8 @@ export class Namespace {
     await this.refuseConflicted(b.cell, b.dir, b.name, to)
     // The name it replaces is logged as a removal of its own, before the rename.
     const removeSeq = await this.cm.cml.reserve()
-    await this.mutate(a.cell, a.dir, async (link, seq) => {
-      const r = await link.call('rename', { fromDir: a.dir.status.fid, fromName: a.name, toDir: b.dir.status.fid, toName: b.name, seq, removeSeq })
+    await this.mutate(a.cell, a.dir, async (volume, seq) => {
+      const r = await volume.call('rename', { fromDir: a.dir.status.fid, fromName: a.name, toDir: b.dir.status.fid, toName: b.name, seq, removeSeq })
       const entry = { fid: r.moved.fid, type: r.moved.type }
       if (r.fromDir.fid.vnode === r.toDir.fid.vnode) {
         this.cm.applyEntries(a.cell, r.fromDir, [[a.name, null], [b.name, entry]])

@@ -32,10 +32,6 @@ export class Reintegrator {
 
   constructor (private readonly cm: CacheManager) {}
 
-  isRunning (cell: string): boolean {
-    return this.running.has(cell)
-  }
-
   /**
    * Replays the cell's log unless that is pointless now; resolves with the run's report.
    * In write-back mode only a trickle runs: the records older than `olderThanMs`.
@@ -43,8 +39,13 @@ export class Reintegrator {
   run (cell: Cell, trickle?: { olderThanMs: number }): Promise<ReintegrationReport | null> {
     const going = this.running.get(cell.name)
     if (going) return going
-    if (!this.cm.cml.hasRecordsFor(cell.name) || (this.cm.writeBack && !trickle) || !cell.anyLink().connected) return Promise.resolve(null)
-    const p = this.replay(cell, trickle ? Date.now() - trickle.olderThanMs : Infinity).finally(() => { this.running.delete(cell.name); this.progress.delete(cell.name) })
+    if (!this.cm.cml.hasRecordsFor(cell.name) || (cell.writeBack && !trickle) || !cell.anyLink().connected) return Promise.resolve(null)
+    cell.reintegrating = true
+    const p = this.replay(cell, trickle ? Date.now() - trickle.olderThanMs : Infinity).finally(() => {
+      this.running.delete(cell.name)
+      this.progress.delete(cell.name)
+      cell.reintegrating = false
+    })
     this.running.set(cell.name, p)
     return p
   }
@@ -98,17 +99,17 @@ export class Reintegrator {
       this.cm.cml.done(r.seq)
       return 'absorbed'
     }
-    const link = await cell.readyLinkFor(body.fid.volume)
+    const volume = cell.route(body.fid.volume)
     let reply: ReplayReply
     try {
       if (body.op === 'store') {
         const o = this.cm.table.get(objectKey(cell.name, body.fid))
         reply = await uploadGate(o).upload(async () => {
           const { path, size } = await this.container(cell, r, body)
-          return await link.upload('replay', { seq: r.seq, record: { ...body, size } }, createReadStream(path, { highWaterMark: 1 << 20 }))
+          return await volume.upload('replay', { seq: r.seq, record: { ...body, size } }, createReadStream(path, { highWaterMark: 1 << 20 }))
         })
       } else {
-        reply = await link.call('replay', { seq: r.seq, record: body })
+        reply = await volume.call('replay', { seq: r.seq, record: body })
       }
     } catch (err) {
       if (isUnreachable(err)) throw err

@@ -1,10 +1,7 @@
 // What `afs status` shows: per cell, server and volume, connection state and cache use,
 // plus the monotonic counters.
 import type { CacheManager } from './cache-manager.ts'
-import type { Cell } from './cell.ts'
-
-/** A volume is in exactly one of these states. */
-export type VolumeState = 'connected' | 'disconnected' | 'reintegrating' | 'write-disconnected'
+import type { VolumeState } from './volume.ts'
 
 export interface VolumeStatus {
   cell: string
@@ -19,29 +16,20 @@ export interface VolumeStatus {
   cml: { records: number, bytes: number }
 }
 
-export function volumeState (cm: CacheManager, cell: Cell, volume: number): VolumeState {
-  const link = cell.linkFor(volume)
-  if (cm.reintegrator.isRunning(cell.name)) return 'reintegrating'
-  if (!link.connected) return 'disconnected'
-  if (cm.writeBack) return 'write-disconnected'
-  return 'connected'
-}
-
 export function statusReport (cm: CacheManager, mount: string) {
   const volumes: VolumeStatus[] = []
   const servers: Array<{ cell: string, address: string, connected: boolean, forced: boolean }> = []
   for (const cell of cm.cells.values()) {
     for (const link of cell.links.values()) servers.push({ cell: cell.name, address: link.address, connected: link.connected, forced: link.forcedDown })
-    for (const v of cell.knownVolumes) {
+    for (const v of cell.volumes.all) {
       let objects = 0
       let bytes = 0
       for (const o of cm.table.values()) {
         if (o.cell === cell.name && o.status.fid.volume === v.id) { objects++; bytes += o.cachedBytes }
       }
-      const link = cell.linkFor(v.id)
-      const state = volumeState(cm, cell, v.id)
+      const state = v.state
       const cml = cm.cml.pending(cell.name, v.id)
-      volumes.push({ cell: cell.name, name: v.name, id: v.id, server: link.address, state, ...(state === 'disconnected' ? { cause: link.downCause } : {}), cachedObjects: objects, cachedBytes: bytes, cml })
+      volumes.push({ cell: cell.name, name: v.name, id: v.id, server: v.preferred.address, state, ...(state === 'disconnected' ? { cause: v.downCause } : {}), cachedObjects: objects, cachedBytes: bytes, cml })
     }
   }
   return {

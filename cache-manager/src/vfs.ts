@@ -74,16 +74,16 @@ export class Vfs {
   /** The same walk without I/O, when callbacks cover every step; null when one does not. */
   private resolveCached (parts: string[], followMount: boolean): Node | null {
     const cell = this.cm.cells.get(parts[0])
-    const rootVolume = cell?.cachedVolume(cell.rootVolume)
+    const rootVolume = cell?.volumes.named(cell.rootVolume)
     if (!cell || !rootVolume) return null
-    let obj = this.cm.cachedObject(cell, rootVolume.root)
+    let obj = this.cm.cachedObject(cell, rootVolume.entry.root)
     for (let i = 1; i < parts.length && obj; i++) {
       const d = this.cm.cachedEntries(obj)?.get(parts[i])
       if (!d) return null
       obj = this.cm.cachedObject(cell, d.fid)
       if (obj?.status.type === 'mount' && (followMount || i < parts.length - 1)) {
-        const v = cell.cachedVolume(obj.status.target ?? '')
-        obj = v ? this.cm.cachedObject(cell, v.root) : null
+        const v = cell.volumes.named(obj.status.target ?? '')
+        obj = v ? this.cm.cachedObject(cell, v.entry.root) : null
       } else if (obj && i < parts.length - 1 && obj.status.type !== 'dir') return null
     }
     return obj ? { kind: 'object', cell, obj } : null
@@ -129,7 +129,7 @@ export class Vfs {
     const n = await this.resolve(path).catch(() => null)
     if (!n || n.kind === 'root') return null
     try {
-      return await n.cell.linkFor(n.obj.status.fid.volume).call('statfs', { volume: n.obj.status.fid.volume })
+      return await n.cell.route(n.obj.status.fid.volume).call('statfs', { volume: n.obj.status.fid.volume })
     } catch (err) {
       if (isUnreachable(err)) return null // df keeps working while disconnected
       throw err
@@ -169,8 +169,8 @@ export class Vfs {
 
   async create (path: string, mode: number, caller: Caller): Promise<number> {
     const { cell, dir, name } = await this.ns.parent(path)
-    const obj = await this.ns.mutate(cell, dir, async (link, seq) => {
-      const r = await link.call('create', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid, seq })
+    const obj = await this.ns.mutate(cell, dir, async (volume, seq) => {
+      const r = await volume.call('create', { dir: dir.status.fid, name, mode: mode & 0o7777, uid: caller.uid, gid: caller.gid, seq })
       const o = this.ns.created(cell, r, name)
       await this.cm.containers.createEmpty(o.key)
       this.cm.space.setCached(o, r.status.dataVersion, 0)
@@ -260,8 +260,8 @@ export class Vfs {
     if (obj.conflict) throw conflict(`${obj.key} is in conflict: resolve it with afs repair`)
     if (obj.dirty || this.writers(obj)) return await this.truncateLocally(cell, obj, size)
     const before = obj.status.dataVersion
-    await this.ns.mutate(cell, obj, async (link, seq) => {
-      const r = await link.call('setattr', { fid: obj.status.fid, size, seq })
+    await this.ns.mutate(cell, obj, async (volume, seq) => {
+      const r = await volume.call('setattr', { fid: obj.status.fid, size, seq })
       this.cm.accept(cell, r)
       if (hasDataAt(obj, before) && r.status.dataVersion === before + 1) {
         await this.cm.containers.truncate(obj.key, size)
@@ -316,8 +316,8 @@ export class Vfs {
 
   private async setattr (path: string, change: LocalAttrs): Promise<void> {
     const { cell, obj } = await this.resolveObject(path)
-    await this.ns.mutate(cell, obj, async (link, seq) => {
-      this.cm.accept(cell, await link.call('setattr', { fid: obj.status.fid, ...change, seq }))
+    await this.ns.mutate(cell, obj, async (volume, seq) => {
+      this.cm.accept(cell, await volume.call('setattr', { fid: obj.status.fid, ...change, seq }))
     }, sent => this.cm.emulator.setattr(cell, obj, change, sent))
   }
 
@@ -340,10 +340,10 @@ export class Vfs {
     if (name.startsWith('system.')) throw notSupported(`${name}: system attributes (POSIX ACLs) are not kept in /afs`)
     if (UNKEPT_XATTRS.has(name)) throw notSupported(`${name}: file capabilities and SELinux labels are not kept in /afs`)
     const { cell, obj } = await this.resolveObject(path)
-    await this.ns.mutate(cell, obj, async (link, seq) => {
+    await this.ns.mutate(cell, obj, async (volume, seq) => {
       const reply = value
-        ? await link.call('setxattr', { fid: obj.status.fid, name, value, mode, seq })
-        : await link.call('removexattr', { fid: obj.status.fid, name, seq })
+        ? await volume.call('setxattr', { fid: obj.status.fid, name, value, mode, seq })
+        : await volume.call('removexattr', { fid: obj.status.fid, name, seq })
       this.cm.accept(cell, reply)
     }, sent => this.cm.emulator.xattr(cell, obj, name, value, mode, sent))
   }

@@ -49,7 +49,7 @@ export class WholeFiles {
   }
 
   private refreshable (cell: Cell, o: FsObject): boolean {
-    return cell.linkFor(o.status.fid.volume).connected && !o.dirty && !this.cm.cml.references(cell.name, o.status.fid)
+    return cell.route(o.status.fid.volume).connected && !o.dirty && !this.cm.cml.references(cell.name, o.status.fid)
   }
 
   /** Fetches a file whole; `priority` decides which cached files may make room for it. */
@@ -65,7 +65,7 @@ export class WholeFiles {
     this.cm.space.reservedBytes += size
     try {
       for (let attempt = 1; ; attempt++) {
-        const { result, body } = await cell.linkFor(o.status.fid.volume).download('fetchData', { fid: o.status.fid })
+        const { result, body } = await cell.route(o.status.fid.volume).download('fetchData', { fid: o.status.fid })
         const reply = result
         this.cm.counters.fetches++
         // Take the status and callback now: a break for a newer version can arrive while the
@@ -106,7 +106,7 @@ export class WholeFiles {
         reply = await uploadGate(o).upload(async () => {
           gen = o.writeGen
           size = await this.cm.containers.size(o.key)
-          return await cell.linkFor(o.status.fid.volume).upload('store',
+          return await cell.route(o.status.fid.volume).upload('store',
             { fid: o.status.fid, size, ...localMtime(o), ...(o.localCtimeMs ? { ctimeMs: o.localCtimeMs } : {}), ...fenced(this.cm.fileLocks.writeGeneration(o.status.fid)), seq },
             size === 0 ? noBytes() : createReadStream(this.cm.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES }))
         })

@@ -144,12 +144,12 @@ export class ConflictKeeper {
     const found = await this.lookup(cell, dir, name)
     if (!found?.fid || !found.status) return none
     const fid = found.fid
-    const link = await cell.readyLinkFor(fid.volume)
+    const volume = cell.route(fid.volume)
     let status = found.status
     let copy: string | null = null
     try {
       if (status.type === 'file') {
-        const { result, body } = await link.download('fetchData', { fid })
+        const { result, body } = await volume.download('fetchData', { fid })
         await pipeline(body, createWriteStream(dest))
         status = result.status
         copy = dest
@@ -175,7 +175,7 @@ export class ConflictKeeper {
   private async places (cell: Cell, fid: Fid): Promise<string[]> {
     if (isLocalFid(fid)) return []
     try {
-      const r = await (await cell.readyLinkFor(fid.volume)).call('locate', { fid })
+      const r = await cell.route(fid.volume).call('locate', { fid })
       return r.places.map(p => joinPath(this.locate(cell, p.dir).path, p.name))
     } catch { return [] }
   }
@@ -217,7 +217,7 @@ export class ConflictKeeper {
   async lookup (cell: Cell, dir: Fid, name: string): Promise<LookupReply | null> {
     if (isLocalFid(dir)) return null
     try {
-      return await (await cell.readyLinkFor(dir.volume)).call('lookup', { dir, name })
+      return await cell.route(dir.volume).call('lookup', { dir, name })
     } catch (err) {
       if (AfsError.from(err).code === 'NOT_FOUND') return null
       throw err

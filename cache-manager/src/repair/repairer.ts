@@ -168,7 +168,7 @@ export class Repairer {
 
   /** A repair goes through the server: not while it is unreachable (or the user disconnected). */
   private requireServer (cell: Cell, c: ConflictRecord): void {
-    if (cell.linkFor(c.fid.volume).connected) return
+    if (cell.route(c.fid.volume).connected) return
     throw volumeOffline(`${c.path}: its server is not reachable now (afs status); the conflict and both versions stay until it is`)
   }
 
@@ -236,10 +236,10 @@ export class Repairer {
     const here = new Map(c.local.type === 'dir' ? [...this.cm.table.get(objectKey(c.cell, c.fid))?.entries ?? []] : [])
     const there = new Map<string, { fid: Fid, type: ObjectType }>()
     if (c.server.type === 'dir' && c.server.fid) {
-      const link = await this.cm.cell(c.cell).readyLinkFor(c.server.fid.volume)
+      const volume = this.cm.cell(c.cell).route(c.server.fid.volume)
       let after: string | undefined
       for (;;) {
-        const page = await link.call('fetchDir', after === undefined ? { fid: c.server.fid } : { fid: c.server.fid, after })
+        const page = await volume.call('fetchDir', after === undefined ? { fid: c.server.fid } : { fid: c.server.fid, after })
         for (const [name, fid, type] of page.entries) { there.set(name, { fid, type }); after = name }
         if (!page.more || page.entries.length === 0) break
       }
