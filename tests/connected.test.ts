@@ -3,6 +3,7 @@ import test from 'ava'
 import { readFileSync, writeFileSync, statSync, readdirSync, openSync, closeSync, writeSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { Stack, cell, status } from './helpers/cell.ts'
+import { KERNEL_ATTR_TIMEOUT_S } from '@afs-ts/cache-manager'
 
 test('a closed write on one client is read on the other, whose cached copy a callback break invalidates', async t => {
   const stack = new Stack()
@@ -16,6 +17,9 @@ test('a closed write on one client is read on the other, whose cached copy a cal
     writeFileSync(fa, 'version two, longer\n')
     const after = (await status(b)).counters
     t.true(after.callbackBreaks > before.callbackBreaks, 'b received a callback break before a\'s close returned')
+    // The break reaches b's cache manager, not b's kernel: the kernel trusts the size it
+    // holds for KERNEL_ATTR_TIMEOUT_S (libfuse2's path API cannot be told to drop it).
+    await new Promise(resolve => setTimeout(resolve, KERNEL_ATTR_TIMEOUT_S * 1000 + 100))
     t.is(readFileSync(fb, 'utf8'), 'version two, longer\n')
     t.true((await status(b)).counters.fetches > after.fetches, 'b refetched the new version')
   } finally { await stack.unwind() }

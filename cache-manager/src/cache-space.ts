@@ -3,8 +3,21 @@
 // priority and recent use, 75:25 as in Coda — and eviction, lowest priority first.
 // Never evicts open, dirty, logged or conflicted containers.
 import { formatSize, noSpace } from '@afs-ts/common'
-import type { CacheManager } from './cache-manager.ts'
+import type { ClientModifyLog } from './cml.ts'
+import type { ContainerStore } from './container-file.ts'
+import type { Counters } from './counters.ts'
+import type { FsObjectTable } from './fs-object-table.ts'
+import type { ReadFdCache } from './read-fd-cache.ts'
 import { isEvictable, type FsObject } from './fs-object.ts'
+
+/** What space accounting needs of the cache manager. */
+export interface CacheSpaceDeps {
+  readonly table: FsObjectTable
+  readonly cml: Pick<ClientModifyLog, 'references'>
+  readonly readFds: Pick<ReadFdCache, 'drop'>
+  readonly containers: Pick<ContainerStore, 'remove'>
+  readonly counters: Counters
+}
 
 export class CacheSpace {
   usedBytes = 0
@@ -13,13 +26,13 @@ export class CacheSpace {
   /** Hoard priority (1–1000) of each hoarded object, by key, from the last hoard walk. */
   hoardPriorities = new Map<string, number>()
 
-  constructor (private readonly cm: CacheManager, readonly limitBytes: number) {}
+  constructor (private readonly d: CacheSpaceDeps, readonly limitBytes: number) {}
 
   setCached (o: FsObject, version: number | null, bytes: number): void {
     this.usedBytes += bytes - o.cachedBytes
     o.cachedVersion = version
     o.cachedBytes = bytes
-    void this.cm.table.save(o)
+    void this.d.table.save(o)
   }
 
   /**
@@ -57,7 +70,7 @@ export class CacheSpace {
 
   /** Evictable objects with their priorities, first to go first. */
   evictionOrder (except?: string): Array<[FsObject, number]> {
-    const victims = [...this.cm.table.values()].filter(o => isEvictable(o) && o.key !== except && !this.cm.cml.references(o.cell, o.status.fid))
+    const victims = [...this.d.table.values()].filter(o => isEvictable(o) && o.key !== except && !this.d.cml.references(o.cell, o.status.fid))
     victims.sort((a, b) => a.lastUse - b.lastUse)
     const n = Math.max(1, victims.length)
     const scored = victims.map((o, i): [FsObject, number] => [o, 0.75 * (this.hoardPriorities.get(o.key) ?? 0) + 0.25 * 1000 * (i / n)])
@@ -71,10 +84,10 @@ export class CacheSpace {
   }
 
   async evict (o: FsObject): Promise<void> {
-    if (!isEvictable(o) || this.cm.cml.references(o.cell, o.status.fid)) return // the log's data stays
-    this.cm.readFds.drop(o.key)
-    await this.cm.containers.remove(o.key)
+    if (!isEvictable(o) || this.d.cml.references(o.cell, o.status.fid)) return // the log's data stays
+    this.d.readFds.drop(o.key)
+    await this.d.containers.remove(o.key)
     this.setCached(o, null, 0)
-    this.cm.counters.evictions++
+    this.d.counters.evictions++
   }
 }

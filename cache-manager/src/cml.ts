@@ -6,8 +6,7 @@
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
 import { fidKey, makeLog, sameFid, type CmlRecordBody, type Fid, type ObjectType } from '@afs-ts/common'
-import { normalizeConflict, type ConflictRecord } from './repair/conflict.ts'
-import type { Resolution } from './repair/repairer.ts'
+import { normalizeConflict, type ConflictRecord, type Resolution } from './repair/conflict.ts'
 import type { SavedCell } from './cell.ts'
 
 const log = makeLog('cml')

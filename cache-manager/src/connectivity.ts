@@ -1,17 +1,26 @@
 // Forced connectivity (Coda's `cfs disconnect` / write-disconnected mode) and `afs sync`:
 // the user's say over when the cache manager talks to its servers.
 import { makeLog } from '@afs-ts/common'
-import type { CacheManager } from './cache-manager.ts'
+import type { Cell } from './cell.ts'
+import type { ClientModifyLog } from './cml.ts'
+import type { Reintegrator } from './reintegrator.ts'
 import { WRITE_BACK_AGE_MS } from './constants.ts'
 
 const log = makeLog('cache-manager')
 
 export interface SyncReport { pending: { records: number, bytes: number }, why: string[] }
 
+/** What forced connectivity needs of the cache manager. */
+export interface ConnectivityDeps {
+  readonly cells: Map<string, Cell>
+  readonly cml: Pick<ClientModifyLog, 'size' | 'hasRecordsFor' | 'pending'>
+  readonly reintegrator: Pick<Reintegrator, 'run' | 'last'>
+}
+
 export class Connectivity {
   private trickle: NodeJS.Timeout | null = null
 
-  constructor (private readonly cm: CacheManager) {}
+  constructor (private readonly d: ConnectivityDeps) {}
 
   /**
    * `afs disconnect`: every server counts as unreachable; with `writeBack`, servers are
@@ -19,13 +28,13 @@ export class Connectivity {
    */
   disconnect (writeBack: boolean, ageMs = WRITE_BACK_AGE_MS): void {
     if (!writeBack) {
-      for (const c of this.cm.cells.values()) c.force(true)
+      for (const c of this.d.cells.values()) c.force(true)
       return
     }
-    for (const c of this.cm.cells.values()) c.writeBack = true
+    for (const c of this.d.cells.values()) c.writeBack = true
     if (this.trickle) clearInterval(this.trickle)
     this.trickle = setInterval(() => {
-      for (const c of this.cm.cells.values()) void this.cm.reintegrator.run(c, { olderThanMs: ageMs })
+      for (const c of this.d.cells.values()) void this.d.reintegrator.run(c, { olderThanMs: ageMs })
     }, Math.max(200, Math.min(ageMs, 1000)))
     this.trickle.unref()
     log.info(`write-back mode: changes go to the log and reach the servers after ${ageMs} ms`)
@@ -35,10 +44,10 @@ export class Connectivity {
   reconnect (): void {
     if (this.trickle) clearInterval(this.trickle)
     this.trickle = null
-    for (const c of this.cm.cells.values()) {
+    for (const c of this.d.cells.values()) {
       c.writeBack = false
       c.force(false)
-      void this.cm.reintegrator.run(c)
+      void this.d.reintegrator.run(c)
     }
   }
 
@@ -46,19 +55,19 @@ export class Connectivity {
   async sync (waitMs: number): Promise<SyncReport> {
     const end = Date.now() + waitMs
     do {
-      for (const c of this.cm.cells.values()) await this.cm.reintegrator.run(c, c.writeBack ? { olderThanMs: 0 } : undefined)
-      if (this.cm.cml.size === 0 || Date.now() >= end) break
+      for (const c of this.d.cells.values()) await this.d.reintegrator.run(c, c.writeBack ? { olderThanMs: 0 } : undefined)
+      if (this.d.cml.size === 0 || Date.now() >= end) break
       await new Promise(resolve => setTimeout(resolve, 200))
     } while (Date.now() < end)
     const why: string[] = []
-    for (const c of this.cm.cells.values()) {
-      if (!this.cm.cml.hasRecordsFor(c.name)) continue
+    for (const c of this.d.cells.values()) {
+      if (!this.d.cml.hasRecordsFor(c.name)) continue
       const link = c.anyLink()
       if (c.writeBack) why.push(`${c.name}: write-back mode (afs reconnect flushes it)`)
       else if (!link.connected) why.push(`${c.name}: server ${link.address} unreachable (${link.downCause})`)
-      else why.push(`${c.name}: ${this.cm.reintegrator.last.get(c.name)?.error ?? 'reintegration in progress'}`)
+      else why.push(`${c.name}: ${this.d.reintegrator.last.get(c.name)?.error ?? 'reintegration in progress'}`)
     }
-    return { pending: this.cm.cml.pending(), why }
+    return { pending: this.d.cml.pending(), why }
   }
 
   close (): void {

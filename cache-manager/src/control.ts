@@ -12,9 +12,9 @@ import { CLI_SOURCE, DEFAULT_HOARD_PRIORITY, parsePriority, type HoardDb } from 
 import type { HoardWalker } from './hoard/walker.ts'
 import type { ProfileDaemon } from './hoard/profile-daemon.ts'
 import { parseProfile } from './hoard/profile.ts'
-import { KIND_MEANING } from './repair/conflict.ts'
+import { KIND_MEANING, type Resolution } from './repair/conflict.ts'
 import { dropListing } from './fs-object.ts'
-import type { Choice, Resolution } from './repair/repairer.ts'
+import type { Choice } from './repair/repairer.ts'
 
 export const CONTROL_SOCKET = 'control.sock'
 
@@ -100,7 +100,7 @@ export class ControlServer {
       case 'hoardProgress': return { progress: this.hoard.walker.progress, last: this.hoard.walker.last }
       case 'hoardCancel': this.hoard.walker.cancel(); return {}
       case 'hoardVerify': return (await this.hoard.walker.verify()).map(f => ({ ...f, path: this.outOfMount(f.path) }))
-      case 'hoardSuggest': return [...this.cm.misses.values()].sort((a, b) => b.count - a.count).map(m => `add ${this.outOfMount(m.path)} ${DEFAULT_HOARD_PRIORITY}`)
+      case 'hoardSuggest': return [...this.cm.objects.misses.values()].sort((a, b) => b.count - a.count).map(m => `add ${this.outOfMount(m.path)} ${DEFAULT_HOARD_PRIORITY}`)
       default: throw badRequest(`unknown control request ${op}`)
     }
   }

@@ -8,21 +8,33 @@ import {
   MAX_LINKS, MAX_XATTR_TOTAL_BYTES, TYPE_BITS,
   type CmlRecordBody, type SpecialType, type VnodeStatus, type XattrMode,
 } from '@afs-ts/common'
-import type { CacheManager } from './cache-manager.ts'
+import type { CacheSpace } from './cache-space.ts'
+import type { ContainerStore } from './container-file.ts'
+import type { FsObjectTable } from './fs-object-table.ts'
+import type { ObjectCache } from './object-cache.ts'
 import type { Cell } from './cell.ts'
-import { isLocalFid } from './cml.ts'
+import { isLocalFid, type ClientModifyLog } from './cml.ts'
 import { localMtime, withAttrs, withMtime, withXattr, type Dirent, type FsObject, type LocalAttrs } from './fs-object.ts'
 
 export interface NewLocal { type: 'file' | 'dir' | 'symlink' | SpecialType, mode: number, uid: number, gid: number, target?: string, rdev?: number }
 
+/** What emulation needs of the cache manager. */
+export interface EmulatorDeps {
+  readonly objects: Pick<ObjectCache, 'entries' | 'object' | 'forget'>
+  readonly table: FsObjectTable
+  readonly cml: Pick<ClientModifyLog, 'append' | 'newLocalFid'>
+  readonly containers: Pick<ContainerStore, 'createEmpty' | 'path'>
+  readonly space: Pick<CacheSpace, 'setCached'>
+}
+
 export class Emulator {
-  constructor (private readonly cm: CacheManager) {}
+  constructor (private readonly d: EmulatorDeps) {}
 
   /** `sent` (each operation's): the number the same change went to a server under that stopped answering. */
   async create (cell: Cell, dir: FsObject, name: string, n: NewLocal, sent?: number): Promise<FsObject> {
-    const entries = await this.cm.entries(cell, dir)
+    const entries = await this.d.objects.entries(cell, dir)
     if (entries.has(name)) throw exists(`${name} exists`)
-    const fid = this.cm.cml.newLocalFid(dir.status.fid.volume)
+    const fid = this.d.cml.newLocalFid(dir.status.fid.volume)
     const now = Date.now()
     const status: VnodeStatus = {
       fid, type: n.type, mode: (n.mode & 0o7777) | TYPE_BITS[n.type], uid: n.uid, gid: n.gid, nlink: n.type === 'dir' ? 2 : 1,
@@ -30,11 +42,11 @@ export class Emulator {
     }
     if (n.target !== undefined) status.target = n.target
     if (n.rdev) status.rdev = n.rdev
-    const obj = this.cm.table.upsert(cell.name, status)
+    const obj = this.d.table.upsert(cell.name, status)
     if (n.type === 'dir') { obj.entries = new Map(); obj.listedVersion = 0 }
     if (n.type === 'file') {
-      await this.cm.containers.createEmpty(obj.key)
-      this.cm.space.setCached(obj, 0, 0)
+      await this.d.containers.createEmpty(obj.key)
+      this.d.space.setCached(obj, 0, 0)
     }
     const d = dir.status.fid
     const owner = { uid: n.uid, gid: n.gid }
@@ -43,14 +55,14 @@ export class Emulator {
       : n.type === 'file' || n.type === 'dir'
         ? { op: n.type === 'dir' ? 'mkdir' : 'create', dir: d, name, fid, mode: n.mode & 0o7777, ...owner }
         : { op: 'mknod', dir: d, name, fid, type: n.type, mode: n.mode & 0o7777, rdev: n.rdev ?? 0, ...owner }
-    await this.cm.cml.append(cell.name, body, { sent })
+    await this.d.cml.append(cell.name, body, { sent })
     this.setEntry(dir, name, { fid, type: n.type })
     return obj
   }
 
   /** Logs the whole current contents of a written file (close or fsync while disconnected). */
   async store (cell: Cell, o: FsObject, sent?: number): Promise<void> {
-    const fh = await openFile(this.cm.containers.path(o.key), 'r+')
+    const fh = await openFile(this.d.containers.path(o.key), 'r+')
     let size: number
     try {
       await fh.sync() // the data a log record points to must survive a reboot too
@@ -58,18 +70,18 @@ export class Emulator {
     } finally { await fh.close() }
     const gen = o.writeGen
     const mtime = localMtime(o)
-    await this.cm.cml.append(cell.name, { op: 'store', fid: o.status.fid, base: this.dataBase(o), size, ...mtime }, { sent })
+    await this.d.cml.append(cell.name, { op: 'store', fid: o.status.fid, base: this.dataBase(o), size, ...mtime }, { sent })
     o.loggedGen = gen
     o.status = { ...withMtime(o.status, mtime.mtimeMs, mtime.mtimeNs), size }
-    void this.cm.table.save(o)
+    void this.d.table.save(o)
   }
 
   async setattr (cell: Cell, o: FsObject, attrs: LocalAttrs, sent?: number): Promise<void> {
     if (o.conflict) throw invalid('in conflict')
-    await this.cm.cml.append(cell.name, { op: 'setattr', fid: o.status.fid, base: this.base(o), attrs }, { sent })
+    await this.d.cml.append(cell.name, { op: 'setattr', fid: o.status.fid, base: this.base(o), attrs }, { sent })
     o.status = { ...withAttrs(o.status, attrs), ctimeMs: Date.now() }
     if (attrs.mtimeMs !== undefined) { o.localMtimeMs = attrs.mtimeMs; o.localMtimeNs = attrs.mtimeNs ?? 0 }
-    void this.cm.table.save(o)
+    void this.d.table.save(o)
   }
 
   /** Sets (`value`) or removes (null) an extended attribute, checked as the server would. */
@@ -80,43 +92,43 @@ export class Emulator {
     if ((mode === 'replace' || !value) && !had) throw noData(`no attribute ${name}`)
     const status = withXattr(o.status, name, value)
     if (xattrBytes(status.xattrs ?? {}) > MAX_XATTR_TOTAL_BYTES) throw noSpace(`the attributes of an object take at most ${MAX_XATTR_TOTAL_BYTES} bytes`)
-    await this.cm.cml.append(cell.name, { op: 'xattr', fid: o.status.fid, base: this.base(o), attr: name, value }, { sent })
+    await this.d.cml.append(cell.name, { op: 'xattr', fid: o.status.fid, base: this.base(o), attr: name, value }, { sent })
     o.status = { ...status, ctimeMs: Date.now() }
-    void this.cm.table.save(o)
+    void this.d.table.save(o)
   }
 
   async remove (cell: Cell, dir: FsObject, name: string, directory: boolean, sent?: number): Promise<void> {
-    const d = (await this.cm.entries(cell, dir)).get(name)
+    const d = (await this.d.objects.entries(cell, dir)).get(name)
     if (!d) throw notFound(`${name} does not exist`)
-    const o = await this.cm.object(cell, d.fid)
+    const o = await this.d.objects.object(cell, d.fid)
     if (directory && o.status.type !== 'dir') throw notDir(`${name} is not a directory`)
     if (!directory && o.status.type === 'dir') throw isDir(`${name} is a directory`)
-    if (directory && (await this.cm.entries(cell, o)).size > 0) throw notEmpty(`${name} is not empty`)
+    if (directory && (await this.d.objects.entries(cell, o)).size > 0) throw notEmpty(`${name} is not empty`)
     const last = o.status.type === 'dir' || o.status.nlink <= 1
-    await this.cm.cml.append(cell.name, { op: directory ? 'rmdir' : 'remove', dir: dir.status.fid, name, fid: o.status.fid, base: this.base(o) }, { lastName: last, sent })
+    await this.d.cml.append(cell.name, { op: directory ? 'rmdir' : 'remove', dir: dir.status.fid, name, fid: o.status.fid, base: this.base(o) }, { lastName: last, sent })
     this.setEntry(dir, name, null)
-    if (last) await this.cm.forget(o)
-    else { o.status = { ...o.status, nlink: o.status.nlink - 1 }; void this.cm.table.save(o) }
+    if (last) await this.d.objects.forget(o)
+    else { o.status = { ...o.status, nlink: o.status.nlink - 1 }; void this.d.table.save(o) }
   }
 
   async rename (cell: Cell, from: FsObject, fromName: string, to: FsObject, toName: string, sent?: { seq: number, removeSeq: number }): Promise<void> {
-    const d = (await this.cm.entries(cell, from)).get(fromName)
+    const d = (await this.d.objects.entries(cell, from)).get(fromName)
     if (!d) throw notFound(`${fromName} does not exist`)
-    const target = (await this.cm.entries(cell, to)).get(toName)
+    const target = (await this.d.objects.entries(cell, to)).get(toName)
     if (target && sameFid(target.fid, d.fid)) return
     if (target) await this.remove(cell, to, toName, target.type === 'dir', sent?.removeSeq)
-    const o = await this.cm.object(cell, d.fid)
-    await this.cm.cml.append(cell.name, { op: 'rename', fromDir: from.status.fid, fromName, toDir: to.status.fid, toName, fid: o.status.fid, base: this.base(o) }, { sent: sent?.seq })
+    const o = await this.d.objects.object(cell, d.fid)
+    await this.d.cml.append(cell.name, { op: 'rename', fromDir: from.status.fid, fromName, toDir: to.status.fid, toName, fid: o.status.fid, base: this.base(o) }, { sent: sent?.seq })
     this.setEntry(from, fromName, null)
     this.setEntry(to, toName, d)
   }
 
   async link (cell: Cell, o: FsObject, dir: FsObject, name: string, sent?: number): Promise<void> {
-    if ((await this.cm.entries(cell, dir)).has(name)) throw exists(`${name} exists`)
+    if ((await this.d.objects.entries(cell, dir)).has(name)) throw exists(`${name} exists`)
     if (o.status.nlink >= MAX_LINKS) throw tooManyLinks(`it has ${o.status.nlink} names already, the most a file may have`)
-    await this.cm.cml.append(cell.name, { op: 'link', dir: dir.status.fid, name, fid: o.status.fid }, { sent })
+    await this.d.cml.append(cell.name, { op: 'link', dir: dir.status.fid, name, fid: o.status.fid }, { sent })
     o.status = { ...o.status, nlink: o.status.nlink + 1 }
-    void this.cm.table.save(o)
+    void this.d.table.save(o)
     this.setEntry(dir, name, { fid: o.status.fid, type: o.status.type })
   }
 
@@ -143,7 +155,7 @@ export class Emulator {
     else dir.entries.delete(name)
     const now = Date.now()
     dir.status = { ...withMtime(dir.status, now), ctimeMs: now }
-    this.cm.table.saveEntry(dir, name, d)
-    void this.cm.table.save(dir)
+    this.d.table.saveEntry(dir, name, d)
+    void this.d.table.save(dir)
   }
 }

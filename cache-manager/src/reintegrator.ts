@@ -10,11 +10,17 @@
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { makeLog, sameFid, type CmlRecordBody, type Fid, type ReplayReply, type VnodeStatus } from '@afs-ts/common'
-import type { CacheManager } from './cache-manager.ts'
+import type { ContainerStore } from './container-file.ts'
+import type { LocalObjects } from './local-objects.ts'
+import type { ObjectCache } from './object-cache.ts'
+import type { Ancestors } from './repair/ancestors.ts'
+import type { ConflictKeeper } from './repair/conflict-keeper.ts'
+import type { Resolvers } from './repair/resolvers.ts'
+import type { WholeFiles } from './whole-file.ts'
 import type { Cell } from './cell.ts'
-import { directories, isCreate, isLocalFid, type CmlRecord } from './cml.ts'
+import { directories, isCreate, isLocalFid, type CmlRecord, type ClientModifyLog } from './cml.ts'
 import type { FsObject } from './fs-object.ts'
-import { objectKey } from './fs-object-table.ts'
+import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import { isUnreachable } from './server-link.ts'
 import { uploadGate } from './upload-gate.ts'
 
@@ -25,12 +31,25 @@ export const REINTEGRATION_CHUNK = 100
 export interface ReintegrationReport { cell: string, at: number, applied: number, conflicts: number, done: boolean, error?: string }
 export interface Progress { done: number, total: number }
 
+/** What reintegration needs of the cache manager. */
+export interface ReintegratorDeps {
+  readonly objects: Pick<ObjectCache, 'afterReintegration'>
+  readonly table: FsObjectTable
+  readonly cml: ClientModifyLog
+  readonly containers: Pick<ContainerStore, 'path' | 'remove'>
+  readonly local: Pick<LocalObjects, 'replace' | 'settle'>
+  readonly conflicts: Pick<ConflictKeeper, 'absorb' | 'flag'>
+  readonly ancestors: Pick<Ancestors, 'drop'>
+  readonly files: Pick<WholeFiles, 'stored'>
+  readonly resolvers: Pick<Resolvers, 'run'>
+}
+
 export class Reintegrator {
   private readonly running = new Map<string, Promise<ReintegrationReport>>()
   readonly progress = new Map<string, Progress>()
   readonly last = new Map<string, ReintegrationReport>()
 
-  constructor (private readonly cm: CacheManager) {}
+  constructor (private readonly d: ReintegratorDeps) {}
 
   /**
    * Replays the cell's log unless that is pointless now; resolves with the run's report.
@@ -39,7 +58,7 @@ export class Reintegrator {
   run (cell: Cell, trickle?: { olderThanMs: number }): Promise<ReintegrationReport | null> {
     const going = this.running.get(cell.name)
     if (going) return going
-    if (!this.cm.cml.hasRecordsFor(cell.name) || (cell.writeBack && !trickle) || !cell.anyLink().connected) return Promise.resolve(null)
+    if (!this.d.cml.hasRecordsFor(cell.name) || (cell.writeBack && !trickle) || !cell.anyLink().connected) return Promise.resolve(null)
     cell.reintegrating = true
     const p = this.replay(cell, trickle ? Date.now() - trickle.olderThanMs : Infinity).finally(() => {
       this.running.delete(cell.name)
@@ -51,18 +70,18 @@ export class Reintegrator {
   }
 
   private async replay (cell: Cell, madeBefore: number): Promise<ReintegrationReport> {
-    const records = this.cm.cml.all().filter(r => r.cell === cell.name && r.time <= madeBefore)
+    const records = this.d.cml.all().filter(r => r.cell === cell.name && r.time <= madeBefore)
     const report: ReintegrationReport = { cell: cell.name, at: Date.now(), applied: 0, conflicts: 0, done: false }
     const progress = { done: 0, total: records.length }
     this.progress.set(cell.name, progress)
     log.info(`reintegrating ${records.length} records of cell ${cell.name}`)
     try {
       for (let i = 0; i < records.length; i += REINTEGRATION_CHUNK) {
-        const chunk = records.slice(i, i + REINTEGRATION_CHUNK).filter(r => this.cm.cml.get(r.seq))
-        await this.cm.cml.freeze(chunk)
+        const chunk = records.slice(i, i + REINTEGRATION_CHUNK).filter(r => this.d.cml.get(r.seq))
+        await this.d.cml.freeze(chunk)
         for (const { seq } of chunk) {
           // Read it again: an earlier record of the same object may have moved its base.
-          const r = this.cm.cml.get(seq)
+          const r = this.d.cml.get(seq)
           if (!r) continue
           const outcome = await this.replayOne(cell, r)
           if (log.debugging) log.debug(`${cell.name}: record ${r.seq} (${r.body.op} ${JSON.stringify(r.body).slice(0, 200)}${r.maybeApplied ? ', maybe applied' : ''}): ${outcome}`)
@@ -73,15 +92,15 @@ export class Reintegrator {
         await this.settle()
         log.info(`reintegration of ${cell.name}: ${progress.done}/${progress.total} records`)
       }
-      report.done = !this.cm.cml.hasRecordsFor(cell.name) && madeBefore === Infinity
-      if (report.done) this.cm.afterReintegration(cell)
+      report.done = !this.d.cml.hasRecordsFor(cell.name) && madeBefore === Infinity
+      if (report.done) this.d.objects.afterReintegration(cell)
     } catch (err) {
       report.error = (err as Error).message
       log.warn(`reintegration of ${cell.name} stopped after ${progress.done}/${progress.total}: ${report.error}`)
       await this.settle().catch(e => log.error(`reintegration of ${cell.name}: ${(e as Error).message}`))
     }
     this.last.set(cell.name, report)
-    if (report.conflicts > 0) await this.cm.resolvers.run()
+    if (report.conflicts > 0) await this.d.resolvers.run()
     log.info(`reintegration of ${cell.name}: ${report.applied} applied, ${report.conflicts} conflicts${report.done ? '' : ', more to do'}`)
     return report
   }
@@ -92,18 +111,18 @@ export class Reintegrator {
    * is unreachable.
    */
   private async replayOne (cell: Cell, r: CmlRecord): Promise<'applied' | 'conflict' | 'absorbed'> {
-    const o = this.cm.table.get(objectKey(cell.name, r.body.fid))
-    const body = this.cm.cml.mappedBody(r.body)
+    const o = this.d.table.get(objectKey(cell.name, r.body.fid))
+    const body = this.d.cml.mappedBody(r.body)
     if (this.inConflict(o, body) || this.createConflicted(cell, body)) {
-      if (o) await this.cm.conflicts.absorb(o, body)
-      this.cm.cml.done(r.seq)
+      if (o) await this.d.conflicts.absorb(o, body)
+      this.d.cml.done(r.seq)
       return 'absorbed'
     }
     const volume = cell.route(body.fid.volume)
     let reply: ReplayReply
     try {
       if (body.op === 'store') {
-        const o = this.cm.table.get(objectKey(cell.name, body.fid))
+        const o = this.d.table.get(objectKey(cell.name, body.fid))
         reply = await uploadGate(o).upload(async () => {
           const { path, size } = await this.container(cell, r, body)
           return await volume.upload('replay', { seq: r.seq, record: { ...body, size } }, createReadStream(path, { highWaterMark: 1 << 20 }))
@@ -113,20 +132,20 @@ export class Reintegrator {
       }
     } catch (err) {
       if (isUnreachable(err)) throw err
-      const kept = await this.cm.conflicts.flag(cell, r, body, err)
+      const kept = await this.d.conflicts.flag(cell, r, body, err)
       if (!('same' in kept)) {
-        this.cm.cml.done(r.seq)
+        this.d.cml.done(r.seq)
         return 'conflict'
       }
       reply = { seq: r.seq, status: kept.same, duplicate: true } // the server has this change already
     }
     const created = isCreate(body) && reply.status ? { local: r.body.fid, server: reply.status.fid } : undefined
     const rebase = reply.status && !created && 'base' in body ? { fid: body.fid, from: body.base, to: reply.status.dataVersion } : undefined
-    this.cm.cml.done(r.seq, { created, rebase })
+    this.d.cml.done(r.seq, { created, rebase })
     if (created && reply.status) {
       // Where the object has names now: where it was made, and where later records moved or linked it.
-      const dirs = [...directories(body), ...this.cm.cml.mentioning(cell.name, created.server).flatMap(x => directories(x.body))]
-      await this.cm.local.replace(cell.name, created.local, reply.status, dirs)
+      const dirs = [...directories(body), ...this.d.cml.mentioning(cell.name, created.server).flatMap(x => directories(x.body))]
+      await this.d.local.replace(cell.name, created.local, reply.status, dirs)
     }
     if (body.op === 'store') await this.stored(cell, body.fid, reply.status)
     return 'applied'
@@ -140,7 +159,7 @@ export class Reintegrator {
   private inConflict (o: FsObject | undefined, body: CmlRecordBody): boolean {
     if (!o?.conflict) return false
     const ofObject = (op: string | undefined) => op === 'store' || op === 'setattr' || op === 'xattr'
-    return ofObject(body.op) && ofObject(this.cm.cml.conflict(o.conflict.id)?.local.op)
+    return ofObject(body.op) && ofObject(this.d.cml.conflict(o.conflict.id)?.local.op)
   }
 
   /**
@@ -149,30 +168,30 @@ export class Reintegrator {
    */
   private createConflicted (cell: Cell, body: CmlRecordBody): boolean {
     if (!isLocalFid(body.fid) || isCreate(body)) return false
-    return !this.cm.cml.mentioning(cell.name, body.fid).some(x => isCreate(x.body) && sameFid(x.body.fid, body.fid))
+    return !this.d.cml.mentioning(cell.name, body.fid).some(x => isCreate(x.body) && sameFid(x.body.fid, body.fid))
   }
 
   /** After a replayed store: the cache holds the server's version; what only the log needed can go. */
   private async stored (cell: Cell, fid: Fid, status: VnodeStatus | null): Promise<void> {
-    if (status) this.cm.files.stored(cell, fid, status)
+    if (status) this.d.files.stored(cell, fid, status)
     const key = objectKey(cell.name, fid)
-    if (this.cm.cml.references(cell.name, fid)) return
-    void this.cm.ancestors.drop(key)
+    if (this.d.cml.references(cell.name, fid)) return
+    void this.d.ancestors.drop(key)
     // A container kept only for this replay (its object was removed since).
-    if (!this.cm.table.get(key)) await this.cm.containers.remove(key)
+    if (!this.d.table.get(key)) await this.d.containers.remove(key)
   }
 
   /** Makes the replayed records' removal durable, then lets replaced containers drop their old names. */
   private async settle (): Promise<void> {
-    await this.cm.cml.flushDone()
-    await this.cm.local.settle()
+    await this.d.cml.flushDone()
+    await this.d.local.settle()
   }
 
   /** The container a store replays: under the object's server fid, or (a replacement a crash cut short) its local one. */
   private async container (cell: Cell, r: CmlRecord, body: CmlRecordBody): Promise<{ path: string, size: number }> {
-    const mapped = this.cm.containers.path(objectKey(cell.name, body.fid))
+    const mapped = this.d.containers.path(objectKey(cell.name, body.fid))
     try { return { path: mapped, size: (await stat(mapped)).size } } catch (err) { if (body.fid === r.body.fid) throw err }
-    const path = this.cm.containers.path(objectKey(cell.name, r.body.fid))
+    const path = this.d.containers.path(objectKey(cell.name, r.body.fid))
     return { path, size: (await stat(path)).size }
   }
 }

@@ -46,7 +46,7 @@ export function statusReport (cm: CacheManager, mount: string) {
     },
     locks: cm.fileLocks.list(),
     conflicts: cm.cml.conflicts().map(c => ({ path: c.path, kind: c.kind, id: c.id, time: c.time, localCopy: c.localCopy, serverCopy: c.serverCopy, message: c.message })),
-    misses: [...cm.misses.values()],
+    misses: [...cm.objects.misses.values()],
   }
 }
 

@@ -10,7 +10,7 @@ import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { hasData, seenAt, type FsObject, type LocalAttrs } from './fs-object.ts'
 import { isUnreachable } from './server-link.ts'
-import { Namespace, splitPath } from './namespace.ts'
+import { Namespace, splitPath, type Caller } from './namespace.ts'
 import { uploadGate } from './upload-gate.ts'
 
 const openAsync = promisify(fsOpen)
@@ -18,7 +18,6 @@ const closeAsync = promisify(fsClose)
 const fsyncAsync = promisify(fsFsync)
 const O_ACCMODE = 3
 
-export interface Caller { uid: number, gid: number, pid: number }
 /** Never kept: the binding answers a get of these without asking (the kernel asks on every write, ls -l for every file). */
 const UNKEPT_XATTRS = new Set(['security.capability', 'security.selinux'])
 
@@ -51,19 +50,19 @@ export class Vfs {
     try {
       return await this.walk(path, parts, followMount)
     } catch (err) {
-      if (isUnreachable(err)) throw this.cm.miss(path, err)
+      if (isUnreachable(err)) throw this.cm.objects.miss(path, err)
       throw err
     }
   }
 
   private async walk (path: string, parts: string[], followMount: boolean): Promise<Node> {
-    const cell = this.cm.cell(parts[0])
-    let obj = await this.cm.object(cell, await cell.rootFid())
+    const cell = this.cm.objects.cell(parts[0])
+    let obj = await this.cm.objects.object(cell, await cell.rootFid())
     for (let i = 1; i < parts.length; i++) {
-      const d = (await this.cm.entries(cell, obj)).get(parts[i])
+      const d = (await this.cm.objects.entries(cell, obj)).get(parts[i])
       if (!d) throw notFound(`${path}: no such file or directory`)
       const dir = obj.status.fid
-      obj = await this.cm.object(cell, d.fid)
+      obj = await this.cm.objects.object(cell, d.fid)
       seenAt(obj, dir, parts[i])
       if (obj.status.type === 'mount' && (followMount || i < parts.length - 1)) obj = await this.volumeRoot(cell, obj)
       else if (i < parts.length - 1 && obj.status.type !== 'dir') throw notDir(`${parts.slice(0, i + 1).join('/')} is not a directory`)
@@ -76,14 +75,14 @@ export class Vfs {
     const cell = this.cm.cells.get(parts[0])
     const rootVolume = cell?.volumes.named(cell.rootVolume)
     if (!cell || !rootVolume) return null
-    let obj = this.cm.cachedObject(cell, rootVolume.entry.root)
+    let obj = this.cm.objects.cachedObject(cell, rootVolume.entry.root)
     for (let i = 1; i < parts.length && obj; i++) {
-      const d = this.cm.cachedEntries(obj)?.get(parts[i])
+      const d = this.cm.objects.cachedEntries(obj)?.get(parts[i])
       if (!d) return null
-      obj = this.cm.cachedObject(cell, d.fid)
+      obj = this.cm.objects.cachedObject(cell, d.fid)
       if (obj?.status.type === 'mount' && (followMount || i < parts.length - 1)) {
         const v = cell.volumes.named(obj.status.target ?? '')
-        obj = v ? this.cm.cachedObject(cell, v.entry.root) : null
+        obj = v ? this.cm.objects.cachedObject(cell, v.entry.root) : null
       } else if (obj && i < parts.length - 1 && obj.status.type !== 'dir') return null
     }
     return obj ? { kind: 'object', cell, obj } : null
@@ -97,7 +96,7 @@ export class Vfs {
 
   private async volumeRoot (cell: Cell, mount: FsObject): Promise<FsObject> {
     const v = await cell.volume(mount.status.target ?? '')
-    return await this.cm.object(cell, rootFid(v.id))
+    return await this.cm.objects.object(cell, rootFid(v.id))
   }
 
   /** The directory that holds `path`'s last component, and that name. */
@@ -115,7 +114,7 @@ export class Vfs {
   async readdir (path: string): Promise<string[]> {
     const n = await this.resolve(path)
     if (n.kind === 'root') return ['.', '..', ...this.cm.cells.keys()]
-    return ['.', '..', ...(await this.cm.entries(n.cell, n.obj)).keys()]
+    return ['.', '..', ...(await this.cm.objects.entries(n.cell, n.obj)).keys()]
   }
 
   async readlink (path: string): Promise<string> {
@@ -146,7 +145,7 @@ export class Vfs {
     try {
       return await this.openHandle(cell, obj, writable, (flags & constants.O_APPEND) !== 0)
     } catch (err) {
-      throw isUnreachable(err) ? this.cm.miss(path, err) : err
+      throw isUnreachable(err) ? this.cm.objects.miss(path, err) : err
     }
   }
 
@@ -235,7 +234,7 @@ export class Vfs {
     h.obj.openCount--
     if (h.obj.openCount > 0) return
     try {
-      if (h.obj.unlinked) await this.cm.forget(h.obj)
+      if (h.obj.unlinked) await this.cm.objects.forget(h.obj)
       else if (h.obj.dirty) await this.cm.files.store(h.cell, h.obj)
     } finally { this.cm.fileLocks.closed(h.obj.status.fid) }
   }
@@ -262,7 +261,7 @@ export class Vfs {
     const before = obj.status.dataVersion
     await this.ns.mutate(cell, obj, async (volume, seq) => {
       const r = await volume.call('setattr', { fid: obj.status.fid, size, seq })
-      this.cm.accept(cell, r)
+      this.cm.objects.accept(cell, r)
       if (hasDataAt(obj, before) && r.status.dataVersion === before + 1) {
         await this.cm.containers.truncate(obj.key, size)
         this.cm.space.setCached(obj, r.status.dataVersion, size)
@@ -317,7 +316,7 @@ export class Vfs {
   private async setattr (path: string, change: LocalAttrs): Promise<void> {
     const { cell, obj } = await this.resolveObject(path)
     await this.ns.mutate(cell, obj, async (volume, seq) => {
-      this.cm.accept(cell, await volume.call('setattr', { fid: obj.status.fid, ...change, seq }))
+      this.cm.objects.accept(cell, await volume.call('setattr', { fid: obj.status.fid, ...change, seq }))
     }, sent => this.cm.emulator.setattr(cell, obj, change, sent))
   }
 
@@ -344,7 +343,7 @@ export class Vfs {
       const reply = value
         ? await volume.call('setxattr', { fid: obj.status.fid, name, value, mode, seq })
         : await volume.call('removexattr', { fid: obj.status.fid, name, seq })
-      this.cm.accept(cell, reply)
+      this.cm.objects.accept(cell, reply)
     }, sent => this.cm.emulator.xattr(cell, obj, name, value, mode, sent))
   }
 

@@ -5,11 +5,19 @@
 //   3. keep the ancestor of a file about to change offline, for conflicts' three-way merges
 import { createReadStream } from 'node:fs'
 import { AfsError, formatSize, makeLog, tooLarge, CHUNK_BYTES, type Fid, type StatusReply, type VnodeStatus } from '@afs-ts/common'
-import type { CacheManager } from './cache-manager.ts'
+import type { CacheSpace } from './cache-space.ts'
+import type { ContainerStore } from './container-file.ts'
+import type { Counters } from './counters.ts'
+import type { Emulator } from './emulator.ts'
+import type { Locks } from './locks.ts'
+import type { ObjectCache } from './object-cache.ts'
+import type { ReadFdCache } from './read-fd-cache.ts'
+import type { Ancestors } from './repair/ancestors.ts'
+import type { ConflictKeeper } from './repair/conflict-keeper.ts'
 import type { Cell } from './cell.ts'
-import { isLocalFid } from './cml.ts'
+import { isLocalFid, type ClientModifyLog } from './cml.ts'
 import { hasData, localMtime, type FsObject } from './fs-object.ts'
-import { objectKey } from './fs-object-table.ts'
+import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import { isUnreachable } from './server-link.ts'
 import { uploadGate } from './upload-gate.ts'
 
@@ -17,17 +25,34 @@ const log = makeLog('cache-manager')
 /** Fetches of a file overtaken by a break of its callback, at most (then the last one is used). */
 const FETCH_ATTEMPTS = 3
 
+/** What whole-file transfer needs of the cache manager. */
+export interface WholeFilesDeps {
+  readonly objects: Pick<ObjectCache, 'accept' | 'online' | 'once' | 'serialize'>
+  readonly table: FsObjectTable
+  readonly cml: Pick<ClientModifyLog, 'references' | 'reserve'>
+  readonly containers: ContainerStore
+  readonly space: CacheSpace
+  readonly counters: Counters
+  readonly readFds: Pick<ReadFdCache, 'drop'>
+  readonly emulator: Pick<Emulator, 'store'>
+  readonly conflicts: Pick<ConflictKeeper, 'keepLater'>
+  readonly ancestors: Pick<Ancestors, 'keep'>
+  readonly fileLocks: Pick<Locks, 'writeGeneration'>
+  /** Replays a cell's log now (a store that could not go to the server went to the log). */
+  readonly reintegrator: { run (cell: Cell): Promise<unknown> }
+}
+
 export class WholeFiles {
-  constructor (private readonly cm: CacheManager) {}
+  constructor (private readonly d: WholeFilesDeps) {}
 
   /** A store replayed from the log: the container now holds the server's new version. */
   stored (cell: Cell, fid: Fid, status: VnodeStatus): void {
-    const o = this.cm.table.get(objectKey(cell.name, fid))
+    const o = this.d.table.get(objectKey(cell.name, fid))
     if (!o || isLocalFid(fid)) return
     o.status = status
     if (o.loggedGen === o.writeGen) o.dirty = false
     o.baseVersion = null
-    this.cm.space.setCached(o, status.dataVersion, o.cachedBytes)
+    this.d.space.setCached(o, status.dataVersion, o.cachedBytes)
   }
 
   /**
@@ -35,13 +60,13 @@ export class WholeFiles {
    * while its server answers (in write-back mode too) and the container holds no change
    * still to reach it; otherwise whatever it holds.
    */
-  async ensureData (cell: Cell, o: FsObject, priority = this.cm.space.usePriority(o.key)): Promise<void> {
+  async ensureData (cell: Cell, o: FsObject, priority = this.d.space.usePriority(o.key)): Promise<void> {
     if (hasData(o) || (o.cachedVersion !== null && !this.refreshable(cell, o))) return
     try {
-      await this.cm.once(o.key, () => this.fetch(cell, o, priority)).catch(async (err: unknown) => {
+      await this.d.objects.once(o.key, () => this.fetch(cell, o, priority)).catch(async (err: unknown) => {
         // A fetch shared with a lower-priority caller (a hoard walk) may have found no room that this one would.
         if (!(err instanceof AfsError && err.code === 'NO_SPACE')) throw err
-        await this.cm.once(o.key, () => this.fetch(cell, o, priority))
+        await this.d.objects.once(o.key, () => this.fetch(cell, o, priority))
       })
     } catch (err) {
       if (!isUnreachable(err) || o.cachedVersion === null) throw err
@@ -49,31 +74,31 @@ export class WholeFiles {
   }
 
   private refreshable (cell: Cell, o: FsObject): boolean {
-    return cell.route(o.status.fid.volume).connected && !o.dirty && !this.cm.cml.references(cell.name, o.status.fid)
+    return cell.route(o.status.fid.volume).connected && !o.dirty && !this.d.cml.references(cell.name, o.status.fid)
   }
 
   /** Fetches a file whole; `priority` decides which cached files may make room for it. */
   private async fetch (cell: Cell, o: FsObject, priority: number): Promise<void> {
     if (hasData(o)) return
     const size = o.status.size
-    if (size > this.cm.space.limitBytes) {
-      log.error(`cannot cache ${o.key}: it is ${formatSize(size)} and the cache holds ${formatSize(this.cm.space.limitBytes)}`)
-      throw tooLarge(`file of ${size} bytes is larger than the cache (${this.cm.space.limitBytes} bytes)`)
+    if (size > this.d.space.limitBytes) {
+      log.error(`cannot cache ${o.key}: it is ${formatSize(size)} and the cache holds ${formatSize(this.d.space.limitBytes)}`)
+      throw tooLarge(`file of ${size} bytes is larger than the cache (${this.d.space.limitBytes} bytes)`)
     }
-    await this.cm.space.makeRoom(size, o.key, priority)
+    await this.d.space.makeRoom(size, o.key, priority)
     // Held until the container is counted, so concurrent fetches cannot overfill the cache.
-    this.cm.space.reservedBytes += size
+    this.d.space.reservedBytes += size
     try {
       for (let attempt = 1; ; attempt++) {
         const { result, body } = await cell.route(o.status.fid.volume).download('fetchData', { fid: o.status.fid })
         const reply = result
-        this.cm.counters.fetches++
+        this.d.counters.fetches++
         // Take the status and callback now: a break for a newer version can arrive while the
         // data streams in, and must not be undone by taking them afterwards.
-        this.cm.accept(cell, reply)
-        const bytes = await this.cm.containers.fill(o.key, body)
-        this.cm.counters.bytesFetched += bytes
-        this.cm.space.setCached(o, reply.status.dataVersion, bytes)
+        this.d.objects.accept(cell, reply)
+        const bytes = await this.d.containers.fill(o.key, body)
+        this.d.counters.bytesFetched += bytes
+        this.d.space.setCached(o, reply.status.dataVersion, bytes)
         const raced = reply.callback.expiresAt === 0
         if (log.debugging) log.debug(`fetched ${o.key} version ${reply.status.dataVersion} (${bytes} bytes${raced ? ', overtaken by a callback break' : ''})`)
         // A break overtook the reply: the file changed after this version was read. Once
@@ -81,7 +106,7 @@ export class WholeFiles {
         if (!raced || attempt >= FETCH_ATTEMPTS) break
       }
     } finally {
-      this.cm.space.reservedBytes -= size
+      this.d.space.reservedBytes -= size
     }
   }
 
@@ -91,39 +116,39 @@ export class WholeFiles {
    * number of a request the server stopped answering, which this store stands for).
    */
   async store (cell: Cell, o: FsObject, sent?: number): Promise<void> {
-    await this.cm.serialize(o.key, async () => {
+    await this.d.objects.serialize(o.key, async () => {
       if (!o.dirty || o.unlinked) return
-      if (o.conflict) await this.cm.conflicts.keepLater(o)
-      if (!this.cm.online(cell, o.status.fid.volume)) {
-        if (o.loggedGen !== o.writeGen || o.writeGen === 0) await this.cm.emulator.store(cell, o, sent)
+      if (o.conflict) await this.d.conflicts.keepLater(o)
+      if (!this.d.objects.online(cell, o.status.fid.volume)) {
+        if (o.loggedGen !== o.writeGen || o.writeGen === 0) await this.d.emulator.store(cell, o, sent)
         return
       }
       let gen = 0
       let size = 0
       let reply: StatusReply
-      const seq = await this.cm.cml.reserve()
+      const seq = await this.d.cml.reserve()
       try {
         reply = await uploadGate(o).upload(async () => {
           gen = o.writeGen
-          size = await this.cm.containers.size(o.key)
+          size = await this.d.containers.size(o.key)
           return await cell.route(o.status.fid.volume).upload('store',
-            { fid: o.status.fid, size, ...localMtime(o), ...(o.localCtimeMs ? { ctimeMs: o.localCtimeMs } : {}), ...fenced(this.cm.fileLocks.writeGeneration(o.status.fid)), seq },
-            size === 0 ? noBytes() : createReadStream(this.cm.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES }))
+            { fid: o.status.fid, size, ...localMtime(o), ...(o.localCtimeMs ? { ctimeMs: o.localCtimeMs } : {}), ...fenced(this.d.fileLocks.writeGeneration(o.status.fid)), seq },
+            size === 0 ? noBytes() : createReadStream(this.d.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES }))
         })
       } catch (err) {
-        if (isUnreachable(err)) return await this.cm.emulator.store(cell, o, seq)
+        if (isUnreachable(err)) return await this.d.emulator.store(cell, o, seq)
         if (AfsError.from(err).code === 'NO_LOCK') await this.lockLost(cell, o)
         if (isRejection(err)) await this.discardLocal(o)
         throw err
       }
-      this.cm.counters.stores++
-      this.cm.counters.bytesStored += size
-      this.cm.accept(cell, reply)
+      this.d.counters.stores++
+      this.d.counters.bytesStored += size
+      this.d.objects.accept(cell, reply)
       if (log.debugging) log.debug(`stored ${o.key} as version ${reply.status.dataVersion} (${size} bytes)`)
       if (o.writeGen === gen) o.dirty = false
-      this.cm.space.setCached(o, reply.status.dataVersion, size)
+      this.d.space.setCached(o, reply.status.dataVersion, size)
     })
-    await this.cm.space.trim()
+    await this.d.space.trim()
   }
 
   /**
@@ -133,8 +158,8 @@ export class WholeFiles {
    */
   private async lockLost (cell: Cell, o: FsObject): Promise<void> {
     log.error(`${o.key}: stored after its write lock was lost; kept in the log (a conflict if the file changed meanwhile)`)
-    await this.cm.emulator.store(cell, o)
-    void this.cm.reintegrator.run(cell)
+    await this.d.emulator.store(cell, o)
+    void this.d.reintegrator.run(cell)
   }
 
   /**
@@ -143,8 +168,8 @@ export class WholeFiles {
    */
   async keepAncestor (cell: Cell, o: FsObject): Promise<void> {
     if (o.status.type !== 'file' || isLocalFid(o.status.fid) || o.dirty || o.baseVersion !== null) return
-    if (o.cachedVersion !== o.status.dataVersion || this.cm.online(cell, o.status.fid.volume)) return
-    await this.cm.ancestors.keep(o.key, o.cachedVersion, this.cm.containers.path(o.key), o.cachedBytes)
+    if (o.cachedVersion !== o.status.dataVersion || this.d.objects.online(cell, o.status.fid.volume)) return
+    await this.d.ancestors.keep(o.key, o.cachedVersion, this.d.containers.path(o.key), o.cachedBytes)
   }
 
   /** The server refused a store for good (quota, space, gone): the copy reverts to the server's. */
@@ -152,9 +177,9 @@ export class WholeFiles {
     log.warn(`store of ${o.key} refused; local changes dropped, the server's version stays`)
     o.dirty = false
     o.cbExpiresAt = 0
-    this.cm.readFds.drop(o.key)
-    await this.cm.containers.remove(o.key)
-    this.cm.space.setCached(o, null, 0)
+    this.d.readFds.drop(o.key)
+    await this.d.containers.remove(o.key)
+    this.d.space.setCached(o, null, 0)
   }
 }
 

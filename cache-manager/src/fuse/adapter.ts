@@ -3,7 +3,8 @@
 // answers exactly once; fuse-native itself drops a late answer after its timeout.
 import Fuse from 'fuse-native'
 import { AfsError, makeLog, toTimespec, type Timespec } from '@afs-ts/common'
-import type { Attr, Caller, Vfs } from '../vfs.ts'
+import type { Attr, Vfs } from '../vfs.ts'
+import type { Caller } from '../namespace.ts'
 import { toErrno } from './errno.ts'
 import { FUSE_MAX_WRITE_BYTES, KERNEL_ATTR_TIMEOUT_S, KERNEL_ENTRY_TIMEOUT_S } from '../constants.ts'
 

@@ -7,7 +7,9 @@
 //   4. stay out of the way: a few fetches at a time, yielding to the event loop, never
 //      holding the mount; interruptible; periodic, after reconnection, after profile changes
 import { AfsError, makeLog } from '@afs-ts/common'
-import type { CacheManager } from '../cache-manager.ts'
+import type { CacheSpace } from '../cache-space.ts'
+import type { ObjectCache } from '../object-cache.ts'
+import type { WholeFiles } from '../whole-file.ts'
 import type { Vfs } from '../vfs.ts'
 import type { Cell } from '../cell.ts'
 import { hasData, type FsObject } from '../fs-object.ts'
@@ -38,6 +40,13 @@ export function reasonOf (err: unknown): string {
 
 interface Target { path: string, cell: Cell, obj: FsObject }
 
+/** What the hoard walk needs of the cache manager. */
+export interface HoardWalkerDeps {
+  readonly objects: Pick<ObjectCache, 'entries' | 'object'>
+  readonly files: Pick<WholeFiles, 'ensureData'>
+  readonly space: Pick<CacheSpace, 'hoardPriorities' | 'hoardFetchPriority'>
+}
+
 export class HoardWalker {
   progress: WalkProgress | null = null
   last: WalkReport | null = null
@@ -46,7 +55,7 @@ export class HoardWalker {
   private abort: AbortController | null = null
   private timer: NodeJS.Timeout | null = null
 
-  constructor (private readonly cm: CacheManager, private readonly vfs: Vfs, private readonly db: HoardDb) {}
+  constructor (private readonly d: HoardWalkerDeps, private readonly vfs: Vfs, private readonly db: HoardDb) {}
 
   /** Walks every `intervalMs` from now on (and once soon). */
   start (intervalMs: number): void {
@@ -90,7 +99,7 @@ export class HoardWalker {
         if (signal.aborted) break
         priorities.set(t.obj.key, Math.max(priorities.get(t.obj.key) ?? 0, entry.priority))
         // Hoarded objects count as hoarded before they are fetched: eviction spares them for this walk.
-        this.cm.space.hoardPriorities.set(t.obj.key, priorities.get(t.obj.key)!)
+        this.d.space.hoardPriorities.set(t.obj.key, priorities.get(t.obj.key)!)
         const p: Promise<void> = this.visit(t, report).finally(() => {
           inflight.delete(p)
           progress.objects = report.objects
@@ -106,7 +115,7 @@ export class HoardWalker {
     }
     await Promise.all(inflight)
     report.interrupted = signal.aborted
-    if (!report.interrupted) this.cm.space.hoardPriorities = priorities
+    if (!report.interrupted) this.d.space.hoardPriorities = priorities
     report.ms = Date.now() - started
     this.last = report
     log.info(`hoard walk: ${report.objects} objects, ${report.fetched} fetched (${report.bytes} bytes), ${report.failures.length} missing, ${report.ms} ms${report.interrupted ? ', interrupted' : ''}`)
@@ -117,7 +126,7 @@ export class HoardWalker {
     report.objects++
     if (t.obj.status.type !== 'file' || hasData(t.obj)) return
     try {
-      await this.cm.files.ensureData(t.cell, t.obj, this.cm.space.hoardFetchPriority(t.obj.key))
+      await this.d.files.ensureData(t.cell, t.obj, this.d.space.hoardFetchPriority(t.obj.key))
       if (hasData(t.obj)) { report.fetched++; report.bytes += t.obj.cachedBytes }
     } catch (err) {
       report.failures.push({ path: t.path, reason: reasonOf(err) })
@@ -144,13 +153,13 @@ export class HoardWalker {
     while (queue.length) {
       const [dir, rel] = queue.shift()!
       let names: Map<string, { fid: { volume: number, vnode: number, unique: number } }>
-      try { names = await this.cm.entries(dir.cell, dir.obj) } catch (err) { report.failures.push({ path: dir.path, reason: reasonOf(err) }); continue }
+      try { names = await this.d.objects.entries(dir.cell, dir.obj) } catch (err) { report.failures.push({ path: dir.path, reason: reasonOf(err) }); continue }
       const children = [...names].map(([name, d]) => ({ name, fid: d.fid, rel: rel ? `${rel}/${name}` : name }))
         .filter(c => !allowed || allowed.has(c.rel))
       // Statuses a few at a time (each may be a fetchStatus), yielded in listing order.
       for (let i = 0; i < children.length; i += WALK_FETCHES_IN_FLIGHT * 2) {
         const batch = children.slice(i, i + WALK_FETCHES_IN_FLIGHT * 2)
-        const objs = await Promise.all(batch.map(c => this.cm.object(dir.cell, c.fid).catch((err: unknown) => err)))
+        const objs = await Promise.all(batch.map(c => this.d.objects.object(dir.cell, c.fid).catch((err: unknown) => err)))
         for (const [j, c] of batch.entries()) {
           const path = `${dir.path}/${c.name}`
           const obj = objs[j]

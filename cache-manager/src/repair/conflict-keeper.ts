@@ -14,21 +14,34 @@ import {
   AfsError, isSpecial, makeLog, sameFid,
   type CmlRecordBody, type ConflictKind, type Fid, type LookupReply, type VnodeStatus,
 } from '@afs-ts/common'
-import type { CacheManager } from '../cache-manager.ts'
+import type { ContainerStore } from '../container-file.ts'
+import type { ObjectCache } from '../object-cache.ts'
+import type { Ancestors } from './ancestors.ts'
 import type { Cell } from '../cell.ts'
-import { isLocalFid, type CmlRecord } from '../cml.ts'
+import { isLocalFid, type ClientModifyLog, type CmlRecord } from '../cml.ts'
 import type { FsObject } from '../fs-object.ts'
-import { objectKey } from '../fs-object-table.ts'
+import { objectKey, type FsObjectTable } from '../fs-object-table.ts'
 import { fingerprint, nothingThere, type Ancestor, type ConflictRecord, type LocalSide, type ServerSide } from './conflict.ts'
 
 const log = makeLog('conflicts')
 type Parents = Map<string, [FsObject, string]>
 
+/** What keeping conflicts needs of the cache manager. */
+export interface ConflictKeeperDeps {
+  readonly objects: Pick<ObjectCache, 'cell'>
+  readonly table: FsObjectTable
+  readonly cml: ClientModifyLog
+  readonly containers: Pick<ContainerStore, 'path'>
+  readonly ancestors: Pick<Ancestors, 'take'>
+  readonly opts: { cacheDir: string }
+  readonly clientId: string
+}
+
 export class ConflictKeeper {
   readonly dir: string
 
-  constructor (private readonly cm: CacheManager) {
-    this.dir = join(cm.opts.cacheDir, 'conflicts')
+  constructor (private readonly d: ConflictKeeperDeps) {
+    this.dir = join(d.opts.cacheDir, 'conflicts')
   }
 
   /**
@@ -51,7 +64,7 @@ export class ConflictKeeper {
     const name = 'name' in body ? body.name : 'toName' in body ? body.toName : where.name
     // A name from the record itself beats a lookup: the object may have left every listing.
     const path = dir && name !== null && ('name' in body || 'toName' in body) ? joinPath(this.locate(cell, dir, parents).path, name) : where.path
-    const o = this.cm.table.get(key)
+    const o = this.d.table.get(key)
     const local = await this.localSide(r, o, join(this.dir, `${id}.local`))
     withChange(local, body) // the cached status may be the server's again by now: the record says what was set
     const { side: server, status } = dir && name !== null ? await this.readServer(cell, dir, name, join(this.dir, `${id}.server`)) : { side: nothingThere(), status: null }
@@ -66,8 +79,8 @@ export class ConflictKeeper {
       id, cell: cell.name, kind, path, dir, name, fid: r.body.fid, time: Date.now(), message: e.message,
       local, server, base, localCopy: local.copy, serverCopy: server.copy,
     }
-    await this.cm.cml.addConflict(c)
-    if (o) { o.conflict = { kind, id }; void this.cm.table.save(o) }
+    await this.d.cml.addConflict(c)
+    if (o) { o.conflict = { kind, id }; void this.d.table.save(o) }
     log.warn(`conflict (${kind}) on ${path}: ${e.message}; local version kept${local.copy ? ` in ${local.copy}` : ''}`)
     return c
   }
@@ -78,41 +91,41 @@ export class ConflictKeeper {
    * in may be absorbed into the conflict).
    */
   async keepLater (o: FsObject): Promise<void> {
-    const c = o.conflict && this.cm.cml.conflict(o.conflict.id)
+    const c = o.conflict && this.d.cml.conflict(o.conflict.id)
     if (!c || o.status.type !== 'file') return
     const dest = join(this.dir, `${c.id}.local`)
-    await copyFile(this.cm.containers.path(o.key), dest)
+    await copyFile(this.d.containers.path(o.key), dest)
     const local = { ...c.local, type: 'file' as const, copy: dest, mtimeMs: o.localMtimeMs || c.local.mtimeMs, ...await fingerprint(dest) }
-    await this.cm.cml.addConflict({ ...c, local, localCopy: dest })
+    await this.d.cml.addConflict({ ...c, local, localCopy: dest })
     log.info(`${c.path}: later writes kept in its conflict's local version`)
   }
 
   /** A later record of a conflicted object, absorbed into its conflict: its local side takes the change. */
   async absorb (o: FsObject, body: CmlRecordBody): Promise<void> {
-    const c = o.conflict && this.cm.cml.conflict(o.conflict.id)
+    const c = o.conflict && this.d.cml.conflict(o.conflict.id)
     if (!c || (body.op !== 'xattr' && body.op !== 'setattr')) return
     const local = { ...c.local, ...(c.local.xattrs ? { xattrs: { ...c.local.xattrs } } : {}) }
     withChange(local, body)
-    await this.cm.cml.addConflict({ ...c, local })
+    await this.d.cml.addConflict({ ...c, local })
   }
 
   /** Reads the server's side of `c` again (it changed since); returns the updated conflict. */
   async refresh (c: ConflictRecord): Promise<ConflictRecord> {
     if (!c.dir || c.name === null) return c
-    const cell = this.cm.cell(c.cell)
+    const cell = this.d.objects.cell(c.cell)
     const copy = join(this.dir, `${c.id}.server`)
     await rm(copy, { force: true })
-    const server = await this.serverSide(cell, this.cm.cml.mapped(c.dir), c.name, copy)
+    const server = await this.serverSide(cell, this.d.cml.mapped(c.dir), c.name, copy)
     if (c.server.movedTo) server.movedTo = await this.places(cell, c.fid)
     const fresh = { ...c, server, serverCopy: server.copy }
-    await this.cm.cml.addConflict(fresh)
+    await this.d.cml.addConflict(fresh)
     return fresh
   }
 
   private async localSide (r: CmlRecord, o: FsObject | undefined, dest: string): Promise<LocalSide> {
     const side: LocalSide = {
       type: 'none', size: null, sha256: null, mtimeMs: null, copy: null, op: r.body.op, changedAt: r.time,
-      client: `${hostname()} (${this.cm.clientId.slice(0, 8)})`,
+      client: `${hostname()} (${this.d.clientId.slice(0, 8)})`,
     }
     if (r.body.op === 'remove' || r.body.op === 'rmdir' || !o) return side
     const s = o.status
@@ -122,7 +135,7 @@ export class ConflictKeeper {
     if (s.xattrs) side.xattrs = base64(s.xattrs)
     if (s.type === 'file' && o.cachedVersion !== null) {
       try {
-        await copyFile(this.cm.containers.path(o.key), dest)
+        await copyFile(this.d.containers.path(o.key), dest)
       } catch (err) {
         // Any other failure (a full disk) stops the replay here, to be tried again: the record stays.
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
@@ -167,7 +180,7 @@ export class ConflictKeeper {
   }
 
   private async ancestor (key: string, version: number | null, dest: string): Promise<Ancestor | null> {
-    if (version === null || !await this.cm.ancestors.take(key, version, dest)) return null
+    if (version === null || !await this.d.ancestors.take(key, version, dest)) return null
     return { dataVersion: version, copy: dest, ...await fingerprint(dest) }
   }
 
@@ -183,7 +196,7 @@ export class ConflictKeeper {
   /** Every cached object's directory and name in a cell, from cached listings. */
   private parents (cell: Cell): Parents {
     const parents: Parents = new Map()
-    for (const o of this.cm.table.values()) {
+    for (const o of this.d.table.values()) {
       if (o.cell !== cell.name || !o.entries) continue
       for (const [n, d] of o.entries) parents.set(objectKey(cell.name, d.fid), [o, n])
     }
@@ -198,7 +211,7 @@ export class ConflictKeeper {
     const up = (key: string): { key: string, dir: Fid, name: string } | null => {
       const p = parents.get(key)
       if (p) return { key: p[0].key, dir: p[0].status.fid, name: p[1] }
-      const place = this.cm.table.get(key)?.place
+      const place = this.d.table.get(key)?.place
       return place ? { key: objectKey(cell.name, place.dir), dir: place.dir, name: place.name } : null
     }
     const first = up(objectKey(cell.name, fid))

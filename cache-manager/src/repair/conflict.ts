@@ -104,3 +104,23 @@ export const KIND_MEANING: Record<ConflictKind, string> = {
   'name/name': 'created here and on the server under the same name',
   rename: 'renamed here, renamed or removed on the server',
 }
+
+/** An object a repair put on the server. */
+export interface Placed { fid: Fid, type: ObjectType, dataVersion: number }
+
+export interface Resolution {
+  id: string
+  path: string
+  kind: ConflictRecord['kind']
+  choice: string
+  /** 'user', or the resolver that resolved it by itself. */
+  by: string
+  at: number
+  /** What was done, in words. */
+  action: string
+  /** What the repair left on the server (null when it removed the object or changed nothing). */
+  result: ({ path: string, name: string } & Placed) | null
+  /** The conflict as it was; its files stay under the conflicts folder while the resolution is in the history. */
+  conflict: ConflictRecord
+  undoneAt?: number
+}

@@ -4,17 +4,21 @@
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { invalid, type Fid, type LocateReply, type ObjectType, type VnodeStatus } from '@afs-ts/common'
-import type { CacheManager } from '../cache-manager.ts'
+import { invalid, type Fid, type LocateReply, type VnodeStatus } from '@afs-ts/common'
+import type { ConflictKeeper } from './conflict-keeper.ts'
 import type { Cell } from '../cell.ts'
-import { isLocalFid } from '../cml.ts'
-import { contentHash, type ConflictRecord, type ServerSide, type Side } from './conflict.ts'
+import { isLocalFid, type ClientModifyLog } from '../cml.ts'
+import { contentHash, type ConflictRecord, type Placed, type ServerSide, type Side } from './conflict.ts'
+
+/** What putting a version back on the server needs of the cache manager. */
+export interface PlacementDeps {
+  readonly cml: Pick<ClientModifyLog, 'mapFid'>
+  readonly conflicts: Pick<ConflictKeeper, 'serverSide' | 'dir'>
+}
 
 /** An object a repair put on the server. */
-export interface Placed { fid: Fid, type: ObjectType, dataVersion: number }
-
 export class Placement {
-  constructor (private readonly cm: CacheManager) {}
+  constructor (private readonly d: PlacementDeps) {}
 
   /**
    * Makes `dir`/`name` on the server hold `want`, provided it still holds `was` (as the
@@ -38,7 +42,7 @@ export class Placement {
       if (moved) return moved
     }
     if (want.type === 'file' && was.type === 'file') return await this.store(cell, was.fid!, want, was.dataVersion!)
-    if (want.type === 'dir' && was.type === 'dir') { await this.cm.cml.mapFid(c.fid, was.fid!); return { fid: was.fid!, type: 'dir', dataVersion: was.dataVersion! } }
+    if (want.type === 'dir' && was.type === 'dir') { await this.d.cml.mapFid(c.fid, was.fid!); return { fid: was.fid!, type: 'dir', dataVersion: was.dataVersion! } }
     if (was.type !== 'none') {
       await volume.call(was.type === 'dir' ? 'rmdir' : 'remove', { dir, name, ifFid: was.fid!, ifVersion: was.type === 'dir' ? undefined : was.dataVersion! })
     }
@@ -56,7 +60,7 @@ export class Placement {
       case 'dir': {
         // The directory's entries made here are conflicts of their own, resolved into it one by one.
         const made = await volume.call('mkdir', { dir, name, ...owner })
-        await this.cm.cml.mapFid(c.fid, made.status.fid)
+        await this.d.cml.mapFid(c.fid, made.status.fid)
         return placed(made.status)
       }
       case 'fifo': case 'socket': case 'chardev': case 'blockdev': {
@@ -84,7 +88,7 @@ export class Placement {
     if (places.length !== 1) return null
     const r = await volume.call('rename', { fromDir: places[0].dir, fromName: places[0].name, toDir: dir, toName: name })
     if (want.type !== 'file' || !want.copy) return placed(r.moved)
-    const now = await this.cm.conflicts.serverSide(cell, dir, name, join(this.cm.conflicts.dir, `${c.id}.moved`))
+    const now = await this.d.conflicts.serverSide(cell, dir, name, join(this.d.conflicts.dir, `${c.id}.moved`))
     if (now.fid === null || now.sha256 === await contentHash(want)) return placed(r.moved)
     return await this.store(cell, now.fid, want, now.dataVersion!)
   }

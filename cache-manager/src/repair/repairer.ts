@@ -14,14 +14,17 @@ import {
   AfsError, conflict, exists, invalid, isText, makeLog, notFound, sameFid, nameSchema, volumeOffline,
   type Fid, type ObjectType,
 } from '@afs-ts/common'
-import type { CacheManager } from '../cache-manager.ts'
+import type { CacheSpace } from '../cache-space.ts'
+import type { ObjectCache } from '../object-cache.ts'
+import type { Ancestors } from './ancestors.ts'
+import type { ConflictKeeper } from './conflict-keeper.ts'
 import type { Cell } from '../cell.ts'
-import { isLocalFid } from '../cml.ts'
+import { isLocalFid, type ClientModifyLog } from '../cml.ts'
 import { dropListing } from '../fs-object.ts'
-import { objectKey } from '../fs-object-table.ts'
-import { contentHash, nothingThere, type ConflictRecord, type Side, type ServerSide } from './conflict.ts'
+import { objectKey, type FsObjectTable } from '../fs-object-table.ts'
+import { contentHash, nothingThere, type ConflictRecord, type Resolution, type Side, type ServerSide } from './conflict.ts'
 import { mergeTexts } from './merge.ts'
-import { Placement, type Placed } from './placement.ts'
+import { Placement } from './placement.ts'
 
 const log = makeLog('repair')
 /** Resolutions kept in the history (with their files) for inspection and undo. */
@@ -36,42 +39,35 @@ export type Choice =
 /** An entry of a directory conflict: on which side, and what it is on each. */
 export interface DirEntryView { name: string, where: 'here' | 'server' | 'both' | 'both, different objects', here: ObjectType | null, server: ObjectType | null }
 
-/** A resolved conflict, as kept in the history. */
-export interface Resolution {
-  id: string
-  path: string
-  kind: ConflictRecord['kind']
-  choice: string
-  /** 'user', or the resolver that resolved it by itself. */
-  by: string
-  at: number
-  /** What was done, in words. */
-  action: string
-  /** What the repair left on the server (null when it removed the object or changed nothing). */
-  result: ({ path: string, name: string } & Placed) | null
-  /** The conflict as it was; its files stay under the conflicts folder while the resolution is in the history. */
-  conflict: ConflictRecord
-  undoneAt?: number
+/** What repairs need of the cache manager. */
+export interface RepairerDeps {
+  readonly objects: Pick<ObjectCache, 'cell' | 'forget' | 'object' | 'serialize'>
+  readonly table: FsObjectTable
+  readonly cml: ClientModifyLog
+  readonly conflicts: Pick<ConflictKeeper, 'dir' | 'lookup' | 'refresh' | 'serverSide'>
+  readonly ancestors: Pick<Ancestors, 'drop'>
+  readonly space: Pick<CacheSpace, 'evict'>
 }
 
+/** A resolved conflict, as kept in the history. */
 export class Repairer {
   private readonly placement: Placement
 
-  constructor (private readonly cm: CacheManager) {
-    this.placement = new Placement(cm)
+  constructor (private readonly d: RepairerDeps) {
+    this.placement = new Placement(d)
   }
 
   /** A conflict by id or by its path (`/<cell>/...`). */
   find (ref: string): ConflictRecord {
-    const c = this.cm.cml.conflict(ref) ?? this.cm.cml.conflicts().find(x => x.path === ref)
+    const c = this.d.cml.conflict(ref) ?? this.d.cml.conflicts().find(x => x.path === ref)
     if (!c) throw notFound(`no conflict at ${ref} (afs repair list shows them)`)
     return c
   }
 
   /** Resolves a conflict; one repair of a conflict at a time (a resolver and the user may race). */
   async resolve (c: ConflictRecord, choice: Choice, by = 'user'): Promise<Resolution> {
-    return await this.cm.serialize(`repair:${c.id}`, async () => {
-      const now = this.cm.cml.conflict(c.id)
+    return await this.d.objects.serialize(`repair:${c.id}`, async () => {
+      const now = this.d.cml.conflict(c.id)
       if (!now) throw notFound(`${c.path}: that conflict was resolved already (afs repair history)`)
       return await this.resolveOpen(now, choice, by)
     })
@@ -79,14 +75,14 @@ export class Repairer {
 
   private async resolveOpen (kept: ConflictRecord, choice: Choice, by: string): Promise<Resolution> {
     // A conflict kept by an earlier version does not say which object the server has there.
-    const c = kept.server.type !== 'none' && !kept.server.fid ? await this.cm.conflicts.refresh(kept) : kept
-    const cell = this.cm.cell(c.cell)
+    const c = kept.server.type !== 'none' && !kept.server.fid ? await this.d.conflicts.refresh(kept) : kept
+    const cell = this.d.objects.cell(c.cell)
     if (!('discardLocal' in choice)) this.requireServer(cell, c)
     if (!c.dir || c.name === null) throw invalid(`${c.path}: where the object was is unknown; copy ${c.localCopy ?? 'nothing'} out by hand and discard the local version`)
-    const dir = this.cm.cml.mapped(c.dir)
+    const dir = this.d.cml.mapped(c.dir)
     if (isLocalFid(dir) && !('discardLocal' in choice) && !('keep' in choice && choice.keep === 'server')) {
       const parent = c.path.slice(0, c.path.lastIndexOf('/'))
-      if (this.cm.cml.conflicts().some(x => sameFid(x.fid, dir))) throw invalid(`${c.path}: its directory was made here and is in conflict itself; resolve ${parent} first`)
+      if (this.d.cml.conflicts().some(x => sameFid(x.fid, dir))) throw invalid(`${c.path}: its directory was made here and is in conflict itself; resolve ${parent} first`)
       throw invalid(`${c.path}: its directory ${parent}, made here, was not kept on the server; copy ${c.local.copy ?? 'what you need'} out by hand, then discard-local`)
     }
     const keeping = 'keep' in choice ? choice.keep : null
@@ -131,11 +127,11 @@ export class Repairer {
     if (!r) throw notFound(`no resolution ${id} in the history (afs repair history lists them)`)
     if (r.undoneAt) throw invalid(`the resolution of ${r.path} was undone already`)
     const c = r.conflict
-    if (this.cm.cml.conflicts().some(x => x.path === c.path)) throw invalid(`${c.path} is in conflict again; resolve that first`)
-    if (c.kind === 'rename' && r.result) throw invalid(`${c.path}: a repaired rename cannot be undone by itself; both versions are in ${this.cm.conflicts.dir}`)
-    const cell = this.cm.cell(c.cell)
+    if (this.d.cml.conflicts().some(x => x.path === c.path)) throw invalid(`${c.path} is in conflict again; resolve that first`)
+    if (c.kind === 'rename' && r.result) throw invalid(`${c.path}: a repaired rename cannot be undone by itself; both versions are in ${this.d.conflicts.dir}`)
+    const cell = this.d.objects.cell(c.cell)
     this.requireServer(cell, c)
-    const dir = this.cm.cml.mapped(c.dir!)
+    const dir = this.d.cml.mapped(c.dir!)
     if (r.result || r.choice === 'local' || r.choice === 'merge' || r.choice === 'merge-auto') {
       const now: ServerSide = r.result
         ? { type: r.result.type, fid: r.result.fid, dataVersion: r.result.dataVersion, size: null, sha256: null, mtimeMs: null, copy: null }
@@ -150,11 +146,11 @@ export class Repairer {
         throw conflict(`${r.result?.path ?? c.path} changed on the server after the repair; undoing it would lose that change, so nothing was done (${e.message})`)
       }
     }
-    await this.cm.cml.reopenConflict(r, c)
-    const fresh = await this.cm.conflicts.refresh(c)
+    await this.d.cml.reopenConflict(r, c)
+    const fresh = await this.d.conflicts.refresh(c)
     if (!isLocalFid(c.fid) && c.local.type !== 'none') {
-      const o = await this.cm.object(cell, c.fid).catch(() => null)
-      if (o) { o.conflict = { kind: c.kind, id: c.id }; void this.cm.table.save(o) }
+      const o = await this.d.objects.object(cell, c.fid).catch(() => null)
+      if (o) { o.conflict = { kind: c.kind, id: c.id }; void this.d.table.save(o) }
     }
     this.invalidateListings(cell, c, dir)
     log.info(`undid the repair of ${c.path}: in conflict again`)
@@ -163,7 +159,7 @@ export class Repairer {
 
   /** The latest resolution of the conflict `id` in the history. */
   resolution (id: string): Resolution | undefined {
-    return this.cm.cml.history().reverse().find(x => x.id === id)
+    return this.d.cml.history().reverse().find(x => x.id === id)
   }
 
   /** A repair goes through the server: not while it is unreachable (or the user disconnected). */
@@ -196,7 +192,7 @@ export class Repairer {
    * to say so, unless it now is exactly what was wanted (then returns the fresh conflict).
    */
   private async changed (c: ConflictRecord, want: Side): Promise<ConflictRecord> {
-    const fresh = await this.cm.conflicts.refresh(c)
+    const fresh = await this.d.conflicts.refresh(c)
     const same = fresh.server.type === want.type && (want.type !== 'file' || fresh.server.sha256 === await contentHash(want))
     if (same) return fresh
     const now = fresh.server.type === 'none' ? 'nothing is there now' : `it holds version ${fresh.server.dataVersion} now`
@@ -205,8 +201,8 @@ export class Repairer {
 
   /** Keeping the server's version: only if it is still the one the user saw. */
   private async checkUnchanged (c: ConflictRecord): Promise<void> {
-    const cell = this.cm.cell(c.cell)
-    const now = await this.cm.conflicts.lookup(cell, this.cm.cml.mapped(c.dir!), c.name!)
+    const cell = this.d.objects.cell(c.cell)
+    const now = await this.d.conflicts.lookup(cell, this.d.cml.mapped(c.dir!), c.name!)
     const fid = now?.fid ?? null
     const same = (fid === null) === (c.server.fid === null) && (fid === null || sameFid(fid, c.server.fid!)) &&
       (c.server.type !== 'file' || now?.status?.dataVersion === c.server.dataVersion)
@@ -216,7 +212,7 @@ export class Repairer {
   /** A hand-merged file, copied into the conflict's folder first (the user may delete theirs). */
   private async adopt (c: ConflictRecord, file: string): Promise<string> {
     if (c.local.type !== 'file' && c.server.type !== 'file') throw invalid(`${c.path}: --merge takes a file, and neither side is one`)
-    const dest = join(this.cm.conflicts.dir, `${c.id}.merged`)
+    const dest = join(this.d.conflicts.dir, `${c.id}.merged`)
     try { await copyFile(file, dest) } catch (err) { throw invalid(`cannot take ${file} as the merged version: ${(err as Error).message}`) }
     return dest
   }
@@ -225,7 +221,7 @@ export class Repairer {
   private async autoMerge (c: ConflictRecord): Promise<string> {
     const m = await this.mergePreview(c)
     if (!m.ok) throw invalid(`${c.path}: cannot merge by itself: ${m.reason}`)
-    const dest = join(this.cm.conflicts.dir, `${c.id}.merged`)
+    const dest = join(this.d.conflicts.dir, `${c.id}.merged`)
     await writeFile(dest, m.text)
     return dest
   }
@@ -233,10 +229,10 @@ export class Repairer {
   /** For a directory conflict: each entry, where it is, and for one on both sides whether it is the same object. */
   async entries (c: ConflictRecord): Promise<DirEntryView[] | null> {
     if (c.local.type !== 'dir' && c.server.type !== 'dir') return null
-    const here = new Map(c.local.type === 'dir' ? [...this.cm.table.get(objectKey(c.cell, c.fid))?.entries ?? []] : [])
+    const here = new Map(c.local.type === 'dir' ? [...this.d.table.get(objectKey(c.cell, c.fid))?.entries ?? []] : [])
     const there = new Map<string, { fid: Fid, type: ObjectType }>()
     if (c.server.type === 'dir' && c.server.fid) {
-      const volume = this.cm.cell(c.cell).route(c.server.fid.volume)
+      const volume = this.d.objects.cell(c.cell).route(c.server.fid.volume)
       let after: string | undefined
       for (;;) {
         const page = await volume.call('fetchDir', after === undefined ? { fid: c.server.fid } : { fid: c.server.fid, after })
@@ -248,7 +244,7 @@ export class Repairer {
     return names.map(name => {
       const h = here.get(name)
       const t = there.get(name)
-      const where = !t ? 'here' : !h ? 'server' : sameFid(this.cm.cml.mapped(h.fid), t.fid) ? 'both' : 'both, different objects'
+      const where = !t ? 'here' : !h ? 'server' : sameFid(this.d.cml.mapped(h.fid), t.fid) ? 'both' : 'both, different objects'
       return { name, where, here: h?.type ?? null, server: t?.type ?? null }
     })
   }
@@ -266,34 +262,34 @@ export class Repairer {
 
   /** After the chosen version is on the server: the conflict closes and the object is a normal one again. */
   private async close (cell: Cell, c: ConflictRecord, dir: Fid, r: Resolution): Promise<void> {
-    await this.cm.cml.closeConflict(c.id, r, HISTORY_KEPT, old => this.dropFiles(old.conflict))
-    const o = this.cm.table.get(objectKey(cell.name, c.fid))
+    await this.d.cml.closeConflict(c.id, r, HISTORY_KEPT, old => this.dropFiles(old.conflict))
+    const o = this.d.table.get(objectKey(cell.name, c.fid))
     if (o && o.conflict?.id === c.id) {
       o.conflict = null
       o.dirty = false
       o.loggedGen = o.writeGen
       o.baseVersion = null
       o.cbExpiresAt = 0
-      if (isLocalFid(o.status.fid)) await this.cm.forget(o)
-      else await this.cm.space.evict(o)
+      if (isLocalFid(o.status.fid)) await this.d.objects.forget(o)
+      else await this.d.space.evict(o)
     }
-    await this.cm.ancestors.drop(objectKey(cell.name, c.fid))
+    await this.d.ancestors.drop(objectKey(cell.name, c.fid))
     this.invalidateListings(cell, c, dir)
   }
 
   /** The conflicted path's directory is listed from the server again (the conflict no longer overlays it). */
   private invalidateListings (cell: Cell, c: ConflictRecord, dir: Fid): void {
     for (const d of [c.dir!, dir]) {
-      const p = this.cm.table.get(objectKey(cell.name, d))
+      const p = this.d.table.get(objectKey(cell.name, d))
       if (!p) continue
       dropListing(p)
       p.cbExpiresAt = 0
-      void this.cm.table.save(p)
+      void this.d.table.save(p)
     }
   }
 
   private async dropFiles (c: ConflictRecord): Promise<void> {
-    for (const suffix of ['local', 'server', 'base', 'merged', 'moved']) await rm(join(this.cm.conflicts.dir, `${c.id}.${suffix}`), { force: true })
+    for (const suffix of ['local', 'server', 'base', 'merged', 'moved']) await rm(join(this.d.conflicts.dir, `${c.id}.${suffix}`), { force: true })
   }
 }
 

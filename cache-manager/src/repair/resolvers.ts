@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import picomatch from 'picomatch'
 import { z } from 'zod'
 import { invalid, makeLog } from '@afs-ts/common'
-import type { CacheManager } from '../cache-manager.ts'
+import type { ClientModifyLog } from '../cml.ts'
 import type { ConflictRecord } from './conflict.ts'
 import type { Repairer } from './repairer.ts'
 
@@ -33,19 +33,25 @@ const resolverSchema = z.object({
 })
 export type Resolver = z.infer<typeof resolverSchema>
 
+/** What running resolvers needs of the cache manager. */
+export interface ResolversDeps {
+  readonly cml: Pick<ClientModifyLog, 'conflicts'>
+  readonly opts: { cacheDir: string }
+}
+
 export class Resolvers {
   private readonly file: string
   private list: Resolver[] = []
   /** Conflicts a resolver has been tried on (each gets one try). */
   private readonly tried = new Set<string>()
 
-  constructor (private readonly cm: CacheManager, private readonly repairer: Repairer) {
-    this.file = join(cm.opts.cacheDir, 'resolvers.json')
+  constructor (private readonly d: ResolversDeps, private readonly repairer: Repairer) {
+    this.file = join(d.opts.cacheDir, 'resolvers.json')
   }
 
   async load (): Promise<void> {
     // Conflicts already open when the cache manager starts were offered to the resolvers before.
-    for (const c of this.cm.cml.conflicts()) this.tried.add(c.id)
+    for (const c of this.d.cml.conflicts()) this.tried.add(c.id)
     let text: string
     try { text = await readFile(this.file, 'utf8') } catch { return }
     this.list = []
@@ -93,7 +99,7 @@ export class Resolvers {
 
   /** Offers every new open conflict to its resolver. */
   async run (): Promise<void> {
-    for (const c of this.cm.cml.conflicts()) {
+    for (const c of this.d.cml.conflicts()) {
       if (this.tried.has(c.id)) continue
       this.tried.add(c.id)
       const r = this.match(c)
