@@ -29,23 +29,55 @@ export function toMountPath (mountDir: string, p: string): string {
 /** Hoarding's parts, for the hoard requests. */
 export interface HoardParts { db: HoardDb, walker: HoardWalker, profiles: ProfileDaemon }
 
-const pathArgs = z.object({ path: z.string().min(1).max(4096) })
-const disconnectArgs = z.object({ writeBack: z.boolean(), ageMs: z.number().int().min(0).max(86_400_000).optional() })
-const syncArgs = z.object({ waitMs: z.number().int().min(0).max(86_400_000) })
-const hoardAddArgs = z.object({ path: z.string().min(1).max(4096), priority: z.string().max(16).optional() })
-const hoardLoadArgs = z.object({ text: z.string().max(4 * 1024 * 1024), name: z.string().max(255) })
-const refArgs = z.object({ ref: z.string().min(1).max(4096) })
-const resolveArgs = z.object({
-  ref: z.string().min(1).max(4096),
-  keep: z.enum(['local', 'server', 'both']).optional(),
-  as: z.string().min(1).max(255).optional(),
-  merge: z.string().min(1).max(4096).optional(),
-  mergeAuto: z.boolean().optional(),
-  discardLocal: z.boolean().optional(),
-})
-const resolverArgs = z.object({ pattern: z.string().min(1).max(1024), command: z.string().min(1).max(4096), kinds: z.array(z.string().max(32)).max(8).optional() })
-const patternArgs = z.object({ pattern: z.string().min(1).max(1024) })
-const mkmountArgs = z.object({ path: z.string().min(1).max(4096), volume: z.string().min(1).max(63) })
+const path = z.string().min(1).max(4096)
+const pathArgs = z.object({ path })
+const none = z.object({}).optional()
+
+/** Every control request and its arguments (checked on arrival); the replies are what its handler returns (`ControlReply`). */
+export const controlRequests = {
+  status: none,
+  servers: none,
+  flush: pathArgs,
+  whereis: pathArgs,
+  lsmount: pathArgs,
+  mkmount: z.object({ path, volume: z.string().min(1).max(63) }),
+  listquota: pathArgs,
+  disconnect: z.object({ writeBack: z.boolean(), ageMs: z.number().int().min(0).max(86_400_000).optional() }),
+  reconnect: none,
+  sync: z.object({ waitMs: z.number().int().min(0).max(86_400_000) }),
+  repairList: none,
+  repairShow: z.object({ ref: path }),
+  repairResolve: z.object({
+    ref: path,
+    keep: z.enum(['local', 'server', 'both']).optional(),
+    as: z.string().min(1).max(255).optional(),
+    merge: path.optional(),
+    mergeAuto: z.boolean().optional(),
+    discardLocal: z.boolean().optional(),
+  }),
+  repairHistory: none,
+  repairUndo: z.object({ ref: path }),
+  resolverAdd: z.object({ pattern: z.string().min(1).max(1024), command: z.string().min(1).max(4096), kinds: z.array(z.string().max(32)).max(8).optional() }),
+  resolverRemove: z.object({ pattern: z.string().min(1).max(1024) }),
+  resolverList: none,
+  hoardAdd: z.object({ path, priority: z.string().max(16).optional() }),
+  hoardRemove: pathArgs,
+  hoardList: none,
+  hoardClear: none,
+  hoardLoad: z.object({ text: z.string().max(4 * 1024 * 1024), name: z.string().max(255) }),
+  hoardWalk: none,
+  hoardProgress: none,
+  hoardCancel: none,
+  hoardVerify: none,
+  hoardSuggest: none,
+} as const
+
+export type ControlOp = keyof typeof controlRequests
+/** A request's arguments as a caller gives them. */
+export type ControlArgs<O extends ControlOp> = z.input<(typeof controlRequests)[O]>
+type Parsed<O extends ControlOp> = z.infer<(typeof controlRequests)[O]>
+/** A request's reply: whatever its handler resolves with, so the two cannot drift apart. */
+export type ControlReply<O extends ControlOp> = Awaited<ReturnType<ControlServer['handlers'][O]>>
 
 export class ControlServer {
   private server: Server | null = null
@@ -71,38 +103,43 @@ export class ControlServer {
     return toMountPath(this.mountDir, p)
   }
 
+  /** One handler a request, given its checked arguments. */
+  readonly handlers = {
+    status: () => statusReport(this.cm, this.mountDir),
+    servers: () => [...this.cm.cells.values()].map(c => ({ cell: c.name, servers: c.servers })),
+    flush: async (a: Parsed<'flush'>) => await this.onFlush(a.path),
+    whereis: async (a: Parsed<'whereis'>) => await this.onWhereis(a.path),
+    lsmount: async (a: Parsed<'lsmount'>) => await this.onLsmount(a.path),
+    mkmount: async (a: Parsed<'mkmount'>) => { await this.vfs.mkmount(this.inMount(a.path), a.volume, { uid: 0, gid: 0, pid: 0 }); return {} },
+    listquota: async (a: Parsed<'listquota'>) => await this.onListquota(a.path),
+    disconnect: (a: Parsed<'disconnect'>) => { this.cm.connectivity.disconnect(a.writeBack, a.ageMs); return {} },
+    reconnect: () => { this.cm.connectivity.reconnect(); return {} },
+    sync: async (a: Parsed<'sync'>) => await this.cm.connectivity.sync(a.waitMs),
+    repairList: () => this.cm.cml.conflicts().map(c => ({ ...c, fullPath: this.outOfMount(c.path) })),
+    repairShow: async (a: Parsed<'repairShow'>) => await this.onRepairShow(a.ref),
+    repairResolve: async (a: Parsed<'repairResolve'>) => await this.onRepairResolve(a),
+    repairHistory: () => this.cm.cml.history().map(r => this.resolutionView(r)),
+    repairUndo: async (a: Parsed<'repairUndo'>) => { const c = await this.cm.repairer.undo(a.ref); return { ...c, fullPath: this.outOfMount(c.path) } },
+    resolverAdd: async (a: Parsed<'resolverAdd'>) => { await this.cm.resolvers.add({ ...a, pattern: this.patternInCell(a.pattern) }); return {} },
+    resolverRemove: async (a: Parsed<'resolverRemove'>) => ({ removed: await this.cm.resolvers.remove(this.patternInCell(a.pattern)) }),
+    resolverList: () => this.cm.resolvers.all(),
+    hoardAdd: async (a: Parsed<'hoardAdd'>) => { await this.hoard.db.add({ path: this.inMount(a.path), ...parsePriority(a.priority), source: CLI_SOURCE }); return {} },
+    hoardRemove: async (a: Parsed<'hoardRemove'>) => ({ removed: await this.hoard.db.remove(this.inMount(a.path)) }),
+    hoardList: () => ({ entries: this.hoard.db.list().map(e => ({ ...e, path: this.outOfMount(e.path) })), profileErrors: [...this.hoard.profiles.errors.values()] }),
+    hoardClear: async () => { await this.hoard.db.clear(); return {} },
+    hoardLoad: async (a: Parsed<'hoardLoad'>) => await this.onHoardLoad(a),
+    hoardWalk: async () => await this.hoard.walker.walk(),
+    hoardProgress: () => ({ progress: this.hoard.walker.progress, last: this.hoard.walker.last }),
+    hoardCancel: () => { this.hoard.walker.cancel(); return {} },
+    hoardVerify: async () => (await this.hoard.walker.verify()).map(f => ({ ...f, path: this.outOfMount(f.path) })),
+    hoardSuggest: () => [...this.cm.objects.misses.values()].sort((a, b) => b.count - a.count).map(m => `add ${this.outOfMount(m.path)} ${DEFAULT_HOARD_PRIORITY}`),
+  } satisfies { [O in ControlOp]: (a: Parsed<O>) => unknown }
+
   private async onRequest (op: string, args: unknown): Promise<unknown> {
-    switch (op) {
-      case 'status': return statusReport(this.cm, this.mountDir)
-      case 'servers': return [...this.cm.cells.values()].map(c => ({ cell: c.name, servers: c.servers }))
-      case 'flush': return await this.onFlush(parse(pathArgs, args).path)
-      case 'whereis': return await this.onWhereis(parse(pathArgs, args).path)
-      case 'lsmount': return await this.onLsmount(parse(pathArgs, args).path)
-      case 'mkmount': { const a = parse(mkmountArgs, args); await this.vfs.mkmount(this.inMount(a.path), a.volume, { uid: 0, gid: 0, pid: 0 }); return {} }
-      case 'listquota': return await this.onListquota(parse(pathArgs, args).path)
-      case 'disconnect': { const a = parse(disconnectArgs, args); this.cm.connectivity.disconnect(a.writeBack, a.ageMs); return {} }
-      case 'reconnect': this.cm.connectivity.reconnect(); return {}
-      case 'sync': return await this.cm.connectivity.sync(parse(syncArgs, args).waitMs)
-      case 'repairList': return this.cm.cml.conflicts().map(c => ({ ...c, fullPath: this.outOfMount(c.path) }))
-      case 'repairShow': return await this.onRepairShow(parse(refArgs, args).ref)
-      case 'repairResolve': return await this.onRepairResolve(parse(resolveArgs, args))
-      case 'repairHistory': return this.cm.cml.history().map(r => this.resolutionView(r))
-      case 'repairUndo': { const c = await this.cm.repairer.undo(parse(refArgs, args).ref); return { ...c, fullPath: this.outOfMount(c.path) } }
-      case 'resolverAdd': { const a = parse(resolverArgs, args); await this.cm.resolvers.add({ ...a, pattern: this.patternInCell(a.pattern) }); return {} }
-      case 'resolverRemove': return { removed: await this.cm.resolvers.remove(this.patternInCell(parse(patternArgs, args).pattern)) }
-      case 'resolverList': return this.cm.resolvers.all()
-      case 'hoardAdd': { const a = parse(hoardAddArgs, args); await this.hoard.db.add({ path: this.inMount(a.path), ...parsePriority(a.priority), source: CLI_SOURCE }); return {} }
-      case 'hoardRemove': return { removed: await this.hoard.db.remove(this.inMount(parse(pathArgs, args).path)) }
-      case 'hoardList': return { entries: this.hoard.db.list().map(e => ({ ...e, path: this.outOfMount(e.path) })), profileErrors: [...this.hoard.profiles.errors.values()] }
-      case 'hoardClear': await this.hoard.db.clear(); return {}
-      case 'hoardLoad': return await this.onHoardLoad(parse(hoardLoadArgs, args))
-      case 'hoardWalk': return await this.hoard.walker.walk()
-      case 'hoardProgress': return { progress: this.hoard.walker.progress, last: this.hoard.walker.last }
-      case 'hoardCancel': this.hoard.walker.cancel(); return {}
-      case 'hoardVerify': return (await this.hoard.walker.verify()).map(f => ({ ...f, path: this.outOfMount(f.path) }))
-      case 'hoardSuggest': return [...this.cm.objects.misses.values()].sort((a, b) => b.count - a.count).map(m => `add ${this.outOfMount(m.path)} ${DEFAULT_HOARD_PRIORITY}`)
-      default: throw badRequest(`unknown control request ${op}`)
-    }
+    if (!Object.hasOwn(controlRequests, op)) throw badRequest(`unknown control request ${op}`)
+    const o = op as ControlOp
+    const handler = this.handlers[o] as (a: unknown) => unknown
+    return await handler(parse(controlRequests[o], args))
   }
 
   /** A resolver's path pattern as the user gives it (under the mount) → as conflicts know paths (from the cell down). */
@@ -123,10 +160,10 @@ export class ControlServer {
     const merge = await this.cm.repairer.mergePreview(c)
     const entries = resolved ? null : await this.cm.repairer.entries(c).catch(() => null)
     const resolution = resolved && this.resolutionView(resolved)
-    return { ...c, fullPath: this.outOfMount(c.path), meaning: KIND_MEANING[c.kind], mergeAuto: merge.ok ? { ok: true } : merge, entries, resolution }
+    return { ...c, fullPath: this.outOfMount(c.path), meaning: KIND_MEANING[c.kind], mergeAuto: merge.ok ? { ok: true as const } : merge, entries, resolution }
   }
 
-  private async onRepairResolve (a: z.infer<typeof resolveArgs>) {
+  private async onRepairResolve (a: Parsed<'repairResolve'>) {
     const c = this.conflictAt(a.ref)
     let choice: Choice
     if (a.discardLocal) choice = { discardLocal: true }
@@ -187,7 +224,7 @@ export class ControlServer {
   }
 }
 
-function parse<T> (schema: z.ZodType<T>, args: unknown): T {
+function parse (schema: z.ZodType, args: unknown): unknown {
   const r = schema.safeParse(args)
   if (!r.success) throw badRequest(r.error.issues.map(i => `${i.path.join('.')} ${i.message}`).join('; '))
   return r.data

@@ -2,8 +2,12 @@
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { RpcConnection } from '@afs-ts/common'
+import type { ControlArgs, ControlOp, ControlReply } from '@afs-ts/cache-manager'
 
-export async function controlCall (cacheDir: string, op: string, args: unknown = {}): Promise<unknown> {
+/** The arguments a request takes: none may be left out where some are required. */
+export type ControlCallArgs<O extends ControlOp> = undefined extends ControlArgs<O> ? [args?: ControlArgs<O>] : [args: ControlArgs<O>]
+
+export async function controlCall<O extends ControlOp> (cacheDir: string, op: O, ...[args = {}]: ControlCallArgs<O>): Promise<ControlReply<O>> {
   const path = join(cacheDir, 'control.sock')
   const socket = connect(path)
   await new Promise<void>((resolve, reject) => {
@@ -12,7 +16,7 @@ export async function controlCall (cacheDir: string, op: string, args: unknown =
   })
   const conn = new RpcConnection(socket)
   try {
-    return await conn.request(op, args, { timeoutMs: 120_000 })
+    return await conn.request(op, args, { timeoutMs: 120_000 }) as ControlReply<O>
   } finally {
     conn.close()
   }

@@ -1,2 +1,2 @@
-export { controlCall } from './control-client.ts'
+export { controlCall, type ControlCallArgs } from './control-client.ts'
 export { serverCall } from './server-client.ts'

@@ -24,7 +24,7 @@ export async function serverCall<O extends Op> (address: string, op: O, args: Ar
 /** --server if given, else the first server of the cache manager's first cell. */
 export async function serverAddress (values: Record<string, unknown>, cacheDir: string): Promise<string> {
   if (typeof values.server === 'string') return values.server
-  const cells = await controlCall(cacheDir, 'servers') as Array<{ servers: string[] }>
+  const cells = await controlCall(cacheDir, 'servers')
   if (!cells[0]?.servers[0]) throw new Error('no server known: pass --server HOST:PORT')
   return cells[0].servers[0]
 }

@@ -7,7 +7,8 @@
 import { lstat, mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { execFile } from 'node:child_process'
-import { controlCall } from '@afs-ts/tools'
+import { controlCall, type ControlCallArgs } from '@afs-ts/tools'
+import type { ControlOp } from '@afs-ts/cache-manager'
 import { Stack, isMounted, startClient, startServer, tempDir, type Client, type Server } from '../cell.ts'
 import { History, type Conflict, type FinalObject, type Verdict, type View } from './history.ts'
 import { Random, TOKEN, Workload, XATTR, bounded, kindOf } from './workload.ts'
@@ -61,7 +62,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
     for (const m of members) await up(m)
     await mkdir(join(members[0].client!.cellPath, TREE))
     const root = (m: Member) => join(m.client!.cellPath, TREE)
-    const call = (m: Member, op: string, args: unknown = {}) => bounded(controlCall(m.cache, op, args), 60_000)
+    const call = <O extends ControlOp>(m: Member, op: O, ...args: ControlCallArgs<O>) => bounded(controlCall(m.cache, op, ...args), 60_000)
 
     const everyone = (f: (name: string) => void) => { for (const m of members) f(m.name) }
     const thaw = () => { if (srv.frozen) { srv.s!.proc.kill('SIGCONT'); srv.frozen = false; history.note('server', 'SIGCONT'); everyone(n => history.goOnline(n)) } }

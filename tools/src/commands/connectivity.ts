@@ -42,7 +42,7 @@ export const syncCommand: Command = {
     need(pos, 0, 'no arguments')
     const timeout = v.timeout === undefined ? 600 : Number(v.timeout)
     if (!Number.isFinite(timeout) || timeout < 0) throw new UsageError(`--timeout must be a number of seconds, not ${v.timeout}`)
-    const r = await controlCall(cacheDirOf(v), 'sync', { waitMs: v.wait ? Math.round(timeout * 1000) : 0 }) as { pending: { records: number, bytes: number }, why: string[] }
+    const r = await controlCall(cacheDirOf(v), 'sync', { waitMs: v.wait ? Math.round(timeout * 1000) : 0 })
     if (v.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n')
     else if (r.pending.records === 0) process.stdout.write('all local changes are on the servers\n')
     else process.stdout.write(`${r.pending.records} changes (${formatSize(r.pending.bytes)}) still pending:\n${r.why.map(w => `  ${w}\n`).join('')}`)

@@ -18,7 +18,7 @@ export const fsCommand: Command = {
     switch (sub) {
       case 'listquota': {
         const [p] = need(rest, 1, 'fs listquota PATH')
-        const q = await controlCall(cache, 'listquota', { path: resolve(p) }) as { volume: string, quota: number, used: number, files: number }
+        const q = await controlCall(cache, 'listquota', { path: resolve(p) })
         const pct = q.quota ? `${Math.round(100 * q.used / q.quota)}%` : '-'
         print(table(['VOLUME', 'QUOTA', 'USED', '%USED', 'FILES'], [[q.volume, q.quota ? formatSize(q.quota) : 'no limit', formatSize(q.used), pct, q.files]]), q)
         return EXIT_OK
@@ -31,19 +31,19 @@ export const fsCommand: Command = {
       }
       case 'lsmount': {
         const [p] = need(rest, 1, 'fs lsmount PATH')
-        const r = await controlCall(cache, 'lsmount', { path: resolve(p) }) as { volume: string }
+        const r = await controlCall(cache, 'lsmount', { path: resolve(p) })
         print(`'${p}' is a mount point for volume '#${r.volume}'\n`, r)
         return EXIT_OK
       }
       case 'whereis': {
         const [p] = need(rest, 1, 'fs whereis PATH')
-        const r = await controlCall(cache, 'whereis', { path: resolve(p) }) as { volume: string, servers: string[], fid: string }
+        const r = await controlCall(cache, 'whereis', { path: resolve(p) })
         print(`File ${p} is on host${r.servers.length > 1 ? 's' : ''} ${r.servers.join(' ')} (volume ${r.volume}, fid ${r.fid})\n`, r)
         return EXIT_OK
       }
       case 'flush': {
         const [p] = need(rest, 1, 'fs flush PATH')
-        const r = await controlCall(cache, 'flush', { path: resolve(p) }) as { evicted: boolean }
+        const r = await controlCall(cache, 'flush', { path: resolve(p) })
         print(r.evicted ? `flushed ${p}\n` : `flushed the status of ${p}; its data stays while it is open or unsaved\n`, r)
         return EXIT_OK
       }

@@ -6,9 +6,7 @@ import { cacheDirOf, cacheOption, need, UsageError, EXIT_OK, EXIT_FAILURE, type 
 import { controlCall } from '../control-client.ts'
 import { table } from '../table.ts'
 
-interface Entry { path: string, priority: number, expansion: string, source: string }
 interface Progress { entries: number, entriesDone: number, objects: number, fetched: number, bytes: number }
-interface Report { objects: number, fetched: number, bytes: number, ms: number, failures: Array<{ path: string, reason: string }>, interrupted: boolean }
 
 export const hoardCommand: Command = {
   name: 'hoard',
@@ -28,13 +26,13 @@ export const hoardCommand: Command = {
       }
       case 'remove': {
         const [p] = need(rest, 1, 'hoard remove PATH')
-        const r = await controlCall(cache, 'hoardRemove', { path: resolve(p) }) as { removed: number }
+        const r = await controlCall(cache, 'hoardRemove', { path: resolve(p) })
         process.stdout.write(r.removed ? `no longer hoarding ${p}\n` : `${p} was not hoarded\n`)
         return r.removed ? EXIT_OK : EXIT_FAILURE
       }
       case 'list': {
         need(rest, 0, 'hoard list')
-        const r = await controlCall(cache, 'hoardList') as { entries: Entry[], profileErrors: string[] }
+        const r = await controlCall(cache, 'hoardList')
         if (v.json) { json(r); return EXIT_OK }
         process.stdout.write(r.entries.length ? table(['PATH', 'PRIORITY', 'EXPAND', 'SOURCE'], r.entries.map(e => [e.path, e.priority, e.expansion, e.source])) : 'nothing hoarded\n')
         for (const e of r.profileErrors) process.stdout.write(`profile not applied: ${e}\n`)
@@ -43,7 +41,7 @@ export const hoardCommand: Command = {
       case 'walk': return await walk(cache, v.json === true)
       case 'verify': {
         need(rest, 0, 'hoard verify')
-        const missing = await controlCall(cache, 'hoardVerify') as Array<{ path: string, reason: string }>
+        const missing = await controlCall(cache, 'hoardVerify')
         if (v.json) { json(missing); return EXIT_OK }
         process.stdout.write(missing.length ? table(['NOT IN THE CACHE', 'WHY'], missing.map(m => [m.path, m.reason])) : 'every hoarded object is in the cache\n')
         return missing.length ? EXIT_FAILURE : EXIT_OK
@@ -51,13 +49,13 @@ export const hoardCommand: Command = {
       case 'clear': need(rest, 0, 'hoard clear'); await controlCall(cache, 'hoardClear'); process.stdout.write('hoard database cleared\n'); return EXIT_OK
       case 'load': {
         const [file] = need(rest, 1, 'hoard load FILE')
-        const r = await controlCall(cache, 'hoardLoad', { text: await readFile(file, 'utf8'), name: basename(file) }) as { applied: number }
+        const r = await controlCall(cache, 'hoardLoad', { text: await readFile(file, 'utf8'), name: basename(file) })
         process.stdout.write(`${file}: ${r.applied} lines applied\n`)
         return EXIT_OK
       }
       case 'suggest': {
         need(rest, 0, 'hoard suggest')
-        const lines = await controlCall(cache, 'hoardSuggest') as string[]
+        const lines = await controlCall(cache, 'hoardSuggest')
         process.stdout.write(lines.length ? `# misses while disconnected, as profile lines to review\n${lines.join('\n')}\n` : '# no misses recorded\n')
         return EXIT_OK
       }
@@ -80,7 +78,7 @@ async function walk (cache: string, asJson: boolean): Promise<number> {
     }).catch(() => {})
   }, tty ? 200 : 2000)
   try {
-    const r = await controlCall(cache, 'hoardWalk') as Report
+    const r = await controlCall(cache, 'hoardWalk')
     if (tty) process.stderr.write('\r\u001b[K')
     if (asJson) { process.stdout.write(JSON.stringify(r, null, 2) + '\n'); return EXIT_OK }
     process.stdout.write(`${r.interrupted ? 'interrupted' : 'walked'}: ${r.objects} objects, ${r.fetched} fetched (${formatSize(r.bytes)}) in ${(r.ms / 1000).toFixed(1)} s\n`)

@@ -6,12 +6,12 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline/promises'
 import { EXIT_OK, EXIT_FAILURE } from '../args.ts'
 import { controlCall } from '../control-client.ts'
-import { describe, did, type ConflictView, type ResolutionView, type ShowView } from './repair.ts'
+import { describe, did, type ConflictView } from './repair-view.ts'
 
 const PROMPT = '[l]ocal  [s]erver  [b]oth  [m]erge-auto  [e]dit a merge  [d]iscard local  [n]ext  [q]uit > '
 
 export async function interactive (cache: string): Promise<number> {
-  const list = await controlCall(cache, 'repairList') as ConflictView[]
+  const list = await controlCall(cache, 'repairList')
   if (list.length === 0) { process.stdout.write('no conflicts\n'); return EXIT_OK }
   const rl = createInterface({ input: process.stdin, output: process.stdout })
   // Lines through the iterator: it buffers what arrives before a question (piped answers).
@@ -20,7 +20,7 @@ export async function interactive (cache: string): Promise<number> {
   let resolved = 0
   try {
     for (const [i, item] of list.entries()) {
-      const c = await controlCall(cache, 'repairShow', { ref: item.id }) as ShowView
+      const c = await controlCall(cache, 'repairShow', { ref: item.id })
       process.stdout.write(`\n(${i + 1}/${list.length}) ${await describe(c)}`)
       for (;;) {
         const answer = (await ask(PROMPT))?.trim().toLowerCase() ?? 'q'
@@ -29,7 +29,7 @@ export async function interactive (cache: string): Promise<number> {
         const choice = await choose(answer, item, ask, fn => { rl.pause(); try { return fn() } finally { rl.resume() } })
         if (!choice) { process.stdout.write('say one of l s b m e d n q\n'); continue }
         try {
-          const r = await controlCall(cache, 'repairResolve', { ref: item.id, ...choice }) as ResolutionView
+          const r = await controlCall(cache, 'repairResolve', { ref: item.id, ...choice })
           process.stdout.write(`${r.fullPath}: ${did(r)}\n`)
           resolved++
           break

@@ -1,6 +1,5 @@
 // `afs status`: per volume and server, connection state and cache use; counters.
 import { formatSize } from '@afs-ts/common'
-import type { StatusReport } from '@afs-ts/cache-manager'
 import { cacheDirOf, cacheOption, EXIT_OK, type Command } from '../args.ts'
 import { controlCall } from '../control-client.ts'
 import { table } from '../table.ts'
@@ -11,7 +10,7 @@ export const statusCommand: Command = {
   usage: 'afs status [--cache DIR] [--json] [--misses]',
   options: { ...cacheOption(), json: { type: 'boolean' }, misses: { type: 'boolean' } },
   async run (v) {
-    const s = await controlCall(cacheDirOf(v), 'status') as StatusReport
+    const s = await controlCall(cacheDirOf(v), 'status')
     if (v.misses) {
       if (v.json) process.stdout.write(JSON.stringify(s.misses, null, 2) + '\n')
       else process.stdout.write(s.misses.length ? table(['PATH', 'TIMES', 'LAST'], s.misses.map(m => [m.path, m.count, new Date(m.time).toISOString()])) : 'no misses\n')
