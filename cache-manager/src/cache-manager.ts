@@ -94,7 +94,7 @@ export class CacheManager {
     await this.ancestors.ready(key => this.cml.referencesKey(key))
     await this.resolvers.load()
     for (const servers of this.opts.cells) {
-      const cell = new Cell(servers, this.clientId, this.counters, (c, link) => this.watchLink(c, link), this.opts.probeIntervalMs)
+      const cell = new Cell(servers, this.clientId, this.counters, (c, link) => this.watchLink(c, link), this.opts.probeIntervalMs, c => { void this.saveCell(c) })
       const online = await cell.ready(s => this.table.savedCell(s) ?? this.cml.savedCell(s))
       this.cells.set(cell.name, cell)
       await this.saveCell(cell)

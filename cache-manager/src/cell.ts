@@ -2,11 +2,14 @@
 // a link per volume server, and the volumes located so far (`volume-table.ts`). What it
 // learned is saved with the cache, so a cache manager started while no server answers
 // still knows it.
-import { connectionLost, rootFid, type Fid, type VolumeEntry } from '@afs-ts/common'
+import { connectionLost, makeLog, rootFid, type Fid, type VolumeEntry } from '@afs-ts/common'
 import { ServerLink } from './server-link.ts'
 import type { Counters } from './counters.ts'
 import type { Volume, VolumeHost } from './volume.ts'
 import { VolumeTable } from './volume-table.ts'
+import { PROBE_INTERVAL_MS } from './constants.ts'
+
+const log = makeLog('cache-manager')
 
 /** What a cache remembers about a cell between runs. */
 export interface SavedCell { name: string, rootVolume: string, volumes: VolumeEntry[] }
@@ -21,9 +24,12 @@ export class Cell implements VolumeHost {
   /** The cell's log is being replayed (set by the reintegrator). */
   reintegrating = false
   private readonly started = new Map<string, Promise<boolean>>()
+  private relocating: NodeJS.Timeout | null = null
 
   constructor (readonly servers: string[], private readonly clientId: string, private readonly counters: Counters,
-    private readonly onLink: (cell: Cell, link: ServerLink) => void, private readonly probeIntervalMs?: number) {
+    private readonly onLink: (cell: Cell, link: ServerLink) => void, private readonly probeIntervalMs?: number,
+    /** A volume's sites changed: what the cache saved of the cell is out of date. */
+    private readonly onMoved: (cell: Cell) => void = () => {}) {
     this.volumes = new VolumeTable(this, () => this.servers[0])
   }
 
@@ -55,6 +61,7 @@ export class Cell implements VolumeHost {
     if (!l) {
       l = new ServerLink(address, this.clientId, this.counters, this.probeIntervalMs)
       this.links.set(address, l)
+      l.on('down', () => this.watchLocations())
       this.onLink(this, l)
       this.started.set(address, l.start())
     }
@@ -88,12 +95,39 @@ export class Cell implements VolumeHost {
     return this.link(this.servers[0])
   }
 
+  /**
+   * While some volume has no member that answers, asks the location database (through
+   * any server that does answer) where it is now: a server that came back at another
+   * address is found there.
+   */
+  private watchLocations (): void {
+    this.relocating ??= setInterval(() => { void this.relocate() }, this.probeIntervalMs ?? PROBE_INTERVAL_MS)
+    this.relocating.unref()
+  }
+
+  private async relocate (): Promise<void> {
+    const lost = this.volumes.all.filter(v => !v.connected)
+    if (lost.length === 0 && this.relocating) { clearInterval(this.relocating); this.relocating = null; return }
+    const via = this.anyLink()
+    if (!via.connected || via.forcedDown) return
+    for (const v of lost) {
+      try {
+        const entry = await via.call('vlGet', { id: v.id })
+        if (entry.servers.join() === v.entry.servers.join()) continue
+        log.info(`volume ${v.name} is on ${entry.servers.join(', ')} now (was ${v.entry.servers.join(', ')})`)
+        this.volumes.remember(entry)
+        this.onMoved(this)
+      } catch { /* asked again on the next round */ }
+    }
+  }
+
   /** `afs disconnect` / `afs reconnect` for every server of the cell. */
   force (down: boolean): void {
     for (const l of this.links.values()) l.force(down)
   }
 
   close (): void {
+    if (this.relocating) clearInterval(this.relocating)
     for (const l of this.links.values()) l.close()
   }
 }

@@ -5,12 +5,13 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { open as openFile } from 'node:fs/promises'
 import { mkdir } from 'node:fs/promises'
+import { randomUUID } from 'node:crypto'
 import {
   AfsError, Download, RpcConnection, badRequest, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, protocolError, requests,
   noLock, wouldBlock, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
   type Args, type Reply, type StatusReply, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
-import { ROOT_VOLUME_NAME, VolumeLocationDb } from '@afs-ts/volumes'
+import { ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, type LocationDb, type ServerEntry } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
 import { VolumeStore, type Within } from './volume-store.ts'
 import { Replayer } from './replay.ts'
@@ -22,6 +23,8 @@ const log = makeLog('fileserver')
 type Answer<O extends Op> = Reply<O> | Download<Reply<O>>
 /** A client that does not acknowledge a callback break in this time loses its promises. */
 export const CALLBACK_BREAK_TIMEOUT_MS = 5_000
+/** How long a server starting waits for the cell's location database to answer. */
+const VLDB_WAIT_MS = 30_000
 
 export interface FileServerOptions {
   dataDir: string
@@ -33,13 +36,17 @@ export interface FileServerOptions {
   callbackTableMax?: number
   /** How long a client's locks outlive its last renewal. */
   lockLeaseMs?: number
+  /** The server that keeps the cell's location database (HOST:PORT); none: this server keeps it (the cell's first). */
+  vldb?: string
+  /** How long to keep trying the location database at start before giving up. */
+  vldbWaitMs?: number
 }
 
 interface ClientRecord { id: string, hostname: string }
 
 export class FileServer {
   readonly store: VolumeStore
-  readonly vldb: VolumeLocationDb
+  readonly vldb: LocationDb
   readonly callbacks: CallbackTable
   readonly replayer: Replayer
   readonly locks: LockTable
@@ -49,9 +56,9 @@ export class FileServer {
   private server: Server | null = null
   private address = ''
 
-  private constructor (readonly opts: FileServerOptions, store: VolumeStore) {
+  private constructor (readonly opts: FileServerOptions, store: VolumeStore, readonly serverId: string) {
     this.store = store
-    this.vldb = new VolumeLocationDb(store.root)
+    this.vldb = opts.vldb ? new RemoteLocationDb(opts.vldb, opts.cell, serverId) : new VolumeLocationDb(store.root)
     this.callbacks = new CallbackTable(opts.callbackTableMax)
     this.replayer = new Replayer(store)
     this.locks = new LockTable(opts.lockLeaseMs)
@@ -71,13 +78,21 @@ export class FileServer {
       throw invalid(`${opts.dataDir} belongs to cell ${cell}, not ${opts.cell}`)
     }
     if (!cell) await meta.put('name', opts.cell)
-    return new FileServer(opts, store)
+    let serverId = meta.get('serverId')
+    if (!serverId) {
+      serverId = randomUUID()
+      await meta.put('serverId', serverId)
+    }
+    return new FileServer(opts, store, serverId)
   }
 
   get cell (): string { return this.opts.cell }
   get listenAddress (): string { return this.address }
 
-  /** Listens, then makes sure the cell's root volume exists and the VLDB points here. */
+  /**
+   * Listens, then tells the location database where this server is: the volumes it
+   * keeps follow it to a new address. The cell's first server makes the root volume.
+   */
   async listen (): Promise<string> {
     const server = createServer(socket => this.accept(socket))
     this.server = server
@@ -88,12 +103,37 @@ export class FileServer {
     const a = server.address() as AddressInfo
     const host = this.opts.host && this.opts.host !== '0.0.0.0' && this.opts.host !== '::' ? this.opts.host : '127.0.0.1'
     this.address = this.opts.advertise ?? `${host}:${a.port}`
-    for (const v of this.vldb.list()) {
-      if (this.store.hasVolume(v.id) && v.servers.join() !== this.address) await this.vldb.update(v.id, { servers: [this.address] })
+    const before = await this.register()
+    for (const v of await this.vldb.list()) {
+      if (!this.store.hasVolume(v.id)) continue
+      const servers = this.sitesHere(v.servers, before?.address)
+      if (servers.join() !== v.servers.join()) await this.vldb.update(v.id, { servers })
     }
-    if (!this.vldb.has(ROOT_VOLUME_NAME)) await this.createVolume(ROOT_VOLUME_NAME, 0)
-    log.info(`cell ${this.cell} serving on ${this.address}`)
+    if (!this.opts.vldb && !(await this.vldb.has(ROOT_VOLUME_NAME))) await this.createVolume(ROOT_VOLUME_NAME, 0)
+    log.info(`cell ${this.cell} serving on ${this.address}${this.opts.vldb ? ` (location database at ${this.opts.vldb})` : ''}`)
     return this.address
+  }
+
+  /** Registers this server, waiting a while for a location database that is not up yet. */
+  private async register (): Promise<ServerEntry | undefined> {
+    const end = Date.now() + (this.opts.vldbWaitMs ?? VLDB_WAIT_MS)
+    for (;;) {
+      try {
+        return await this.vldb.registerServer(this.serverId, this.address)
+      } catch (err) {
+        const e = AfsError.from(err)
+        if (e.code !== 'CONNECTION' || Date.now() >= end) throw e
+        log.warn(`${e.message}; trying again`)
+        await new Promise(resolve => setTimeout(resolve, 1000))
+      }
+    }
+  }
+
+  /** A volume kept here lists this server at its address now: in place of the one it had, or as its only site. */
+  private sitesHere (servers: string[], was: string | undefined): string[] {
+    if (servers.includes(this.address)) return servers
+    if (was !== undefined && servers.includes(was)) return servers.map(s => s === was ? this.address : s)
+    return servers.length === 1 ? [this.address] : servers
   }
 
   async close (): Promise<void> {
@@ -101,6 +141,7 @@ export class FileServer {
     for (const c of this.clients.values()) c.destroy()
     this.clients.clear()
     await new Promise<void>(resolve => this.server ? this.server.close(() => resolve()) : resolve())
+    await this.vldb.close()
     await this.store.close()
   }
 
@@ -145,8 +186,12 @@ export class FileServer {
   private readonly handlers: { [O in Op]: (a: Args<O>, ctx: RequestContext, me: string | null) => Answer<O> | Promise<Answer<O>> } = {
     hello: (a, ctx) => this.onHello(a, ctx.connection),
     ping: () => ({}),
-    vlGet: a => this.vldb.get(a.name ?? a.id ?? -1),
-    vlList: () => this.vldb.list(),
+    vlGet: async a => await this.vldb.get(a.name ?? a.id ?? -1),
+    vlList: async () => await this.vldb.list(),
+    vlCreate: async a => await this.vldb.create(a.name, a.servers, a.quota),
+    vlUpdate: async ({ id, servers, quota }) => await this.vldb.update(id, { ...(servers ? { servers } : {}), ...(quota !== undefined ? { quota } : {}) }),
+    vlRegister: async a => ({ before: (await this.vldb.registerServer(a.serverId, a.address)) ?? null }),
+    vlServers: async () => await this.vldb.servers(),
     volCreate: async a => await this.createVolume(a.name, a.quota ?? 0),
     volSetQuota: async a => await this.onSetQuota(a.name, a.quota),
     statfs: async a => await this.store.statfs(a.volume),
@@ -190,11 +235,12 @@ export class FileServer {
     if (old && old !== conn) { this.callbacks.dropClient(a.clientId); old.destroy() }
     conn.peer = { id: a.clientId, hostname: a.hostname } satisfies ClientRecord
     this.clients.set(a.clientId, conn)
-    return { cell: this.cell, protocol: PROTOCOL_VERSION, serverId: this.address, rootVolume: ROOT_VOLUME_NAME }
+    return { cell: this.cell, protocol: PROTOCOL_VERSION, serverId: this.serverId, rootVolume: ROOT_VOLUME_NAME }
   }
 
   private async onSetQuota (name: string, quota: number) {
-    const entry = this.vldb.get(name)
+    const entry = await this.vldb.get(name)
+    if (!this.store.hasVolume(entry.id)) throw invalid(`volume ${name} is not on this server: ask ${entry.servers.join(' or ')}`)
     await this.store.setQuota(entry.id, quota)
     const out = await this.vldb.update(entry.id, { quota })
     await this.store.root.flushed
@@ -256,7 +302,7 @@ export class FileServer {
   }
 
   private async onCreate (a: Making & { dir: Fid, name: string, seq?: number }, me: string | null) {
-    if (a.op === 'mkmount') this.vldb.get(a.volume)
+    if (a.op === 'mkmount') await this.vldb.get(a.volume)
     const r = await this.once(me, a, a.dir, mark => this.store.create(a.dir, a.name, newObject(a), mark))
     return await this.mutated(me, [a.dir], { ...this.reply(me, r.status), dir: r.dir })
   }

@@ -55,9 +55,10 @@ export async function startDaemon (args: string[], env: Record<string, string> =
 export interface Server extends Daemon { address: string, dataDir: string }
 export interface Client extends Daemon { mount: string, cache: string, cellPath: string }
 
-export async function startServer (dataDir?: string, cell = 'test', listen = '127.0.0.1:0'): Promise<Server> {
+/** `extra`: more `afs server` arguments (`--vldb HOST:PORT` for a cell's second server). */
+export async function startServer (dataDir?: string, cell = 'test', listen = '127.0.0.1:0', extra: string[] = []): Promise<Server> {
   const dir = dataDir ?? await tempDir('afs-srv-')
-  const d = await startDaemon(['server', '--data', dir, '--listen', listen, '--cell', cell])
+  const d = await startDaemon(['server', '--data', dir, '--listen', listen, '--cell', cell, ...extra])
   return { ...d, address: d.ready.address as string, dataDir: dir }
 }
 

@@ -1,23 +1,17 @@
 // Talks to a volume server directly (for `afs vos`).
-import { connect } from 'node:net'
 import { randomUUID } from 'node:crypto'
-import { hostname } from 'node:os'
-import { RpcConnection, parseHostPort, PROTOCOL_VERSION, type Op, type Args, type Reply } from '@afs-ts/common'
+import { AfsError, Peer, type Op, type Args, type Reply } from '@afs-ts/common'
 import { controlCall } from './control-client.ts'
 
 export async function serverCall<O extends Op> (address: string, op: O, args: Args<O>): Promise<Reply<O>> {
-  const { host, port } = parseHostPort(address)
-  const socket = connect({ host, port })
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve)
-    socket.once('error', err => reject(new Error(`cannot reach server ${address}: ${err.message}`)))
-  })
-  const conn = new RpcConnection(socket)
+  const peer = new Peer(address, `afs-tool-${randomUUID()}`)
   try {
-    await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: `afs-tool-${randomUUID()}`, hostname: hostname() })
-    return await conn.request(op, args) as Reply<O>
+    return await peer.call(op, args)
+  } catch (err) {
+    const e = AfsError.from(err)
+    throw e.code === 'CONNECTION' ? new Error(`cannot reach server ${e.message}`) : e
   } finally {
-    conn.close()
+    peer.close()
   }
 }
 

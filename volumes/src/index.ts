@@ -1,1 +1,3 @@
 export * from './vldb.ts'
+export * from './location-db.ts'
+export * from './remote-vldb.ts'

@@ -1,36 +1,45 @@
 // The volume location database (VLDB): volume names and ids → the servers that hold
-// them. Embedded in the first volume server by default (an LMDB database beside the
-// volumes), so a one-machine cell needs nothing else.
+// them, and the cell's servers → where they are. Embedded in the cell's first volume
+// server by default (LMDB databases beside its volumes), so a one-machine cell needs
+// nothing else; the cell's other servers reach it through `remote-vldb.ts`.
 import type { Database, RootDatabase } from 'lmdb'
 import { exists, notFound, rootFid, type VolumeEntry } from '@afs-ts/common'
+import type { LocationDb, ServerEntry, VolumeChange } from './location-db.ts'
 
 /** The cell's root volume, as in AFS. */
 export const ROOT_VOLUME_NAME = 'root.cell'
 const FIRST_VOLUME_ID = 536870912 // AFS volume ids start high; any u32 works
 
-export class VolumeLocationDb {
+export class VolumeLocationDb implements LocationDb {
   private readonly byId: Database<VolumeEntry, number>
   private readonly byName: Database<number, string>
   private readonly meta: Database<number, string>
+  private readonly serversById: Database<ServerEntry, string>
 
   constructor (root: RootDatabase) {
     this.byId = root.openDB({ name: 'vldb-entries', keyEncoding: 'uint32' })
     this.byName = root.openDB({ name: 'vldb-names' })
     this.meta = root.openDB({ name: 'vldb-meta' })
+    this.serversById = root.openDB({ name: 'vldb-servers' })
   }
 
-  get (nameOrId: string | number): VolumeEntry {
+  async get (nameOrId: string | number): Promise<VolumeEntry> {
+    return this.entry(nameOrId)
+  }
+
+  /** The entry, without waiting (the embedded database answers from memory-mapped pages). */
+  entry (nameOrId: string | number): VolumeEntry {
     const id = typeof nameOrId === 'number' ? nameOrId : this.byName.get(nameOrId)
     const entry = id === undefined ? undefined : this.byId.get(id)
     if (!entry) throw notFound(`no such volume: ${nameOrId}`)
     return entry
   }
 
-  has (name: string): boolean {
+  async has (name: string): Promise<boolean> {
     return this.byName.get(name) !== undefined
   }
 
-  list (): VolumeEntry[] {
+  async list (): Promise<VolumeEntry[]> {
     return [...this.byId.getRange()].map(({ value }) => value)
   }
 
@@ -48,7 +57,7 @@ export class VolumeLocationDb {
     return entry!
   }
 
-  async update (id: number, change: Partial<Pick<VolumeEntry, 'servers' | 'quota'>>): Promise<VolumeEntry> {
+  async update (id: number, change: VolumeChange): Promise<VolumeEntry> {
     let out: VolumeEntry | null = null
     await this.byId.transaction(() => {
       const cur = this.byId.get(id)
@@ -58,4 +67,20 @@ export class VolumeLocationDb {
     })
     return out!
   }
+
+  async registerServer (id: string, address: string): Promise<ServerEntry | undefined> {
+    let before: ServerEntry | undefined
+    await this.serversById.transaction(() => {
+      before = this.serversById.get(id)
+      this.serversById.put(id, { id, address, since: before?.address === address ? before.since : Date.now() })
+    })
+    return before
+  }
+
+  async servers (): Promise<ServerEntry[]> {
+    return [...this.serversById.getRange()].map(({ value }) => value)
+  }
+
+  /** The database lives in its server's LMDB environment, which the server closes. */
+  async close (): Promise<void> {}
 }

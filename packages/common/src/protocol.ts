@@ -49,6 +49,11 @@ export function takesXattr (type: ObjectType, name: string): boolean {
 export const xattrMode = z.enum(['create', 'replace', 'either'])
 export type XattrMode = z.infer<typeof xattrMode>
 const volumeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'volume names are 1-63 of A-Z a-z 0-9 . _ -')
+/** A server's address: HOST:PORT (an IPv6 host in brackets). */
+export const hostPortSchema = z.string().max(270).regex(/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/, 'a server address is HOST:PORT')
+/** The most servers one volume is kept on (as in Coda). */
+export const MAX_VOLUME_SITES = 8
+const sites = z.array(hostPortSchema).min(1).max(MAX_VOLUME_SITES)
 
 /** Special files: their data path stays on the machine that opens them (as on NFS); the volume keeps the node. */
 export const SPECIAL_TYPES = ['fifo', 'socket', 'chardev', 'blockdev'] as const
@@ -113,6 +118,8 @@ export interface LocateReply { places: Array<{ dir: Fid, name: string }> }
 /** The object a name stands for (its status: no callback comes with it). */
 export interface LookupReply { fid: Fid | null, status: VnodeStatus | null }
 export interface HelloReply { cell: string, protocol: number, serverId: string, rootVolume: string }
+/** A server of the cell as the location database knows it. */
+export interface ServerRecord { id: string, address: string, since: number }
 /** A removed name's directory after, and the object's status after (null when it is gone). */
 export interface RemoveReply { dir: VnodeStatus, status: VnodeStatus | null }
 /** A renewed lease, and the locks still held under it (fid key, generation). */
@@ -162,6 +169,12 @@ export const requests = {
   ping: z.object({}).optional(),
   vlGet: z.object({ name: volumeName.optional(), id: u32.optional() }),
   vlList: z.object({}).optional(),
+  /** The location database's own requests (a server of the cell asks the one that keeps it). */
+  vlCreate: z.object({ name: volumeName, servers: sites, quota: u53 }),
+  vlUpdate: z.object({ id: u32, servers: sites.optional(), quota: u53.optional() }),
+  /** A server (by the id it keeps in its data directory) says where it is now. */
+  vlRegister: z.object({ serverId: z.string().min(1).max(128), address: hostPortSchema }),
+  vlServers: z.object({}).optional(),
   volCreate: z.object({ name: volumeName, quota: u53.optional() }),
   volSetQuota: z.object({ name: volumeName, quota: u53 }),
   fetchStatus: z.object({ fid: fidSchema }),
@@ -216,6 +229,10 @@ export interface Replies {
   ping: Record<string, never>
   vlGet: VolumeEntry
   vlList: VolumeEntry[]
+  vlCreate: VolumeEntry
+  vlUpdate: VolumeEntry
+  vlRegister: { before: ServerRecord | null }
+  vlServers: ServerRecord[]
   volCreate: VolumeEntry
   volSetQuota: VolumeEntry
   fetchStatus: StatusReply

@@ -1,4 +1,5 @@
-// `afs server`: a volume server, with the embedded volume location database.
+// `afs server`: a volume server; the cell's first keeps the embedded volume location
+// database, the others join the cell through it (`--vldb HOST:PORT`).
 import { FileServer } from '@afs-ts/fileserver'
 import { parseHostPort } from '@afs-ts/common'
 import { UsageError, EXIT_OK, type Command } from '../args.ts'
@@ -6,18 +7,26 @@ import { untilSignal } from '../lifecycle.ts'
 
 export const serverCommand: Command = {
   name: 'server',
-  summary: 'run a volume server (with the embedded location database)',
-  usage: 'afs server --data DIR --listen HOST:PORT --cell NAME',
-  options: { data: { type: 'string' }, listen: { type: 'string' }, cell: { type: 'string' }, advertise: { type: 'string' } },
+  summary: 'run a volume server (the cell\'s first keeps the location database; others join with --vldb)',
+  usage: 'afs server --data DIR --listen HOST:PORT --cell NAME [--vldb HOST:PORT] [--advertise HOST:PORT]',
+  options: { data: { type: 'string' }, listen: { type: 'string' }, cell: { type: 'string' }, advertise: { type: 'string' }, vldb: { type: 'string' } },
   async run (v) {
     if (!v.data || !v.listen || !v.cell) throw new UsageError('--data, --listen and --cell are required')
-    let hp
-    try { hp = parseHostPort(v.listen as string) } catch (err) { throw new UsageError((err as Error).message) }
-    const server = await FileServer.open({ dataDir: v.data as string, cell: v.cell as string, host: hp.host, port: hp.port, advertise: v.advertise as string | undefined })
+    const hp = hostPort(v.listen as string, '--listen')
+    if (v.vldb !== undefined) hostPort(v.vldb as string, '--vldb')
+    if (v.advertise !== undefined) hostPort(v.advertise as string, '--advertise')
+    const server = await FileServer.open({
+      dataDir: v.data as string, cell: v.cell as string, host: hp.host, port: hp.port,
+      advertise: v.advertise as string | undefined, vldb: v.vldb as string | undefined,
+    })
     const address = await server.listen()
     process.stdout.write(JSON.stringify({ ready: 'server', address, cell: server.cell }) + '\n')
     await untilSignal()
     await server.close()
     return EXIT_OK
   },
+}
+
+function hostPort (text: string, flag: string) {
+  try { return parseHostPort(text) } catch (err) { throw new UsageError(`${flag}: ${(err as Error).message}`) }
 }

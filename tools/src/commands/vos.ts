@@ -32,7 +32,8 @@ export const vosCommand: Command = {
       }
       case 'setquota': {
         const [name, q] = need(rest, 2, 'vos setquota NAME SIZE')
-        const e = await serverCall(await serverAddress(v, cacheDirOf(v)), 'volSetQuota', { name, quota: size(q) })
+        const where = await serverCall(await serverAddress(v, cacheDirOf(v)), 'vlGet', { name })
+        const e = await serverCall(where.servers[0], 'volSetQuota', { name, quota: size(q) })
         process.stdout.write(`quota of ${e.name} is ${e.quota ? formatSize(e.quota) : 'none'}\n`)
         return EXIT_OK
       }

@@ -1,0 +1,78 @@
+// A connection from one afs-ts process to a server, for processes that are not cache
+// managers: a server reaching the cell's location database or another member of a
+// volume's group, a tool talking to a server. Connects on first use, says hello, and
+// connects again on the next call after the connection was lost; calls are typed by
+// the protocol's reply map.
+import { connect } from 'node:net'
+import { hostname } from 'node:os'
+import { RpcConnection, type Handler } from './connection.ts'
+import { AfsError, connectionLost, invalid } from './errors.ts'
+import { PROTOCOL_VERSION, type Args, type HelloReply, type Op, type Reply } from './protocol.ts'
+import type { InboundStream } from './stream.ts'
+import { parseHostPort } from './units.ts'
+
+export const PEER_CONNECT_TIMEOUT_MS = 5_000
+
+export class Peer {
+  private conn: RpcConnection | null = null
+  private connecting: Promise<RpcConnection> | null = null
+  /** What the server said on the last hello. */
+  hello: HelloReply | null = null
+
+  /**
+   * `clientId`: who we are to the server (stable per process role); `cell`: the cell the
+   * server must belong to (a server of another cell is refused before any request);
+   * `handler`: requests the server sends us.
+   */
+  constructor (readonly address: string, private readonly clientId: string, private readonly opts: { cell?: string, handler?: Handler } = {}) {}
+
+  async call<O extends Op> (op: O, args: Args<O>, timeoutMs?: number): Promise<Reply<O>> {
+    const conn = await this.connection()
+    return await conn.request(op, args, { timeoutMs }) as Reply<O>
+  }
+
+  async download<O extends Op> (op: O, args: Args<O>): Promise<{ result: Reply<O>, body: InboundStream }> {
+    const conn = await this.connection()
+    return await conn.download(op, args) as { result: Reply<O>, body: InboundStream }
+  }
+
+  async upload<O extends Op> (op: O, args: Args<O>, body: AsyncIterable<Buffer>): Promise<Reply<O>> {
+    const conn = await this.connection()
+    return await conn.upload(op, args, body) as Reply<O>
+  }
+
+  close (): void {
+    this.conn?.close()
+    this.conn = null
+  }
+
+  private connection (): Promise<RpcConnection> {
+    if (this.conn && !this.conn.isClosed) return Promise.resolve(this.conn)
+    this.connecting ??= this.open().finally(() => { this.connecting = null })
+    return this.connecting
+  }
+
+  private async open (): Promise<RpcConnection> {
+    let hp
+    try { hp = parseHostPort(this.address) } catch (err) { throw connectionLost((err as Error).message) }
+    const socket = connect({ host: hp.host, port: hp.port })
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { socket.destroy(); reject(connectionLost(`${this.address}: no answer in ${PEER_CONNECT_TIMEOUT_MS} ms`)) }, PEER_CONNECT_TIMEOUT_MS)
+      socket.once('connect', () => { clearTimeout(timer); resolve() })
+      socket.once('error', err => { clearTimeout(timer); reject(connectionLost(`${this.address}: ${err.message}`)) })
+    })
+    const conn = new RpcConnection(socket, this.opts.handler ?? null)
+    try {
+      this.hello = await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: this.clientId, hostname: hostname() }, { timeoutMs: PEER_CONNECT_TIMEOUT_MS }) as HelloReply
+    } catch (err) {
+      conn.destroy()
+      throw AfsError.from(err)
+    }
+    if (this.opts.cell !== undefined && this.hello.cell !== this.opts.cell) {
+      conn.destroy()
+      throw invalid(`the server at ${this.address} belongs to cell ${this.hello.cell}, not ${this.opts.cell}`)
+    }
+    this.conn = conn
+    return conn
+  }
+}

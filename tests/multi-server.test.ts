@@ -1,0 +1,107 @@
+// A cell of two servers: the first keeps the location database, the second joins with
+// --vldb. Volumes live on either; clients that know only the first reach both.
+import test from 'ava'
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { Stack, addClient, afs, afsOk, eventually, startServer, status, tempDir, type Server } from './helpers/cell.ts'
+
+interface VolumeView { name: string, id: number, servers: string[] }
+interface VolumeState { name: string, state: string, server: string }
+
+async function twoServers (stack: Stack): Promise<{ s1: Server, s2: Server }> {
+  const s1 = await startServer()
+  stack.defer(s1.dataDir)
+  stack.push(() => s1.stop())
+  const s2 = await startServer(undefined, 'test', '127.0.0.1:0', ['--vldb', s1.address])
+  stack.defer(s2.dataDir)
+  stack.push(() => s2.stop())
+  return { s1, s2 }
+}
+
+async function volumes (server: string): Promise<VolumeView[]> {
+  return JSON.parse(await afsOk(['vos', 'list', '--server', server, '--json'])) as VolumeView[]
+}
+
+async function states (cache: string): Promise<Map<string, VolumeState>> {
+  const s = JSON.parse(await afsOk(['status', '--cache', cache, '--json'])) as { volumes: VolumeState[] }
+  return new Map(s.volumes.map(v => [v.name, v]))
+}
+
+test('a second server joins the cell through the first; a volume created on it is reached by clients that know only the first', async t => {
+  const stack = new Stack()
+  try {
+    const { s1, s2 } = await twoServers(stack)
+    t.regex(await afsOk(['vos', 'create', 'proj', '--server', s2.address]), /created volume proj .* on 127\.0\.0\.1:\d+/)
+    // Either server answers location queries, from the one database.
+    for (const via of [s1.address, s2.address]) {
+      const list = await volumes(via)
+      t.deepEqual(list.find(v => v.name === 'proj')?.servers, [s2.address])
+      t.deepEqual(list.find(v => v.name === 'root.cell')?.servers, [s1.address])
+    }
+    // Two creates of one name on two servers: one of them is refused.
+    const [x, y] = await Promise.all([afs(['vos', 'create', 'twice', '--server', s1.address]), afs(['vos', 'create', 'twice', '--server', s2.address])])
+    t.deepEqual([x.code, y.code].sort(), [0, 1], `${x.stderr}${y.stderr}`)
+
+    const a = await addClient(stack, [s1.address])
+    const b = await addClient(stack, [s1.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'proj'), 'proj', '--cache', a.cache])
+    mkdirSync(join(a.cellPath, 'proj', 'src'))
+    writeFileSync(join(a.cellPath, 'proj', 'src', 'main.c'), 'int main () { return 0; }\n')
+    t.is(readFileSync(join(b.cellPath, 'proj', 'src', 'main.c'), 'utf8'), 'int main () { return 0; }\n')
+    const where = JSON.parse(await afsOk(['fs', 'whereis', join(b.cellPath, 'proj', 'src', 'main.c'), '--cache', b.cache, '--json'])) as { volume: string, servers: string[] }
+    t.deepEqual(where, { ...where, volume: 'proj', servers: [s2.address] })
+    t.is((await states(b.cache)).get('proj')?.server, s2.address)
+    // Quotas are set on the volume's own server, whichever server the command asks.
+    await afsOk(['vos', 'setquota', 'proj', '1M', '--server', s1.address])
+    t.is(JSON.parse(await afsOk(['fs', 'listquota', join(a.cellPath, 'proj'), '--cache', a.cache, '--json'])).quota, 2 ** 20)
+
+    // The first server dies: the volume on the second goes on being read and written.
+    await s1.stop('SIGKILL')
+    t.true(await eventually(async () => (await states(a.cache)).get('root.cell')?.state === 'disconnected', 15_000), 'root.cell disconnected')
+    t.is((await states(a.cache)).get('proj')?.state, 'connected')
+    writeFileSync(join(a.cellPath, 'proj', 'src', 'main.c'), 'int main () { return 1; }\n')
+    t.is(readFileSync(join(b.cellPath, 'proj', 'src', 'main.c'), 'utf8'), 'int main () { return 1; }\n')
+    t.is((await status(a)).counters.stores > 0, true)
+  } finally { await stack.unwind() }
+})
+
+test('a server that comes back at another address is found there by the location database and the clients', async t => {
+  const stack = new Stack()
+  try {
+    const { s1, s2 } = await twoServers(stack)
+    await afsOk(['vos', 'create', 'moving', '--server', s2.address])
+    const a = await addClient(stack, [s1.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'moving'), 'moving', '--cache', a.cache])
+    writeFileSync(join(a.cellPath, 'moving', 'f'), 'before\n')
+
+    await s2.stop()
+    const s3 = await startServer(s2.dataDir, 'test', '127.0.0.1:0', ['--vldb', s1.address])
+    stack.push(() => s3.stop())
+    t.not(s3.address, s2.address)
+    t.deepEqual((await volumes(s1.address)).find(v => v.name === 'moving')?.servers, [s3.address])
+    // The client learns the new address by itself (its server was unreachable) and reconnects.
+    t.true(await eventually(async () => (await states(a.cache)).get('moving')?.server === s3.address, 20_000), 'client followed the volume')
+    t.true(await eventually(async () => (await states(a.cache)).get('moving')?.state === 'connected', 20_000))
+    t.is(readFileSync(join(a.cellPath, 'moving', 'f'), 'utf8'), 'before\n')
+    writeFileSync(join(a.cellPath, 'moving', 'f'), 'after\n')
+    t.deepEqual(await volumes(s3.address).then(l => l.map(v => v.name).sort()), ['moving', 'root.cell'])
+  } finally { await stack.unwind() }
+})
+
+test('a server refuses to join a location database of another cell, and bad addresses, with a clear error', async t => {
+  const stack = new Stack()
+  try {
+    const s1 = await startServer()
+    stack.defer(s1.dataDir)
+    stack.push(() => s1.stop())
+    const dir = await tempDir('afs-srv-')
+    stack.defer(dir)
+    const other = await afs(['server', '--data', dir, '--listen', '127.0.0.1:0', '--cell', 'elsewhere', '--vldb', s1.address])
+    t.is(other.code, 1)
+    t.regex(other.stderr, /belongs to cell test, not elsewhere/)
+    t.is(other.stderr.trim().split('\n').length, 1, other.stderr)
+    const bad = await afs(['server', '--data', dir, '--listen', '127.0.0.1:0', '--cell', 'test', '--vldb', 'nowhere'])
+    t.is(bad.code, 2)
+    t.regex(bad.stderr, /--vldb: not HOST:PORT/)
+  } finally { await stack.unwind() }
+})

@@ -1,0 +1,62 @@
+// The cell's location database as a server that does not keep it sees it: every call
+// goes to the server that does (named by `afs server --vldb HOST:PORT`). When that
+// server is unreachable, the call fails with a clear error naming it.
+import { AfsError, Peer, connectionLost, type VolumeEntry } from '@afs-ts/common'
+import type { LocationDb, ServerEntry, VolumeChange } from './location-db.ts'
+
+export class RemoteLocationDb implements LocationDb {
+  private readonly peer: Peer
+
+  /** `cell`: the cell this server belongs to; a location database of another cell is refused. */
+  constructor (readonly address: string, cell: string, serverId: string) {
+    this.peer = new Peer(address, `server:${serverId}`, { cell })
+  }
+
+  async get (nameOrId: string | number): Promise<VolumeEntry> {
+    return await this.ask(() => this.peer.call('vlGet', typeof nameOrId === 'number' ? { id: nameOrId } : { name: nameOrId }))
+  }
+
+  async has (name: string): Promise<boolean> {
+    try {
+      await this.get(name)
+      return true
+    } catch (err) {
+      if (err instanceof AfsError && err.code === 'NOT_FOUND') return false
+      throw err
+    }
+  }
+
+  async list (): Promise<VolumeEntry[]> {
+    return await this.ask(() => this.peer.call('vlList', {}))
+  }
+
+  async create (name: string, servers: string[], quota: number): Promise<VolumeEntry> {
+    return await this.ask(() => this.peer.call('vlCreate', { name, servers, quota }))
+  }
+
+  async update (id: number, change: VolumeChange): Promise<VolumeEntry> {
+    return await this.ask(() => this.peer.call('vlUpdate', { id, ...change }))
+  }
+
+  async registerServer (id: string, address: string): Promise<ServerEntry | undefined> {
+    return (await this.ask(() => this.peer.call('vlRegister', { serverId: id, address }))).before ?? undefined
+  }
+
+  async servers (): Promise<ServerEntry[]> {
+    return await this.ask(() => this.peer.call('vlServers', {}))
+  }
+
+  async close (): Promise<void> {
+    this.peer.close()
+  }
+
+  private async ask<T> (call: () => Promise<T>): Promise<T> {
+    try {
+      return await call()
+    } catch (err) {
+      const e = AfsError.from(err)
+      if (e.code === 'CONNECTION' || e.code === 'TIMEOUT') throw connectionLost(`the cell's location database at ${this.address} is unreachable (${e.message})`)
+      throw e
+    }
+  }
+}
