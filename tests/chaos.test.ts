@@ -1,5 +1,5 @@
-// The no-lost-update guard: seeded random runs of real servers and cache managers with
-// faults between operations (see helpers/chaos). A few fixed seeds and one fresh one,
+// The no-lost-update guard: seeded random runs of real servers (one, or two with the
+// tree on the second) and cache managers with faults between operations (see helpers/chaos). A few fixed seeds and one fresh one,
 // printed with the whole history when a run finds a silent loss, a divergence or a
 // false conflict. `bench/chaos.ts` runs the same harness long.
 import test from 'ava'
@@ -11,7 +11,7 @@ const seeds = process.env.CHAOS_SEED ? [fresh] : [1, 2, fresh]
 
 for (const seed of seeds) {
   test.serial(`chaos seed ${seed}${seed === fresh && !process.env.CHAOS_SEED ? ' (fresh)' : ''}: nothing a client saw succeed is lost, every view converges`, async t => {
-    const r = await runChaos({ seed, ops: OPS, clients: seed % 2 === 0 ? 3 : 2 })
+    const r = await runChaos({ seed, ops: OPS, clients: seed % 2 === 0 ? 3 : 2, servers: seed % 4 >= 2 ? 2 : 1 })
     t.log(formatReport({ ...r, history: [] }).split('\n').slice(0, 2).join('\n'))
     if (r.losses.length + r.divergences.length > 0) t.log(formatReport(r))
     else for (const f of [...r.falseConflicts, ...r.misplaced]) t.log(`reported, not failing: ${f}`)

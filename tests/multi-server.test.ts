@@ -105,3 +105,51 @@ test('a server refuses to join a location database of another cell, and bad addr
     t.regex(bad.stderr, /--vldb: not HOST:PORT/)
   } finally { await stack.unwind() }
 })
+
+test('a server whose location database is down starts all the same, serves its volumes, and registers once the database is back', async t => {
+  const stack = new Stack()
+  try {
+    const { s1, s2 } = await twoServers(stack)
+    await afsOk(['vos', 'create', 'alone', '--server', s2.address])
+    const a = await addClient(stack, [s1.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'alone'), 'alone', '--cache', a.cache])
+    writeFileSync(join(a.cellPath, 'alone', 'f'), 'one\n')
+    await s1.stop()
+    await s2.stop()
+    const s3 = await startServer(s2.dataDir, 'test', '127.0.0.1:0', ['--vldb', s1.address])
+    stack.push(() => s3.stop())
+    t.regex(s3.stderr(), /location database at .* is unreachable/)
+    const s4 = await startServer(s1.dataDir, 'test', s1.address)
+    stack.push(() => s4.stop())
+    t.true(await eventually(async () => (await volumes(s4.address)).find(v => v.name === 'alone')?.servers[0] === s3.address, 15_000), 'registered at its new address')
+    t.true(await eventually(async () => (await states(a.cache)).get('alone')?.state === 'connected', 20_000))
+    t.is(readFileSync(join(a.cellPath, 'alone', 'f'), 'utf8'), 'one\n')
+  } finally { await stack.unwind() }
+})
+
+test('changes logged offline for a volume on the second server reach it after the cache manager restarts, and conflicts there are named by their whole path', async t => {
+  const stack = new Stack()
+  try {
+    const { s1, s2 } = await twoServers(stack)
+    await afsOk(['vos', 'create', 'logged', '--server', s2.address])
+    const cache = await tempDir('afs-cache-')
+    stack.defer(cache)
+    const mount = await tempDir('afs-mnt-')
+    let a = await addClient(stack, [s1.address], { cache, mount })
+    const b = await addClient(stack, [s1.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'logged'), 'logged', '--cache', a.cache])
+    writeFileSync(join(a.cellPath, 'logged', 'both'), 'base\n')
+    t.is(readFileSync(join(b.cellPath, 'logged', 'both'), 'utf8'), 'base\n')
+    await afsOk(['disconnect', '--cache', a.cache])
+    writeFileSync(join(a.cellPath, 'logged', 'offline'), 'made offline\n')
+    writeFileSync(join(a.cellPath, 'logged', 'both'), 'changed offline\n')
+    writeFileSync(join(b.cellPath, 'logged', 'both'), 'changed on the server\n')
+    await a.stop('SIGKILL')
+    a = await addClient(stack, [s1.address], { cache, mount })
+    t.true(await eventually(async () => (await states(a.cache)).get('logged')?.state === 'connected', 20_000))
+    await afsOk(['sync', '--wait', '--cache', a.cache]).catch(() => '')
+    t.is(readFileSync(join(b.cellPath, 'logged', 'offline'), 'utf8'), 'made offline\n')
+    const conflicts = JSON.parse(await afsOk(['repair', 'list', '--json', '--cache', a.cache])) as Array<{ path: string, kind: string }>
+    t.deepEqual(conflicts.map(c => [c.path, c.kind]), [['/test/logged/both', 'update/update']])
+  } finally { await stack.unwind() }
+})

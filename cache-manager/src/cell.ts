@@ -35,12 +35,14 @@ export class Cell implements VolumeHost {
 
   /** Contacts the first server that answers; else falls back on what the cache saved. Resolves whether online. */
   async ready (saved: (servers: string[]) => SavedCell | undefined): Promise<boolean> {
+    // Where volumes were last seen: the log may hold changes for them before anything looks them up again.
+    for (const v of saved(this.servers)?.volumes ?? []) this.volumes.remember(v)
     for (const address of this.servers) {
       const link = this.link(address)
       if (await this.started.get(address)) {
         this.name = link.hello!.cell
         this.rootVolume = link.hello!.rootVolume
-        await this.volume(this.rootVolume)
+        await this.refreshVolumes(link)
         return true
       }
     }
@@ -48,8 +50,14 @@ export class Cell implements VolumeHost {
     if (!s) throw connectionLost(`no server of ${this.servers.join(', ')} answers (${this.link(this.servers[0]).downCause}), and this cache has never seen that cell`)
     this.name = s.name
     this.rootVolume = s.rootVolume
-    for (const v of s.volumes) this.volumes.remember(v)
     return false
+  }
+
+  /** The entries of the volumes this cache knows (and the root volume's) as the location database has them now. */
+  private async refreshVolumes (via: ServerLink): Promise<void> {
+    const known = new Set([this.rootVolume, ...this.volumes.all.map(v => v.name)])
+    for (const e of await via.call('vlList', {})) if (known.has(e.name)) this.volumes.remember(e)
+    if (!this.volumes.named(this.rootVolume)) await this.volume(this.rootVolume)
   }
 
   snapshot (): SavedCell {
@@ -70,6 +78,10 @@ export class Cell implements VolumeHost {
 
   async contacted (link: ServerLink): Promise<unknown> {
     return await this.started.get(link.address)
+  }
+
+  async locate (id: number): Promise<Volume> {
+    return await this.volumeById(id)
   }
 
   /** Looks a volume up by name in the location database (remembered for the life of the cache). */

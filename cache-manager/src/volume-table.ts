@@ -15,9 +15,12 @@ export class VolumeTable {
 
   named (name: string): Volume | undefined { return this.byName.get(name) }
 
-  /** The volume `id` if located, else a stand-in that routes through the fallback server. */
+  /**
+   * The volume `id` if located, else a stand-in: it answers questions of state as the
+   * fallback server would, and locates the volume before sending a request for it.
+   */
   route (id: number): Volume {
-    return this.byId.get(id) ?? new Volume({ id, name: '', servers: [this.fallback()], quota: 0, root: rootFid(id) }, this.host)
+    return this.byId.get(id) ?? new Volume({ id, name: '', servers: [this.fallback()], quota: 0, root: rootFid(id) }, this.host, true)
   }
 
   /** Takes a location entry: a new volume, or the new sites, quota or name of a known one. */

@@ -19,6 +19,8 @@ export interface VolumeHost {
   link (address: string): ServerLink
   /** Settles once the link's first contact has been tried. */
   contacted (link: ServerLink): Promise<unknown>
+  /** The volume `id` as the location database has it (looked up when not known yet). */
+  locate (id: number): Promise<Volume>
   readonly writeBack: boolean
   readonly reintegrating: boolean
 }
@@ -26,7 +28,8 @@ export interface VolumeHost {
 export class Volume implements VolumeCalls {
   private members: ServerLink[] | null = null
 
-  constructor (private located: VolumeEntry, private readonly host: VolumeHost) {}
+  /** `provisional`: a stand-in for a volume not located yet, routed to a guess until a request needs the truth. */
+  constructor (private located: VolumeEntry, private readonly host: VolumeHost, readonly provisional = false) {}
 
   /** The location entry; a new one (new sites) changes the VSG. */
   get entry (): VolumeEntry { return this.located }
@@ -74,8 +77,9 @@ export class Volume implements VolumeCalls {
     return await (await this.member()).upload(op, args, body)
   }
 
-  /** The preferred member, once its first contact has been tried. */
+  /** The preferred member, once its first contact has been tried; a stand-in locates its volume first. */
   private async member (): Promise<ServerLink> {
+    if (this.provisional) return await (await this.host.locate(this.id)).member()
     const l = this.preferred
     await this.host.contacted(l)
     return l

@@ -11,7 +11,7 @@ import {
   noLock, wouldBlock, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
   type Args, type Reply, type StatusReply, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
-import { ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, type LocationDb, type ServerEntry } from '@afs-ts/volumes'
+import { ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, type LocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
 import { VolumeStore, type Within } from './volume-store.ts'
 import { Replayer } from './replay.ts'
@@ -23,8 +23,8 @@ const log = makeLog('fileserver')
 type Answer<O extends Op> = Reply<O> | Download<Reply<O>>
 /** A client that does not acknowledge a callback break in this time loses its promises. */
 export const CALLBACK_BREAK_TIMEOUT_MS = 5_000
-/** How long a server starting waits for the cell's location database to answer. */
-const VLDB_WAIT_MS = 30_000
+/** How often a server that could not reach the location database at start tries again. */
+const REJOIN_MS = 2_000
 
 export interface FileServerOptions {
   dataDir: string
@@ -38,8 +38,6 @@ export interface FileServerOptions {
   lockLeaseMs?: number
   /** The server that keeps the cell's location database (HOST:PORT); none: this server keeps it (the cell's first). */
   vldb?: string
-  /** How long to keep trying the location database at start before giving up. */
-  vldbWaitMs?: number
 }
 
 interface ClientRecord { id: string, hostname: string }
@@ -55,6 +53,7 @@ export class FileServer {
   private readonly clients = new Map<string, RpcConnection>()
   private server: Server | null = null
   private address = ''
+  private rejoin: NodeJS.Timeout | null = null
 
   private constructor (readonly opts: FileServerOptions, store: VolumeStore, readonly serverId: string) {
     this.store = store
@@ -103,29 +102,41 @@ export class FileServer {
     const a = server.address() as AddressInfo
     const host = this.opts.host && this.opts.host !== '0.0.0.0' && this.opts.host !== '::' ? this.opts.host : '127.0.0.1'
     this.address = this.opts.advertise ?? `${host}:${a.port}`
-    const before = await this.register()
-    for (const v of await this.vldb.list()) {
-      if (!this.store.hasVolume(v.id)) continue
-      const servers = this.sitesHere(v.servers, before?.address)
-      if (servers.join() !== v.servers.join()) await this.vldb.update(v.id, { servers })
-    }
+    await this.joinCell()
     if (!this.opts.vldb && !(await this.vldb.has(ROOT_VOLUME_NAME))) await this.createVolume(ROOT_VOLUME_NAME, 0)
     log.info(`cell ${this.cell} serving on ${this.address}${this.opts.vldb ? ` (location database at ${this.opts.vldb})` : ''}`)
     return this.address
   }
 
-  /** Registers this server, waiting a while for a location database that is not up yet. */
-  private async register (): Promise<ServerEntry | undefined> {
-    const end = Date.now() + (this.opts.vldbWaitMs ?? VLDB_WAIT_MS)
-    for (;;) {
-      try {
-        return await this.vldb.registerServer(this.serverId, this.address)
-      } catch (err) {
-        const e = AfsError.from(err)
-        if (e.code !== 'CONNECTION' || Date.now() >= end) throw e
-        log.warn(`${e.message}; trying again`)
-        await new Promise(resolve => setTimeout(resolve, 1000))
-      }
+  /**
+   * Registers with the location database. One that does not answer does not keep this
+   * server from serving the volumes it keeps: it registers when the database is back.
+   * One of another cell is refused at once.
+   */
+  private async joinCell (): Promise<void> {
+    try {
+      await this.register()
+    } catch (err) {
+      const e = AfsError.from(err)
+      if (e.code !== 'CONNECTION') throw e
+      log.warn(`${e.message}: serving the volumes kept here, and registering once it answers`)
+      this.rejoin = setInterval(() => {
+        void this.register().then(() => {
+          if (this.rejoin) clearInterval(this.rejoin)
+          this.rejoin = null
+          log.info(`registered at ${this.address} with the location database`)
+        }, () => {})
+      }, REJOIN_MS)
+      this.rejoin.unref()
+    }
+  }
+
+  private async register (): Promise<void> {
+    const before = await this.vldb.registerServer(this.serverId, this.address)
+    for (const v of await this.vldb.list()) {
+      if (!this.store.hasVolume(v.id)) continue
+      const servers = this.sitesHere(v.servers, before?.address)
+      if (servers.join() !== v.servers.join()) await this.vldb.update(v.id, { servers })
     }
   }
 
@@ -138,6 +149,7 @@ export class FileServer {
 
   async close (): Promise<void> {
     clearInterval(this.lockExpiry)
+    if (this.rejoin) clearInterval(this.rejoin)
     for (const c of this.clients.values()) c.destroy()
     this.clients.clear()
     await new Promise<void>(resolve => this.server ? this.server.close(() => resolve()) : resolve())

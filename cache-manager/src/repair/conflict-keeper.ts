@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { randomBytes } from 'node:crypto'
 import {
-  AfsError, isSpecial, makeLog, sameFid,
+  AfsError, isSpecial, makeLog, parseFid, rootFid, sameFid,
   type CmlRecordBody, type ConflictKind, type Fid, type LookupReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { ContainerStore } from '../container-file.ts'
@@ -219,11 +219,22 @@ export class ConflictKeeper {
     let key = objectKey(cell.name, fid)
     for (let hops = 0; hops < 1000; hops++) {
       const u = up(key)
-      if (!u) break
-      parts.unshift(u.name)
-      key = u.key
+      if (u) { parts.unshift(u.name); key = u.key; continue }
+      // A volume's root: its path goes on from the mount point that leads to it.
+      const mount = this.mountPointOf(cell, key)
+      if (!mount) break
+      key = mount
     }
     return { path: `/${cell.name}/${parts.join('/')}`, dir: first?.dir ?? null, name: first?.name ?? null }
+  }
+
+  /** The cached mount point leading to the volume whose root is `key`, if `key` is one (not the cell's root volume's). */
+  private mountPointOf (cell: Cell, key: string): string | null {
+    const fid = parseFid(key.slice(cell.name.length + 1))
+    const name = cell.volumes.get(fid.volume)?.name
+    if (!sameFid(fid, rootFid(fid.volume)) || name === undefined || name === cell.rootVolume) return null
+    for (const o of this.d.table.values()) if (o.cell === cell.name && o.status.type === 'mount' && o.status.target === name) return o.key
+    return null
   }
 
   /** What the server has at `dir`/`name` now (null when the directory is gone). */

@@ -1,19 +1,21 @@
-// The randomized fault harness: a real server and 2–3 real cache managers with real
-// mounts; operations drawn at random on a small shared tree, and faults between them —
-// disconnect, write-back, reconnect, the server frozen (SIGSTOP) or killed (also in the
-// middle of a store), a cache manager killed (also in the middle of a reintegration) and
-// restarted. Then everything heals, every client syncs, and the checker looks for
-// silent losses, divergent views and false conflicts. A seed replays a run.
+// The randomized fault harness: one or two real servers and 2–3 real cache managers with
+// real mounts; operations drawn at random on a small shared tree, and faults between
+// them — disconnect, write-back, reconnect, a server frozen (SIGSTOP) or killed (also in
+// the middle of a store), a cache manager killed (also in the middle of a reintegration)
+// and restarted. With two servers the tree is a volume of the second, which joins the
+// cell through the first (the location database and the root volume): either may fail.
+// Then everything heals, every client syncs, and the checker looks for silent losses,
+// divergent views and false conflicts. A seed replays a run.
 import { lstat, mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { execFile } from 'node:child_process'
 import { controlCall, type ControlCallArgs } from '@afs-ts/tools'
 import type { ControlOp } from '@afs-ts/cache-manager'
-import { Stack, isMounted, startClient, startServer, tempDir, type Client, type Server } from '../cell.ts'
+import { Stack, afsOk, isMounted, startClient, startServer, tempDir, type Client, type Server } from '../cell.ts'
 import { History, type Conflict, type FinalObject, type Verdict, type View } from './history.ts'
 import { Random, TOKEN, Workload, XATTR, bounded, kindOf } from './workload.ts'
 
-export interface ChaosOptions { seed: number, ops: number, clients?: number, log?: (line: string) => void }
+export interface ChaosOptions { seed: number, ops: number, clients?: number, servers?: 1 | 2, log?: (line: string) => void }
 export interface ChaosReport extends Verdict {
   seed: number
   ops: number
@@ -30,6 +32,8 @@ type Fault = keyof typeof FAULTS
 const TREE = 'chaos'
 
 interface Member { name: string, client: Client | null, cache: string, mount: string, log: string }
+/** A server of the run; `tree`: the one holding the tree the workload changes (its faults take the clients offline). */
+interface Site { name: string, s: Server | null, frozen: boolean, address: string, dataDir: string, tree: boolean, extra: string[] }
 
 export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now()
@@ -41,12 +45,18 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
   const failedOps: Record<string, number> = {}
   let faults = 0
   try {
-    const dataDir = await tempDir('afs-chaos-srv-')
-    stack.defer(dataDir)
-    const srv: { s: Server | null, frozen: boolean, address: string } = { s: null, frozen: false, address: '' }
-    const startSrv = async () => { srv.s = await startServer(dataDir, 'chaos', srv.address || '127.0.0.1:0'); srv.address = srv.s.address }
-    await startSrv()
-    stack.push(async () => { if (srv.frozen) srv.s?.proc.kill('SIGCONT'); await srv.s?.stop() })
+    const sites: Site[] = []
+    for (let n = 0; n < (opts.servers ?? 1); n++) {
+      const dataDir = await tempDir('afs-chaos-srv-')
+      stack.defer(dataDir)
+      const site: Site = { name: n === 0 ? 'server' : `server${n + 1}`, s: null, frozen: false, address: '', dataDir, tree: false, extra: n === 0 ? [] : ['--vldb', sites[0].address] }
+      sites.push(site)
+      await startSite(site)
+      stack.push(async () => { if (site.frozen) site.s?.proc.kill('SIGCONT'); await site.s?.stop() })
+    }
+    const first = sites[0]
+    const treeSite = sites[sites.length - 1]
+    treeSite.tree = true
     const members: Member[] = []
     for (let n = 0; n < (opts.clients ?? 2); n++) {
       const cache = await tempDir('afs-chaos-cache-')
@@ -58,15 +68,21 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
       members.push(m)
     }
     // CHAOS_LOG=debug: the cache managers log every record they log and replay (shown with the findings).
-    const up = async (m: Member) => { m.client = await startClient([srv.address], { cache: m.cache, mount: m.mount, env: { AFS_LOG: process.env.CHAOS_LOG ?? 'info' } }) }
+    const up = async (m: Member) => { m.client = await startClient([first.address], { cache: m.cache, mount: m.mount, env: { AFS_LOG: process.env.CHAOS_LOG ?? 'info' } }) }
     for (const m of members) await up(m)
-    await mkdir(join(members[0].client!.cellPath, TREE))
+    if (treeSite === first) await mkdir(join(members[0].client!.cellPath, TREE))
+    else {
+      await afsOk(['vos', 'create', TREE, '--server', treeSite.address])
+      await afsOk(['fs', 'mkmount', join(members[0].client!.cellPath, TREE), TREE, '--cache', members[0].cache])
+    }
     const root = (m: Member) => join(m.client!.cellPath, TREE)
     const call = <O extends ControlOp>(m: Member, op: O, ...args: ControlCallArgs<O>) => bounded(controlCall(m.cache, op, ...args), 60_000)
 
     const everyone = (f: (name: string) => void) => { for (const m of members) f(m.name) }
-    const thaw = () => { if (srv.frozen) { srv.s!.proc.kill('SIGCONT'); srv.frozen = false; history.note('server', 'SIGCONT'); everyone(n => history.goOnline(n)) } }
-    const restartServer = async () => { if (!srv.s || srv.s.proc.exitCode !== null || srv.s.proc.signalCode !== null) { await startSrv(); history.note('server', 'restarted'); everyone(n => history.goOnline(n)) } }
+    // Only the tree's server going and coming takes the clients offline and back (the other holds the root and the database).
+    const thaw = (site: Site) => { if (site.frozen) { site.s!.proc.kill('SIGCONT'); site.frozen = false; history.note(site.name, 'SIGCONT'); if (site.tree) everyone(n => history.goOnline(n)) } }
+    const restartServer = async (site: Site) => { if (!running(site)) { await startSite(site); history.note(site.name, 'restarted'); if (site.tree) everyone(n => history.goOnline(n)) } }
+    const treeUp = () => running(treeSite) && !treeSite.frozen
     const restartClient = async (m: Member) => { if (!m.client) { await up(m); history.note(m.name, 'restarted'); history.goOnline(m.name) } }
     const forced = new Set<string>()
 
@@ -79,13 +95,15 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
         case 'writeBack': await call(m, 'disconnect', { writeBack: true, ageMs: 1000 }); history.note(m.name, 'disconnect --write-back'); return
         case 'reconnect': {
           await call(m, 'reconnect'); forced.delete(m.name); history.note(m.name, 'reconnect')
-          if (!srv.frozen && srv.s) history.goOnline(m.name)
+          if (treeUp()) history.goOnline(m.name)
           return
         }
         case 'freeze': {
-          if (srv.frozen || !srv.s) return
-          srv.s.proc.kill('SIGSTOP'); srv.frozen = true
-          everyone(n => history.goOffline(n)); history.note('server', 'SIGSTOP')
+          const site = rnd.pick(sites)
+          if (site.frozen || !running(site)) return
+          site.s!.proc.kill('SIGSTOP'); site.frozen = true
+          if (site.tree) everyone(n => history.goOffline(n))
+          history.note(site.name, 'SIGSTOP')
           return
         }
         case 'killClient': case 'killClientReintegrating': {
@@ -100,15 +118,17 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
           return
         }
         case 'killServer': case 'killServerStoring': {
-          if (!srv.s || srv.frozen) return
+          const site = f === 'killServerStoring' ? treeSite : rnd.pick(sites)
+          if (!running(site) || site.frozen) return
           let storing: Promise<unknown> | null = null
           if (f === 'killServerStoring') {
             const big = join(root(m), `big-${faults}`)
             storing = writeFile(big, Buffer.alloc(4 << 20, 0x61)).catch(() => {})
             await sleep(rnd.int(300))
           }
-          await srv.s.stop('SIGKILL')
-          everyone(n => history.goOffline(n)); history.note('server', f === 'killServer' ? 'SIGKILL' : 'SIGKILL during a 4 MiB store')
+          await site.s!.stop('SIGKILL')
+          if (site.tree) everyone(n => history.goOffline(n))
+          history.note(site.name, f === 'killServer' ? 'SIGKILL' : 'SIGKILL during a 4 MiB store')
           if (storing) await bounded(storing, 60_000).catch(() => {})
           return
         }
@@ -122,8 +142,10 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
         say(`fault ${f}`)
       }
       // A frozen or dead server comes back after a while.
-      if (srv.frozen && rnd.chance(0.15)) thaw()
-      if (!srv.s || srv.s.proc.exitCode !== null || srv.s.proc.signalCode !== null) { if (rnd.chance(0.2)) await restartServer() }
+      for (const site of sites) {
+        if (site.frozen && rnd.chance(0.15)) thaw(site)
+        if (!running(site) && rnd.chance(0.2)) await restartServer(site)
+      }
       const alive = members.filter(m => m.client)
       const m = rnd.pick(alive)
       const out = await work.run(root(m), members.indexOf(m))
@@ -135,8 +157,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
     }
 
     // Heal: everything back, every log replayed.
-    thaw()
-    await restartServer()
+    for (const site of sites) { thaw(site); await restartServer(site) }
     for (const m of members) await restartClient(m)
     for (const m of members) { await call(m, 'reconnect'); history.goOnline(m.name) }
     for (let round = 0; round < 2; round++) {
@@ -147,7 +168,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
     }
     await sleep(1500) // the kernel's attribute and entry caches (1 s)
     const freshMount = await tempDir('afs-chaos-mnt-')
-    const fresh = await startClient([srv.address], { mount: freshMount, env: { AFS_LOG: 'quiet' } })
+    const fresh = await startClient([first.address], { mount: freshMount, env: { AFS_LOG: 'quiet' } })
     stack.defer(fresh.cache)
     stack.push(async () => { if (!await isMounted(freshMount)) await rm(freshMount, { recursive: true, force: true }) })
     stack.push(async () => { await fresh.stop(); if (await isMounted(freshMount)) await unmount(freshMount) })
@@ -178,6 +199,15 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
   } finally {
     await stack.unwind()
   }
+}
+
+async function startSite (site: Site): Promise<void> {
+  site.s = await startServer(site.dataDir, 'chaos', site.address || '127.0.0.1:0', site.extra)
+  site.address = site.s.address
+}
+
+function running (site: Site): boolean {
+  return site.s !== null && site.s.proc.exitCode === null && site.s.proc.signalCode === null
 }
 
 /** Whether the client is connected with nothing left in its log. */
