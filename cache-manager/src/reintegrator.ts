@@ -125,7 +125,7 @@ export class Reintegrator {
         const o = this.d.table.get(objectKey(cell.name, body.fid))
         reply = await uploadGate(o).upload(async () => {
           const { path, size } = await this.container(cell, r, body)
-          return await volume.upload('replay', { seq: r.seq, record: { ...body, size } }, createReadStream(path, { highWaterMark: 1 << 20 }))
+          return await volume.upload('replay', { seq: r.seq, record: { ...body, size } }, () => createReadStream(path, { highWaterMark: 1 << 20 }))
         })
       } else {
         reply = await volume.call('replay', { seq: r.seq, record: body })

@@ -19,6 +19,9 @@ const log = makeLog('cache-manager')
 
 export type LinkState = 'up' | 'down'
 
+/** An upload's bytes: a stream, or a function that opens one (when they may go to several servers). */
+export type Body = AsyncIterable<Buffer> | (() => AsyncIterable<Buffer>)
+
 /** Errors that mean "the server did not answer", as opposed to an answer that says no. */
 export function isUnreachable (err: unknown): boolean {
   return err instanceof AfsError && (err.code === 'CONNECTION' || err.code === 'TIMEOUT' || err.code === 'VOLUME_OFFLINE')
@@ -73,8 +76,8 @@ export class ServerLink extends EventEmitter {
     return await this.guard(async conn => await conn.download(op, args) as { result: Reply<O>, body: InboundStream })
   }
 
-  async upload<O extends Op> (op: O, args: Args<O>, body: AsyncIterable<Buffer>): Promise<Reply<O>> {
-    return await this.guard(async conn => await conn.upload(op, args, body) as Reply<O>)
+  async upload<O extends Op> (op: O, args: Args<O>, body: Body): Promise<Reply<O>> {
+    return await this.guard(async conn => await conn.upload(op, args, typeof body === 'function' ? body() : body) as Reply<O>)
   }
 
   private async guard<T> (fn: (conn: RpcConnection) => Promise<T>): Promise<T> {

@@ -1,8 +1,13 @@
 // A volume as this cache manager sees it (Coda's volent): its location entry, the servers
 // that store it (its VSG) and those of them that answer now (its AVSG), the state it is
-// in, and the one way requests for it reach a server.
-import type { Args, InboundStream, Op, Reply, VolumeEntry } from '@afs-ts/common'
-import type { ServerLink } from './server-link.ts'
+// in, and the one way requests for it reach a server. For a replicated volume, reads go
+// to one member (the next when it stops answering) and updates to every member that
+// answers, in parallel (COP1), followed by the update set (COP2) so that members that
+// all took an update end with equal version vectors.
+import { makeLog, type Args, type Fid, type InboundStream, type Op, type Reply, type VolumeEntry, type VnodeStatus } from '@afs-ts/common'
+import { isUnreachable, type Body, type ServerLink } from './server-link.ts'
+
+const log = makeLog('cache-manager')
 
 /** A volume is in exactly one of these states (resolving: a replicated volume's members are being made equal). */
 export type VolumeState = 'connected' | 'disconnected' | 'reintegrating' | 'write-disconnected' | 'resolving'
@@ -11,8 +16,14 @@ export type VolumeState = 'connected' | 'disconnected' | 'reintegrating' | 'writ
 export interface VolumeCalls {
   call<O extends Op> (op: O, args: Args<O>, timeoutMs?: number): Promise<Reply<O>>
   download<O extends Op> (op: O, args: Args<O>): Promise<{ result: Reply<O>, body: InboundStream }>
-  upload<O extends Op> (op: O, args: Args<O>, body: AsyncIterable<Buffer>): Promise<Reply<O>>
+  /** `body`: a function that opens it, where the bytes may have to go to several members. */
+  upload<O extends Op> (op: O, args: Args<O>, body: Body): Promise<Reply<O>>
 }
+
+/** Requests that change a volume: a replicated volume sends them to every member that answers. */
+const UPDATES = new Set<Op>(['store', 'create', 'mkdir', 'symlink', 'mknod', 'mkmount', 'link', 'remove', 'rmdir', 'rename', 'setattr', 'setxattr', 'removexattr', 'replay'])
+/** Updates that may make an object: the first member gives it its fid, the others make it under the same. */
+const CREATES = new Set<Op>(['create', 'mkdir', 'symlink', 'mknod', 'mkmount', 'replay'])
 
 /** What a volume needs of its cell: a link per server, and the modes the whole cell is in. */
 export interface VolumeHost {
@@ -25,8 +36,14 @@ export interface VolumeHost {
   readonly reintegrating: boolean
 }
 
+type Send<T> = (l: ServerLink, args: object | undefined) => Promise<T>
+
 export class Volume implements VolumeCalls {
   private members: ServerLink[] | null = null
+  /** Members answered with different versions of an object (resolution makes them equal). */
+  onUnequal: (fid: Fid, members: string[]) => void = (fid, members) => {
+    log.info(`volume ${this.name}: members ${members.join(', ')} hold different versions of ${fid.volume}.${fid.vnode}.${fid.unique}`)
+  }
 
   /** `provisional`: a stand-in for a volume not located yet, routed to a guess until a request needs the truth. */
   constructor (private located: VolumeEntry, private readonly host: VolumeHost, readonly provisional = false) {}
@@ -37,6 +54,9 @@ export class Volume implements VolumeCalls {
 
   get id (): number { return this.located.id }
   get name (): string { return this.located.name }
+
+  /** Kept on two or more servers. */
+  get replicated (): boolean { return this.located.servers.length > 1 }
 
   /** The servers that store this volume, as the location database lists them. */
   get vsg (): ServerLink[] { return (this.members ??= this.located.servers.map(a => this.host.link(a))) }
@@ -52,8 +72,15 @@ export class Volume implements VolumeCalls {
 
   get connected (): boolean { return this.vsg.some(l => l.connected) }
 
-  /** Grows whenever the preferred member's link goes down or up: callbacks from an older epoch are void. */
-  get epoch (): number { return this.preferred.epoch }
+  /**
+   * Grows whenever a member's link goes down or up: callbacks from an older epoch are
+   * void (a member that was away may have missed breaks it would have sent).
+   */
+  get epoch (): number {
+    let e = 0
+    for (const l of this.vsg) e += l.epoch
+    return e
+  }
 
   get state (): VolumeState {
     if (this.host.reintegrating) return 'reintegrating'
@@ -66,15 +93,100 @@ export class Volume implements VolumeCalls {
   get downCause (): string { return this.preferred.downCause }
 
   async call<O extends Op> (op: O, args: Args<O>, timeoutMs?: number): Promise<Reply<O>> {
-    return await (await this.member()).call(op, args, timeoutMs)
+    if (this.provisional) return await (await this.host.locate(this.id)).call(op, args, timeoutMs)
+    const send: Send<Reply<O>> = async (l, a) => await l.call(op, a as Args<O>, timeoutMs)
+    if (!this.replicated) return await send(await this.member(), args)
+    if (UPDATES.has(op)) return await this.update(op, args, send)
+    if (op === 'fetchStatus') return await this.compared(args, send)
+    return await this.read(l => send(l, args))
   }
 
   async download<O extends Op> (op: O, args: Args<O>): Promise<{ result: Reply<O>, body: InboundStream }> {
-    return await (await this.member()).download(op, args)
+    if (this.provisional) return await (await this.host.locate(this.id)).download(op, args)
+    return await this.read(l => l.download(op, args))
   }
 
-  async upload<O extends Op> (op: O, args: Args<O>, body: AsyncIterable<Buffer>): Promise<Reply<O>> {
-    return await (await this.member()).upload(op, args, body)
+  async upload<O extends Op> (op: O, args: Args<O>, body: Body): Promise<Reply<O>> {
+    if (this.provisional) return await (await this.host.locate(this.id)).upload(op, args, body)
+    const send: Send<Reply<O>> = async (l, a) => await l.upload(op, a as Args<O>, body)
+    if (!this.replicated) return await send(await this.member(), args)
+    if (typeof body !== 'function') throw new Error(`${op} to replicated volume ${this.name}: its body must be re-openable`)
+    return await this.update(op, args, send)
+  }
+
+  /** A read: from the preferred member, and from the next one while members stop answering. */
+  private async read<T> (send: (l: ServerLink) => Promise<T>): Promise<T> {
+    for (;;) {
+      const l = await this.member()
+      try {
+        return await send(l)
+      } catch (err) {
+        // The link is down now: the next member that answers is preferred.
+        if (!isUnreachable(err) || !this.connected) throw err
+      }
+    }
+  }
+
+  /**
+   * A status from every member that answers (each promises a callback, and any one's
+   * break invalidates it): the preferred member's is the answer.
+   */
+  private async compared<T> (args: object | undefined, send: Send<T>): Promise<T> {
+    await this.member()
+    const members = this.avsg
+    const replies = await Promise.allSettled(members.map(l => send(l, args)))
+    const got = replies.flatMap((r, i) => r.status === 'fulfilled' ? [{ link: members[i], reply: r.value }] : [])
+    if (got.length === 0) return await this.read(l => send(l, args))
+    const vvs = new Set(got.map(g => vvText((g.reply as { status: VnodeStatus }).status.vv)))
+    if (vvs.size > 1) this.onUnequal((got[0].reply as { status: VnodeStatus }).status.fid, got.map(g => g.link.address))
+    return got[0].reply
+  }
+
+  /**
+   * COP1 to every member that answers. The preferred member's answer is the volume's (a
+   * create goes to it first, for the fid the others then take); members that answered
+   * otherwise are left for resolution. Then COP2 to the members that applied it.
+   */
+  private async update<T> (op: Op, args: object | undefined, send: Send<T>): Promise<T> {
+    const lead = await this.member()
+    if (!lead.connected) return await send(lead, args) // refused as unreachable, as an unreplicated volume's would be
+    let answer: T
+    let applied: ServerLink[]
+    if (CREATES.has(op)) {
+      answer = await this.read(l => send(l, args))
+      const leader = this.preferred
+      const made = madeFid(answer)
+      const rest = this.avsg.filter(l => l !== leader)
+      const results = await Promise.allSettled(rest.map(l => send(l, made ? { ...args, newFid: made } : args)))
+      applied = [leader, ...rest.filter((l, i) => this.took(l, results[i], op))]
+    } else {
+      const members = this.avsg
+      const results = await Promise.allSettled(members.map(l => send(l, args)))
+      // The first member that answered at all speaks for the volume.
+      const i = results.findIndex(r => r.status === 'fulfilled' || !isUnreachable(r.reason))
+      if (i < 0) return await send(this.preferred, args) // all stopped answering: refused as unreachable
+      const first = results[i]
+      if (first.status === 'rejected') throw first.reason
+      answer = first.value
+      applied = members.filter((l, k) => k === i || this.took(l, results[k], op))
+    }
+    this.cop2(answer, applied)
+    return answer
+  }
+
+  /** Whether a member applied an update; one that refused it is left for resolution. */
+  private took (l: ServerLink, r: PromiseSettledResult<unknown>, op: Op): boolean {
+    if (r.status === 'fulfilled') return true
+    if (!isUnreachable(r.reason)) log.warn(`volume ${this.name}: ${l.address} refused ${op} that another member applied (${(r.reason as Error).message}); resolution will make them equal`)
+    return false
+  }
+
+  /** Tells the members that applied an update which others did (not waited for: a lost COP2 is made up by resolution). */
+  private cop2 (answer: unknown, applied: ServerLink[]): void {
+    const sid = sidOf(answer)
+    const updateSet = applied.map(l => l.hello?.serverId).filter((x): x is string => x !== undefined)
+    if (!sid || updateSet.length < 2) return
+    for (const l of applied) void l.call('cop2', { volume: this.id, sid, updateSet }).catch(() => {})
   }
 
   /** The preferred member, once its first contact has been tried; a stand-in locates its volume first. */
@@ -82,6 +194,22 @@ export class Volume implements VolumeCalls {
     if (this.provisional) return await (await this.host.locate(this.id)).member()
     const l = this.preferred
     await this.host.contacted(l)
-    return l
+    return this.preferred
   }
+}
+
+/** A version vector as text in one order, to compare. */
+function vvText (vv: Record<string, number> | undefined): string {
+  return JSON.stringify(Object.entries(vv ?? {}).filter(([, n]) => n > 0).sort(([a], [b]) => a < b ? -1 : 1))
+}
+
+/** The fid of the object a create (or a replayed create) made. */
+function madeFid (reply: unknown): Fid | undefined {
+  return (reply as { status?: VnodeStatus | null } | null)?.status?.fid
+}
+
+/** The update id the members stamped, from any status in the reply. */
+function sidOf (reply: unknown): string | undefined {
+  const r = reply as Record<string, { sid?: string } | null | undefined> | null
+  return r?.status?.sid ?? r?.dir?.sid ?? r?.moved?.sid ?? r?.fromDir?.sid ?? undefined
 }

@@ -133,7 +133,7 @@ export class WholeFiles {
           size = await this.d.containers.size(o.key)
           return await cell.route(o.status.fid.volume).upload('store',
             { fid: o.status.fid, size, ...localMtime(o), ...(o.localCtimeMs ? { ctimeMs: o.localCtimeMs } : {}), ...fenced(this.d.fileLocks.writeGeneration(o.status.fid)), seq },
-            size === 0 ? noBytes() : createReadStream(this.d.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES }))
+            () => size === 0 ? noBytes() : createReadStream(this.d.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES }))
         })
       } catch (err) {
         if (isUnreachable(err)) return await this.d.emulator.store(cell, o, seq)

@@ -7,13 +7,13 @@ import { open as openFile } from 'node:fs/promises'
 import { mkdir } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
 import {
-  AfsError, Download, RpcConnection, badRequest, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, protocolError, requests,
+  AfsError, Download, Peer, RpcConnection, badRequest, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, protocolError, requests,
   noLock, wouldBlock, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
   type Args, type Reply, type StatusReply, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, type LocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
-import { VolumeStore, type Within } from './volume-store.ts'
+import { VolumeStore, type Update } from './volume-store.ts'
 import { Replayer } from './replay.ts'
 import { newObject, toStatus, type Making } from './vnode.ts'
 import type { Database } from 'lmdb'
@@ -23,6 +23,8 @@ const log = makeLog('fileserver')
 type Answer<O extends Op> = Reply<O> | Download<Reply<O>>
 /** A client that does not acknowledge a callback break in this time loses its promises. */
 export const CALLBACK_BREAK_TIMEOUT_MS = 5_000
+/** Updates awaiting COP2 kept at most (the oldest go first). */
+const COP2_PENDING_MAX = 100_000
 /** How often a server that could not reach the location database at start tries again. */
 const REJOIN_MS = 2_000
 
@@ -54,6 +56,9 @@ export class FileServer {
   private server: Server | null = null
   private address = ''
   private rejoin: NodeJS.Timeout | null = null
+  /** Updates of replicated volumes awaiting their COP2, by update id (oldest first; a lost COP2 is made up by resolution). */
+  private readonly cop2Pending = new Map<string, { volume: number, vnodes: number[] }>()
+  private readonly peers = new Map<string, Peer>()
 
   private constructor (readonly opts: FileServerOptions, store: VolumeStore, readonly serverId: string) {
     this.store = store
@@ -153,16 +158,47 @@ export class FileServer {
     for (const c of this.clients.values()) c.destroy()
     this.clients.clear()
     await new Promise<void>(resolve => this.server ? this.server.close(() => resolve()) : resolve())
+    for (const p of this.peers.values()) p.close()
     await this.vldb.close()
     await this.store.close()
   }
 
-  async createVolume (name: string, quota: number) {
-    const entry = await this.vldb.create(name, [this.address], quota)
-    await this.store.createVolume(entry.id, name, quota)
-    await this.store.root.flushed
-    log.info(`created volume ${name} (${entry.id})`)
+  /**
+   * A new volume on `servers` (this one among them): registered, then made on each.
+   * Two or more servers make a replicated volume, each member in its own slot.
+   */
+  async createVolume (name: string, quota: number, servers = [this.address]) {
+    if (!servers.includes(this.address)) throw invalid(`ask one of the volume's own servers (${servers.join(', ')}) to create it`)
+    if (new Set(servers).size !== servers.length) throw invalid('a server is named twice')
+    const entry = await this.vldb.create(name, servers, quota)
+    const createdMs = Date.now()
+    const failed: string[] = []
+    await Promise.all(servers.map(async (address, slot) => {
+      try {
+        if (address === this.address) await this.attach(entry.id, name, quota, servers.length > 1 ? slot : null, createdMs)
+        else await this.peer(address).call('volAttach', { id: entry.id, name, quota, slot, createdMs })
+      } catch (err) { failed.push(`${address}: ${(err as Error).message}`) }
+    }))
+    if (failed.length) throw new AfsError('IO', `volume ${name} (${entry.id}) is registered on ${servers.join(', ')} but was not made on ${failed.join('; ')}`)
+    log.info(`created volume ${name} (${entry.id}) on ${servers.join(', ')}`)
     return entry
+  }
+
+  /** Makes a volume here: alone, or as replica `slot` of a replicated one. */
+  private async attach (id: number, name: string, quota: number, slot: number | null, createdMs: number): Promise<void> {
+    await this.store.createVolume(id, name, quota, slot === null ? undefined : { self: this.serverId, slot }, createdMs)
+    await this.store.root.flushed
+  }
+
+  /** A connection to another server of the cell (for replicas), made once. */
+  private peer (address: string): Peer {
+    let p = this.peers.get(address)
+    if (!p) {
+      // Another server may hold callback promises for us only by accident (we never cache): its breaks are taken and dropped.
+      p = new Peer(address, `server:${this.serverId}`, { cell: this.cell, handler: async () => ({}) })
+      this.peers.set(address, p)
+    }
+    return p
   }
 
   private accept (socket: Socket): void {
@@ -204,7 +240,8 @@ export class FileServer {
     vlUpdate: async ({ id, servers, quota }) => await this.vldb.update(id, { ...(servers ? { servers } : {}), ...(quota !== undefined ? { quota } : {}) }),
     vlRegister: async a => ({ before: (await this.vldb.registerServer(a.serverId, a.address)) ?? null }),
     vlServers: async () => await this.vldb.servers(),
-    volCreate: async a => await this.createVolume(a.name, a.quota ?? 0),
+    volCreate: async a => await this.createVolume(a.name, a.quota ?? 0, a.servers),
+    volAttach: async a => { await this.attach(a.id, a.name, a.quota, a.slot, a.createdMs); return {} },
     volSetQuota: async a => await this.onSetQuota(a.name, a.quota),
     statfs: async a => await this.store.statfs(a.volume),
     fetchStatus: (a, _, me) => this.reply(me, this.store.status(a.fid)),
@@ -215,7 +252,7 @@ export class FileServer {
     readlink: a => ({ target: this.store.get(a.fid).target ?? '' }),
     store: async (a, ctx, me) => await this.onStore(a, ctx, me),
     setattr: async ({ fid, seq, ...change }, _, me) =>
-      await this.mutated(me, [fid], this.reply(me, await this.once(me, { seq }, fid, mark => this.store.setattr(fid, change, mark)))),
+      await this.mutated(me, [fid], this.reply(me, await this.once(me, { seq }, fid, u => this.store.setattr(fid, change, u)))),
     setxattr: async (a, _, me) => await this.onXattr(a, a.value, a.mode, me),
     removexattr: async (a, _, me) => await this.onXattr(a, null, 'replace', me),
     lock: async (a, _, me) => await this.onLock(a, me!),
@@ -228,13 +265,20 @@ export class FileServer {
     mknod: async (a, _, me) => await this.onCreate({ ...a, op: 'mknod' }, me),
     mkmount: async (a, _, me) => await this.onCreate({ ...a, op: 'mkmount' }, me),
     link: async (a, _, me) => {
-      const r = await this.once(me, a, a.dir, mark => this.store.link(a.dir, a.name, a.fid, mark))
+      const r = await this.once(me, a, a.dir, u => this.store.link(a.dir, a.name, a.fid, u))
       return await this.mutated(me, [a.dir, a.fid], { ...this.reply(me, r.status), dir: r.dir })
     },
     remove: async (a, _, me) => await this.onRemove(a, false, me),
     rmdir: async (a, _, me) => await this.onRemove(a, true, me),
     rename: async (a, _, me) => await this.onRename(a, me),
     replay: async (a, ctx, me) => await this.onReplay(a, ctx, me),
+    cop2: async a => {
+      const pending = this.cop2Pending.get(a.sid)
+      if (!pending || pending.volume !== a.volume) return {}
+      this.cop2Pending.delete(a.sid)
+      await this.store.cop2(a.volume, pending.vnodes, a.updateSet)
+      return {}
+    },
   }
 
   private async handle<O extends Op> (op: O, a: Args<O>, ctx: RequestContext, client: ClientRecord | null): Promise<unknown> {
@@ -295,12 +339,12 @@ export class FileServer {
       throw noLock(`the write lock (generation ${a.lock}) this store was made under is no longer held`)
     }
     const body = ctx.body
-    const status = await this.once(me, a, a.fid, mark => this.store.store(a.fid, body, a.size, { mtimeMs: a.mtimeMs, mtimeNs: a.mtimeNs, ctimeMs: a.ctimeMs }, mark, { ifVersion: a.ifVersion }))
+    const status = await this.once(me, a, a.fid, u => this.store.store(a.fid, body, a.size, { mtimeMs: a.mtimeMs, mtimeNs: a.mtimeNs, ctimeMs: a.ctimeMs }, u, { ifVersion: a.ifVersion }))
     return await this.mutated(me, [a.fid], this.reply(me, status))
   }
 
   private async onXattr (a: { fid: Fid, name: string, seq?: number }, value: Uint8Array | null, mode: XattrMode, me: string | null) {
-    const status = await this.once(me, a, a.fid, mark => this.store.setxattr(a.fid, a.name, value, mode, mark))
+    const status = await this.once(me, a, a.fid, u => this.store.setxattr(a.fid, a.name, value, mode, u))
     return await this.mutated(me, [a.fid], this.reply(me, status))
   }
 
@@ -315,7 +359,7 @@ export class FileServer {
 
   private async onCreate (a: Making & { dir: Fid, name: string, seq?: number }, me: string | null) {
     if (a.op === 'mkmount') await this.vldb.get(a.volume)
-    const r = await this.once(me, a, a.dir, mark => this.store.create(a.dir, a.name, newObject(a), mark))
+    const r = await this.once(me, a, a.dir, u => this.store.create(a.dir, a.name, newObject(a), u))
     return await this.mutated(me, [a.dir], { ...this.reply(me, r.status), dir: r.dir })
   }
 
@@ -334,18 +378,20 @@ export class FileServer {
   }
 
   private async onRemove (a: Args<'remove'>, directory: boolean, me: string | null) {
-    const r = await this.once(me, a, a.dir, mark => this.store.remove(a.dir, a.name, directory, mark, { ifFid: a.ifFid, ifVersion: a.ifVersion }))
+    const r = await this.once(me, a, a.dir, u => this.store.remove(a.dir, a.name, directory, u, { ifFid: a.ifFid, ifVersion: a.ifVersion }))
     return await this.mutated(me, [a.dir, r.fid], { dir: r.dir, status: r.status })
   }
 
   private async onRename (a: Args<'rename'>, me: string | null) {
-    const r = await this.once(me, a, a.fromDir, mark => this.store.rename(a.fromDir, a.fromName, a.toDir, a.toName, mark))
+    const r = await this.once(me, a, a.fromDir, u => this.store.rename(a.fromDir, a.fromName, a.toDir, a.toName, u))
     const changed = [a.fromDir, a.toDir, r.moved.fid, ...(r.replaced ? [r.replaced.fid] : [])]
     return await this.mutated(me, changed, r)
   }
 
   private async onReplay (a: Args<'replay'>, ctx: RequestContext, me: string | null) {
-    const { reply, changed } = await this.replayer.apply(me ?? '', a.seq, a.record, ctx.body)
+    const u = this.update(me, a.seq, a.newFid)
+    const { reply, changed } = await this.replayer.apply(me ?? '', a.seq, a.record, ctx.body, u)
+    this.touched(a.record.fid.volume, u)
     if (reply.status) this.callbacks.grant(fidKey(reply.status.fid), me ?? '')
     return await this.mutated(me, changed, reply)
   }
@@ -354,9 +400,25 @@ export class FileServer {
    * Runs a mutation; one the client numbered (`seq`) is applied at most once, whether it
    * comes as this request or as the log record the client made of it when it gave up.
    */
-  private async once<T> (me: string | null, n: { seq?: number, removeSeq?: number }, on: Fid, change: (mark?: Within) => Promise<T>): Promise<T> {
-    if (n.seq === undefined || me === null) return await change()
-    return await this.replayer.connected({ client: me, seq: n.seq, removeSeq: n.removeSeq }, on.volume, change)
+  private async once<T> (me: string | null, n: { seq?: number, removeSeq?: number, newFid?: Fid }, on: Fid, change: (u: Update) => Promise<T>): Promise<T> {
+    const u = this.update(me, n.seq, n.newFid)
+    const out = n.seq === undefined || me === null
+      ? await change(u)
+      : await this.replayer.connected({ client: me, seq: n.seq, removeSeq: n.removeSeq }, on.volume, u, change)
+    this.touched(on.volume, u)
+    return out
+  }
+
+  /** An update's context: its id (the client's number for it, when numbered), the fid a create is to take. */
+  private update (me: string | null, seq: number | undefined, newFid: Fid | undefined): Update {
+    return { sid: me !== null && seq !== undefined ? `${me}:${seq}` : undefined, fid: newFid, touched: [] }
+  }
+
+  /** An update a replicated volume stamped: kept until the client's COP2 says which members took it too. */
+  private touched (volume: number, u: Update): void {
+    if (!u.sid || !u.touched?.length) return
+    this.cop2Pending.set(u.sid, { volume, vnodes: u.touched })
+    if (this.cop2Pending.size > COP2_PENDING_MAX) this.cop2Pending.delete(this.cop2Pending.keys().next().value!)
   }
 
   /** After a committed mutation: wait until it is on disk, break every other client's promises on `fids`, then reply. */

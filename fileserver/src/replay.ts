@@ -13,7 +13,7 @@ import {
   conflict, notFound, stale, type CmlRecordBody, type ConflictKind, type Fid, type ReplayReply, type VnodeStatus, sameFid,
 } from '@afs-ts/common'
 import type { InboundStream } from '@afs-ts/common'
-import type { VolumeStore, Within } from './volume-store.ts'
+import type { Update, VolumeStore, Within } from './volume-store.ts'
 import { newObject, toStatus } from './vnode.ts'
 
 /** Results of a client's changes are kept for this many of its numbers below its newest. */
@@ -34,8 +34,8 @@ export class Replayer {
   }
 
   /** Applies `record` for `client` unless it already was; returns the fids whose callbacks must break. */
-  async apply (client: string, seq: number, record: CmlRecordBody, body: InboundStream | null): Promise<{ reply: ReplayReply, changed: Fid[] }> {
-    const r = await this.once({ client, seq }, record.fid.volume, mark => this.perform(record, body, mark))
+  async apply (client: string, seq: number, record: CmlRecordBody, body: InboundStream | null, u: Update = {}): Promise<{ reply: ReplayReply, changed: Fid[] }> {
+    const r = await this.once({ client, seq }, record.fid.volume, u, v => this.perform(record, body, v))
     if ('duplicate' in r) return { reply: { seq, status: r.duplicate, duplicate: true }, changed: [] }
     return { reply: { seq, status: r.status, duplicate: false }, changed: r.done }
   }
@@ -44,8 +44,8 @@ export class Replayer {
    * A connected request the client numbered: applied once, like a replayed record. A
    * number already applied (its record replayed first) is refused and changes nothing.
    */
-  async connected<T> (n: Numbered, volume: number, change: (mark: Within) => Promise<T>): Promise<T> {
-    const r = await this.once(n, volume, change)
+  async connected<T> (n: Numbered, volume: number, u: Update, change: (u: Update) => Promise<T>): Promise<T> {
+    const r = await this.once(n, volume, u, change)
     if ('duplicate' in r) throw stale(`change ${n.seq} of this client was applied already (replayed from its log)`)
     return r.done
   }
@@ -59,11 +59,11 @@ export class Replayer {
   }
 
   /**
-   * Runs `change` as numbered change `n` unless it was applied already; the change calls
-   * `mark` inside its transaction. The same number arriving twice at once (a replay
+   * Runs `change` as numbered change `n` unless it was applied already; the change runs
+   * `u.within` inside its transaction. The same number arriving twice at once (a replay
    * overtaking the request it stands for) waits for the first.
    */
-  private async once<T> (n: Numbered, volume: number, change: (mark: Within) => Promise<T>): Promise<{ done: T, status: VnodeStatus | null } | { duplicate: VnodeStatus | null }> {
+  private async once<T> (n: Numbered, volume: number, u: Update, change: (u: Update) => Promise<T>): Promise<{ done: T, status: VnodeStatus | null } | { duplicate: VnodeStatus | null }> {
     const key = `${n.client}:${n.seq}`
     for (let going = this.busy.get(key); going; going = this.busy.get(key)) await going.catch(() => {})
     const before = this.applied(n.client, n.seq)
@@ -74,7 +74,8 @@ export class Replayer {
       this.remember(n.client, n.seq, status)
       if (n.removeSeq !== undefined) this.remember(n.client, n.removeSeq, null)
     }
-    const p = change(mark)
+    u.within = mark
+    const p = change(u)
     this.busy.set(key, p)
     try {
       const done = await p
@@ -91,7 +92,8 @@ export class Replayer {
     for (const k of this.results.getKeys({ start: [client, 0], end: [client, floor + 1] })) this.results.remove(k)
   }
 
-  private async perform (r: CmlRecordBody, body: InboundStream | null, mark: Within): Promise<Fid[]> {
+  private async perform (r: CmlRecordBody, body: InboundStream | null, u: Update): Promise<Fid[]> {
+    const mark = u.within!
     const s = this.store
     switch (r.op) {
       case 'create': case 'mkdir': case 'symlink': case 'mknod': {
@@ -99,25 +101,25 @@ export class Replayer {
         // Two clients made the same directory: one directory, with both sides' entries in it.
         if (there && r.op === 'mkdir' && s.get(there).type === 'dir') { await s.record(() => mark(s.get(there))); return [] }
         if (there) throw conflicted('name/name', `${r.name} was created on the server too`)
-        await s.create(r.dir, r.name, newObject(r), mark)
+        await s.create(r.dir, r.name, newObject(r), u)
         return [r.dir]
       }
       case 'store': {
         this.checkBase(r.fid, r.base, 'remove/update')
         if (!body) throw conflicted('update/update', 'store without data')
         // The base is checked again inside the transaction: a store may land in between.
-        await s.store(r.fid, body, r.size, { mtimeMs: r.mtimeMs, mtimeNs: r.mtimeNs }, mark, { ifVersion: r.base ?? undefined })
+        await s.store(r.fid, body, r.size, { mtimeMs: r.mtimeMs, mtimeNs: r.mtimeNs }, u, { ifVersion: r.base ?? undefined })
         return [r.fid]
       }
       case 'setattr': {
         this.checkBase(r.fid, r.base, 'remove/update')
-        await s.setattr(r.fid, r.attrs, mark)
+        await s.setattr(r.fid, r.attrs, u)
         return [r.fid]
       }
       case 'xattr': {
         this.checkBase(r.fid, r.base, 'remove/update')
         // Checked against the cache when it was made: set or removed whatever the server has now.
-        await s.setxattr(r.fid, r.attr, r.value, 'either', mark)
+        await s.setxattr(r.fid, r.attr, r.value, 'either', u)
         return [r.fid]
       }
       case 'remove': case 'rmdir': {
@@ -125,7 +127,7 @@ export class Replayer {
         if (!now) { await s.record(mark); return [] } // removed on both sides: nothing to do
         if (!sameFid(now, r.fid)) throw conflicted('update/remove', `${r.name} names another object on the server now`)
         this.checkBase(r.fid, r.base, 'update/remove', true)
-        await s.remove(r.dir, r.name, r.op === 'rmdir', mark, { ifFid: r.fid, ifVersion: r.op === 'remove' ? r.base ?? undefined : undefined })
+        await s.remove(r.dir, r.name, r.op === 'rmdir', u, { ifFid: r.fid, ifVersion: r.op === 'remove' ? r.base ?? undefined : undefined })
         return [r.dir, r.fid]
       }
       case 'rename': {
@@ -134,12 +136,12 @@ export class Replayer {
         if (!now || !sameFid(now, r.fid)) throw conflicted('rename', `${r.fromName} was renamed or removed on the server`)
         const target = s.lookup(r.toDir, r.toName)
         if (target && !sameFid(target, r.fid)) throw conflicted('rename', `${r.toName} was created on the server too`)
-        await s.rename(r.fromDir, r.fromName, r.toDir, r.toName, mark)
+        await s.rename(r.fromDir, r.fromName, r.toDir, r.toName, u)
         return [r.fromDir, r.toDir, r.fid]
       }
       case 'link': {
         if (s.lookup(r.dir, r.name)) throw conflicted('name/name', `${r.name} was created on the server too`)
-        await s.link(r.dir, r.name, r.fid, mark)
+        await s.link(r.dir, r.name, r.fid, u)
         return [r.dir, r.fid]
       }
       default: { const never: never = r; throw notFound(`unknown record ${JSON.stringify(never)}`) }

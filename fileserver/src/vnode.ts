@@ -23,6 +23,8 @@ export interface VolumeRecord {
   usage: number
   files: number
   nextVnode: number
+  /** A replicated volume's member: this server's id, its slot among the sites (its stripe of vnode numbers), and how many updates it applied. */
+  replica?: { self: string, slot: number, version: number }
 }
 
 /** What a create makes. */
@@ -58,5 +60,6 @@ export function toStatus (volume: number, v: VnodeRecord): VnodeStatus {
   if (v.atimeNs) s.atimeNs = v.atimeNs
   if (v.mtimeNs) s.mtimeNs = v.mtimeNs
   if (v.xattrs) s.xattrs = v.xattrs
+  if (v.vv) { s.vv = v.vv; s.sid = v.sid }
   return s
 }

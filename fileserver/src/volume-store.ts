@@ -8,7 +8,7 @@ import { statfs as fsStatfs } from 'node:fs/promises'
 import {
   conflict, crossVolume, exists, sameFid, invalid, permission, isDir, notDir, notEmpty, notFound, noData, noSpace, notPermitted, quotaExceeded, takesXattr, xattrBytes,
   type Fid, type ObjectType, type StatfsReply, type RenameReply, type VnodeStatus, type XattrMode,
-  tooManyLinks, DIR_PAGE_ENTRIES, MAX_LINKS, MAX_XATTR_TOTAL_BYTES, ROOT_VNODE, ROOT_UNIQUE,
+  tooManyLinks, DIR_PAGE_ENTRIES, MAX_LINKS, MAX_VOLUME_SITES, MAX_XATTR_TOTAL_BYTES, ROOT_VNODE, ROOT_UNIQUE,
 } from '@afs-ts/common'
 import { BlobStore } from './blob-store.ts'
 import { toStatus, type DirentValue, type NewObject, type VnodeRecord, type VolumeRecord } from './vnode.ts'
@@ -21,6 +21,15 @@ export interface Mtime { mtimeMs?: number, mtimeNs?: number, ctimeMs?: number }
 
 /** Runs inside a mutation's write transaction with the record it wrote (replay bookkeeping). */
 export type Within = (record: VnodeRecord | null) => void
+
+/**
+ * What a mutation carries besides its arguments. `within`: bookkeeping to run inside its
+ * transaction; `sid`: the id of the update (its client and number, Coda's StoreId) that
+ * a replicated volume stamps on what it changes; `fid`: for a create in a replicated
+ * volume, the fid the first member gave the new object (the others make it under the
+ * same); `touched`: filled with the vnodes a replicated volume stamped (for COP2).
+ */
+export interface Update { within?: Within, sid?: string, fid?: Fid, touched?: number[] }
 
 /**
  * Conditions checked inside a mutation's transaction, so no other change slips in
@@ -38,6 +47,8 @@ export class VolumeStore {
   private readonly vnodes: Database<VnodeRecord, VKey>
   private readonly dirents: Database<DirentValue, DKey>
   private readonly volumes: Database<VolumeRecord, number>
+  /** Numbers this server's own updates of replicated volumes (those no client numbered). */
+  private unnumbered = 0
 
   private constructor (dir: string) {
     this.root = openLmdb({ path: join(dir, 'meta.lmdb'), compression: false })
@@ -66,15 +77,64 @@ export class VolumeStore {
 
   // ---- volumes ----
 
-  async createVolume (id: number, name: string, quota: number): Promise<void> {
-    const now = Date.now()
+  /**
+   * A new volume with an empty root directory. `replica`: this server's place in a
+   * replicated volume (its id, its slot among the sites); every member starts with the
+   * same root, made at `createdMs`.
+   */
+  async createVolume (id: number, name: string, quota: number, replica?: { self: string, slot: number }, createdMs = Date.now()): Promise<void> {
     await this.root.transaction(() => {
       if (this.volumes.get(id)) throw exists(`volume ${id} exists on this server`)
-      this.volumes.put(id, { id, name, quota, usage: 0, files: 1, nextVnode: ROOT_VNODE + 1 })
-      this.vnodes.put([id, ROOT_VNODE], {
+      const vol: VolumeRecord = { id, name, quota, usage: 0, files: 1, nextVnode: ROOT_VNODE + 1 }
+      if (replica) vol.replica = { ...replica, version: 0 }
+      this.volumes.put(id, vol)
+      const root: VnodeRecord = {
         vnode: ROOT_VNODE, unique: ROOT_UNIQUE, type: 'dir', mode: 0o755, uid: 0, gid: 0, nlink: 2, size: DIR_SIZE,
-        atimeMs: now, mtimeMs: now, ctimeMs: now, dataVersion: 1, parent: ROOT_VNODE,
-      })
+        atimeMs: createdMs, mtimeMs: createdMs, ctimeMs: createdMs, dataVersion: 1, parent: ROOT_VNODE,
+      }
+      if (replica) { root.vv = {}; root.sid = `created:${id}` }
+      this.vnodes.put([id, ROOT_VNODE], root)
+    })
+  }
+
+  /** This server's part in a replicated volume, or undefined for a volume kept here alone. */
+  replicaOf (id: number): VolumeRecord['replica'] {
+    return this.volume(id).replica
+  }
+
+  /**
+   * The fid of a new object: the one the first member gave it (a replicated volume's
+   * other members), else the next free vnode — in a replicated volume, of this member's
+   * stripe, so that members that cannot reach each other never hand out the same fid.
+   */
+  private newFid (vol: VolumeRecord, given?: Fid): { vnode: number, unique: number, next: number } {
+    if (given) {
+      if (this.vnodes.get([vol.id, given.vnode])) throw exists(`object ${vol.id}.${given.vnode} exists on this member`)
+      return { vnode: given.vnode, unique: given.unique, next: vol.nextVnode }
+    }
+    let vnode = vol.nextVnode
+    if (vol.replica) while (vnode % MAX_VOLUME_SITES !== vol.replica.slot || this.vnodes.get([vol.id, vnode])) vnode++
+    return { vnode, unique: 1, next: vnode + 1 }
+  }
+
+  /**
+   * COP2: the members in `updateSet` all applied update `sid`, which touched `vnodes`
+   * here: their slots of these vnodes' vectors count it too, so that members that took
+   * the same updates end with equal vectors.
+   */
+  async cop2 (volume: number, vnodes: number[], updateSet: string[]): Promise<void> {
+    const self = this.volume(volume).replica?.self
+    if (!self) return
+    const counts = new Map<number, number>()
+    for (const v of vnodes) counts.set(v, (counts.get(v) ?? 0) + 1)
+    await this.root.transaction(() => {
+      for (const [vnode, n] of counts) {
+        const rec = this.vnodes.get([volume, vnode])
+        if (!rec) continue
+        const vv = { ...rec.vv }
+        for (const m of updateSet) if (m !== self) vv[m] = (vv[m] ?? 0) + n
+        this.vnodes.put([volume, vnode], { ...rec, vv })
+      }
     })
   }
 
@@ -160,17 +220,17 @@ export class VolumeStore {
   }
 
   /** Replaces a file's whole contents with `body` (exactly `size` bytes). */
-  async store (fid: Fid, body: AsyncIterable<Buffer>, size: number, mtime: Mtime = {}, within?: Within, expect: Expect = {}): Promise<VnodeStatus> {
+  async store (fid: Fid, body: AsyncIterable<Buffer>, size: number, mtime: Mtime = {}, u: Update = {}, expect: Expect = {}): Promise<VnodeStatus> {
     const before = this.get(fid)
     if (before.type !== 'file') throw isDir('not a file')
     checkExpected(before, expect, 'update/update')
     this.checkQuota(fid.volume, size - before.size)
     const blob = await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, body, size)
-    return await this.replaceBlob(fid, blob, mtime, within, expect)
+    return await this.replaceBlob(fid, blob, mtime, u, expect)
   }
 
   /** New contents, with `extra` attributes; the mtime is `extra`'s or now. */
-  private async replaceBlob (fid: Fid, blob: { name: string, size: number }, extra: Partial<VnodeRecord> = {}, within?: Within, expect: Expect = {}): Promise<VnodeStatus> {
+  private async replaceBlob (fid: Fid, blob: { name: string, size: number }, extra: Partial<VnodeRecord> = {}, u: Update = {}, expect: Expect = {}): Promise<VnodeStatus> {
     let old: string | undefined
     let out: VnodeRecord | null = null
     const now = Date.now()
@@ -184,9 +244,9 @@ export class VolumeStore {
         // A change time from the writer (the time of its last write) never moves ctime back.
         const ctimeMs = extra.ctimeMs === undefined ? now : Math.max(v.ctimeMs, extra.ctimeMs)
         out = { ...v, ...extra, ...mtime, blob: blob.name, size: blob.size, dataVersion: v.dataVersion + 1, ctimeMs }
-        this.vnodes.put([fid.volume, fid.vnode], out)
+        this.put(fid.volume, out!, u)
         this.addUsage(fid.volume, blob.size - v.size, 0)
-        within?.(out)
+        u.within?.(out)
       })
     } catch (err) {
       await this.blobs.remove(fid.volume, blob.name)
@@ -210,11 +270,28 @@ export class VolumeStore {
   }
 
   /** Runs inside a write transaction: bumps a directory's version and times. */
-  private touchDir (volume: number, dir: VnodeRecord, change: Partial<VnodeRecord> = {}): VnodeRecord {
+  private touchDir (volume: number, dir: VnodeRecord, u: Update, change: Partial<VnodeRecord> = {}): VnodeRecord {
     const now = Date.now()
     const next = { ...dir, ...change, dataVersion: dir.dataVersion + 1, mtimeMs: now, mtimeNs: 0, ctimeMs: now }
-    this.vnodes.put([volume, dir.vnode], next)
+    this.put(volume, next, u)
     return next
+  }
+
+  /**
+   * Runs inside a write transaction: writes a changed vnode. In a replicated volume the
+   * change counts as one more update by this member (its slot of the version vector)
+   * under the update's id, and so does the volume's version.
+   */
+  private put (volume: number, rec: VnodeRecord, u: Update): void {
+    const vol = this.volumes.get(volume)
+    const r = vol?.replica
+    if (vol && r) {
+      rec.vv = { ...rec.vv, [r.self]: (rec.vv?.[r.self] ?? 0) + 1 }
+      rec.sid = u.sid ?? `${r.self}:${Date.now()}:${++this.unnumbered}`
+      u.touched?.push(rec.vnode)
+      this.volumes.put(volume, { ...vol, replica: { ...r, version: r.version + 1 } })
+    }
+    this.vnodes.put([volume, rec.vnode], rec)
   }
 
   private dirFor (fid: Fid): VnodeRecord {
@@ -223,7 +300,7 @@ export class VolumeStore {
     return d
   }
 
-  async create (dirFid: Fid, name: string, obj: NewObject, within?: Within): Promise<{ status: VnodeStatus, dir: VnodeStatus }> {
+  async create (dirFid: Fid, name: string, obj: NewObject, u: Update = {}): Promise<{ status: VnodeStatus, dir: VnodeStatus }> {
     let made: VnodeRecord | null = null
     let dirOut: VnodeRecord | null = null
     const now = Date.now()
@@ -231,25 +308,25 @@ export class VolumeStore {
       const dir = this.dirFor(dirFid)
       if (this.dirents.get([dirFid.volume, dir.vnode, name])) throw exists(`${name} exists`)
       const vol = this.volume(dirFid.volume)
-      const vnode = vol.nextVnode
-      this.volumes.put(vol.id, { ...vol, nextVnode: vnode + 1, files: vol.files + 1 })
+      const { vnode, unique, next } = this.newFid(vol, u.fid)
+      this.volumes.put(vol.id, { ...vol, nextVnode: next, files: vol.files + 1 })
       const isDirectory = obj.type === 'dir'
       made = {
-        vnode, unique: 1, type: obj.type, mode: obj.mode & 0o7777, uid: obj.uid, gid: obj.gid, nlink: isDirectory ? 2 : 1,
+        vnode, unique, type: obj.type, mode: obj.mode & 0o7777, uid: obj.uid, gid: obj.gid, nlink: isDirectory ? 2 : 1,
         size: isDirectory ? DIR_SIZE : Buffer.byteLength(obj.target ?? ''), atimeMs: now, mtimeMs: now, ctimeMs: now,
         dataVersion: 1, parent: dir.vnode,
       }
       if (obj.target !== undefined) made.target = obj.target
       if (obj.rdev !== undefined) made.rdev = obj.rdev
-      this.vnodes.put([vol.id, vnode], made)
-      this.dirents.put([vol.id, dir.vnode, name], [vnode, 1, obj.type])
-      dirOut = this.touchDir(vol.id, dir, isDirectory ? { nlink: dir.nlink + 1 } : {})
-      within?.(made)
+      this.put(vol.id, made, u)
+      this.dirents.put([vol.id, dir.vnode, name], [vnode, unique, obj.type])
+      dirOut = this.touchDir(vol.id, this.vnodes.get([vol.id, dir.vnode])!, u, isDirectory ? { nlink: dir.nlink + 1 } : {})
+      u.within?.(made)
     })
     return { status: toStatus(dirFid.volume, made!), dir: toStatus(dirFid.volume, dirOut!) }
   }
 
-  async link (dirFid: Fid, name: string, target: Fid, within?: Within): Promise<{ status: VnodeStatus, dir: VnodeStatus }> {
+  async link (dirFid: Fid, name: string, target: Fid, u: Update = {}): Promise<{ status: VnodeStatus, dir: VnodeStatus }> {
     if (target.volume !== dirFid.volume) throw crossVolume('hard links stay within a volume')
     let linked: VnodeRecord | null = null
     let dirOut: VnodeRecord | null = null
@@ -260,16 +337,16 @@ export class VolumeStore {
       if (v.nlink >= MAX_LINKS) throw tooManyLinks(`it has ${v.nlink} names already, the most a file may have`)
       if (this.dirents.get([dirFid.volume, dir.vnode, name])) throw exists(`${name} exists`)
       linked = { ...v, nlink: v.nlink + 1, ctimeMs: Date.now() }
-      this.vnodes.put([target.volume, v.vnode], linked)
+      this.put(target.volume, linked!, u)
       this.dirents.put([dirFid.volume, dir.vnode, name], [v.vnode, v.unique, v.type])
-      dirOut = this.touchDir(dirFid.volume, dir)
-      within?.(linked)
+      dirOut = this.touchDir(dirFid.volume, this.vnodes.get([dirFid.volume, dir.vnode])!, u)
+      u.within?.(linked)
     })
     return { status: toStatus(dirFid.volume, linked!), dir: toStatus(dirFid.volume, dirOut!) }
   }
 
   /** Removes a name (rmdir when `directory`); returns the parent and the object's fid and new status (null when gone). */
-  async remove (dirFid: Fid, name: string, directory: boolean, within?: Within, expect: Expect = {}): Promise<{ dir: VnodeStatus, fid: Fid, status: VnodeStatus | null }> {
+  async remove (dirFid: Fid, name: string, directory: boolean, u: Update = {}, expect: Expect = {}): Promise<{ dir: VnodeStatus, fid: Fid, status: VnodeStatus | null }> {
     let dirOut: VnodeRecord | null = null
     let fid: Fid | null = null
     let after: VnodeRecord | null = null
@@ -286,19 +363,19 @@ export class VolumeStore {
       if (!directory && v.type === 'dir') throw isDir(`${name} is a directory`)
       if (directory && !this.isEmptyDir(fid)) throw notEmpty(`${name} is not empty`)
       this.dirents.remove([dirFid.volume, dir.vnode, name])
-      dirOut = this.touchDir(dirFid.volume, dir, directory ? { nlink: dir.nlink - 1 } : {})
-      ;({ after, freed } = this.unlinkVnode(fid, v))
-      within?.(after)
+      dirOut = this.touchDir(dirFid.volume, dir, u, directory ? { nlink: dir.nlink - 1 } : {})
+      ;({ after, freed } = this.unlinkVnode(fid, v, u))
+      u.within?.(after)
     })
     await this.blobs.remove(dirFid.volume, freed)
     return { dir: toStatus(dirFid.volume, dirOut!), fid: fid!, status: after ? toStatus(dirFid.volume, after) : null }
   }
 
   /** Runs inside a write transaction: drops one name of `v`; deletes it with its last name. */
-  private unlinkVnode (fid: Fid, v: VnodeRecord): { after: VnodeRecord | null, freed?: string } {
+  private unlinkVnode (fid: Fid, v: VnodeRecord, u: Update): { after: VnodeRecord | null, freed?: string } {
     if (v.type !== 'dir' && v.nlink > 1) {
       const after = { ...v, nlink: v.nlink - 1, ctimeMs: Date.now() }
-      this.vnodes.put([fid.volume, fid.vnode], after)
+      this.put(fid.volume, after, u)
       return { after }
     }
     this.vnodes.remove([fid.volume, fid.vnode])
@@ -311,7 +388,7 @@ export class VolumeStore {
     return true
   }
 
-  async rename (fromDir: Fid, fromName: string, toDir: Fid, toName: string, within?: Within): Promise<RenameReply> {
+  async rename (fromDir: Fid, fromName: string, toDir: Fid, toName: string, u: Update = {}): Promise<RenameReply> {
     if (fromDir.volume !== toDir.volume) throw crossVolume('rename across volumes')
     const vol = fromDir.volume
     const out: RenameReply = { fromDir: null!, toDir: null!, moved: null!, replaced: null }
@@ -325,32 +402,32 @@ export class VolumeStore {
       const dst = fromDir.vnode === toDir.vnode ? src : this.dirFor(toDir)
       if (fromDir.vnode === toDir.vnode && fromName === toName) {
         Object.assign(out, { fromDir: toStatus(vol, src), toDir: toStatus(vol, src), moved: toStatus(vol, moved) })
-        within?.(moved)
+        u.within?.(moved)
         return
       }
       if (moved.type === 'dir') this.checkNotInside(vol, movedFid.vnode, dst.vnode)
       const existing = this.dirents.get([vol, dst.vnode, toName])
-      if (existing) freed = this.replaceTarget(out, vol, dst, toName, existing, moved)
+      if (existing) freed = this.replaceTarget(out, vol, dst, toName, existing, moved, u)
       const isDirMove = moved.type === 'dir' && src.vnode !== dst.vnode
       this.dirents.remove([vol, src.vnode, fromName])
       this.dirents.put([vol, dst.vnode, toName], e)
       const movedOut = { ...moved, ctimeMs: Date.now(), parent: moved.type === 'dir' ? dst.vnode : moved.parent }
-      this.vnodes.put([vol, movedFid.vnode], movedOut)
+      this.put(vol, movedOut, u)
       out.moved = toStatus(vol, movedOut)
       const srcNow = this.vnodes.get([vol, src.vnode])!
-      const srcOut = this.touchDir(vol, srcNow, isDirMove ? { nlink: srcNow.nlink - 1 } : {})
+      const srcOut = this.touchDir(vol, srcNow, u, isDirMove ? { nlink: srcNow.nlink - 1 } : {})
       const dstNow = src.vnode === dst.vnode ? srcOut : this.vnodes.get([vol, dst.vnode])!
-      const dstOut = src.vnode === dst.vnode ? srcOut : this.touchDir(vol, dstNow, isDirMove ? { nlink: dstNow.nlink + 1 } : {})
+      const dstOut = src.vnode === dst.vnode ? srcOut : this.touchDir(vol, dstNow, u, isDirMove ? { nlink: dstNow.nlink + 1 } : {})
       out.fromDir = toStatus(vol, srcOut)
       out.toDir = toStatus(vol, dstOut)
-      within?.(movedOut)
+      u.within?.(movedOut)
     })
     await this.blobs.remove(vol, freed)
     return out
   }
 
   /** Runs inside a write transaction: rename onto an existing name. */
-  private replaceTarget (out: RenameReply, vol: number, dst: VnodeRecord, toName: string, existing: DirentValue, moved: VnodeRecord): string | undefined {
+  private replaceTarget (out: RenameReply, vol: number, dst: VnodeRecord, toName: string, existing: DirentValue, moved: VnodeRecord, u: Update): string | undefined {
     const fid = { volume: vol, vnode: existing[0], unique: existing[1] }
     if (fid.vnode === moved.vnode) return undefined
     const target = this.get(fid)
@@ -359,7 +436,7 @@ export class VolumeStore {
     if (target.type === 'dir' && !this.isEmptyDir(fid)) throw notEmpty(`${toName} is not empty`)
     this.dirents.remove([vol, dst.vnode, toName])
     if (target.type === 'dir') this.vnodes.put([vol, dst.vnode], { ...this.vnodes.get([vol, dst.vnode])!, nlink: dst.nlink - 1 })
-    const { after, freed } = this.unlinkVnode(fid, target)
+    const { after, freed } = this.unlinkVnode(fid, target, u)
     out.replaced = { fid, status: after ? toStatus(vol, after) : null }
     return freed
   }
@@ -373,21 +450,21 @@ export class VolumeStore {
     }
   }
 
-  async setattr (fid: Fid, change: AttrChange, within?: Within): Promise<VnodeStatus> {
+  async setattr (fid: Fid, change: AttrChange, u: Update = {}): Promise<VnodeStatus> {
     const v = this.get(fid)
     if (change.size !== undefined && change.size !== v.size) {
       if (v.type !== 'file') throw isDir('only files can be truncated')
       this.checkQuota(fid.volume, change.size - v.size)
       const blob = await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, this.blobs.prefix(fid.volume, v.blob, v.size, change.size), change.size)
       const { size: _, ...rest } = change
-      return await this.replaceBlob(fid, blob, this.attrFields(rest), within)
+      return await this.replaceBlob(fid, blob, this.attrFields(rest), u)
     }
     let out: VnodeRecord | null = null
     await this.root.transaction(() => {
       const cur = this.get(fid)
       out = { ...cur, ...this.attrFields(change), ctimeMs: Date.now() }
-      this.vnodes.put([fid.volume, fid.vnode], out)
-      within?.(out)
+      this.put(fid.volume, out!, u)
+      u.within?.(out)
     })
     return toStatus(fid.volume, out!)
   }
@@ -396,7 +473,7 @@ export class VolumeStore {
    * Sets (`value`) or removes (null) an extended attribute: `create` only makes a new one
    * (EEXIST), `replace` only changes one (ENODATA), as setxattr's flags say.
    */
-  async setxattr (fid: Fid, name: string, value: Uint8Array | null, mode: XattrMode, within?: Within): Promise<VnodeStatus> {
+  async setxattr (fid: Fid, name: string, value: Uint8Array | null, mode: XattrMode, u: Update = {}): Promise<VnodeStatus> {
     let out: VnodeRecord | null = null
     await this.root.transaction(() => {
       const cur = this.get(fid)
@@ -410,8 +487,8 @@ export class VolumeStore {
       if (xattrBytes(xattrs) > MAX_XATTR_TOTAL_BYTES) throw noSpace(`the attributes of an object take at most ${MAX_XATTR_TOTAL_BYTES} bytes`)
       out = { ...cur, xattrs, ctimeMs: Date.now() }
       if (Object.keys(xattrs).length === 0) delete out.xattrs
-      this.vnodes.put([fid.volume, fid.vnode], out)
-      within?.(out)
+      this.put(fid.volume, out, u)
+      u.within?.(out)
     })
     return toStatus(fid.volume, out!)
   }

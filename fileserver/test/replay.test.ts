@@ -22,7 +22,7 @@ const made = (name: string) => ({ op: 'create' as const, dir: root, name, fid: {
 
 test('a connected change replayed later under its number is answered with its result, not applied again', async t => {
   const { s, r } = await setup(t)
-  const c = await r.connected({ client: 'A', seq: 5 }, VOL, mark => s.create(root, 'x', { type: 'file', mode: 0o644, uid: 0, gid: 0 }, mark))
+  const c = await r.connected({ client: 'A', seq: 5 }, VOL, {}, u => s.create(root, 'x', { type: 'file', mode: 0o644, uid: 0, gid: 0 }, u))
   // Someone renames it away; the replay of change 5 must not make a second x.
   await s.rename(root, 'x', root, 'y')
   const again = await r.apply('A', 5, made('x'), null)
@@ -36,7 +36,7 @@ test('a connected request arriving after its record was replayed changes nothing
   const { s, r } = await setup(t)
   await r.apply('A', 9, made('x'), null)
   await s.rename(root, 'x', root, 'z')
-  const e = await t.throwsAsync(r.connected({ client: 'A', seq: 9 }, VOL, mark => s.create(root, 'x', { type: 'file', mode: 0o644, uid: 0, gid: 0 }, mark))) as AfsError
+  const e = await t.throwsAsync(r.connected({ client: 'A', seq: 9 }, VOL, {}, u => s.create(root, 'x', { type: 'file', mode: 0o644, uid: 0, gid: 0 }, u))) as AfsError
   t.is(e.code, 'STALE')
   t.is(s.lookup(root, 'x'), null)
 })
@@ -48,7 +48,7 @@ test('numbers apply in any order, per client; the removal a rename stands for is
   t.truthy(s.lookup(root, 'b'), 'another client\'s number 3 is another change')
   await r.apply('A', 2, made('c'), null)
   t.truthy(s.lookup(root, 'c'), 'a lower number not yet seen still applies')
-  await r.connected({ client: 'A', seq: 11, removeSeq: 10 }, VOL, mark => s.rename(root, 'a', root, 'c', mark))
+  await r.connected({ client: 'A', seq: 11, removeSeq: 10 }, VOL, {}, u => s.rename(root, 'a', root, 'c', u))
   const removal = await r.apply('A', 10, { op: 'remove', dir: root, name: 'c', fid: { volume: VOL, vnode: 99, unique: 1 }, base: null }, null)
   t.true(removal.reply.duplicate)
   t.truthy(s.lookup(root, 'c'), 'the renamed object stays')
@@ -57,7 +57,7 @@ test('numbers apply in any order, per client; the removal a rename stands for is
 test('the same number arriving twice at once is applied once', async t => {
   const { s, r } = await setup(t)
   const results = await Promise.allSettled([
-    r.connected({ client: 'A', seq: 4 }, VOL, mark => s.create(root, 'x', { type: 'file', mode: 0o644, uid: 0, gid: 0 }, mark)),
+    r.connected({ client: 'A', seq: 4 }, VOL, {}, u => s.create(root, 'x', { type: 'file', mode: 0o644, uid: 0, gid: 0 }, u)),
     r.apply('A', 4, made('x'), null),
   ])
   t.is(results[0].status, 'fulfilled')

@@ -75,7 +75,7 @@ export class Placement {
   private async store (cell: Cell, fid: Fid, want: Side, version: number): Promise<Placed> {
     const size = (await stat(want.copy!)).size
     const r = await cell.route(fid.volume).upload('store', { fid, size, mtimeMs: want.mtimeMs ?? Date.now(), ifVersion: version },
-      createReadStream(want.copy!, { highWaterMark: 1 << 20 }))
+      () => createReadStream(want.copy!, { highWaterMark: 1 << 20 }))
     return placed(r.status)
   }
 

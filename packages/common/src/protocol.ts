@@ -97,6 +97,9 @@ export interface VnodeStatus {
   rdev?: number
   /** Extended attributes (`user.*`, `trusted.*`, `security.*`), name → value. */
   xattrs?: Record<string, Uint8Array>
+  /** In a replicated volume: the version vector (member server id → updates it applied) and the id of the last update. */
+  vv?: Record<string, number>
+  sid?: string
 }
 
 /** A callback promise: the server tells us before this object changes, until expiresAt (ms epoch). */
@@ -163,6 +166,8 @@ export interface ReplayReply { seq: number, status: VnodeStatus | null, duplicat
  * same number, and the server, which remembers the numbers it applied, applies it once.
  */
 const seq = u53.min(1).optional()
+/** A create in a replicated volume sent on to the other members: the fid the first member gave the object. */
+const newFid = fidSchema.optional()
 
 export const requests = {
   hello: z.object({ protocol: u32, clientId: z.string().min(1).max(128), hostname: z.string().max(255) }),
@@ -175,7 +180,10 @@ export const requests = {
   /** A server (by the id it keeps in its data directory) says where it is now. */
   vlRegister: z.object({ serverId: z.string().min(1).max(128), address: hostPortSchema }),
   vlServers: z.object({}).optional(),
-  volCreate: z.object({ name: volumeName, quota: u53.optional() }),
+  /** `servers`: the sites (the server asked among them); two or more make a replicated volume. */
+  volCreate: z.object({ name: volumeName, quota: u53.optional(), servers: sites.optional() }),
+  /** Server to server: keep replica `slot` of a replicated volume just registered (its root made at `createdMs`). */
+  volAttach: z.object({ id: u32, name: volumeName, quota: u53, slot: z.number().int().min(0).max(MAX_VOLUME_SITES - 1), createdMs: timeMs }),
   volSetQuota: z.object({ name: volumeName, quota: u53 }),
   fetchStatus: z.object({ fid: fidSchema }),
   fetchDir: z.object({ fid: fidSchema, after: z.string().max(1024).optional() }),
@@ -184,12 +192,12 @@ export const requests = {
   /** `ctimeMs`: when the client changed the contents (its last write); the file's ctime becomes that unless it is later already. */
   /** `lock`: the generation of the write lock the client writes under; refused (NO_LOCK) once that lock is gone. */
   store: z.object({ fid: fidSchema, size: u53, mtimeMs: timeMs.optional(), mtimeNs: subMs.optional(), ctimeMs: timeMs.optional(), ifVersion: u53.optional(), lock: u53.optional(), seq }),
-  create: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq }),
-  mkdir: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq }),
-  symlink: z.object({ dir: fidSchema, name: nameSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32, seq }),
+  create: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq, newFid }),
+  mkdir: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq, newFid }),
+  symlink: z.object({ dir: fidSchema, name: nameSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32, seq, newFid }),
   /** A FIFO, socket or device node. */
-  mknod: z.object({ dir: fidSchema, name: nameSchema, type: z.enum(SPECIAL_TYPES), mode: u32, rdev: u32, uid: u32, gid: u32, seq }),
-  mkmount: z.object({ dir: fidSchema, name: nameSchema, volume: volumeName, uid: u32, gid: u32 }),
+  mknod: z.object({ dir: fidSchema, name: nameSchema, type: z.enum(SPECIAL_TYPES), mode: u32, rdev: u32, uid: u32, gid: u32, seq, newFid }),
+  mkmount: z.object({ dir: fidSchema, name: nameSchema, volume: volumeName, uid: u32, gid: u32, seq, newFid }),
   link: z.object({ dir: fidSchema, name: nameSchema, fid: fidSchema, seq }),
   /** `ifFid`/`ifVersion`: remove only if the name still holds that object at that version, else CONFLICT. */
   remove: z.object({ dir: fidSchema, name: nameSchema, ifFid: fidSchema.optional(), ifVersion: u53.optional(), seq }),
@@ -217,7 +225,12 @@ export const requests = {
   renewLocks: z.object({}).optional(),
   readlink: z.object({ fid: fidSchema }),
   statfs: z.object({ volume: u32 }),
-  replay: z.object({ seq: u53, record: cmlRecordSchema }),
+  replay: z.object({ seq: u53, record: cmlRecordSchema, newFid }),
+  /**
+   * COP2 of a replicated volume's update `sid`: the members (server ids) that applied
+   * it, so that each counts the others' share too.
+   */
+  cop2: z.object({ volume: u32, sid: z.string().min(1).max(200), updateSet: z.array(z.string().min(1).max(128)).min(1).max(MAX_VOLUME_SITES) }),
 } as const
 
 export type Op = keyof typeof requests
@@ -234,6 +247,7 @@ export interface Replies {
   vlRegister: { before: ServerRecord | null }
   vlServers: ServerRecord[]
   volCreate: VolumeEntry
+  volAttach: Record<string, never>
   volSetQuota: VolumeEntry
   fetchStatus: StatusReply
   fetchDir: DirReply
@@ -261,6 +275,7 @@ export interface Replies {
   readlink: { target: string }
   statfs: StatfsReply
   replay: ReplayReply
+  cop2: Record<string, never>
 }
 export type Reply<O extends Op> = Replies[O]
 // Every request has a reply type and every reply type a request (a compile error otherwise).

@@ -1,5 +1,5 @@
 // `afs vos`: volume administration (create, list, setquota), talking to a server.
-import { formatSize, parseSize } from '@afs-ts/common'
+import { formatSize, parseHostPort, parseSize, MAX_VOLUME_SITES } from '@afs-ts/common'
 import { cacheDirOf, cacheOption, need, UsageError, EXIT_OK, type Command } from '../args.ts'
 import { serverAddress, serverCall } from '../server-client.ts'
 import { table } from '../table.ts'
@@ -11,16 +11,22 @@ function size (text: string): number {
 export const vosCommand: Command = {
   name: 'vos',
   summary: 'volume administration: create, list, setquota',
-  usage: 'afs vos create NAME --server HOST:PORT [--quota SIZE] | afs vos list [--server HOST:PORT] [--json] | afs vos setquota NAME SIZE [--server HOST:PORT]',
-  options: { server: { type: 'string' }, quota: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption() },
+  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] | afs vos list [--server HOST:PORT] [--json] | afs vos setquota NAME SIZE [--server HOST:PORT]',
+  options: { server: { type: 'string', multiple: true }, quota: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption() },
   async run (v, pos) {
     const [sub, ...rest] = pos
+    // On create, each --server is a site (two or more: a replicated volume); elsewhere, the one server to ask.
+    const sites = (v.server as string[] | undefined) ?? []
+    if (sub !== 'create' && sites.length > 1) throw new UsageError(`vos ${sub ?? ''}: one --server to ask`)
+    v = { ...v, server: sites[0] }
     switch (sub) {
       case 'create': {
         const [name] = need(rest, 1, 'vos create NAME')
-        if (!v.server) throw new UsageError('vos create needs --server HOST:PORT')
-        const e = await serverCall(v.server as string, 'volCreate', { name, quota: v.quota ? size(v.quota as string) : 0 })
-        process.stdout.write(`created volume ${e.name} (${e.id}) on ${e.servers.join(', ')}\n`)
+        if (sites.length === 0) throw new UsageError('vos create needs --server HOST:PORT (one per site)')
+        if (sites.length > MAX_VOLUME_SITES) throw new UsageError(`a volume has at most ${MAX_VOLUME_SITES} sites`)
+        for (const s of sites) { try { parseHostPort(s) } catch (err) { throw new UsageError(`--server: ${(err as Error).message}`) } }
+        const e = await serverCall(sites[0], 'volCreate', { name, quota: v.quota ? size(v.quota as string) : 0, servers: sites })
+        process.stdout.write(`created volume ${e.name} (${e.id}) on ${e.servers.join(', ')}${e.servers.length > 1 ? ' (replicated)' : ''}\n`)
         return EXIT_OK
       }
       case 'list': {
