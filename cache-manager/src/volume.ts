@@ -40,10 +40,6 @@ type Send<T> = (l: ServerLink, args: object | undefined) => Promise<T>
 
 export class Volume implements VolumeCalls {
   private members: ServerLink[] | null = null
-  /** Members answered with different versions of an object (resolution makes them equal). */
-  onUnequal: (fid: Fid, members: string[]) => void = (fid, members) => {
-    log.info(`volume ${this.name}: members ${members.join(', ')} hold different versions of ${fid.volume}.${fid.vnode}.${fid.unique}`)
-  }
 
   /** `provisional`: a stand-in for a volume not located yet, routed to a guess until a request needs the truth. */
   constructor (private located: VolumeEntry, private readonly host: VolumeHost, readonly provisional = false) {}
@@ -129,7 +125,9 @@ export class Volume implements VolumeCalls {
 
   /**
    * A status from every member that answers (each promises a callback, and any one's
-   * break invalidates it): the preferred member's is the answer.
+   * break invalidates it): the preferred member's is the answer. When their version
+   * vectors differ, the preferred member resolves the object first (Coda's GetAttr
+   * across the AVSG) and answers again.
    */
   private async compared<T> (args: object | undefined, send: Send<T>): Promise<T> {
     await this.member()
@@ -137,9 +135,16 @@ export class Volume implements VolumeCalls {
     const replies = await Promise.allSettled(members.map(l => send(l, args)))
     const got = replies.flatMap((r, i) => r.status === 'fulfilled' ? [{ link: members[i], reply: r.value }] : [])
     if (got.length === 0) return await this.read(l => send(l, args))
-    const vvs = new Set(got.map(g => vvText((g.reply as { status: VnodeStatus }).status.vv)))
-    if (vvs.size > 1) this.onUnequal((got[0].reply as { status: VnodeStatus }).status.fid, got.map(g => g.link.address))
-    return got[0].reply
+    const statusOf = (r: unknown) => (r as { status: VnodeStatus }).status
+    if (new Set(got.map(g => vvText(statusOf(g.reply).vv))).size === 1) return got[0].reply
+    const fid = statusOf(got[0].reply).fid
+    try {
+      const { outcome } = await got[0].link.call('resolve', { fid })
+      log.info(`volume ${this.name}: members held different versions of ${fid.volume}.${fid.vnode}.${fid.unique}: ${outcome}`)
+    } catch (err) {
+      log.warn(`volume ${this.name}: resolving ${fid.volume}.${fid.vnode}.${fid.unique}: ${(err as Error).message}`)
+    }
+    return await this.read(l => send(l, args))
   }
 
   /**

@@ -15,6 +15,7 @@ import { ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, type LocationDb }
 import { CallbackTable, type Breaks } from './callback-table.ts'
 import { VolumeStore, type Update } from './volume-store.ts'
 import { Replayer } from './replay.ts'
+import { Resolver } from './resolve.ts'
 import { newObject, toStatus, type Making } from './vnode.ts'
 import type { Database } from 'lmdb'
 
@@ -25,6 +26,8 @@ type Answer<O extends Op> = Reply<O> | Download<Reply<O>>
 export const CALLBACK_BREAK_TIMEOUT_MS = 5_000
 /** Updates awaiting COP2 kept at most (the oldest go first). */
 const COP2_PENDING_MAX = 100_000
+/** How often a server compares its replicated volumes with their other members. */
+const SWEEP_MS = 2_000
 /** How often a server that could not reach the location database at start tries again. */
 const REJOIN_MS = 2_000
 
@@ -40,6 +43,8 @@ export interface FileServerOptions {
   lockLeaseMs?: number
   /** The server that keeps the cell's location database (HOST:PORT); none: this server keeps it (the cell's first). */
   vldb?: string
+  /** How often replicated volumes are compared with their other members. */
+  sweepMs?: number
 }
 
 interface ClientRecord { id: string, hostname: string }
@@ -59,6 +64,9 @@ export class FileServer {
   /** Updates of replicated volumes awaiting their COP2, by update id (oldest first; a lost COP2 is made up by resolution). */
   private readonly cop2Pending = new Map<string, { volume: number, vnodes: number[] }>()
   private readonly peers = new Map<string, Peer>()
+  readonly resolver: Resolver
+  private sweeping: NodeJS.Timeout | null = null
+  private sweepRunning = false
 
   private constructor (readonly opts: FileServerOptions, store: VolumeStore, readonly serverId: string) {
     this.store = store
@@ -70,6 +78,10 @@ export class FileServer {
       for (const c of this.locks.expire()) log.warn(`client ${c} stopped renewing its lease: its locks are free`)
     }, Math.min(1000, this.locks.leaseMs / 4))
     this.lockExpiry.unref()
+    this.resolver = new Resolver({
+      store, self: () => this.address, peer: a => this.peer(a),
+      sites: async volume => (await this.vldb.get(volume)).servers,
+    })
   }
 
   static async open (opts: FileServerOptions): Promise<FileServer> {
@@ -108,6 +120,8 @@ export class FileServer {
     const host = this.opts.host && this.opts.host !== '0.0.0.0' && this.opts.host !== '::' ? this.opts.host : '127.0.0.1'
     this.address = this.opts.advertise ?? `${host}:${a.port}`
     await this.joinCell()
+    this.sweeping = setInterval(() => { void this.sweep() }, this.opts.sweepMs ?? SWEEP_MS)
+    this.sweeping.unref()
     if (!this.opts.vldb && !(await this.vldb.has(ROOT_VOLUME_NAME))) await this.createVolume(ROOT_VOLUME_NAME, 0)
     log.info(`cell ${this.cell} serving on ${this.address}${this.opts.vldb ? ` (location database at ${this.opts.vldb})` : ''}`)
     return this.address
@@ -152,8 +166,33 @@ export class FileServer {
     return servers.length === 1 ? [this.address] : servers
   }
 
+  /**
+   * Compares each replicated volume kept here with its other members and resolves what
+   * differs: a member that was away catches up by itself. One sweep at a time.
+   */
+  private async sweep (): Promise<void> {
+    if (this.sweepRunning) return
+    this.sweepRunning = true
+    try {
+      for (const volume of this.store.replicatedVolumes()) {
+        let sites: string[]
+        try { sites = (await this.vldb.get(volume)).servers } catch { continue }
+        for (const other of sites.filter(a => a !== this.address)) {
+          try {
+            const r = await this.resolver.sweep(volume, other)
+            if (r.resolved + r.conflicts > 0) log.info(`volume ${volume}: resolved ${r.resolved} objects with ${other}${r.conflicts ? `, ${r.conflicts} in server/server conflict` : ''}`)
+          } catch (err) {
+            const e = AfsError.from(err)
+            if (e.code !== 'CONNECTION' && e.code !== 'TIMEOUT') log.warn(`volume ${volume}: comparing with ${other}: ${e.message}`)
+          }
+        }
+      }
+    } finally { this.sweepRunning = false }
+  }
+
   async close (): Promise<void> {
     clearInterval(this.lockExpiry)
+    if (this.sweeping) clearInterval(this.sweeping)
     if (this.rejoin) clearInterval(this.rejoin)
     for (const c of this.clients.values()) c.destroy()
     this.clients.clear()
@@ -272,6 +311,12 @@ export class FileServer {
     rmdir: async (a, _, me) => await this.onRemove(a, true, me),
     rename: async (a, _, me) => await this.onRename(a, me),
     replay: async (a, ctx, me) => await this.onReplay(a, ctx, me),
+    resolve: async a => ({ outcome: await this.resolver.resolve(a.fid) }),
+    resolvePull: async a => { await this.resolver.pull(a.fid, a.from); await this.mutated(null, [a.fid], null); return {} },
+    vvSet: async a => { await this.store.setVector(a.fid, a.vv); return {} },
+    markConflict: async a => { await this.store.markConflict(a.fid, true); await this.mutated(null, [a.fid], null); return {} },
+    tombstone: a => ({ vv: this.store.tombstone(a.fid) }),
+    vectors: a => ({ volumeVv: this.store.volumeVector(a.volume), vectors: a.limit ? this.store.vectors(a.volume, a.after, a.limit) : [] }),
     cop2: async a => {
       const pending = this.cop2Pending.get(a.sid)
       if (!pending || pending.volume !== a.volume) return {}

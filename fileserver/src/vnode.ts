@@ -11,6 +11,8 @@ export interface VnodeRecord extends Omit<VnodeStatus, 'fid'> {
   parent: number
   /** File name of the contents under the volume's blob folder; files only. */
   blob?: string
+  /** A replicated volume's object its members changed apart (a server/server conflict), until repaired. */
+  conflict?: boolean
 }
 
 /** A directory entry: name → [vnode, unique, type]. */
@@ -24,7 +26,7 @@ export interface VolumeRecord {
   files: number
   nextVnode: number
   /** A replicated volume's member: this server's id, its slot among the sites (its stripe of vnode numbers), and how many updates it applied. */
-  replica?: { self: string, slot: number, version: number }
+  replica?: { self: string, slot: number, vv: Record<string, number> }
 }
 
 /** What a create makes. */
@@ -60,6 +62,7 @@ export function toStatus (volume: number, v: VnodeRecord): VnodeStatus {
   if (v.atimeNs) s.atimeNs = v.atimeNs
   if (v.mtimeNs) s.mtimeNs = v.mtimeNs
   if (v.xattrs) s.xattrs = v.xattrs
-  if (v.vv) { s.vv = v.vv; s.sid = v.sid }
+  if (v.vv) { s.vv = v.vv; s.sid = v.sid; if (v.history) s.history = v.history }
+  if (v.conflict) s.conflict = true
   return s
 }

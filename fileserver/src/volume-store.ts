@@ -14,6 +14,8 @@ import { BlobStore } from './blob-store.ts'
 import { toStatus, type DirentValue, type NewObject, type VnodeRecord, type VolumeRecord } from './vnode.ts'
 
 const DIR_SIZE = 4096
+/** Update ids an object of a replicated volume remembers (resolution tells by them which member has which update). */
+export const HISTORY_KEPT = 32
 
 export interface AttrChange { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number, atimeNs?: number, mtimeNs?: number, size?: number }
 /** The modification and change times a store sets (the server's clock when absent). */
@@ -47,6 +49,8 @@ export class VolumeStore {
   private readonly vnodes: Database<VnodeRecord, VKey>
   private readonly dirents: Database<DirentValue, DKey>
   private readonly volumes: Database<VolumeRecord, number>
+  /** Replicated volumes: the version vector each removed object had when it went (resolution tells a removal from a miss). */
+  private readonly tombstones: Database<{ unique: number, vv: Record<string, number> }, VKey>
   /** Numbers this server's own updates of replicated volumes (those no client numbered). */
   private unnumbered = 0
 
@@ -55,6 +59,7 @@ export class VolumeStore {
     this.vnodes = this.root.openDB({ name: 'vnodes' })
     this.dirents = this.root.openDB({ name: 'dirents' })
     this.volumes = this.root.openDB({ name: 'volumes', keyEncoding: 'uint32' })
+    this.tombstones = this.root.openDB({ name: 'tombstones' })
     this.blobs = new BlobStore(dir)
   }
 
@@ -86,7 +91,7 @@ export class VolumeStore {
     await this.root.transaction(() => {
       if (this.volumes.get(id)) throw exists(`volume ${id} exists on this server`)
       const vol: VolumeRecord = { id, name, quota, usage: 0, files: 1, nextVnode: ROOT_VNODE + 1 }
-      if (replica) vol.replica = { ...replica, version: 0 }
+      if (replica) vol.replica = { ...replica, vv: {} }
       this.volumes.put(id, vol)
       const root: VnodeRecord = {
         vnode: ROOT_VNODE, unique: ROOT_UNIQUE, type: 'dir', mode: 0o755, uid: 0, gid: 0, nlink: 2, size: DIR_SIZE,
@@ -95,6 +100,11 @@ export class VolumeStore {
       if (replica) { root.vv = {}; root.sid = `created:${id}` }
       this.vnodes.put([id, ROOT_VNODE], root)
     })
+  }
+
+  /** The ids of the replicated volumes kept here. */
+  replicatedVolumes (): number[] {
+    return [...this.volumes.getRange()].filter(({ value }) => value.replica).map(({ key }) => key)
   }
 
   /** This server's part in a replicated volume, or undefined for a volume kept here alone. */
@@ -127,14 +137,18 @@ export class VolumeStore {
     if (!self) return
     const counts = new Map<number, number>()
     for (const v of vnodes) counts.set(v, (counts.get(v) ?? 0) + 1)
+    const others = updateSet.filter(m => m !== self)
     await this.root.transaction(() => {
+      let total = 0
       for (const [vnode, n] of counts) {
+        total += n
         const rec = this.vnodes.get([volume, vnode])
-        if (!rec) continue
-        const vv = { ...rec.vv }
-        for (const m of updateSet) if (m !== self) vv[m] = (vv[m] ?? 0) + n
-        this.vnodes.put([volume, vnode], { ...rec, vv })
+        if (rec) this.vnodes.put([volume, vnode], { ...rec, vv: addTo(rec.vv, others, n) })
+        const t = this.tombstones.get([volume, vnode])
+        if (t) this.tombstones.put([volume, vnode], { ...t, vv: addTo(t.vv, others, n) })
       }
+      const vol = this.volume(volume)
+      this.volumes.put(volume, { ...vol, replica: { ...vol.replica!, vv: addTo(vol.replica!.vv, others, total) } })
     })
   }
 
@@ -186,6 +200,15 @@ export class VolumeStore {
       entries.push([name, { volume: fid.volume, vnode: value[0], unique: value[1] }, value[2]])
     }
     return { entries, more: false }
+  }
+
+  /** All of a directory's entries (for resolution: directories of a replica are taken whole). */
+  listAll (fid: Fid): Array<[string, Fid, ObjectType]> {
+    const out: Array<[string, Fid, ObjectType]> = []
+    for (let page = this.listDir(fid); ; page = this.listDir(fid, out[out.length - 1][0])) {
+      out.push(...page.entries)
+      if (!page.more) return out
+    }
   }
 
   /** Every name an object has in its volume (a scan: for repairs, not for hot paths). */
@@ -285,11 +308,14 @@ export class VolumeStore {
   private put (volume: number, rec: VnodeRecord, u: Update): void {
     const vol = this.volumes.get(volume)
     const r = vol?.replica
+    if (rec.conflict) throw conflict(`object ${volume}.${rec.vnode}.${rec.unique} is in server/server conflict: repair it first`, { kind: 'update/update' })
     if (vol && r) {
       rec.vv = { ...rec.vv, [r.self]: (rec.vv?.[r.self] ?? 0) + 1 }
-      rec.sid = u.sid ?? `${r.self}:${Date.now()}:${++this.unnumbered}`
+      u.sid ??= `${r.self}:${Date.now()}:${++this.unnumbered}`
+      rec.sid = u.sid
+      rec.history = [...(rec.history ?? []), u.sid].slice(-HISTORY_KEPT)
       u.touched?.push(rec.vnode)
-      this.volumes.put(volume, { ...vol, replica: { ...r, version: r.version + 1 } })
+      this.volumes.put(volume, { ...vol, replica: { ...r, vv: { ...r.vv, [r.self]: (r.vv[r.self] ?? 0) + 1 } } })
     }
     this.vnodes.put([volume, rec.vnode], rec)
   }
@@ -379,6 +405,11 @@ export class VolumeStore {
       return { after }
     }
     this.vnodes.remove([fid.volume, fid.vnode])
+    const r = this.volumes.get(fid.volume)?.replica
+    if (r) {
+      this.tombstones.put([fid.volume, fid.vnode], { unique: fid.unique, vv: { ...v.vv, [r.self]: (v.vv?.[r.self] ?? 0) + 1 } })
+      u.touched?.push(fid.vnode)
+    }
     this.addUsage(fid.volume, -(v.type === 'file' ? v.size : 0), -1)
     return { after: null, freed: v.blob }
   }
@@ -493,6 +524,131 @@ export class VolumeStore {
     return toStatus(fid.volume, out!)
   }
 
+  // ---- resolution of replicated volumes ----
+
+  /** The volume's vector here (every update this member knows of, by member). */
+  volumeVector (volume: number): Record<string, number> {
+    return this.volume(volume).replica?.vv ?? {}
+  }
+
+  /** Raises the volume's vector to include `vv` (after this member took every update `vv` counts). */
+  async raiseVolumeVector (volume: number, vv: Record<string, number>): Promise<void> {
+    await this.root.transaction(() => {
+      const vol = this.volume(volume)
+      if (vol.replica) this.volumes.put(volume, { ...vol, replica: { ...vol.replica, vv: maxVv(vol.replica.vv, vv) } })
+    })
+  }
+
+  /** Every object's version vector, a page at a time in vnode order (for a member comparing its replica with this one). */
+  vectors (volume: number, after: number, limit: number): Array<{ vnode: number, unique: number, type: ObjectType, vv: Record<string, number> }> {
+    const out = []
+    for (const { key, value } of this.vnodes.getRange({ start: [volume, after + 1], end: [volume + 1, 0], limit })) {
+      out.push({ vnode: key[1], unique: value.unique, type: value.type, vv: value.vv ?? {} })
+    }
+    return out
+  }
+
+  /** The vector an object had when it was removed here, if it was. */
+  tombstone (fid: Fid): Record<string, number> | null {
+    const t = this.tombstones.get([fid.volume, fid.vnode])
+    return t && t.unique === fid.unique ? t.vv : null
+  }
+
+  /** Raises an object's vector to count what `vv` counts (members found to hold the same updates, counted differently). */
+  async setVector (fid: Fid, vv: Record<string, number>): Promise<void> {
+    await this.root.transaction(() => {
+      const v = this.get(fid)
+      this.vnodes.put([fid.volume, fid.vnode], { ...v, vv: maxVv(v.vv ?? {}, vv) })
+    })
+  }
+
+  /** Marks an object in server/server conflict (members changed it apart): it refuses updates until repaired. */
+  async markConflict (fid: Fid, on: boolean): Promise<void> {
+    await this.root.transaction(() => {
+      const v = this.get(fid)
+      const next = { ...v }
+      if (on) next.conflict = true
+      else delete next.conflict
+      this.vnodes.put([fid.volume, fid.vnode], next)
+    })
+  }
+
+  /**
+   * Resolution: takes another member's version of a file-like object whole (its status
+   * with its vector, and for a file its bytes), making it if this member lacks it.
+   */
+  async installObject (status: VnodeStatus, body: AsyncIterable<Buffer> | null, parent: number): Promise<void> {
+    const fid = status.fid
+    const blob = body && status.type === 'file' ? await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, body, status.size) : null
+    let old: string | undefined
+    try {
+      await this.root.transaction(() => {
+        const cur = this.vnodes.get([fid.volume, fid.vnode])
+        if (cur && cur.unique !== fid.unique) throw conflict(`vnode ${fid.vnode} holds another object here`)
+        old = cur?.blob
+        const rec = fromStatus(status, cur?.parent ?? parent)
+        if (blob) rec.blob = blob.name
+        else if (status.type === 'file' && cur?.blob) { rec.blob = cur.blob; old = undefined }
+        this.vnodes.put([fid.volume, fid.vnode], rec)
+        if (!cur) this.addUsage(fid.volume, status.type === 'file' ? status.size : 0, 1)
+        else this.addUsage(fid.volume, (status.type === 'file' ? status.size : 0) - (cur.type === 'file' ? cur.size : 0), 0)
+        this.tombstones.remove([fid.volume, fid.vnode])
+      })
+    } catch (err) {
+      if (blob) await this.blobs.remove(fid.volume, blob.name)
+      throw err
+    }
+    if (blob) await this.blobs.remove(fid.volume, old)
+  }
+
+  /**
+   * Resolution: takes another member's version of a directory — its status and its
+   * entries. An entry it lacks goes as `fate` says: 'moved' (the object lives on under
+   * another name there: the name goes, the object stays), 'removed' (a removal this
+   * member had not seen), 'keep' (changed here since: kept, and the directory is in
+   * conflict). An entry only it has is made here as a stub if this member lacks the
+   * object (an empty version with an empty vector, resolved in its turn). Returns the
+   * names kept against the other's version.
+   */
+  async installDir (status: VnodeStatus, entries: Array<[string, Fid, ObjectType]>, fate: (fid: Fid) => 'moved' | 'removed' | 'keep', stub: (fid: Fid, type: ObjectType) => VnodeRecord): Promise<string[]> {
+    const fid = status.fid
+    const kept: string[] = []
+    const freed: string[] = []
+    await this.root.transaction(() => {
+      const cur = this.vnodes.get([fid.volume, fid.vnode])
+      if (cur && (cur.unique !== fid.unique || cur.type !== 'dir')) throw conflict(`vnode ${fid.vnode} holds another object here`)
+      const want = new Map(entries.map(([n, f, t]) => [n, { f, t }]))
+      for (const { key, value } of this.dirents.getRange({ start: [fid.volume, fid.vnode, ''], end: [fid.volume, fid.vnode + 1, ''] })) {
+        const name = key[2]
+        const w = want.get(name)
+        if (w && w.f.vnode === value[0] && w.f.unique === value[1]) { want.delete(name); continue }
+        const child = { volume: fid.volume, vnode: value[0], unique: value[1] }
+        const v = this.vnodes.get([fid.volume, value[0]])
+        const f = fate(child)
+        if (f === 'keep' || (f === 'removed' && v?.type === 'dir' && !this.isEmptyDir(child))) { kept.push(name); if (w) want.delete(name); continue }
+        this.dirents.remove([fid.volume, fid.vnode, name])
+        if (f === 'removed' && v && v.unique === child.unique) {
+          const { freed: gone } = this.unlinkVnode(child, v, {})
+          if (gone) freed.push(gone)
+        }
+      }
+      // (Link counts of objects that gained or lost names come with their own resolution.)
+      for (const [name, { f, t }] of want) {
+        this.dirents.put([fid.volume, fid.vnode, name], [f.vnode, f.unique, t])
+        if (this.vnodes.get([fid.volume, f.vnode])) continue
+        this.vnodes.put([fid.volume, f.vnode], stub(f, t))
+        this.addUsage(fid.volume, 0, 1)
+        this.tombstones.remove([fid.volume, f.vnode])
+      }
+      const rec = fromStatus(status, cur?.parent ?? fid.vnode)
+      if (kept.length) rec.conflict = true
+      this.vnodes.put([fid.volume, fid.vnode], rec)
+      if (!cur) this.addUsage(fid.volume, 0, 1)
+    })
+    for (const f of freed) await this.blobs.remove(fid.volume, f)
+    return kept
+  }
+
   private attrFields (c: AttrChange): Partial<VnodeRecord> {
     const out: Partial<VnodeRecord> = {}
     if (c.mode !== undefined) out.mode = c.mode & 0o7777
@@ -508,4 +664,34 @@ export class VolumeStore {
 function checkExpected (v: VnodeRecord, expect: Expect, kind: 'update/update' | 'update/remove'): void {
   if (expect.ifVersion === undefined || v.dataVersion === expect.ifVersion) return
   throw conflict(`changed on the server (version ${v.dataVersion}, expected ${expect.ifVersion})`, { kind, serverVersion: v.dataVersion })
+}
+
+/** `vv` with `n` more updates of each of `members`. */
+function addTo (vv: Record<string, number> | undefined, members: string[], n: number): Record<string, number> {
+  const out = { ...vv }
+  for (const m of members) out[m] = (out[m] ?? 0) + n
+  return out
+}
+
+/** The elementwise maximum of two version vectors. */
+export function maxVv (a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out = { ...a }
+  for (const [m, n] of Object.entries(b)) out[m] = Math.max(out[m] ?? 0, n)
+  return out
+}
+
+/** A vnode record holding `s` (another member's status), under directory `parent`. */
+function fromStatus (s: VnodeStatus, parent: number): VnodeRecord {
+  const rec: VnodeRecord = {
+    vnode: s.fid.vnode, unique: s.fid.unique, type: s.type, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, nlink: s.nlink,
+    size: s.size, atimeMs: s.atimeMs, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, dataVersion: s.dataVersion, parent, vv: s.vv ?? {}, sid: s.sid,
+  }
+  if (s.history) rec.history = s.history
+  if (s.atimeNs) rec.atimeNs = s.atimeNs
+  if (s.mtimeNs) rec.mtimeNs = s.mtimeNs
+  if (s.target !== undefined) rec.target = s.target
+  if (s.rdev !== undefined) rec.rdev = s.rdev
+  if (s.xattrs) rec.xattrs = s.xattrs
+  if (s.conflict) rec.conflict = true
+  return rec
 }

@@ -100,6 +100,10 @@ export interface VnodeStatus {
   /** In a replicated volume: the version vector (member server id → updates it applied) and the id of the last update. */
   vv?: Record<string, number>
   sid?: string
+  /** The ids of its last updates, oldest first (the last is `sid`). */
+  history?: string[]
+  /** A replicated volume's object in server/server conflict: its members changed it apart. */
+  conflict?: boolean
 }
 
 /** A callback promise: the server tells us before this object changes, until expiresAt (ms epoch). */
@@ -166,6 +170,8 @@ export interface ReplayReply { seq: number, status: VnodeStatus | null, duplicat
  * same number, and the server, which remembers the numbers it applied, applies it once.
  */
 const seq = u53.min(1).optional()
+/** A version vector: member server id → updates. */
+const vvSchema = z.record(z.string().max(128), u53).refine(v => Object.keys(v).length <= 64, { message: 'a version vector has at most 64 members' })
 /** A create in a replicated volume sent on to the other members: the fid the first member gave the object. */
 const newFid = fidSchema.optional()
 
@@ -231,6 +237,15 @@ export const requests = {
    * it, so that each counts the others' share too.
    */
   cop2: z.object({ volume: u32, sid: z.string().min(1).max(200), updateSet: z.array(z.string().min(1).max(128)).min(1).max(MAX_VOLUME_SITES) }),
+  /** Resolution of a replicated volume's object: the member asked gathers every member's version and makes them equal, or marks a conflict. */
+  resolve: z.object({ fid: fidSchema }),
+  /** Server to server, during resolution: take `from`'s version of the object; set its vector; mark it in conflict; the vector it had when removed. */
+  resolvePull: z.object({ fid: fidSchema, from: hostPortSchema }),
+  vvSet: z.object({ fid: fidSchema, vv: vvSchema }),
+  markConflict: z.object({ fid: fidSchema }),
+  tombstone: z.object({ fid: fidSchema }),
+  /** A page of a replica's object vectors after vnode `after` (`limit` 0: the volume's vector only). */
+  vectors: z.object({ volume: u32, after: u32, limit: z.number().int().min(0).max(10_000) }),
 } as const
 
 export type Op = keyof typeof requests
@@ -276,6 +291,12 @@ export interface Replies {
   statfs: StatfsReply
   replay: ReplayReply
   cop2: Record<string, never>
+  resolve: { outcome: 'equal' | 'weakly-equal' | 'resolved' | 'conflict' | 'unreachable' }
+  resolvePull: Record<string, never>
+  vvSet: Record<string, never>
+  markConflict: Record<string, never>
+  tombstone: { vv: Record<string, number> | null }
+  vectors: { volumeVv: Record<string, number>, vectors: Array<{ vnode: number, unique: number, type: ObjectType, vv: Record<string, number> }> }
 }
 export type Reply<O extends Op> = Replies[O]
 // Every request has a reply type and every reply type a request (a compile error otherwise).

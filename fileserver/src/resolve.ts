@@ -1,0 +1,219 @@
+// Resolution of replicated volumes (Coda's resolution, by version vectors). A member that
+// finds its replica of an object differs from another's — a client saw the members'
+// statuses differ, or this member's sweep compared volume vectors with another member —
+// gathers every member's version and decides:
+//   equal: nothing to do; weakly equal (the same last update, counted differently, a
+//   COP2 lost): the vectors are made equal; one dominates: the others take it whole,
+//   server to server (a directory's entries too: an entry only the dominant has comes as
+//   a stub, resolved in its turn; one it lacks goes only when it removed or moved it);
+//   incomparable: a server/server conflict, marked on every member, every version kept.
+import { AfsError, makeLog, type Fid, type ObjectType, type Peer, type VnodeStatus } from '@afs-ts/common'
+import { HISTORY_KEPT, maxVv, type VolumeStore } from './volume-store.ts'
+import type { VnodeRecord } from './vnode.ts'
+
+const log = makeLog('fileserver')
+/** Vectors fetched per page when comparing replicas. */
+const VECTOR_PAGE = 5_000
+
+export type Outcome = 'equal' | 'weakly-equal' | 'resolved' | 'conflict' | 'unreachable'
+export type Order = 'equal' | 'dominates' | 'dominated' | 'incomparable'
+type Vv = Record<string, number>
+
+/** How version vector `a` stands to `b`. */
+export function compareVv (a: Vv = {}, b: Vv = {}): Order {
+  let more = false
+  let less = false
+  for (const m of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const x = a[m] ?? 0
+    const y = b[m] ?? 0
+    if (x > y) more = true
+    if (x < y) less = true
+  }
+  return more && less ? 'incomparable' : more ? 'dominates' : less ? 'dominated' : 'equal'
+}
+
+/**
+ * Whether version `a` holds every update version `b` holds: its vector dominates or
+ * equals b's, or b's whole history of updates (an object's first ones are all
+ * remembered) is in a's — a member that took an update after its client had given up
+ * on it counted it alone, and the client's COP2 left it out.
+ */
+export function covers (a: VnodeStatus, b: VnodeStatus): boolean {
+  const order = compareVv(a.vv, b.vv)
+  if (order === 'equal' || order === 'dominates') return true
+  const theirs = b.history ?? []
+  if (theirs.length === 0 || theirs.length >= HISTORY_KEPT) return false
+  const mine = new Set(a.history ?? [])
+  return theirs.every(sid => mine.has(sid))
+}
+
+/** What resolution needs of its server. */
+export interface ResolverDeps {
+  readonly store: VolumeStore
+  /** This server's address. */
+  self (): string
+  /** The sites of a volume, from the location database. */
+  sites (volume: number): Promise<string[]>
+  peer (address: string): Peer
+}
+
+interface Version { address: string, status: VnodeStatus }
+
+export class Resolver {
+  private readonly running = new Map<string, Promise<Outcome>>()
+
+  constructor (private readonly d: ResolverDeps) {}
+
+  /** Makes the members' versions of `fid` equal, or marks them in conflict. Concurrent calls for one object share one run. */
+  resolve (fid: Fid): Promise<Outcome> {
+    const key = `${fid.volume}.${fid.vnode}.${fid.unique}`
+    let p = this.running.get(key)
+    if (!p) {
+      p = this.run(fid).finally(() => this.running.delete(key))
+      this.running.set(key, p)
+    }
+    return p
+  }
+
+  private async run (fid: Fid): Promise<Outcome> {
+    const sites = await this.d.sites(fid.volume)
+    const versions: Version[] = []
+    let unreachable = false
+    await Promise.all(sites.map(async address => {
+      try {
+        const status = address === this.d.self() ? this.d.store.status(fid) : (await this.d.peer(address).call('fetchStatus', { fid })).status
+        versions.push({ address, status })
+      } catch (err) {
+        const e = AfsError.from(err)
+        if (e.code === 'CONNECTION' || e.code === 'TIMEOUT') unreachable = true
+        else if (e.code !== 'NOT_FOUND') throw e
+      }
+    }))
+    if (versions.length < 2) return unreachable ? 'unreachable' : 'equal'
+    const first = versions[0].status
+    if (versions.every(v => compareVv(v.status.vv, first.vv) === 'equal')) return 'equal'
+    let vv: Vv = {}
+    for (const v of versions) vv = maxVv(vv, v.status.vv ?? {})
+    // Weakly equal: each holds every update the others hold, only counted differently.
+    if (versions.every(v => versions.every(w => covers(v.status, w.status)))) {
+      await Promise.all(versions.map(v => this.on(v.address, 'vvSet', { fid, vv })))
+      return 'weakly-equal'
+    }
+    const dominant = versions.find(v => versions.every(w => covers(v.status, w.status)))
+    if (!dominant && versions.every(v => v.status.conflict)) return 'conflict' // marked already: waits for a repair
+    if (!dominant) {
+      log.warn(`${key(fid)}: server/server conflict: ${versions.map(v => `${v.address} ${JSON.stringify(v.status.vv)}`).join(' vs ')}`)
+      await Promise.all(versions.map(v => this.on(v.address, 'markConflict', { fid })))
+      return 'conflict'
+    }
+    const stale = versions.filter(v => !covers(v.status, dominant.status))
+    await Promise.all(stale.map(v => this.on(v.address, 'resolvePull', { fid, from: dominant.address })))
+    // Every member holds the dominant's updates now: one vector counts them all.
+    if (compareVv(dominant.status.vv, vv) !== 'equal') await Promise.all(versions.map(v => this.on(v.address, 'vvSet', { fid, vv })))
+    log.info(`${key(fid)}: ${stale.map(v => v.address).join(', ')} took the version of ${dominant.address}`)
+    return unreachable ? 'unreachable' : 'resolved'
+  }
+
+  /** A resolution step on one member: here, or asked of it. */
+  private async on (address: string, op: 'vvSet' | 'markConflict' | 'resolvePull', args: { fid: Fid, vv?: Vv, from?: string }): Promise<void> {
+    if (address !== this.d.self()) { await this.d.peer(address).call(op, args as never); return }
+    if (op === 'vvSet') await this.d.store.setVector(args.fid, args.vv!)
+    else if (op === 'markConflict') await this.d.store.markConflict(args.fid, true)
+    else await this.pull(args.fid, args.from!)
+  }
+
+  /** This member takes `from`'s version of `fid` whole. */
+  async pull (fid: Fid, from: string): Promise<void> {
+    const peer = this.d.peer(from)
+    const { status } = await peer.call('fetchStatus', { fid })
+    if (status.type === 'file') {
+      const { result, body } = await peer.download('fetchData', { fid })
+      await this.d.store.installObject(result.status, body, fid.vnode)
+      return
+    }
+    if (status.type !== 'dir') { await this.d.store.installObject(status, null, fid.vnode); return }
+    const entries: Array<[string, Fid, ObjectType]> = []
+    let after: string | undefined
+    let page
+    do {
+      page = await peer.call('fetchDir', after === undefined ? { fid } : { fid, after })
+      for (const e of page.entries) { entries.push(e); after = e[0] }
+    } while (page.more)
+    if (page.status.dataVersion !== status.dataVersion) throw new AfsError('BUSY', `${key(fid)} changed on ${from} while it was read`)
+    // Entries this member has and the dominant lacks: dropped only when the dominant has the object elsewhere, or removed it after every change made here.
+    const theirs = new Set(entries.map(([, f]) => key(f)))
+    const fates = new Map<string, 'moved' | 'removed' | 'keep'>()
+    for (const [, f] of this.d.store.listAll(fid)) fates.set(key(f), theirs.has(key(f)) ? 'moved' : await this.fateThere(peer, f))
+    const kept = await this.d.store.installDir(page.status, entries, f => fates.get(key(f)) ?? 'keep', (f, t) => stub(f, t, fid.vnode))
+    if (kept.length) log.warn(`${key(fid)}: kept ${kept.join(', ')} that ${from} does not have: the directory is in server/server conflict`)
+  }
+
+  /** What became of `fid` on another member: it has it under another name, it removed it after every change made here, or neither (keep it). */
+  private async fateThere (peer: Peer, fid: Fid): Promise<'moved' | 'removed' | 'keep'> {
+    try {
+      await peer.call('fetchStatus', { fid })
+      return 'moved'
+    } catch (err) {
+      if (AfsError.from(err).code !== 'NOT_FOUND') throw err
+    }
+    const { vv } = await peer.call('tombstone', { fid })
+    let mine: Vv | undefined
+    try { mine = this.d.store.get(fid).vv } catch { return 'removed' }
+    return vv !== null && ['equal', 'dominates'].includes(compareVv(vv, mine)) ? 'removed' : 'keep'
+  }
+
+  /**
+   * Compares this member's replica of `volume` with `other`'s: equal volume vectors cost
+   * one request; otherwise every object whose vectors differ is resolved (directories
+   * first, for the stubs of what they gained). Returns how many objects it resolved.
+   */
+  async sweep (volume: number, other: string): Promise<{ resolved: number, conflicts: number }> {
+    const peer = this.d.peer(other)
+    const theirs = await peer.call('vectors', { volume, after: 0, limit: 0 })
+    if (compareVv(this.d.store.volumeVector(volume), theirs.volumeVv) === 'equal') return { resolved: 0, conflicts: 0 }
+    const differ: Array<{ fid: Fid, type: ObjectType }> = []
+    const mine = new Map<number, Vv>()
+    for (let after = 0; ;) {
+      const page = this.d.store.vectors(volume, after, VECTOR_PAGE)
+      for (const v of page) mine.set(v.vnode, v.vv)
+      if (page.length < VECTOR_PAGE) break
+      after = page[page.length - 1].vnode
+    }
+    for (let after = 0; ;) {
+      const page = await peer.call('vectors', { volume, after, limit: VECTOR_PAGE })
+      for (const v of page.vectors) {
+        if (compareVv(mine.get(v.vnode), v.vv) !== 'equal') differ.push({ fid: { volume, vnode: v.vnode, unique: v.unique }, type: v.type })
+        mine.delete(v.vnode)
+      }
+      if (page.vectors.length < VECTOR_PAGE) break
+      after = page.vectors[page.vectors.length - 1].vnode
+    }
+    differ.sort((a, b) => Number(b.type === 'dir') - Number(a.type === 'dir') || a.fid.vnode - b.fid.vnode)
+    let resolved = 0
+    let conflicts = 0
+    for (const { fid } of differ) {
+      const out = await this.resolve(fid).catch(err => { log.warn(`${key(fid)}: resolution failed: ${(err as Error).message}`); return 'unreachable' as const })
+      if (out === 'conflict') conflicts++
+      else if (out !== 'unreachable') resolved++
+    }
+    if (resolved === differ.length) await this.d.store.raiseVolumeVector(volume, theirs.volumeVv)
+    return { resolved, conflicts }
+  }
+}
+
+function key (fid: Fid): string {
+  return `${fid.volume}.${fid.vnode}.${fid.unique}`
+}
+
+
+/** An object a directory gained that this member lacks: an empty version with an empty vector, which any real one dominates. */
+function stub (fid: Fid, type: ObjectType, parent: number): VnodeRecord {
+  const now = Date.now()
+  const dir = type === 'dir' || type === 'mount'
+  const rec: VnodeRecord = {
+    vnode: fid.vnode, unique: fid.unique, type, mode: dir ? 0o755 : 0o644, uid: 0, gid: 0, nlink: type === 'dir' ? 2 : 1, size: 0,
+    atimeMs: now, mtimeMs: now, ctimeMs: now, dataVersion: 0, parent: type === 'dir' ? parent : fid.vnode, vv: {}, sid: 'stub',
+  }
+  if (type === 'symlink' || type === 'mount') rec.target = ''
+  return rec
+}

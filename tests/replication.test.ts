@@ -1,0 +1,137 @@
+// Replicated volumes: one volume kept on three servers (a fourth keeps the location
+// database and the root volume), clients that write to every member that answers and
+// read from one, members killed and frozen, a member that catches up by itself.
+import test from 'ava'
+import { readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { Stack, addClient, afsOk, eventually, rawConnection, startServer, status, type Server } from './helpers/cell.ts'
+import type { Fid, VnodeStatus } from '@afs-ts/common'
+
+async function volumeState (cache: string, volume: string): Promise<string | undefined> {
+  const s = JSON.parse(await afsOk(['status', '--cache', cache, '--json'])) as { volumes: Array<{ name: string, state: string }> }
+  return s.volumes.find(v => v.name === volume)?.state
+}
+
+async function fourServers (stack: Stack): Promise<{ s0: Server, members: Server[] }> {
+  const s0 = await startServer()
+  stack.defer(s0.dataDir)
+  stack.push(() => s0.stop())
+  const members: Server[] = []
+  for (let i = 0; i < 3; i++) {
+    const s = await startServer(undefined, 'test', '127.0.0.1:0', ['--vldb', s0.address])
+    stack.defer(s.dataDir)
+    stack.push(async () => { s.proc.kill('SIGCONT'); await s.stop() })
+    members.push(s)
+  }
+  return { s0, members }
+}
+
+/** Every object of a member's replica under `root`, by path: type and contents (a raw client of that member alone). */
+async function replicaOf (server: Server, volume: string): Promise<Map<string, string>> {
+  const c = await rawConnection(server.address)
+  try {
+    const root = (await c.request('vlGet', { name: volume }) as { root: Fid }).root
+    const out = new Map<string, string>()
+    const walk = async (dir: Fid, path: string): Promise<void> => {
+      const d = await c.request('fetchDir', { fid: dir }) as { entries: Array<[string, Fid, string]> }
+      for (const [name, fid, type] of d.entries) {
+        const p = `${path}/${name}`
+        if (type === 'dir') { out.set(p, 'dir'); await walk(fid, p); continue }
+        const { status } = await c.request('fetchStatus', { fid }) as { status: VnodeStatus }
+        out.set(p, `${type} ${status.size}`)
+      }
+    }
+    await walk(root, '')
+    return out
+  } finally { c.close() }
+}
+
+test('writes go on while members are killed or frozen; a member back catches up by itself; each member alone then serves the latest data', async t => {
+  const stack = new Stack()
+  try {
+    const { s0, members: [s1, s2, s3] } = await fourServers(stack)
+    t.regex(await afsOk(['vos', 'create', 'rep', '--server', s1.address, '--server', s2.address, '--server', s3.address]), /\(replicated\)/)
+    const a = await addClient(stack, [s0.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'rep'), 'rep', '--cache', a.cache])
+    const dir = join(a.cellPath, 'rep')
+    const want = new Map<string, string>()
+    const write = (name: string, text: string) => { writeFileSync(join(dir, name), text); want.set(name, text) }
+    mkdirSync(join(dir, 'd'))
+    for (let i = 0; i < 5; i++) write(`f${i}`, `first ${i}\n`.repeat(i + 1))
+    t.deepEqual([...(await replicaOf(s1, 'rep')).entries()], [...(await replicaOf(s3, 'rep')).entries()], 'members equal')
+
+    await s3.stop('SIGKILL')
+    for (let i = 5; i < 10; i++) write(`f${i}`, `second ${i}\n`)
+    write('f0', 'changed while s3 was dead\n')
+    write('d/inner', 'in a directory\n')
+    s2.proc.kill('SIGSTOP')
+    write('f10', 'while s2 was frozen and s3 dead\n')
+    write('f1', 'changed again\n')
+    s2.proc.kill('SIGCONT')
+    const s3again = await startServer(s3.dataDir, 'test', s3.address, ['--vldb', s0.address])
+    stack.push(() => s3again.stop())
+
+    // The members compare their replicas by themselves and become equal.
+    const latest = await replicaOf(s1, 'rep')
+    t.true(await eventually(async () => {
+      const [x, y] = await Promise.all([replicaOf(s2, 'rep'), replicaOf(s3again, 'rep')]).catch(() => [new Map(), new Map()])
+      return JSON.stringify([...x]) === JSON.stringify([...latest]) && JSON.stringify([...y]) === JSON.stringify([...latest])
+    }, 30_000), 'every member has every update')
+
+    // Each member alone, to a client that has never seen the volume, serves the latest bytes.
+    const alone: Array<[Server, Server[]]> = [[s1, [s2, s3again]], [s2, [s1, s3again]], [s3again, [s1, s2]]]
+    for (const [only, others] of alone) {
+      for (const o of others) o.proc.kill('SIGSTOP')
+      try {
+        const fresh = await addClient(stack, [s0.address], { env: { AFS_LOG: 'warn' } })
+        const there = join(fresh.cellPath, 'rep')
+        t.deepEqual(readdirSync(there).sort(), [...new Set([...want.keys()].map(k => k.split('/')[0]))].sort())
+        for (const [name, text] of want) t.is(readFileSync(join(there, name), 'utf8'), text, `${name} from ${only.address} alone`)
+        await fresh.stop()
+      } finally {
+        for (const o of others) o.proc.kill('SIGCONT')
+      }
+    }
+  } finally { await stack.unwind() }
+})
+
+test('members that each took a different write to one file: a server/server conflict on every member, both versions kept, updates refused', async t => {
+  const stack = new Stack()
+  try {
+    const { s0, members: [s1, s2, s3] } = await fourServers(stack)
+    await afsOk(['vos', 'create', 'split', '--server', s1.address, '--server', s2.address, '--server', s3.address])
+    const a = await addClient(stack, [s0.address])
+    const b = await addClient(stack, [s0.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'split'), 'split', '--cache', a.cache])
+    writeFileSync(join(a.cellPath, 'split', 'f'), 'common\n')
+    t.is(readFileSync(join(b.cellPath, 'split', 'f'), 'utf8'), 'common\n')
+    // A writes while only s1 is up; then only s2 and s3 are up and B writes. (Killed, not
+    // frozen: a frozen member would take A's request when it wakes, after B's or before.)
+    const restart = async (x: Server) => { const y = await startServer(x.dataDir, 'test', x.address, ['--vldb', s0.address]); stack.push(() => y.stop()); return y }
+    await Promise.all([s2, s3].map(x => x.stop('SIGKILL')))
+    writeFileSync(join(a.cellPath, 'split', 'f'), 'written by A on s1\n')
+    await s1.stop('SIGKILL')
+    const [s2b, s3b] = [await restart(s2), await restart(s3)]
+    // B writes once it reaches s2 or s3 (not to its log: it is connected).
+    t.true(await eventually(async () => (await volumeState(b.cache, 'split')) === 'connected', 20_000))
+    writeFileSync(join(b.cellPath, 'split', 'f'), 'written by B on s2 and s3\n')
+    t.is(((await status(b)).cml as { records: number }).records, 0, 'B\'s write went to the servers')
+    const s1b = await restart(s1)
+    // The members find that they changed f apart: every one marks it.
+    t.true(await eventually(async () => {
+      const marks = await Promise.all([s1b, s2b, s3b].map(async s => {
+        const c = await rawConnection(s.address)
+        try {
+          const root = (await c.request('vlGet', { name: 'split' }) as { root: Fid }).root
+          const d = await c.request('fetchDir', { fid: root }) as { entries: Array<[string, Fid, string]> }
+          const fid = d.entries.find(e => e[0] === 'f')![1]
+          const { status } = await c.request('fetchStatus', { fid }) as { status: VnodeStatus }
+          return { conflict: status.conflict === true, size: status.size }
+        } finally { c.close() }
+      }))
+      return marks.every(m => m.conflict) && marks[0].size === 'written by A on s1\n'.length && marks[1].size === 'written by B on s2 and s3\n'.length
+    }, 30_000), 'f is in server/server conflict on every member, each keeping its version')
+    await new Promise(resolve => setTimeout(resolve, 1100))
+    t.throws(() => writeFileSync(join(a.cellPath, 'split', 'f'), 'a third version\n'), undefined, 'updates of an object in conflict are refused')
+  } finally { await stack.unwind() }
+})
