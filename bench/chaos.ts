@@ -1,5 +1,5 @@
 // The randomized fault harness, by hand and long:
-//   node --import tsx bench/chaos.ts --ops 10000 --seed N [--clients 3] [--servers 2] [--verbose]
+//   node --import tsx bench/chaos.ts --ops 10000 --seed N [--clients 3] [--servers 2|3] [--verbose]
 // Prints operations, faults, silent losses, divergences, conflicts and false conflicts;
 // the same seed replays the same run. Exits 1 when anything was lost or diverged.
 import { parseArgs } from 'node:util'
@@ -22,7 +22,7 @@ const num = (name: string, v: string, min: number, max: number) => {
 const ops = num('ops', values.ops, 1, 10_000_000)
 const seed = num('seed', values.seed, 0, 2 ** 32 - 1)
 const clients = num('clients', values.clients, 2, 3)
-const servers = num('servers', values.servers, 1, 2) as 1 | 2
+const servers = num('servers', values.servers, 1, 3) as 1 | 2 | 3
 let done = 0
 const report = await runChaos({
   seed, ops, clients, servers,

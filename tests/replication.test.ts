@@ -7,6 +7,12 @@ import { join } from 'node:path'
 import { Stack, addClient, afsOk, eventually, rawConnection, startServer, status, type Server } from './helpers/cell.ts'
 import type { Fid, VnodeStatus } from '@afs-ts/common'
 
+interface Examined { replicated: boolean, replicas: Array<{ server: string, reachable: boolean, version: number | null, pending: number | null, conflicts: number | null }> }
+
+async function examine (via: Server, volume: string): Promise<Examined> {
+  return JSON.parse(await afsOk(['vos', 'examine', volume, '--server', via.address, '--json'])) as Examined
+}
+
 async function volumeState (cache: string, volume: string): Promise<string | undefined> {
   const s = JSON.parse(await afsOk(['status', '--cache', cache, '--json'])) as { volumes: Array<{ name: string, state: string }> }
   return s.volumes.find(v => v.name === volume)?.state
@@ -61,6 +67,8 @@ test('writes go on while members are killed or frozen; a member back catches up 
     t.deepEqual([...(await replicaOf(s1, 'rep')).entries()], [...(await replicaOf(s3, 'rep')).entries()], 'members equal')
 
     await s3.stop('SIGKILL')
+    const down = await examine(s0, 'rep')
+    t.deepEqual(down.replicas.map(r => [r.server, r.reachable]), [[s1.address, true], [s2.address, true], [s3.address, false]])
     for (let i = 5; i < 10; i++) write(`f${i}`, `second ${i}\n`)
     write('f0', 'changed while s3 was dead\n')
     write('d/inner', 'in a directory\n')
@@ -78,6 +86,10 @@ test('writes go on while members are killed or frozen; a member back catches up 
       return JSON.stringify([...x]) === JSON.stringify([...latest]) && JSON.stringify([...y]) === JSON.stringify([...latest])
     }, 30_000), 'every member has every update')
 
+    const x = await examine(s0, 'rep')
+    t.true(x.replicated)
+    t.deepEqual(x.replicas.map(r => [r.reachable, r.pending, r.conflicts]), [[true, 0, 0], [true, 0, 0], [true, 0, 0]])
+    t.is(new Set(x.replicas.map(r => r.version)).size, 1, 'every member counts the same updates')
     // Each member alone, to a client that has never seen the volume, serves the latest bytes.
     const alone: Array<[Server, Server[]]> = [[s1, [s2, s3again]], [s2, [s1, s3again]], [s3again, [s1, s2]]]
     for (const [only, others] of alone) {
@@ -131,6 +143,7 @@ test('members that each took a different write to one file: a server/server conf
       }))
       return marks.every(m => m.conflict) && marks[0].size === 'written by A on s1\n'.length && marks[1].size === 'written by B on s2 and s3\n'.length
     }, 30_000), 'f is in server/server conflict on every member, each keeping its version')
+    t.deepEqual((await examine(s0, 'split')).replicas.map(r => r.conflicts), [1, 1, 1])
     await new Promise(resolve => setTimeout(resolve, 1100))
     t.throws(() => writeFileSync(join(a.cellPath, 'split', 'f'), 'a third version\n'), undefined, 'updates of an object in conflict are refused')
   } finally { await stack.unwind() }

@@ -312,6 +312,7 @@ export class FileServer {
     rename: async (a, _, me) => await this.onRename(a, me),
     replay: async (a, ctx, me) => await this.onReplay(a, ctx, me),
     resolve: async a => ({ outcome: await this.resolver.resolve(a.fid) }),
+    volExamine: async a => await this.resolver.examine(await this.vldb.get(a.name)),
     resolvePull: async a => { await this.resolver.pull(a.fid, a.from); await this.mutated(null, [a.fid], null); return {} },
     vvSet: async a => { await this.store.setVector(a.fid, a.vv); return {} },
     markConflict: async a => { await this.store.markConflict(a.fid, true); await this.mutated(null, [a.fid], null); return {} },

@@ -7,7 +7,7 @@
 //   server to server (a directory's entries too: an entry only the dominant has comes as
 //   a stub, resolved in its turn; one it lacks goes only when it removed or moved it);
 //   incomparable: a server/server conflict, marked on every member, every version kept.
-import { AfsError, makeLog, type Fid, type ObjectType, type Peer, type VnodeStatus } from '@afs-ts/common'
+import { AfsError, makeLog, type ExamineReply, type Fid, type ObjectType, type Peer, type VnodeStatus, type VolumeEntry } from '@afs-ts/common'
 import { HISTORY_KEPT, maxVv, type VolumeStore } from './volume-store.ts'
 import type { VnodeRecord } from './vnode.ts'
 
@@ -198,6 +198,47 @@ export class Resolver {
     }
     if (resolved === differ.length) await this.d.store.raiseVolumeVector(volume, theirs.volumeVv)
     return { resolved, conflicts }
+  }
+
+  /** Every member of a volume, compared: reachable, its vector, objects, objects differing from another member's, conflicts. */
+  async examine (volume: VolumeEntry): Promise<ExamineReply> {
+    const seen = await Promise.all(volume.servers.map(async server => {
+      try {
+        return { server, ...(await this.replica(volume.id, server)) }
+      } catch (err) {
+        return { server, error: (err as Error).message }
+      }
+    }))
+    const replicas = seen.map(r => {
+      if (!('objects' in r)) return { server: r.server, reachable: false, version: null, vector: null, objects: null, pending: null, conflicts: null, error: r.error }
+      let pending = 0
+      for (const [vnode, vv] of r.objects) {
+        if (seen.some(o => 'objects' in o && o !== r && o.objects.get(vnode) !== vv)) pending++
+      }
+      for (const o of seen) if ('objects' in o && o !== r) for (const vnode of o.objects.keys()) if (!r.objects.has(vnode)) pending++
+      const version = Object.values(r.vector).reduce((a, b) => a + b, 0)
+      return { server: r.server, reachable: true, version, vector: r.vector, objects: r.objects.size, pending, conflicts: r.conflicts }
+    })
+    return { volume, replicas }
+  }
+
+  /** One member's replica: its vector, each object's vector (as text), how many objects are in conflict. */
+  private async replica (volume: number, server: string): Promise<{ vector: Vv, objects: Map<number, string>, conflicts: number }> {
+    const objects = new Map<number, string>()
+    let conflicts = 0
+    let vector: Vv = {}
+    for (let after = 0; ;) {
+      const page = server === this.d.self()
+        ? { volumeVv: this.d.store.volumeVector(volume), vectors: this.d.store.vectors(volume, after, VECTOR_PAGE) }
+        : await this.d.peer(server).call('vectors', { volume, after, limit: VECTOR_PAGE })
+      vector = page.volumeVv
+      for (const v of page.vectors) {
+        objects.set(v.vnode, JSON.stringify(Object.entries(v.vv).sort()))
+        if (v.conflict) conflicts++
+      }
+      if (page.vectors.length < VECTOR_PAGE) return { vector, objects, conflicts }
+      after = page.vectors[page.vectors.length - 1].vnode
+    }
   }
 }
 

@@ -540,10 +540,10 @@ export class VolumeStore {
   }
 
   /** Every object's version vector, a page at a time in vnode order (for a member comparing its replica with this one). */
-  vectors (volume: number, after: number, limit: number): Array<{ vnode: number, unique: number, type: ObjectType, vv: Record<string, number> }> {
+  vectors (volume: number, after: number, limit: number): Array<{ vnode: number, unique: number, type: ObjectType, vv: Record<string, number>, conflict?: boolean }> {
     const out = []
     for (const { key, value } of this.vnodes.getRange({ start: [volume, after + 1], end: [volume + 1, 0], limit })) {
-      out.push({ vnode: key[1], unique: value.unique, type: value.type, vv: value.vv ?? {} })
+      out.push({ vnode: key[1], unique: value.unique, type: value.type, vv: value.vv ?? {}, ...(value.conflict ? { conflict: true } : {}) })
     }
     return out
   }

@@ -125,6 +125,23 @@ export interface LocateReply { places: Array<{ dir: Fid, name: string }> }
 /** The object a name stands for (its status: no callback comes with it). */
 export interface LookupReply { fid: Fid | null, status: VnodeStatus | null }
 export interface HelloReply { cell: string, protocol: number, serverId: string, rootVolume: string }
+/** A volume's members as one server sees them (`afs vos examine`). */
+export interface ExamineReply {
+  volume: VolumeEntry
+  replicas: Array<{
+    server: string
+    reachable: boolean
+    /** Updates the member knows of (the sum of its volume vector), and the vector. */
+    version: number | null
+    vector: Record<string, number> | null
+    objects: number | null
+    /** Objects whose version there differs from another reachable member's (waiting for resolution). */
+    pending: number | null
+    /** Objects in server/server conflict there. */
+    conflicts: number | null
+    error?: string
+  }>
+}
 /** A server of the cell as the location database knows it. */
 export interface ServerRecord { id: string, address: string, since: number }
 /** A removed name's directory after, and the object's status after (null when it is gone). */
@@ -246,6 +263,8 @@ export const requests = {
   tombstone: z.object({ fid: fidSchema }),
   /** A page of a replica's object vectors after vnode `after` (`limit` 0: the volume's vector only). */
   vectors: z.object({ volume: u32, after: u32, limit: z.number().int().min(0).max(10_000) }),
+  /** `afs vos examine`: every member of a volume as the server asked sees it. */
+  volExamine: z.object({ name: volumeName }),
 } as const
 
 export type Op = keyof typeof requests
@@ -296,7 +315,8 @@ export interface Replies {
   vvSet: Record<string, never>
   markConflict: Record<string, never>
   tombstone: { vv: Record<string, number> | null }
-  vectors: { volumeVv: Record<string, number>, vectors: Array<{ vnode: number, unique: number, type: ObjectType, vv: Record<string, number> }> }
+  vectors: { volumeVv: Record<string, number>, vectors: Array<{ vnode: number, unique: number, type: ObjectType, vv: Record<string, number>, conflict?: boolean }> }
+  volExamine: ExamineReply
 }
 export type Reply<O extends Op> = Replies[O]
 // Every request has a reply type and every reply type a request (a compile error otherwise).

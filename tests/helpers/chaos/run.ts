@@ -4,6 +4,8 @@
 // the middle of a store), a cache manager killed (also in the middle of a reintegration)
 // and restarted. With two servers the tree is a volume of the second, which joins the
 // cell through the first (the location database and the root volume): either may fail.
+// With three, the tree is a volume replicated on all three, and any of them may fail:
+// the clients are offline only while none of its members answers.
 // Then everything heals, every client syncs, and the checker looks for silent losses,
 // divergent views and false conflicts. A seed replays a run.
 import { lstat, mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises'
@@ -15,7 +17,7 @@ import { Stack, afsOk, isMounted, startClient, startServer, tempDir, type Client
 import { History, type Conflict, type FinalObject, type Verdict, type View } from './history.ts'
 import { Random, TOKEN, Workload, XATTR, bounded, kindOf } from './workload.ts'
 
-export interface ChaosOptions { seed: number, ops: number, clients?: number, servers?: 1 | 2, log?: (line: string) => void }
+export interface ChaosOptions { seed: number, ops: number, clients?: number, servers?: 1 | 2 | 3, log?: (line: string) => void }
 export interface ChaosReport extends Verdict {
   seed: number
   ops: number
@@ -55,8 +57,9 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
       stack.push(async () => { if (site.frozen) site.s?.proc.kill('SIGCONT'); await site.s?.stop() })
     }
     const first = sites[0]
-    const treeSite = sites[sites.length - 1]
-    treeSite.tree = true
+    // The tree's servers: the one server, the second of two, or all three (replicated).
+    const treeSites = sites.length === 3 ? sites : [sites[sites.length - 1]]
+    for (const t of treeSites) t.tree = true
     const members: Member[] = []
     for (let n = 0; n < (opts.clients ?? 2); n++) {
       const cache = await tempDir('afs-chaos-cache-')
@@ -70,19 +73,26 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
     // CHAOS_LOG=debug: the cache managers log every record they log and replay (shown with the findings).
     const up = async (m: Member) => { m.client = await startClient([first.address], { cache: m.cache, mount: m.mount, env: { AFS_LOG: process.env.CHAOS_LOG ?? 'info' } }) }
     for (const m of members) await up(m)
-    if (treeSite === first) await mkdir(join(members[0].client!.cellPath, TREE))
+    if (sites.length === 1) await mkdir(join(members[0].client!.cellPath, TREE))
     else {
-      await afsOk(['vos', 'create', TREE, '--server', treeSite.address])
+      await afsOk(['vos', 'create', TREE, ...treeSites.flatMap(t => ['--server', t.address])])
       await afsOk(['fs', 'mkmount', join(members[0].client!.cellPath, TREE), TREE, '--cache', members[0].cache])
     }
     const root = (m: Member) => join(m.client!.cellPath, TREE)
     const call = <O extends ControlOp>(m: Member, op: O, ...args: ControlCallArgs<O>) => bounded(controlCall(m.cache, op, ...args), 60_000)
 
     const everyone = (f: (name: string) => void) => { for (const m of members) f(m.name) }
-    // Only the tree's server going and coming takes the clients offline and back (the other holds the root and the database).
-    const thaw = (site: Site) => { if (site.frozen) { site.s!.proc.kill('SIGCONT'); site.frozen = false; history.note(site.name, 'SIGCONT'); if (site.tree) everyone(n => history.goOnline(n)) } }
-    const restartServer = async (site: Site) => { if (!running(site)) { await startSite(site); history.note(site.name, 'restarted'); if (site.tree) everyone(n => history.goOnline(n)) } }
-    const treeUp = () => running(treeSite) && !treeSite.frozen
+    // Only the tree's last member going and its first coming back take the clients offline and back.
+    const treeUp = () => treeSites.some(t => running(t) && !t.frozen)
+    const changing = async (site: Site, what: string, change: () => unknown) => {
+      const was = treeUp()
+      await change()
+      history.note(site.name, what)
+      if (was && !treeUp()) everyone(n => history.goOffline(n))
+      if (!was && treeUp()) everyone(n => history.goOnline(n))
+    }
+    const thaw = async (site: Site) => { if (site.frozen) await changing(site, 'SIGCONT', () => { site.s!.proc.kill('SIGCONT'); site.frozen = false }) }
+    const restartServer = async (site: Site) => { if (!running(site)) await changing(site, 'restarted', () => startSite(site)) }
     const restartClient = async (m: Member) => { if (!m.client) { await up(m); history.note(m.name, 'restarted'); history.goOnline(m.name) } }
     const forced = new Set<string>()
 
@@ -101,9 +111,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
         case 'freeze': {
           const site = rnd.pick(sites)
           if (site.frozen || !running(site)) return
-          site.s!.proc.kill('SIGSTOP'); site.frozen = true
-          if (site.tree) everyone(n => history.goOffline(n))
-          history.note(site.name, 'SIGSTOP')
+          await changing(site, 'SIGSTOP', () => { site.s!.proc.kill('SIGSTOP'); site.frozen = true })
           return
         }
         case 'killClient': case 'killClientReintegrating': {
@@ -118,7 +126,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
           return
         }
         case 'killServer': case 'killServerStoring': {
-          const site = f === 'killServerStoring' ? treeSite : rnd.pick(sites)
+          const site = f === 'killServerStoring' ? rnd.pick(treeSites) : rnd.pick(sites)
           if (!running(site) || site.frozen) return
           let storing: Promise<unknown> | null = null
           if (f === 'killServerStoring') {
@@ -126,9 +134,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
             storing = writeFile(big, Buffer.alloc(4 << 20, 0x61)).catch(() => {})
             await sleep(rnd.int(300))
           }
-          await site.s!.stop('SIGKILL')
-          if (site.tree) everyone(n => history.goOffline(n))
-          history.note(site.name, f === 'killServer' ? 'SIGKILL' : 'SIGKILL during a 4 MiB store')
+          await changing(site, f === 'killServer' ? 'SIGKILL' : 'SIGKILL during a 4 MiB store', () => site.s!.stop('SIGKILL'))
           if (storing) await bounded(storing, 60_000).catch(() => {})
           return
         }
@@ -143,7 +149,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
       }
       // A frozen or dead server comes back after a while.
       for (const site of sites) {
-        if (site.frozen && rnd.chance(0.15)) thaw(site)
+        if (site.frozen && rnd.chance(0.15)) await thaw(site)
         if (!running(site) && rnd.chance(0.2)) await restartServer(site)
       }
       const alive = members.filter(m => m.client)
@@ -157,7 +163,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
     }
 
     // Heal: everything back, every log replayed.
-    for (const site of sites) { thaw(site); await restartServer(site) }
+    for (const site of sites) { await thaw(site); await restartServer(site) }
     for (const m of members) await restartClient(m)
     for (const m of members) { await call(m, 'reconnect'); history.goOnline(m.name) }
     for (let round = 0; round < 2; round++) {

@@ -10,8 +10,8 @@ function size (text: string): number {
 
 export const vosCommand: Command = {
   name: 'vos',
-  summary: 'volume administration: create, list, setquota',
-  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] | afs vos list [--server HOST:PORT] [--json] | afs vos setquota NAME SIZE [--server HOST:PORT]',
+  summary: 'volume administration: create, list, examine, setquota',
+  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos setquota NAME SIZE [--server HOST:PORT]',
   options: { server: { type: 'string', multiple: true }, quota: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption() },
   async run (v, pos) {
     const [sub, ...rest] = pos
@@ -36,6 +36,17 @@ export const vosCommand: Command = {
         process.stdout.write(table(['NAME', 'ID', 'SERVERS', 'QUOTA'], list.map(e => [e.name, e.id, e.servers.join(','), e.quota ? formatSize(e.quota) : 'none'])))
         return EXIT_OK
       }
+      case 'examine': {
+        const [name] = need(rest, 1, 'vos examine NAME')
+        const x = await serverCall(await serverAddress(v, cacheDirOf(v)), 'volExamine', { name })
+        if (v.json) { process.stdout.write(JSON.stringify({ name: x.volume.name, id: x.volume.id, quota: x.volume.quota, replicated: x.volume.servers.length > 1, replicas: x.replicas }, null, 2) + '\n'); return EXIT_OK }
+        const e = x.volume
+        process.stdout.write(`volume ${e.name} (${e.id}), ${e.servers.length > 1 ? `replicated on ${e.servers.length} servers` : 'on one server'}, quota ${e.quota ? formatSize(e.quota) : 'none'}\n`)
+        process.stdout.write(table(['SERVER', 'REACHABLE', 'VERSION', 'OBJECTS', 'PENDING', 'CONFLICTS'], x.replicas.map(r => [
+          r.server, r.reachable ? 'yes' : `no (${r.error ?? 'unreachable'})`, r.version ?? '-', r.objects ?? '-', r.pending ?? '-', r.conflicts ?? '-',
+        ])))
+        return EXIT_OK
+      }
       case 'setquota': {
         const [name, q] = need(rest, 2, 'vos setquota NAME SIZE')
         const where = await serverCall(await serverAddress(v, cacheDirOf(v)), 'vlGet', { name })
@@ -43,7 +54,7 @@ export const vosCommand: Command = {
         process.stdout.write(`quota of ${e.name} is ${e.quota ? formatSize(e.quota) : 'none'}\n`)
         return EXIT_OK
       }
-      default: throw new UsageError(sub ? `unknown vos command '${sub}'` : 'vos needs a command: create, list, setquota')
+      default: throw new UsageError(sub ? `unknown vos command '${sub}'` : 'vos needs a command: create, list, examine, setquota')
     }
   },
 }
