@@ -122,11 +122,13 @@ test('members that each took a different write to one file: a server/server conf
     const restart = async (x: Server) => { const y = await startServer(x.dataDir, 'test', x.address, ['--vldb', s0.address]); stack.push(() => y.stop()); return y }
     await Promise.all([s2, s3].map(x => x.stop('SIGKILL')))
     writeFileSync(join(a.cellPath, 'split', 'f'), 'written by A on s1\n')
+    writeFileSync(join(a.cellPath, 'split', 'made-by-A'), 'a\n')
     await s1.stop('SIGKILL')
     const [s2b, s3b] = [await restart(s2), await restart(s3)]
     // B writes once it reaches s2 or s3 (not to its log: it is connected).
     t.true(await eventually(async () => (await volumeState(b.cache, 'split')) === 'connected', 20_000))
     writeFileSync(join(b.cellPath, 'split', 'f'), 'written by B on s2 and s3\n')
+    writeFileSync(join(b.cellPath, 'split', 'made-by-B'), 'b\n')
     t.is(((await status(b)).cml as { records: number }).records, 0, 'B\'s write went to the servers')
     const s1b = await restart(s1)
     // The members find that they changed f apart: every one marks it.
@@ -143,7 +145,9 @@ test('members that each took a different write to one file: a server/server conf
       }))
       return marks.every(m => m.conflict) && marks[0].size === 'written by A on s1\n'.length && marks[1].size === 'written by B on s2 and s3\n'.length
     }, 30_000), 'f is in server/server conflict on every member, each keeping its version')
-    t.deepEqual((await examine(s0, 'split')).replicas.map(r => r.conflicts), [1, 1, 1])
+    t.deepEqual((await examine(s0, 'split')).replicas.map(r => r.conflicts), [1, 1, 1], 'only f: the directory merged')
+    // The directory both sides changed merges: each member lists both new names.
+    for (const s of [s1b, s2b, s3b]) t.deepEqual([...(await replicaOf(s, 'split')).keys()].sort(), ['/f', '/made-by-A', '/made-by-B'], s.address)
     await new Promise(resolve => setTimeout(resolve, 1100))
     t.throws(() => writeFileSync(join(a.cellPath, 'split', 'f'), 'a third version\n'), undefined, 'updates of an object in conflict are refused')
   } finally { await stack.unwind() }

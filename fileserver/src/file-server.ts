@@ -315,6 +315,7 @@ export class FileServer {
     volExamine: async a => await this.resolver.examine(await this.vldb.get(a.name)),
     resolvePull: async a => { await this.resolver.pull(a.fid, a.from); await this.mutated(null, [a.fid], null); return {} },
     vvSet: async a => { await this.store.setVector(a.fid, a.vv); return {} },
+    resolveMerge: async a => { await this.resolver.installMerged(a.status, a.entries); await this.mutated(null, [a.status.fid], null); return {} },
     markConflict: async a => { await this.store.markConflict(a.fid, true); await this.mutated(null, [a.fid], null); return {} },
     tombstone: a => ({ vv: this.store.tombstone(a.fid) }),
     vectors: a => ({ volumeVv: this.store.volumeVector(a.volume), vectors: a.limit ? this.store.vectors(a.volume, a.after, a.limit) : [] }),

@@ -7,7 +7,7 @@
 //   server to server (a directory's entries too: an entry only the dominant has comes as
 //   a stub, resolved in its turn; one it lacks goes only when it removed or moved it);
 //   incomparable: a server/server conflict, marked on every member, every version kept.
-import { AfsError, makeLog, type ExamineReply, type Fid, type ObjectType, type Peer, type VnodeStatus, type VolumeEntry } from '@afs-ts/common'
+import { AfsError, makeLog, DIR_PAGE_ENTRIES, type ExamineReply, type Fid, type ObjectType, type Peer, type VnodeStatus, type VolumeEntry } from '@afs-ts/common'
 import { HISTORY_KEPT, maxVv, type VolumeStore } from './volume-store.ts'
 import type { VnodeRecord } from './vnode.ts'
 
@@ -101,6 +101,7 @@ export class Resolver {
     }
     const dominant = versions.find(v => versions.every(w => covers(v.status, w.status)))
     if (!dominant && versions.every(v => v.status.conflict)) return 'conflict' // marked already: waits for a repair
+    if (!dominant && versions.every(v => v.status.type === 'dir') && await this.mergeDirs(fid, versions, vv)) return 'resolved'
     if (!dominant) {
       log.warn(`${key(fid)}: server/server conflict: ${versions.map(v => `${v.address} ${JSON.stringify(v.status.vv)}`).join(' vs ')}`)
       await Promise.all(versions.map(v => this.on(v.address, 'markConflict', { fid })))
@@ -112,6 +113,77 @@ export class Resolver {
     if (compareVv(dominant.status.vv, vv) !== 'equal') await Promise.all(versions.map(v => this.on(v.address, 'vvSet', { fid, vv })))
     log.info(`${key(fid)}: ${stale.map(v => v.address).join(', ')} took the version of ${dominant.address}`)
     return unreachable ? 'unreachable' : 'resolved'
+  }
+
+  /**
+   * Directories changed apart: merged member by member when the changes do not clash —
+   * a name only some members have was created there (kept) or removed by the others
+   * after every change made to the object (dropped). A name that names other objects on
+   * different members, an object under different names, or a removal of an object
+   * changed since, is a clash: no merge (the directory becomes a conflict).
+   */
+  private async mergeDirs (fid: Fid, versions: Version[], vv: Vv): Promise<boolean> {
+    const listings = await Promise.all(versions.map(async v => new Map((await this.listing(v.address, fid)).map(([n, f, t]) => [n, { f, t }]))))
+    if (listings.some(l => l.size > DIR_PAGE_ENTRIES)) return false
+    const namesOf = new Map<string, Set<string>>()
+    for (const l of listings) for (const [n, { f }] of l) namesOf.set(key(f), new Set([...namesOf.get(key(f)) ?? [], n]))
+    const merged: Array<[string, Fid, ObjectType]> = []
+    for (const name of new Set(listings.flatMap(l => [...l.keys()]))) {
+      const there = listings.map(l => l.get(name))
+      const present = there.filter(e => e !== undefined)
+      const e = present[0]
+      if (present.some(x => key(x.f) !== key(e.f)) || namesOf.get(key(e.f))!.size > 1) return false
+      if (present.length === there.length) { merged.push([name, e.f, e.t]); continue }
+      // Lacking on some: a removal there wins only over no change since (its tombstone covers every version present).
+      const statuses = await Promise.all(versions.filter((_, i) => there[i] !== undefined).map(v => this.statusAt(v.address, e.f)))
+      const tombs = await Promise.all(versions.filter((_, i) => there[i] === undefined).map(v => this.tombstoneAt(v.address, e.f)))
+      const removed = tombs.filter((t): t is Vv => t !== null)
+      if (removed.length === 0) { merged.push([name, e.f, e.t]); continue }
+      if (!removed.every(t => statuses.every(st => st === null || ['equal', 'dominates'].includes(compareVv(t, st.vv))))) return false
+    }
+    const newest = versions.reduce((a, b) => b.status.mtimeMs > a.status.mtimeMs ? b : a).status
+    const sid = `merge:${key(fid)}:${Date.now()}`
+    const status: VnodeStatus = {
+      ...newest, vv, sid, history: [...new Set(versions.flatMap(v => v.status.history ?? []))].slice(-(HISTORY_KEPT - 1)).concat(sid),
+      dataVersion: Math.max(...versions.map(v => v.status.dataVersion)) + 1,
+      nlink: 2 + merged.filter(([, , t]) => t === 'dir').length,
+    }
+    await Promise.all(versions.map(v => v.address === this.d.self()
+      ? this.installMerged(status, merged)
+      : this.d.peer(v.address).call('resolveMerge', { status: { ...status, type: 'dir', vv, sid }, entries: merged })))
+    log.info(`${key(fid)}: directory changed apart on ${versions.map(v => v.address).join(', ')}: merged (${merged.length} entries)`)
+    return true
+  }
+
+  /** This member takes a merged directory: its entries are exactly `entries`; the others went (removed elsewhere, or moved). */
+  async installMerged (status: VnodeStatus, entries: Array<[string, Fid, ObjectType]>): Promise<void> {
+    const keep = new Set(entries.map(([, f]) => key(f)))
+    await this.d.store.installDir(status, entries, f => keep.has(key(f)) ? 'moved' : 'removed', (f, t) => stub(f, t, status.fid.vnode))
+  }
+
+  private async listing (address: string, fid: Fid): Promise<Array<[string, Fid, ObjectType]>> {
+    if (address === this.d.self()) return this.d.store.listAll(fid)
+    const out: Array<[string, Fid, ObjectType]> = []
+    let after: string | undefined
+    let page
+    do {
+      page = await this.d.peer(address).call('fetchDir', after === undefined ? { fid } : { fid, after })
+      for (const e of page.entries) { out.push(e); after = e[0] }
+    } while (page.more)
+    return out
+  }
+
+  private async statusAt (address: string, fid: Fid): Promise<VnodeStatus | null> {
+    try {
+      return address === this.d.self() ? this.d.store.status(fid) : (await this.d.peer(address).call('fetchStatus', { fid })).status
+    } catch (err) {
+      if (AfsError.from(err).code === 'NOT_FOUND') return null
+      throw err
+    }
+  }
+
+  private async tombstoneAt (address: string, fid: Fid): Promise<Vv | null> {
+    return address === this.d.self() ? this.d.store.tombstone(fid) : (await this.d.peer(address).call('tombstone', { fid })).vv
   }
 
   /** A resolution step on one member: here, or asked of it. */

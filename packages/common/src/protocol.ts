@@ -189,6 +189,13 @@ export interface ReplayReply { seq: number, status: VnodeStatus | null, duplicat
 const seq = u53.min(1).optional()
 /** A version vector: member server id → updates. */
 const vvSchema = z.record(z.string().max(128), u53).refine(v => Object.keys(v).length <= 64, { message: 'a version vector has at most 64 members' })
+const objectTypeSchema = z.enum(['file', 'dir', 'symlink', 'mount', ...SPECIAL_TYPES])
+/** A directory's status as one member hands it to another (resolution). */
+const dirStatusSchema = z.object({
+  fid: fidSchema, type: z.literal('dir'), mode: u32, uid: u32, gid: u32, nlink: u32, size: u53,
+  atimeMs: timeMs, mtimeMs: timeMs, ctimeMs: timeMs, atimeNs: subMs.optional(), mtimeNs: subMs.optional(), dataVersion: u53,
+  xattrs: z.record(z.string().max(255), xattrValue).optional(), vv: vvSchema, sid: z.string().max(300), history: z.array(z.string().max(300)).max(64).optional(),
+})
 /** A create in a replicated volume sent on to the other members: the fid the first member gave the object. */
 const newFid = fidSchema.optional()
 
@@ -260,6 +267,8 @@ export const requests = {
   resolvePull: z.object({ fid: fidSchema, from: hostPortSchema }),
   vvSet: z.object({ fid: fidSchema, vv: vvSchema }),
   markConflict: z.object({ fid: fidSchema }),
+  /** A directory merged from members that changed it apart: take exactly these entries, with this status. */
+  resolveMerge: z.object({ status: dirStatusSchema, entries: z.array(z.tuple([nameSchema, fidSchema, objectTypeSchema])).max(DIR_PAGE_ENTRIES) }),
   tombstone: z.object({ fid: fidSchema }),
   /** A page of a replica's object vectors after vnode `after` (`limit` 0: the volume's vector only). */
   vectors: z.object({ volume: u32, after: u32, limit: z.number().int().min(0).max(10_000) }),
@@ -314,6 +323,7 @@ export interface Replies {
   resolvePull: Record<string, never>
   vvSet: Record<string, never>
   markConflict: Record<string, never>
+  resolveMerge: Record<string, never>
   tombstone: { vv: Record<string, number> | null }
   vectors: { volumeVv: Record<string, number>, vectors: Array<{ vnode: number, unique: number, type: ObjectType, vv: Record<string, number>, conflict?: boolean }> }
   volExamine: ExamineReply
