@@ -56,7 +56,7 @@ test('writes go on while members are killed or frozen; a member back catches up 
   const stack = new Stack()
   try {
     const { s0, members: [s1, s2, s3] } = await fourServers(stack)
-    t.regex(await afsOk(['vos', 'create', 'rep', '--server', s1.address, '--server', s2.address, '--server', s3.address]), /\(replicated\)/)
+    t.regex(await afsOk(['vos', 'create', 'rep', '--server', s1.address, '--server', s2.address, '--server', s3.address]), /\(replicated, quorum any\)/)
     const a = await addClient(stack, [s0.address])
     await afsOk(['fs', 'mkmount', join(a.cellPath, 'rep'), 'rep', '--cache', a.cache])
     const dir = join(a.cellPath, 'rep')
@@ -150,5 +150,27 @@ test('members that each took a different write to one file: a server/server conf
     for (const s of [s1b, s2b, s3b]) t.deepEqual([...(await replicaOf(s, 'split')).keys()].sort(), ['/f', '/made-by-A', '/made-by-B'], s.address)
     await new Promise(resolve => setTimeout(resolve, 1100))
     t.throws(() => writeFileSync(join(a.cellPath, 'split', 'f'), 'a third version\n'), undefined, 'updates of an object in conflict are refused')
+  } finally { await stack.unwind() }
+})
+
+test('with a majority quorum, a client that reaches only a minority logs its changes and replays them once a majority answers', async t => {
+  const stack = new Stack()
+  try {
+    const { s0, members: [s1, s2, s3] } = await fourServers(stack)
+    t.regex(await afsOk(['vos', 'create', 'maj', '--quorum', 'majority', '--server', s1.address, '--server', s2.address, '--server', s3.address]), /quorum majority/)
+    const a = await addClient(stack, [s0.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'maj'), 'maj', '--cache', a.cache])
+    writeFileSync(join(a.cellPath, 'maj', 'before'), 'all up\n')
+    await Promise.all([s2, s3].map(s => s.stop('SIGKILL')))
+    t.true(await eventually(async () => (await volumeState(a.cache, 'maj')) === 'disconnected', 20_000), 'one of three is no majority')
+    writeFileSync(join(a.cellPath, 'maj', 'during'), 'only s1 up\n')
+    t.true(((await status(a)).cml as { records: number }).records > 0, 'the change waits in the log')
+    t.false((await replicaOf(s1, 'maj')).has('/during'), 'and not on the one member it could reach')
+    const s2b = await startServer(s2.dataDir, 'test', s2.address, ['--vldb', s0.address])
+    stack.push(() => s2b.stop())
+    t.true(await eventually(async () => (await volumeState(a.cache, 'maj')) === 'connected' && ((await status(a)).cml as { records: number }).records === 0, 30_000), 'replayed once two of three answer')
+    for (const s of [s1, s2b]) t.true((await replicaOf(s, 'maj')).has('/during'), s.address)
+    const x = await examine(s0, 'maj')
+    t.deepEqual(x.replicas.map(r => r.conflicts), [0, 0, null])
   } finally { await stack.unwind() }
 })

@@ -4,7 +4,7 @@
 // to one member (the next when it stops answering) and updates to every member that
 // answers, in parallel (COP1), followed by the update set (COP2) so that members that
 // all took an update end with equal version vectors.
-import { makeLog, type Args, type Fid, type InboundStream, type Op, type Reply, type VolumeEntry, type VnodeStatus } from '@afs-ts/common'
+import { makeLog, volumeOffline, type Args, type Fid, type InboundStream, type Op, type Reply, type VolumeEntry, type VnodeStatus } from '@afs-ts/common'
 import { isUnreachable, type Body, type ServerLink } from './server-link.ts'
 
 const log = makeLog('cache-manager')
@@ -66,7 +66,16 @@ export class Volume implements VolumeCalls {
     return vsg.find(l => l.connected) ?? vsg[0]
   }
 
-  get connected (): boolean { return this.vsg.some(l => l.connected) }
+  /**
+   * Whether the volume can be used from the servers: some member answers, or with a
+   * majority quorum, most members do (a minority is disconnected: changes go to the log).
+   */
+  get connected (): boolean {
+    const vsg = this.vsg
+    let up = 0
+    for (const l of vsg) if (l.connected) up++
+    return this.located.quorum === 'majority' ? up * 2 > vsg.length : up > 0
+  }
 
   /**
    * Grows whenever a member's link goes down or up: callbacks from an older epoch are
@@ -85,11 +94,14 @@ export class Volume implements VolumeCalls {
     return 'connected'
   }
 
-  /** Why no member answers, when none does. */
-  get downCause (): string { return this.preferred.downCause }
+  /** Why the volume is not connected, when it is not. */
+  get downCause (): string {
+    return this.vsg.some(l => l.connected) ? `only ${this.avsg.length} of its ${this.vsg.length} servers answer, not a majority` : this.preferred.downCause
+  }
 
   async call<O extends Op> (op: O, args: Args<O>, timeoutMs?: number): Promise<Reply<O>> {
     if (this.provisional) return await (await this.host.locate(this.id)).call(op, args, timeoutMs)
+    this.needQuorum()
     const send: Send<Reply<O>> = async (l, a) => await l.call(op, a as Args<O>, timeoutMs)
     if (!this.replicated) return await send(await this.member(), args)
     if (UPDATES.has(op)) return await this.update(op, args, send)
@@ -99,15 +111,23 @@ export class Volume implements VolumeCalls {
 
   async download<O extends Op> (op: O, args: Args<O>): Promise<{ result: Reply<O>, body: InboundStream }> {
     if (this.provisional) return await (await this.host.locate(this.id)).download(op, args)
+    this.needQuorum()
     return await this.read(l => l.download(op, args))
   }
 
   async upload<O extends Op> (op: O, args: Args<O>, body: Body): Promise<Reply<O>> {
     if (this.provisional) return await (await this.host.locate(this.id)).upload(op, args, body)
+    this.needQuorum()
     const send: Send<Reply<O>> = async (l, a) => await l.upload(op, a as Args<O>, body)
     if (!this.replicated) return await send(await this.member(), args)
     if (typeof body !== 'function') throw new Error(`${op} to replicated volume ${this.name}: its body must be re-openable`)
     return await this.update(op, args, send)
+  }
+
+  /** A majority-quorum volume of which only a minority answers is used as if no member did. */
+  private needQuorum (): void {
+    if (this.located.quorum !== 'majority' || this.connected || !this.vsg.some(l => l.connected)) return
+    throw volumeOffline(`volume ${this.name}: only ${this.avsg.length} of its ${this.vsg.length} servers answer, not a majority`)
   }
 
   /** A read: from the preferred member, and from the next one while members stop answering. */

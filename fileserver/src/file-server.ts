@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto'
 import {
   AfsError, Download, Peer, RpcConnection, badRequest, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, protocolError, requests,
   noLock, wouldBlock, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
-  type Args, type Reply, type StatusReply, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
+  type Args, type Quorum, type Reply, type StatusReply, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, type LocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
@@ -206,10 +206,11 @@ export class FileServer {
    * A new volume on `servers` (this one among them): registered, then made on each.
    * Two or more servers make a replicated volume, each member in its own slot.
    */
-  async createVolume (name: string, quota: number, servers = [this.address]) {
+  async createVolume (name: string, quota: number, servers = [this.address], quorum?: Quorum) {
     if (!servers.includes(this.address)) throw invalid(`ask one of the volume's own servers (${servers.join(', ')}) to create it`)
     if (new Set(servers).size !== servers.length) throw invalid('a server is named twice')
-    const entry = await this.vldb.create(name, servers, quota)
+    if (quorum === 'majority' && servers.length < 3) throw invalid('a majority quorum needs three sites or more (of two, one alone is no majority and the volume could not be written)')
+    const entry = await this.vldb.create(name, servers, quota, quorum)
     const createdMs = Date.now()
     const failed: string[] = []
     await Promise.all(servers.map(async (address, slot) => {
@@ -275,11 +276,11 @@ export class FileServer {
     ping: () => ({}),
     vlGet: async a => await this.vldb.get(a.name ?? a.id ?? -1),
     vlList: async () => await this.vldb.list(),
-    vlCreate: async a => await this.vldb.create(a.name, a.servers, a.quota),
+    vlCreate: async a => await this.vldb.create(a.name, a.servers, a.quota, a.quorum),
     vlUpdate: async ({ id, servers, quota }) => await this.vldb.update(id, { ...(servers ? { servers } : {}), ...(quota !== undefined ? { quota } : {}) }),
     vlRegister: async a => ({ before: (await this.vldb.registerServer(a.serverId, a.address)) ?? null }),
     vlServers: async () => await this.vldb.servers(),
-    volCreate: async a => await this.createVolume(a.name, a.quota ?? 0, a.servers),
+    volCreate: async a => await this.createVolume(a.name, a.quota ?? 0, a.servers, a.quorum),
     volAttach: async a => { await this.attach(a.id, a.name, a.quota, a.slot, a.createdMs); return {} },
     volSetQuota: async a => await this.onSetQuota(a.name, a.quota),
     statfs: async a => await this.store.statfs(a.volume),

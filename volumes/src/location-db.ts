@@ -1,7 +1,7 @@
 // The volume location database as the servers of a cell use it: one interface, kept by
 // the cell's first server (embedded, `vldb.ts`) or reached over the network from any
 // other (`remote-vldb.ts`; a later step moves it onto etcd).
-import type { ServerRecord, VolumeEntry } from '@afs-ts/common'
+import type { Quorum, ServerRecord, VolumeEntry } from '@afs-ts/common'
 
 /** A server of the cell: its stable id (kept in its data directory), where it is, since when. */
 export type ServerEntry = ServerRecord
@@ -13,7 +13,7 @@ export interface LocationDb {
   has (name: string): Promise<boolean>
   list (): Promise<VolumeEntry[]>
   /** Registers a new volume under a new id; two creates of one name: one gets EEXIST. */
-  create (name: string, servers: string[], quota: number): Promise<VolumeEntry>
+  create (name: string, servers: string[], quota: number, quorum?: Quorum): Promise<VolumeEntry>
   update (id: number, change: VolumeChange): Promise<VolumeEntry>
   /** Server `id` is at `address` now; resolves with where it was before (undefined: new). */
   registerServer (id: string, address: string): Promise<ServerEntry | undefined>

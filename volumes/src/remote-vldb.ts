@@ -1,7 +1,7 @@
 // The cell's location database as a server that does not keep it sees it: every call
 // goes to the server that does (named by `afs server --vldb HOST:PORT`). When that
 // server is unreachable, the call fails with a clear error naming it.
-import { AfsError, Peer, connectionLost, type VolumeEntry } from '@afs-ts/common'
+import { AfsError, Peer, connectionLost, type Quorum, type VolumeEntry } from '@afs-ts/common'
 import type { LocationDb, ServerEntry, VolumeChange } from './location-db.ts'
 
 export class RemoteLocationDb implements LocationDb {
@@ -30,8 +30,8 @@ export class RemoteLocationDb implements LocationDb {
     return await this.ask(() => this.peer.call('vlList', {}))
   }
 
-  async create (name: string, servers: string[], quota: number): Promise<VolumeEntry> {
-    return await this.ask(() => this.peer.call('vlCreate', { name, servers, quota }))
+  async create (name: string, servers: string[], quota: number, quorum?: Quorum): Promise<VolumeEntry> {
+    return await this.ask(() => this.peer.call('vlCreate', { name, servers, quota, quorum }))
   }
 
   async update (id: number, change: VolumeChange): Promise<VolumeEntry> {

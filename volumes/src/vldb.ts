@@ -3,7 +3,7 @@
 // server by default (LMDB databases beside its volumes), so a one-machine cell needs
 // nothing else; the cell's other servers reach it through `remote-vldb.ts`.
 import type { Database, RootDatabase } from 'lmdb'
-import { exists, notFound, rootFid, type VolumeEntry } from '@afs-ts/common'
+import { exists, notFound, rootFid, type Quorum, type VolumeEntry } from '@afs-ts/common'
 import type { LocationDb, ServerEntry, VolumeChange } from './location-db.ts'
 
 /** The cell's root volume, as in AFS. */
@@ -44,13 +44,13 @@ export class VolumeLocationDb implements LocationDb {
   }
 
   /** Registers a new volume; runs its own write transaction. */
-  async create (name: string, servers: string[], quota: number): Promise<VolumeEntry> {
+  async create (name: string, servers: string[], quota: number, quorum?: Quorum): Promise<VolumeEntry> {
     let entry: VolumeEntry | null = null
     await this.byId.transaction(() => {
       if (this.byName.get(name) !== undefined) throw exists(`volume ${name} exists`)
       const id = (this.meta.get('nextId') ?? FIRST_VOLUME_ID)
       this.meta.put('nextId', id + 1)
-      entry = { id, name, servers, quota, root: rootFid(id) }
+      entry = { id, name, servers, quota, root: rootFid(id), ...(quorum === 'majority' ? { quorum } : {}) }
       this.byId.put(id, entry)
       this.byName.put(name, id)
     })

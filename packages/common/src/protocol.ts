@@ -112,7 +112,14 @@ export interface CallbackPromise { expiresAt: number }
 export interface StatusReply { status: VnodeStatus, callback: CallbackPromise }
 export interface CreateReply extends StatusReply { dir: VnodeStatus }
 export interface DirReply extends StatusReply { entries: Array<[string, Fid, ObjectType]>, more: boolean }
-export interface VolumeEntry { id: number, name: string, servers: string[], quota: number, root: Fid }
+/**
+ * How a replicated volume takes updates: `any` member that answers (Coda's optimistic
+ * choice: always writable, members may diverge and need resolution or repair), or only
+ * with a `majority` of members answering (a minority treats the volume as disconnected:
+ * no server/server conflicts, but no update reaches the servers during such a split).
+ */
+export type Quorum = 'any' | 'majority'
+export interface VolumeEntry { id: number, name: string, servers: string[], quota: number, root: Fid, quorum?: Quorum }
 export interface StatfsReply { volume: number, usage: number, quota: number, files: number, diskTotal: number, diskFree: number }
 export interface RenameReply {
   fromDir: VnodeStatus
@@ -205,13 +212,13 @@ export const requests = {
   vlGet: z.object({ name: volumeName.optional(), id: u32.optional() }),
   vlList: z.object({}).optional(),
   /** The location database's own requests (a server of the cell asks the one that keeps it). */
-  vlCreate: z.object({ name: volumeName, servers: sites, quota: u53 }),
+  vlCreate: z.object({ name: volumeName, servers: sites, quota: u53, quorum: z.enum(['any', 'majority']).optional() }),
   vlUpdate: z.object({ id: u32, servers: sites.optional(), quota: u53.optional() }),
   /** A server (by the id it keeps in its data directory) says where it is now. */
   vlRegister: z.object({ serverId: z.string().min(1).max(128), address: hostPortSchema }),
   vlServers: z.object({}).optional(),
   /** `servers`: the sites (the server asked among them); two or more make a replicated volume. */
-  volCreate: z.object({ name: volumeName, quota: u53.optional(), servers: sites.optional() }),
+  volCreate: z.object({ name: volumeName, quota: u53.optional(), servers: sites.optional(), quorum: z.enum(['any', 'majority']).optional() }),
   /** Server to server: keep replica `slot` of a replicated volume just registered (its root made at `createdMs`). */
   volAttach: z.object({ id: u32, name: volumeName, quota: u53, slot: z.number().int().min(0).max(MAX_VOLUME_SITES - 1), createdMs: timeMs }),
   volSetQuota: z.object({ name: volumeName, quota: u53 }),

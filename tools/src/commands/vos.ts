@@ -11,8 +11,8 @@ function size (text: string): number {
 export const vosCommand: Command = {
   name: 'vos',
   summary: 'volume administration: create, list, examine, setquota',
-  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos setquota NAME SIZE [--server HOST:PORT]',
-  options: { server: { type: 'string', multiple: true }, quota: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption() },
+  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos setquota NAME SIZE [--server HOST:PORT]',
+  options: { server: { type: 'string', multiple: true }, quota: { type: 'string' }, quorum: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption() },
   async run (v, pos) {
     const [sub, ...rest] = pos
     // On create, each --server is a site (two or more: a replicated volume); elsewhere, the one server to ask.
@@ -25,8 +25,11 @@ export const vosCommand: Command = {
         if (sites.length === 0) throw new UsageError('vos create needs --server HOST:PORT (one per site)')
         if (sites.length > MAX_VOLUME_SITES) throw new UsageError(`a volume has at most ${MAX_VOLUME_SITES} sites`)
         for (const s of sites) { try { parseHostPort(s) } catch (err) { throw new UsageError(`--server: ${(err as Error).message}`) } }
-        const e = await serverCall(sites[0], 'volCreate', { name, quota: v.quota ? size(v.quota as string) : 0, servers: sites })
-        process.stdout.write(`created volume ${e.name} (${e.id}) on ${e.servers.join(', ')}${e.servers.length > 1 ? ' (replicated)' : ''}\n`)
+        if (v.quorum !== undefined && v.quorum !== 'any' && v.quorum !== 'majority') throw new UsageError(`--quorum ${v.quorum as string}: any or majority`)
+        const quorum = v.quorum as 'any' | 'majority' | undefined
+        if (quorum && sites.length < 2) throw new UsageError('--quorum goes with a replicated volume (two --server or more)')
+        const e = await serverCall(sites[0], 'volCreate', { name, quota: v.quota ? size(v.quota as string) : 0, servers: sites, quorum })
+        process.stdout.write(`created volume ${e.name} (${e.id}) on ${e.servers.join(', ')}${e.servers.length > 1 ? ` (replicated, quorum ${e.quorum ?? 'any'})` : ''}\n`)
         return EXIT_OK
       }
       case 'list': {
@@ -39,7 +42,7 @@ export const vosCommand: Command = {
       case 'examine': {
         const [name] = need(rest, 1, 'vos examine NAME')
         const x = await serverCall(await serverAddress(v, cacheDirOf(v)), 'volExamine', { name })
-        if (v.json) { process.stdout.write(JSON.stringify({ name: x.volume.name, id: x.volume.id, quota: x.volume.quota, replicated: x.volume.servers.length > 1, replicas: x.replicas }, null, 2) + '\n'); return EXIT_OK }
+        if (v.json) { process.stdout.write(JSON.stringify({ name: x.volume.name, id: x.volume.id, quota: x.volume.quota, replicated: x.volume.servers.length > 1, quorum: x.volume.quorum ?? 'any', replicas: x.replicas }, null, 2) + '\n'); return EXIT_OK }
         const e = x.volume
         process.stdout.write(`volume ${e.name} (${e.id}), ${e.servers.length > 1 ? `replicated on ${e.servers.length} servers` : 'on one server'}, quota ${e.quota ? formatSize(e.quota) : 'none'}\n`)
         process.stdout.write(table(['SERVER', 'REACHABLE', 'VERSION', 'OBJECTS', 'PENDING', 'CONFLICTS'], x.replicas.map(r => [
