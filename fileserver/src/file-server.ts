@@ -267,7 +267,14 @@ export class FileServer {
     this.counters[op] = (this.counters[op] ?? 0) + 1
     const client = ctx.connection.peer as ClientRecord | null
     if (op !== 'hello' && !client) throw protocolError('say hello first')
-    return await this.handle(op, parsed.data as never, ctx, client)
+    try {
+      return await this.handle(op, parsed.data as never, ctx, client)
+    } catch (err) {
+      // This server answers: that another one it asked did not is no reason for its client to think it unreachable.
+      const e = AfsError.from(err)
+      if (e.code === 'CONNECTION' || e.code === 'TIMEOUT' || e.code === 'VOLUME_OFFLINE') throw new AfsError('UNAVAILABLE', e.message)
+      throw e
+    }
   }
 
   /** One handler a request, each checked against the reply the protocol promises for it. */

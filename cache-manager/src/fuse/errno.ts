@@ -23,6 +23,7 @@ const ERRNO: Record<ErrorCode, number> = {
   NAME_TOO_LONG: 36, // ENAMETOOLONG
   STALE: 116, // ESTALE
   BUSY: 16, // EBUSY
+  UNAVAILABLE: 112, // EHOSTDOWN: a server behind the one asked is down
   VOLUME_OFFLINE: 110, // ETIMEDOUT, as Coda answers a miss while disconnected
   TIMEOUT: 110, // ETIMEDOUT
   CONNECTION: 110, // ETIMEDOUT

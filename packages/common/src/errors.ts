@@ -6,6 +6,8 @@ export const ERROR_CODES = [
   'PERMISSION', 'QUOTA', 'NO_SPACE', 'TOO_LARGE', 'NAME_TOO_LONG', 'STALE', 'BUSY',
   'VOLUME_OFFLINE', 'TIMEOUT', 'CONNECTION', 'PROTOCOL', 'BAD_REQUEST', 'HASH_MISMATCH',
   'NOT_SUPPORTED', 'CONFLICT', 'IO', 'NOT_PERMITTED', 'NO_DATA', 'TOO_MANY_LINKS', 'WOULD_BLOCK', 'NO_LOCK',
+  // A server could not reach another it needed (the location database, another member): it itself answered.
+  'UNAVAILABLE',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
