@@ -1,49 +1,10 @@
 // I/O benchmark, run by hand: `npm run bench` (as root, with /dev/fuse).
 // Compares afs-ts (cold fetches from a server on loopback, warm reads from the cache)
 // with the same work on local disk and on a minimal fuse-native passthrough.
-import { spawn } from 'node:child_process'
-import { mkdirSync, openSync, readSync, closeSync, writeFileSync, readFileSync, statSync, readdirSync, unlinkSync, rmSync, writeSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { createInterface } from 'node:readline'
-import { Stack, cell, tempDir, status, isMounted } from '../tests/helpers/cell.ts'
-
-const MiB = 1024 * 1024
-const here = resolve(import.meta.dirname)
-
-function dropCaches (): void {
-  try { writeFileSync('/proc/sys/vm/drop_caches', '3') } catch { /* not root: warm server caches */ }
-}
-
-function readAll (path: string): number {
-  const fd = openSync(path, 'r')
-  const buf = Buffer.allocUnsafe(MiB)
-  let total = 0
-  for (let n; (n = readSync(fd, buf, 0, MiB, null)) > 0;) total += n
-  closeSync(fd)
-  return total
-}
-
-function time (fn: () => unknown): number {
-  const t = process.hrtime.bigint()
-  fn()
-  return Number(process.hrtime.bigint() - t) / 1e9
-}
-
-function writeFileOf (path: string, bytes: number): void {
-  const fd = openSync(path, 'w')
-  const chunk = Buffer.alloc(MiB, 0x5a)
-  for (let left = bytes; left > 0; left -= MiB) writeSync(fd, chunk, 0, Math.min(MiB, left))
-  closeSync(fd)
-}
-
-async function passthrough (stack: Stack): Promise<string> {
-  const src = await tempDir('afs-bench-src-')
-  const mnt = await tempDir('afs-bench-pt-')
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'passthrough.mts'), src, mnt], { stdio: ['ignore', 'pipe', 'inherit'] })
-  await new Promise<void>(res => createInterface({ input: proc.stdout! }).on('line', l => { if (l.includes('ready')) res() }))
-  stack.push(async () => { proc.kill('SIGTERM'); await new Promise(r => proc.once('exit', r)); if (!await isMounted(mnt)) rmSync(mnt, { recursive: true, force: true }); rmSync(src, { recursive: true, force: true }) })
-  return mnt
-}
+import { mkdirSync, openSync, closeSync, writeFileSync, readFileSync, statSync, readdirSync, unlinkSync } from 'node:fs'
+import { join } from 'node:path'
+import { Stack, cell, tempDir, status } from '../tests/helpers/cell.ts'
+import { MiB, dropCaches, passthrough, readAll, time, writeFileOf } from './baselines.ts'
 
 interface Row { work: string, afs: number, local: number, pt: number, unit: string }
 const rows: Row[] = []

@@ -9,9 +9,14 @@
 //   incomparable: a server/server conflict, marked on every member, every version kept.
 import { AfsError, makeLog, DIR_PAGE_ENTRIES, type ExamineReply, type Fid, type ObjectType, type Peer, type VnodeStatus, type VolumeEntry } from '@afs-ts/common'
 import { HISTORY_KEPT, maxVv, type VolumeStore } from './volume-store.ts'
+
 import type { VnodeRecord } from './vnode.ts'
 
 const log = makeLog('fileserver')
+/** Objects a sweep resolves at once. */
+const RESOLVING_AT_ONCE = 16
+/** Sweeps that wait for a difference to settle before comparing anyway. */
+const SWEEPS_WAITED = 5
 /** Vectors fetched per page when comparing replicas. */
 const VECTOR_PAGE = 5_000
 
@@ -34,15 +39,17 @@ export function compareVv (a: Vv = {}, b: Vv = {}): Order {
 
 /**
  * Whether version `a` holds every update version `b` holds: its vector dominates or
- * equals b's, or b's whole history of updates (an object's first ones are all
- * remembered) is in a's — a member that took an update after its client had given up
- * on it counted it alone, and the client's COP2 left it out.
+ * equals b's, or every update b remembers (its last few dozen) is in a's history —
+ * a member that took an update after its client had given up on it counted it alone,
+ * and the client's COP2 left it out; or a COP2 is still on its way. (Should a hold
+ * b's recent updates but miss an older one, taking a's version loses nothing of a
+ * directory: an entry only b has stays unless a removed or moved it.)
  */
 export function covers (a: VnodeStatus, b: VnodeStatus): boolean {
   const order = compareVv(a.vv, b.vv)
   if (order === 'equal' || order === 'dominates') return true
   const theirs = b.history ?? []
-  if (theirs.length === 0 || theirs.length >= HISTORY_KEPT) return false
+  if (theirs.length === 0) return false
   const mine = new Set(a.history ?? [])
   return theirs.every(sid => mine.has(sid))
 }
@@ -61,6 +68,8 @@ interface Version { address: string, status: VnodeStatus }
 
 export class Resolver {
   private readonly running = new Map<string, Promise<Outcome>>()
+  /** Per volume and other member: the vectors the last sweep saw differ, and how many sweeps waited. */
+  private readonly rounds = new Map<string, { seen: string, waited: number }>()
 
   constructor (private readonly d: ResolverDeps) {}
 
@@ -108,7 +117,7 @@ export class Resolver {
       return 'conflict'
     }
     const stale = versions.filter(v => !covers(v.status, dominant.status))
-    await Promise.all(stale.map(v => this.on(v.address, 'resolvePull', { fid, from: dominant.address })))
+    await Promise.all(stale.map(v => this.on(v.address, 'resolvePull', { fid, from: dominant.address, expect: v.status.vv ?? {} })))
     // Every member holds the dominant's updates now: one vector counts them all.
     if (compareVv(dominant.status.vv, vv) !== 'equal') await Promise.all(versions.map(v => this.on(v.address, 'vvSet', { fid, vv })))
     log.info(`${key(fid)}: ${stale.map(v => v.address).join(', ')} took the version of ${dominant.address}`)
@@ -149,16 +158,16 @@ export class Resolver {
       nlink: 2 + merged.filter(([, , t]) => t === 'dir').length,
     }
     await Promise.all(versions.map(v => v.address === this.d.self()
-      ? this.installMerged(status, merged)
-      : this.d.peer(v.address).call('resolveMerge', { status: { ...status, type: 'dir', vv, sid }, entries: merged })))
+      ? this.installMerged(status, merged, v.status.vv ?? {})
+      : this.d.peer(v.address).call('resolveMerge', { expect: v.status.vv ?? {}, status: { ...status, type: 'dir', vv, sid }, entries: merged })))
     log.info(`${key(fid)}: directory changed apart on ${versions.map(v => v.address).join(', ')}: merged (${merged.length} entries)`)
     return true
   }
 
   /** This member takes a merged directory: its entries are exactly `entries`; the others went (removed elsewhere, or moved). */
-  async installMerged (status: VnodeStatus, entries: Array<[string, Fid, ObjectType]>): Promise<void> {
+  async installMerged (status: VnodeStatus, entries: Array<[string, Fid, ObjectType]>, expect: Vv | null): Promise<void> {
     const keep = new Set(entries.map(([, f]) => key(f)))
-    await this.d.store.installDir(status, entries, f => keep.has(key(f)) ? 'moved' : 'removed', (f, t) => stub(f, t, status.fid.vnode))
+    await this.d.store.installDir(status, entries, f => keep.has(key(f)) ? 'moved' : 'removed', (f, t) => stub(f, t, status.fid.vnode), expect)
   }
 
   private async listing (address: string, fid: Fid): Promise<Array<[string, Fid, ObjectType]>> {
@@ -187,23 +196,27 @@ export class Resolver {
   }
 
   /** A resolution step on one member: here, or asked of it. */
-  private async on (address: string, op: 'vvSet' | 'markConflict' | 'resolvePull', args: { fid: Fid, vv?: Vv, from?: string }): Promise<void> {
+  private async on (address: string, op: 'vvSet' | 'markConflict' | 'resolvePull', args: { fid: Fid, vv?: Vv, from?: string, expect?: Vv }): Promise<void> {
     if (address !== this.d.self()) { await this.d.peer(address).call(op, args as never); return }
     if (op === 'vvSet') await this.d.store.setVector(args.fid, args.vv!)
     else if (op === 'markConflict') await this.d.store.markConflict(args.fid, true)
-    else await this.pull(args.fid, args.from!)
+    else await this.pull(args.fid, args.from!, args.expect ?? null)
   }
 
-  /** This member takes `from`'s version of `fid` whole. */
-  async pull (fid: Fid, from: string): Promise<void> {
+  /**
+   * This member takes `from`'s version of `fid` whole — unless its own version changed
+   * since it was found stale (`expect`: its vector then; an update that came meanwhile
+   * would be overwritten): then the next resolution decides again.
+   */
+  async pull (fid: Fid, from: string, expect: Vv | null): Promise<void> {
     const peer = this.d.peer(from)
     const { status } = await peer.call('fetchStatus', { fid })
     if (status.type === 'file') {
       const { result, body } = await peer.download('fetchData', { fid })
-      await this.d.store.installObject(result.status, body, fid.vnode)
+      await this.d.store.installObject(result.status, body, fid.vnode, expect)
       return
     }
-    if (status.type !== 'dir') { await this.d.store.installObject(status, null, fid.vnode); return }
+    if (status.type !== 'dir') { await this.d.store.installObject(status, null, fid.vnode, expect); return }
     const entries: Array<[string, Fid, ObjectType]> = []
     let after: string | undefined
     let page
@@ -216,7 +229,7 @@ export class Resolver {
     const theirs = new Set(entries.map(([, f]) => key(f)))
     const fates = new Map<string, 'moved' | 'removed' | 'keep'>()
     for (const [, f] of this.d.store.listAll(fid)) fates.set(key(f), theirs.has(key(f)) ? 'moved' : await this.fateThere(peer, f))
-    const kept = await this.d.store.installDir(page.status, entries, f => fates.get(key(f)) ?? 'keep', (f, t) => stub(f, t, fid.vnode))
+    const kept = await this.d.store.installDir(page.status, entries, f => fates.get(key(f)) ?? 'keep', (f, t) => stub(f, t, fid.vnode), expect)
     if (kept.length) log.warn(`${key(fid)}: kept ${kept.join(', ')} that ${from} does not have: the directory is in server/server conflict`)
   }
 
@@ -242,7 +255,9 @@ export class Resolver {
   async sweep (volume: number, other: string): Promise<{ resolved: number, conflicts: number }> {
     const peer = this.d.peer(other)
     const theirs = await peer.call('vectors', { volume, after: 0, limit: 0 })
-    if (compareVv(this.d.store.volumeVector(volume), theirs.volumeVv) === 'equal') return { resolved: 0, conflicts: 0 }
+    const mineNow = this.d.store.volumeVector(volume)
+    if (compareVv(mineNow, theirs.volumeVv) === 'equal') { this.rounds.delete(`${volume}@${other}`); return { resolved: 0, conflicts: 0 } }
+    if (!this.settled(`${volume}@${other}`, JSON.stringify([mineNow, theirs.volumeVv]))) return { resolved: 0, conflicts: 0 }
     const differ: Array<{ fid: Fid, type: ObjectType }> = []
     const mine = new Map<number, Vv>()
     for (let after = 0; ;) {
@@ -263,13 +278,33 @@ export class Resolver {
     differ.sort((a, b) => Number(b.type === 'dir') - Number(a.type === 'dir') || a.fid.vnode - b.fid.vnode)
     let resolved = 0
     let conflicts = 0
-    for (const { fid } of differ) {
+    const one = async (fid: Fid): Promise<void> => {
       const out = await this.resolve(fid).catch(err => { log.warn(`${key(fid)}: resolution failed: ${(err as Error).message}`); return 'unreachable' as const })
       if (out === 'conflict') conflicts++
       else if (out !== 'unreachable') resolved++
     }
+    // Directories one at a time, first (their stubs are what the objects under them resolve into); then the rest, several at once.
+    const dirs = differ.filter(d => d.type === 'dir')
+    for (const { fid } of dirs) await one(fid)
+    const rest = differ.filter(d => d.type !== 'dir')
+    let next = 0
+    await Promise.all(Array.from({ length: Math.min(RESOLVING_AT_ONCE, rest.length) }, async () => {
+      while (next < rest.length) await one(rest[next++].fid)
+    }))
     if (resolved === differ.length) await this.d.store.raiseVolumeVector(volume, theirs.volumeVv)
     return { resolved, conflicts }
+  }
+
+  /**
+   * Whether a difference is worth comparing object by object now: it stayed as it was
+   * since the last sweep (updates and their COP2 still on their way make passing
+   * differences), or sweeps have waited long enough while updates kept coming.
+   */
+  private settled (k: string, seen: string): boolean {
+    const last = this.rounds.get(k)
+    if (last && (last.seen === seen || last.waited >= SWEEPS_WAITED)) { this.rounds.delete(k); return true }
+    this.rounds.set(k, { seen, waited: (last?.waited ?? 0) + 1 })
+    return false
   }
 
   /** Every member of a volume, compared: reachable, its vector, objects, objects differing from another member's, conflicts. */

@@ -6,7 +6,7 @@ import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
 import { statfs as fsStatfs } from 'node:fs/promises'
 import {
-  conflict, crossVolume, exists, sameFid, invalid, permission, isDir, notDir, notEmpty, notFound, noData, noSpace, notPermitted, quotaExceeded, takesXattr, xattrBytes,
+  AfsError, conflict, crossVolume, exists, sameFid, invalid, permission, isDir, notDir, notEmpty, notFound, noData, noSpace, notPermitted, quotaExceeded, takesXattr, xattrBytes,
   type Fid, type ObjectType, type StatfsReply, type RenameReply, type VnodeStatus, type XattrMode,
   tooManyLinks, DIR_PAGE_ENTRIES, MAX_LINKS, MAX_VOLUME_SITES, MAX_XATTR_TOTAL_BYTES, ROOT_VNODE, ROOT_UNIQUE,
 } from '@afs-ts/common'
@@ -577,7 +577,7 @@ export class VolumeStore {
    * Resolution: takes another member's version of a file-like object whole (its status
    * with its vector, and for a file its bytes), making it if this member lacks it.
    */
-  async installObject (status: VnodeStatus, body: AsyncIterable<Buffer> | null, parent: number): Promise<void> {
+  async installObject (status: VnodeStatus, body: AsyncIterable<Buffer> | null, parent: number, expect: Record<string, number> | null = null): Promise<void> {
     const fid = status.fid
     const blob = body && status.type === 'file' ? await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, body, status.size) : null
     let old: string | undefined
@@ -585,6 +585,7 @@ export class VolumeStore {
       await this.root.transaction(() => {
         const cur = this.vnodes.get([fid.volume, fid.vnode])
         if (cur && cur.unique !== fid.unique) throw conflict(`vnode ${fid.vnode} holds another object here`)
+        unchanged(cur, expect)
         old = cur?.blob
         const rec = fromStatus(status, cur?.parent ?? parent)
         if (blob) rec.blob = blob.name
@@ -610,13 +611,14 @@ export class VolumeStore {
    * object (an empty version with an empty vector, resolved in its turn). Returns the
    * names kept against the other's version.
    */
-  async installDir (status: VnodeStatus, entries: Array<[string, Fid, ObjectType]>, fate: (fid: Fid) => 'moved' | 'removed' | 'keep', stub: (fid: Fid, type: ObjectType) => VnodeRecord): Promise<string[]> {
+  async installDir (status: VnodeStatus, entries: Array<[string, Fid, ObjectType]>, fate: (fid: Fid) => 'moved' | 'removed' | 'keep', stub: (fid: Fid, type: ObjectType) => VnodeRecord, expect: Record<string, number> | null = null): Promise<string[]> {
     const fid = status.fid
     const kept: string[] = []
     const freed: string[] = []
     await this.root.transaction(() => {
       const cur = this.vnodes.get([fid.volume, fid.vnode])
       if (cur && (cur.unique !== fid.unique || cur.type !== 'dir')) throw conflict(`vnode ${fid.vnode} holds another object here`)
+      unchanged(cur, expect)
       const want = new Map(entries.map(([n, f, t]) => [n, { f, t }]))
       for (const { key, value } of this.dirents.getRange({ start: [fid.volume, fid.vnode, ''], end: [fid.volume, fid.vnode + 1, ''] })) {
         const name = key[2]
@@ -694,4 +696,12 @@ function fromStatus (s: VnodeStatus, parent: number): VnodeRecord {
   if (s.xattrs) rec.xattrs = s.xattrs
   if (s.conflict) rec.conflict = true
   return rec
+}
+
+/** Resolution installs a version only over the one it was chosen against: an update that came since makes it wait (BUSY). */
+function unchanged (cur: VnodeRecord | undefined, expect: Record<string, number> | null): void {
+  if (expect === null || !cur) return
+  const a = Object.entries(cur.vv ?? {}).filter(([, n]) => n > 0).sort()
+  const b = Object.entries(expect).filter(([, n]) => n > 0).sort()
+  if (JSON.stringify(a) !== JSON.stringify(b)) throw new AfsError('BUSY', `object ${cur.vnode} changed here while it was resolved`)
 }

@@ -271,11 +271,12 @@ export const requests = {
   /** Resolution of a replicated volume's object: the member asked gathers every member's version and makes them equal, or marks a conflict. */
   resolve: z.object({ fid: fidSchema }),
   /** Server to server, during resolution: take `from`'s version of the object; set its vector; mark it in conflict; the vector it had when removed. */
-  resolvePull: z.object({ fid: fidSchema, from: hostPortSchema }),
+  /** `expect`: the vector the member had when the version to take was chosen; changed since, the pull waits for the next resolution. */
+  resolvePull: z.object({ fid: fidSchema, from: hostPortSchema, expect: vvSchema.nullable() }),
   vvSet: z.object({ fid: fidSchema, vv: vvSchema }),
   markConflict: z.object({ fid: fidSchema }),
   /** A directory merged from members that changed it apart: take exactly these entries, with this status. */
-  resolveMerge: z.object({ status: dirStatusSchema, entries: z.array(z.tuple([nameSchema, fidSchema, objectTypeSchema])).max(DIR_PAGE_ENTRIES) }),
+  resolveMerge: z.object({ expect: vvSchema.nullable(), status: dirStatusSchema, entries: z.array(z.tuple([nameSchema, fidSchema, objectTypeSchema])).max(DIR_PAGE_ENTRIES) }),
   tombstone: z.object({ fid: fidSchema }),
   /** A page of a replica's object vectors after vnode `after` (`limit` 0: the volume's vector only). */
   vectors: z.object({ volume: u32, after: u32, limit: z.number().int().min(0).max(10_000) }),
