@@ -107,7 +107,7 @@ test('writes go on while members are killed or frozen; a member back catches up 
   } finally { await stack.unwind() }
 })
 
-test('members that each took a different write to one file: a server/server conflict on every member, both versions kept, updates refused', async t => {
+test('members that each took a different write to one file: a server/server conflict on every member, both versions kept, updates refused, until afs repair --keep-replica makes them equal; a directory both changed merges', async t => {
   const stack = new Stack()
   try {
     const { s0, members: [s1, s2, s3] } = await fourServers(stack)
@@ -150,6 +150,17 @@ test('members that each took a different write to one file: a server/server conf
     for (const s of [s1b, s2b, s3b]) t.deepEqual([...(await replicaOf(s, 'split')).keys()].sort(), ['/f', '/made-by-A', '/made-by-B'], s.address)
     await new Promise(resolve => setTimeout(resolve, 1100))
     t.throws(() => writeFileSync(join(a.cellPath, 'split', 'f'), 'a third version\n'), undefined, 'updates of an object in conflict are refused')
+    // afs repair lists it with each member's version, and --keep-replica ends it with every member equal.
+    const listed = JSON.parse(await afsOk(['repair', 'list', '--json', '--cache', a.cache])) as Array<{ kind: string, path: string, versions?: Array<{ server: string, size: number }> }>
+    const ss = listed.find(c => c.kind === 'server/server')
+    t.is(ss?.path, '/test/split/f')
+    t.deepEqual(ss?.versions?.map(v => [v.server, v.size]), [[s1b.address, 19], [s2b.address, 26], [s3b.address, 26]])
+    t.regex(await afsOk(['repair', 'resolve', join(a.cellPath, 'split', 'f'), '--keep-replica', s1b.address, '--cache', a.cache]), /every member holds the version of/)
+    t.deepEqual((await examine(s0, 'split')).replicas.map(r => [r.conflicts, r.pending]), [[0, 0], [0, 0], [0, 0]])
+    for (const s of [s1b, s2b, s3b]) t.is((await replicaOf(s, 'split')).get('/f'), 'file 19', s.address)
+    await new Promise(resolve => setTimeout(resolve, 1100))
+    t.is(readFileSync(join(b.cellPath, 'split', 'f'), 'utf8'), 'written by A on s1\n')
+    writeFileSync(join(b.cellPath, 'split', 'f'), 'writable again\n')
   } finally { await stack.unwind() }
 })
 

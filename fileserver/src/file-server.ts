@@ -79,7 +79,7 @@ export class FileServer {
     }, Math.min(1000, this.locks.leaseMs / 4))
     this.lockExpiry.unref()
     this.resolver = new Resolver({
-      store, self: () => this.address, peer: a => this.peer(a),
+      store, self: () => this.address, peer: a => this.peer(a), changed: async fid => { await this.mutated(null, [fid], null) },
       sites: async volume => (await this.vldb.get(volume)).servers,
     })
   }
@@ -322,9 +322,11 @@ export class FileServer {
     resolve: async a => ({ outcome: await this.resolver.resolve(a.fid) }),
     volExamine: async a => await this.resolver.examine(await this.vldb.get(a.name)),
     resolvePull: async a => { await this.resolver.pull(a.fid, a.from, a.expect); await this.mutated(null, [a.fid], null); return {} },
-    vvSet: async a => { await this.store.setVector(a.fid, a.vv); return {} },
+    vvSet: async a => { await this.store.setVector(a.fid, a.vv, a.dataVersion); if (a.dataVersion !== undefined) await this.mutated(null, [a.fid], null); return {} },
     resolveMerge: async a => { await this.resolver.installMerged(a.status, a.entries, a.expect); await this.mutated(null, [a.status.fid], null); return {} },
-    markConflict: async a => { await this.store.markConflict(a.fid, true); await this.mutated(null, [a.fid], null); return {} },
+    markConflict: async a => { await this.store.markConflict(a.fid, a.on ?? true); await this.mutated(null, [a.fid], null); return {} },
+    repairReplica: async a => { await this.resolver.repair(a.fid, a.keep); return {} },
+    replicaVersions: async a => ({ versions: await this.resolver.versions(a.fid) }),
     tombstone: a => ({ vv: this.store.tombstone(a.fid) }),
     vectors: a => ({ volumeVv: this.store.volumeVector(a.volume), vectors: a.limit ? this.store.vectors(a.volume, a.after, a.limit) : [] }),
     cop2: async a => {

@@ -62,6 +62,8 @@ export interface ResolverDeps {
   /** The sites of a volume, from the location database. */
   sites (volume: number): Promise<string[]>
   peer (address: string): Peer
+  /** An object changed here by resolution: the clients holding promises on it are told. */
+  changed (fid: Fid): Promise<void>
 }
 
 interface Version { address: string, status: VnodeStatus }
@@ -158,7 +160,7 @@ export class Resolver {
       nlink: 2 + merged.filter(([, , t]) => t === 'dir').length,
     }
     await Promise.all(versions.map(v => v.address === this.d.self()
-      ? this.installMerged(status, merged, v.status.vv ?? {})
+      ? this.installMerged(status, merged, v.status.vv ?? {}).then(() => this.d.changed(fid))
       : this.d.peer(v.address).call('resolveMerge', { expect: v.status.vv ?? {}, status: { ...status, type: 'dir', vv, sid }, entries: merged })))
     log.info(`${key(fid)}: directory changed apart on ${versions.map(v => v.address).join(', ')}: merged (${merged.length} entries)`)
     return true
@@ -196,11 +198,47 @@ export class Resolver {
   }
 
   /** A resolution step on one member: here, or asked of it. */
-  private async on (address: string, op: 'vvSet' | 'markConflict' | 'resolvePull', args: { fid: Fid, vv?: Vv, from?: string, expect?: Vv }): Promise<void> {
+  /**
+   * Repairs a server/server conflict: every member takes member `keep`'s version, then
+   * all hold that one version, unmarked, under one vector (the one counting every
+   * member's updates). Every member must answer.
+   */
+  async repair (fid: Fid, keep: string): Promise<void> {
+    const sites = await this.d.sites(fid.volume)
+    if (!sites.includes(keep)) throw new AfsError('INVALID', `${keep} is not a member of this volume (${sites.join(', ')})`)
+    const versions = await this.versions(fid)
+    const missing = versions.filter(v => !v.status)
+    if (missing.length) throw new AfsError('UNAVAILABLE', `a repair needs every member: ${missing.map(v => `${v.server} (${v.error ?? 'no such object'})`).join(', ')}`)
+    const kept = versions.find(v => v.server === keep)!.status!
+    if (!kept.conflict) throw new AfsError('INVALID', `${key(fid)} is in no server/server conflict`)
+    let vv: Vv = {}
+    for (const v of versions) vv = maxVv(vv, v.status!.vv ?? {})
+    await Promise.all(versions.filter(v => v.server !== keep).map(v => this.on(v.server, 'resolvePull', { fid, from: keep, expect: v.status!.vv ?? {} })))
+    await Promise.all(versions.map(v => this.on(v.server, 'markConflict', { fid, on: false })))
+    // A data version none of the members had: a client caching another member's version of the same number refetches.
+    const dataVersion = Math.max(...versions.map(v => v.status!.dataVersion)) + 1
+    await Promise.all(versions.map(v => this.on(v.server, 'vvSet', { fid, vv, dataVersion })))
+    log.info(`${key(fid)}: server/server conflict repaired with the version of ${keep}`)
+  }
+
+  /** Each member's version of `fid` (null where it is missing or the member does not answer). */
+  async versions (fid: Fid): Promise<Array<{ server: string, status: VnodeStatus | null, error?: string }>> {
+    const sites = await this.d.sites(fid.volume)
+    return await Promise.all(sites.map(async server => {
+      try {
+        return { server, status: server === this.d.self() ? this.d.store.status(fid) : (await this.d.peer(server).call('fetchStatus', { fid })).status }
+      } catch (err) {
+        return { server, status: null, error: (err as Error).message }
+      }
+    }))
+  }
+
+  private async on (address: string, op: 'vvSet' | 'markConflict' | 'resolvePull', args: { fid: Fid, vv?: Vv, from?: string, expect?: Vv, on?: boolean, dataVersion?: number }): Promise<void> {
     if (address !== this.d.self()) { await this.d.peer(address).call(op, args as never); return }
-    if (op === 'vvSet') await this.d.store.setVector(args.fid, args.vv!)
-    else if (op === 'markConflict') await this.d.store.markConflict(args.fid, true)
+    if (op === 'vvSet') await this.d.store.setVector(args.fid, args.vv!, args.dataVersion)
+    else if (op === 'markConflict') await this.d.store.markConflict(args.fid, args.on ?? true)
     else await this.pull(args.fid, args.from!, args.expect ?? null)
+    if (op !== 'vvSet' || args.dataVersion !== undefined) await this.d.changed(args.fid)
   }
 
   /**

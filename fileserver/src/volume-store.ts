@@ -555,10 +555,10 @@ export class VolumeStore {
   }
 
   /** Raises an object's vector to count what `vv` counts (members found to hold the same updates, counted differently). */
-  async setVector (fid: Fid, vv: Record<string, number>): Promise<void> {
+  async setVector (fid: Fid, vv: Record<string, number>, dataVersion = 0): Promise<void> {
     await this.root.transaction(() => {
       const v = this.get(fid)
-      this.vnodes.put([fid.volume, fid.vnode], { ...v, vv: maxVv(v.vv ?? {}, vv) })
+      this.vnodes.put([fid.volume, fid.vnode], { ...v, vv: maxVv(v.vv ?? {}, vv), dataVersion: Math.max(v.dataVersion, dataVersion) })
     })
   }
 

@@ -273,8 +273,14 @@ export const requests = {
   /** Server to server, during resolution: take `from`'s version of the object; set its vector; mark it in conflict; the vector it had when removed. */
   /** `expect`: the vector the member had when the version to take was chosen; changed since, the pull waits for the next resolution. */
   resolvePull: z.object({ fid: fidSchema, from: hostPortSchema, expect: vvSchema.nullable() }),
-  vvSet: z.object({ fid: fidSchema, vv: vvSchema }),
-  markConflict: z.object({ fid: fidSchema }),
+  /** `dataVersion`: at least this (a repaired object's version must differ from every one a client may have cached). */
+  vvSet: z.object({ fid: fidSchema, vv: vvSchema, dataVersion: u53.optional() }),
+  /** `on` false: the conflict is repaired (the members hold one version again). */
+  markConflict: z.object({ fid: fidSchema, on: z.boolean().optional() }),
+  /** A server/server conflict repaired: every member takes the version of member `keep`. */
+  repairReplica: z.object({ fid: fidSchema, keep: hostPortSchema }),
+  /** Each member's version of an object (for `afs repair show` of a server/server conflict). */
+  replicaVersions: z.object({ fid: fidSchema }),
   /** A directory merged from members that changed it apart: take exactly these entries, with this status. */
   resolveMerge: z.object({ expect: vvSchema.nullable(), status: dirStatusSchema, entries: z.array(z.tuple([nameSchema, fidSchema, objectTypeSchema])).max(DIR_PAGE_ENTRIES) }),
   tombstone: z.object({ fid: fidSchema }),
@@ -331,6 +337,8 @@ export interface Replies {
   resolvePull: Record<string, never>
   vvSet: Record<string, never>
   markConflict: Record<string, never>
+  repairReplica: Record<string, never>
+  replicaVersions: { versions: Array<{ server: string, status: VnodeStatus | null, error?: string }> }
   resolveMerge: Record<string, never>
   tombstone: { vv: Record<string, number> | null }
   vectors: { volumeVv: Record<string, number>, vectors: Array<{ vnode: number, unique: number, type: ObjectType, vv: Record<string, number>, conflict?: boolean }> }

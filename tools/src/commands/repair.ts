@@ -1,6 +1,7 @@
 // `afs repair`: list, inspect and resolve the conflicts reintegration found (Coda's
 // repair tool). The cache manager does the repairs; this file asks and shows.
 import { lstatSync } from 'node:fs'
+import { formatSize } from '@afs-ts/common'
 import { resolve as resolvePath } from 'node:path'
 import { createInterface } from 'node:readline/promises'
 import { cacheDirOf, cacheOption, need, UsageError, EXIT_OK, EXIT_FAILURE, type Command } from '../args.ts'
@@ -20,6 +21,7 @@ export const repairCommand: Command = {
     '       afs repair show PATH|ID [--json]',
     '       afs repair resolve PATH|ID (--keep local|server|both [--as NAME] | --merge FILE | --merge-auto) [--json]',
     '       afs repair resolve --all (--keep local|server|both | --merge-auto) [--prefix PATH] [--kind KIND] [--json]',
+    '       afs repair resolve PATH --keep-replica HOST:PORT   (a server/server conflict: every member takes that one\'s version)',
     '         (resolve also takes --dry-run: what it would do, changing nothing)',
     '       afs repair discard-local PATH|ID [--yes]',
     '       afs repair interactive',
@@ -31,6 +33,7 @@ export const repairCommand: Command = {
     ...cacheOption(),
     json: { type: 'boolean' },
     keep: { type: 'string' },
+    'keep-replica': { type: 'string' },
     as: { type: 'string' },
     merge: { type: 'string' },
     'merge-auto': { type: 'boolean' },
@@ -48,10 +51,19 @@ export const repairCommand: Command = {
       case 'list': {
         need(rest, 0, 'repair list')
         const list = await controlCall(cache, 'repairList')
-        if (v.json) return json(list)
-        if (list.length === 0) { process.stdout.write('no conflicts\n'); return EXIT_OK }
-        process.stdout.write(table(['PATH', 'KIND', 'CHANGED HERE', 'BY', 'SERVER', 'LOCAL SIZE', 'SERVER SIZE'],
-          list.map(c => [c.fullPath, c.kind, when(c.local.changedAt), c.local.client, c.server.type === 'none' ? 'removed' : `v${c.server.dataVersion} ${when(c.server.mtimeMs)}`, size(c.local), size(c.server)])))
+        const replicas = await controlCall(cache, 'replicaConflicts')
+        if (v.json) return json([...list, ...replicas])
+        if (list.length + replicas.length === 0) { process.stdout.write('no conflicts\n'); return EXIT_OK }
+        if (list.length) {
+          process.stdout.write(table(['PATH', 'KIND', 'CHANGED HERE', 'BY', 'SERVER', 'LOCAL SIZE', 'SERVER SIZE'],
+            list.map(c => [c.fullPath, c.kind, when(c.local.changedAt), c.local.client, c.server.type === 'none' ? 'removed' : `v${c.server.dataVersion} ${when(c.server.mtimeMs)}`, size(c.local), size(c.server)])))
+        }
+        if (replicas.length) {
+          process.stdout.write(`${list.length ? '\n' : ''}server/server conflicts (resolve with --keep-replica HOST:PORT):\n`)
+          process.stdout.write(table(['PATH', 'SERVER', 'SIZE', 'MODIFIED', 'BY', 'VECTOR'], replicas.flatMap(c => c.versions.map(r => [
+            c.fullPath, r.server, r.size === null ? '-' : formatSize(r.size), when(r.mtimeMs), r.by ?? '-', r.vv ? Object.values(r.vv).join(',') : (r.error ?? 'unreachable'),
+          ]))))
+        }
         return EXIT_OK
       }
       case 'show': {
@@ -101,6 +113,14 @@ function refOf (ref: string): string {
 }
 
 async function resolveCommand (cache: string, v: Record<string, unknown>, rest: string[]): Promise<number> {
+  if (v['keep-replica'] !== undefined) {
+    if (v.keep !== undefined || v.merge !== undefined || v['merge-auto'] === true || v.all === true) throw new UsageError('--keep-replica goes alone, with one PATH')
+    const [path] = need(rest, 1, 'resolve PATH --keep-replica HOST:PORT')
+    const r = await controlCall(cache, 'repairReplica', { path: resolvePath(path), keep: v['keep-replica'] as string })
+    if (v.json) { process.stdout.write(JSON.stringify(r, null, 2) + '\n'); return EXIT_OK }
+    process.stdout.write(`${r.path}: every member holds the version of ${r.kept} now\n`)
+    return EXIT_OK
+  }
   const choices = [v.keep !== undefined, v.merge !== undefined, v['merge-auto'] === true].filter(Boolean).length
   if (choices !== 1) throw new UsageError('resolve takes one of --keep local|server|both, --merge FILE, --merge-auto')
   if (v.keep !== undefined && !['local', 'server', 'both'].includes(v.keep as string)) throw new UsageError(`--keep ${v.keep as string}: say local, server or both`)
