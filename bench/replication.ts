@@ -6,7 +6,7 @@
 import { closeSync, openSync, writeSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Stack, addClient, afsOk, startServer, tempDir, type Server } from '../tests/helpers/cell.ts'
+import { Stack, addClient, afsOk, servers, startServer, tempDir } from '../tests/helpers/cell.ts'
 import { MiB, dropCaches, passthrough, readAll, time, writeFileOf } from './baselines.ts'
 
 const { values } = parseArgs({ options: { stale: { type: 'string', default: '10000' } } })
@@ -25,16 +25,7 @@ function smallFiles (dir: string): void {
 
 const stack = new Stack()
 try {
-  const s0 = await startServer()
-  stack.defer(s0.dataDir)
-  stack.push(() => s0.stop())
-  const members: Server[] = []
-  for (let i = 0; i < 3; i++) {
-    const s = await startServer(undefined, 'test', '127.0.0.1:0', ['--vldb', s0.address])
-    stack.defer(s.dataDir)
-    stack.push(() => s.stop())
-    members.push(s)
-  }
+  const [s0, ...members] = await servers(stack, 4)
   await afsOk(['vos', 'create', 'one', '--server', members[0].address])
   await afsOk(['vos', 'create', 'three', ...members.flatMap(s => ['--server', s.address])])
   const writer = await addClient(stack, [s0.address], { cacheSize: '4G', env: { AFS_LOG: 'warn' } })

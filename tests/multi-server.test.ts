@@ -3,18 +3,13 @@
 import test from 'ava'
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { Stack, addClient, afs, afsOk, eventually, startServer, status, tempDir, type Server } from './helpers/cell.ts'
+import { Stack, addClient, afs, afsOk, eventually, servers, startServer, status, tempDir, type Server } from './helpers/cell.ts'
 
 interface VolumeView { name: string, id: number, servers: string[] }
 interface VolumeState { name: string, state: string, server: string }
 
 async function twoServers (stack: Stack): Promise<{ s1: Server, s2: Server }> {
-  const s1 = await startServer()
-  stack.defer(s1.dataDir)
-  stack.push(() => s1.stop())
-  const s2 = await startServer(undefined, 'test', '127.0.0.1:0', ['--vldb', s1.address])
-  stack.defer(s2.dataDir)
-  stack.push(() => s2.stop())
+  const [s1, s2] = await servers(stack, 2)
   return { s1, s2 }
 }
 

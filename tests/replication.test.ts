@@ -4,7 +4,7 @@
 import test from 'ava'
 import { readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { Stack, addClient, afsOk, eventually, rawConnection, startServer, status, type Server } from './helpers/cell.ts'
+import { Stack, addClient, afsOk, eventually, rawConnection, servers, startServer, status, type Server } from './helpers/cell.ts'
 import type { Fid, VnodeStatus } from '@afs-ts/common'
 
 interface Examined { replicated: boolean, replicas: Array<{ server: string, reachable: boolean, version: number | null, pending: number | null, conflicts: number | null }> }
@@ -19,16 +19,7 @@ async function volumeState (cache: string, volume: string): Promise<string | und
 }
 
 async function fourServers (stack: Stack): Promise<{ s0: Server, members: Server[] }> {
-  const s0 = await startServer()
-  stack.defer(s0.dataDir)
-  stack.push(() => s0.stop())
-  const members: Server[] = []
-  for (let i = 0; i < 3; i++) {
-    const s = await startServer(undefined, 'test', '127.0.0.1:0', ['--vldb', s0.address])
-    stack.defer(s.dataDir)
-    stack.push(async () => { s.proc.kill('SIGCONT'); await s.stop() })
-    members.push(s)
-  }
+  const [s0, ...members] = await servers(stack, 4)
   return { s0, members }
 }
 

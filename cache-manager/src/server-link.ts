@@ -5,11 +5,10 @@
 // comes back up only after PROBES_TO_RECONNECT probes in a row succeed (hysteresis),
 // so a flapping network does not flap the volumes. Each change is logged with its
 // cause; callbacks granted before the link last went down are void (its epoch grew).
-import { connect } from 'node:net'
 import { EventEmitter } from 'node:events'
 import { hostname } from 'node:os'
 import {
-  AfsError, RpcConnection, callbackBreakSchema, connectionLost, parseHostPort, badRequest, makeLog, volumeOffline,
+  AfsError, RpcConnection, callbackBreakSchema, connectTo, badRequest, makeLog, volumeOffline,
   PROTOCOL_VERSION, fidKey, type Fid, type HelloReply, type InboundStream, type Op, type Args, type Reply, type StatusReply,
 } from '@afs-ts/common'
 import { RPC_TIMEOUT_MS, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, PROBES_TO_RECONNECT } from './constants.ts'
@@ -181,14 +180,7 @@ export class ServerLink extends EventEmitter {
   }
 
   private async open (): Promise<RpcConnection> {
-    const { host, port } = parseHostPort(this.address)
-    const socket = connect({ host, port })
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { socket.destroy(); reject(connectionLost(`${this.address}: no answer in ${PROBE_TIMEOUT_MS} ms`)) }, PROBE_TIMEOUT_MS)
-      socket.once('connect', () => { clearTimeout(timer); resolve() })
-      socket.once('error', err => { clearTimeout(timer); reject(connectionLost(`${this.address}: ${err.message}`)) })
-    })
-    const conn = new RpcConnection(socket, async (op, args) => this.onServerRequest(op, args))
+    const conn = new RpcConnection(await connectTo(this.address, PROBE_TIMEOUT_MS), async (op, args) => this.onServerRequest(op, args))
     conn.on('close', () => {
       if (this.conn !== conn) return
       this.conn = null

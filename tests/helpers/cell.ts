@@ -145,6 +145,21 @@ export async function cell (stack: Stack, n = 1, clientOpts: Parameters<typeof s
   return { server, clients }
 }
 
+/**
+ * A cell of `n` servers torn down by `stack`: the first keeps the location database and
+ * the root volume, the others join it (`--vldb`). A server a test froze is woken first.
+ */
+export async function servers (stack: Stack, n: number): Promise<Server[]> {
+  const out: Server[] = []
+  for (let i = 0; i < n; i++) {
+    const s = await startServer(undefined, 'test', '127.0.0.1:0', i === 0 ? [] : ['--vldb', out[0].address])
+    stack.defer(s.dataDir)
+    stack.push(async () => { s.proc.kill('SIGCONT'); await s.stop() })
+    out.push(s)
+  }
+  return out
+}
+
 /** Waits until `check` holds (polling every 20 ms), failing after `ms`. */
 export async function eventually (check: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
   const end = Date.now() + ms

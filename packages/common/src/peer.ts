@@ -3,7 +3,7 @@
 // volume's group, a tool talking to a server. Connects on first use, says hello, and
 // connects again on the next call after the connection was lost; calls are typed by
 // the protocol's reply map.
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { hostname } from 'node:os'
 import { RpcConnection, type Handler } from './connection.ts'
 import { AfsError, connectionLost, invalid } from './errors.ts'
@@ -53,15 +53,7 @@ export class Peer {
   }
 
   private async open (): Promise<RpcConnection> {
-    let hp
-    try { hp = parseHostPort(this.address) } catch (err) { throw connectionLost((err as Error).message) }
-    const socket = connect({ host: hp.host, port: hp.port })
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { socket.destroy(); reject(connectionLost(`${this.address}: no answer in ${PEER_CONNECT_TIMEOUT_MS} ms`)) }, PEER_CONNECT_TIMEOUT_MS)
-      socket.once('connect', () => { clearTimeout(timer); resolve() })
-      socket.once('error', err => { clearTimeout(timer); reject(connectionLost(`${this.address}: ${err.message}`)) })
-    })
-    const conn = new RpcConnection(socket, this.opts.handler ?? null)
+    const conn = new RpcConnection(await connectTo(this.address, PEER_CONNECT_TIMEOUT_MS), this.opts.handler ?? null)
     try {
       this.hello = await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: this.clientId, hostname: hostname() }, { timeoutMs: PEER_CONNECT_TIMEOUT_MS }) as HelloReply
     } catch (err) {
@@ -75,4 +67,17 @@ export class Peer {
     this.conn = conn
     return conn
   }
+}
+
+/** A TCP connection to a server's HOST:PORT, or CONNECTION after `timeoutMs` or on a refusal. */
+export async function connectTo (address: string, timeoutMs: number): Promise<Socket> {
+  let hp
+  try { hp = parseHostPort(address) } catch (err) { throw connectionLost((err as Error).message) }
+  const socket = connect({ host: hp.host, port: hp.port })
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { socket.destroy(); reject(connectionLost(`${address}: no answer in ${timeoutMs} ms`)) }, timeoutMs)
+    socket.once('connect', () => { clearTimeout(timer); resolve() })
+    socket.once('error', err => { clearTimeout(timer); reject(connectionLost(`${address}: ${err.message}`)) })
+  })
+  return socket
 }
