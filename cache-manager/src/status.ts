@@ -8,6 +8,9 @@ export interface VolumeStatus {
   name: string
   id: number
   server: string
+  /** The volume's servers (VSG) and those that answer now (AVSG). */
+  sites: string[]
+  reachable: string[]
   state: VolumeState
   /** Why it is not connected, when it is not. */
   cause?: string
@@ -29,7 +32,7 @@ export function statusReport (cm: CacheManager, mount: string) {
       }
       const state = v.state
       const cml = cm.cml.pending(cell.name, v.id)
-      volumes.push({ cell: cell.name, name: v.name, id: v.id, server: v.preferred.address, state, ...(state === 'disconnected' ? { cause: v.downCause } : {}), cachedObjects: objects, cachedBytes: bytes, cml })
+      volumes.push({ cell: cell.name, name: v.name, id: v.id, server: v.preferred.address, sites: v.entry.servers, reachable: v.avsg.map(l => l.address), state, ...(state === 'disconnected' ? { cause: v.downCause } : {}), cachedObjects: objects, cachedBytes: bytes, cml })
     }
   }
   return {
