@@ -142,8 +142,15 @@ export class Resolver {
     for (const name of new Set(listings.flatMap(l => [...l.keys()]))) {
       const there = listings.map(l => l.get(name))
       const present = there.filter(e => e !== undefined)
-      const e = present[0]
-      if (present.some(x => key(x.f) !== key(e.f)) || namesOf.get(key(e.f))!.size > 1) return false
+      let e = present[0]
+      if (present.some(x => key(x.f) !== key(e.f))) {
+        // One create made twice (its first member stopped answering, the client made it on the next): the one that went on is kept.
+        const twin = await this.sameCreate(versions, there)
+        if (!twin) return false
+        merged.push([name, twin.f, twin.t])
+        continue
+      }
+      if (namesOf.get(key(e.f))!.size > 1) return false
       if (present.length === there.length) { merged.push([name, e.f, e.t]); continue }
       // Lacking on some: a removal there wins only over no change since (its tombstone covers every version present).
       const statuses = await Promise.all(versions.filter((_, i) => there[i] !== undefined).map(v => this.statusAt(v.address, e.f)))
@@ -164,6 +171,26 @@ export class Resolver {
       : this.d.peer(v.address).call('resolveMerge', { expect: v.status.vv ?? {}, status: { ...status, type: 'dir', vv, sid }, entries: merged })))
     log.info(`${key(fid)}: directory changed apart on ${versions.map(v => v.address).join(', ')}: merged (${merged.length} entries)`)
     return true
+  }
+
+  /**
+   * Objects one name stands for on different members: when they all began with the same
+   * update (one create, applied under two fids), the one whose history holds every
+   * other's is that create's object; else (or when it is unclear) null.
+   */
+  private async sameCreate (versions: Version[], there: Array<{ f: Fid, t: ObjectType } | undefined>): Promise<{ f: Fid, t: ObjectType } | null> {
+    const candidates = new Map<string, { e: { f: Fid, t: ObjectType }, status: VnodeStatus }>()
+    for (let i = 0; i < versions.length; i++) {
+      const e = there[i]
+      if (!e || candidates.has(key(e.f))) continue
+      const status = await this.statusAt(versions[i].address, e.f)
+      if (!status?.history?.length) return null
+      candidates.set(key(e.f), { e, status })
+    }
+    const all = [...candidates.values()]
+    if (new Set(all.map(c => c.status.history![0])).size !== 1) return null
+    const winner = all.find(c => all.every(o => covers(c.status, o.status)))
+    return winner?.e ?? null
   }
 
   /** This member takes a merged directory: its entries are exactly `entries`; the others went (removed elsewhere, or moved). */
