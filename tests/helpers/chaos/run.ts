@@ -35,7 +35,7 @@ const TREE = 'chaos'
 
 interface Member { name: string, client: Client | null, cache: string, mount: string, log: string }
 /** A server of the run; `tree`: the one holding the tree the workload changes (its faults take the clients offline). */
-interface Site { name: string, s: Server | null, frozen: boolean, address: string, dataDir: string, tree: boolean, extra: string[] }
+interface Site { name: string, s: Server | null, frozen: boolean, address: string, dataDir: string, tree: boolean, extra: string[], log: string }
 
 export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now()
@@ -51,7 +51,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
     for (let n = 0; n < (opts.servers ?? 1); n++) {
       const dataDir = await tempDir('afs-chaos-srv-')
       stack.defer(dataDir)
-      const site: Site = { name: n === 0 ? 'server' : `server${n + 1}`, s: null, frozen: false, address: '', dataDir, tree: false, extra: n === 0 ? [] : ['--vldb', sites[0].address] }
+      const site: Site = { name: n === 0 ? 'server' : `server${n + 1}`, s: null, frozen: false, address: '', dataDir, tree: false, extra: n === 0 ? [] : ['--vldb', sites[0].address], log: '' }
       sites.push(site)
       await startSite(site)
       stack.push(async () => { if (site.frozen) site.s?.proc.kill('SIGCONT'); await site.s?.stop() })
@@ -196,7 +196,11 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
       }
     }
     const verdict = history.judge(server, clients, conflicts, found)
-    const clientLog = members.flatMap(m => (m.log + m.client!.stderr()).split('\n').filter(l => /conflict|error| debug /i.test(l)).map(l => `${m.name}: ${l}`))
+    const clientLog = [
+      ...members.flatMap(m => (m.log + m.client!.stderr()).split('\n').filter(l => /conflict|error| debug /i.test(l)).map(l => `${m.name}: ${l}`)),
+      // The servers' word on resolution (replicated trees): what they merged, took or found apart.
+      ...sites.flatMap(t => (t.log + (t.s?.stderr() ?? '')).split('\n').filter(l => /conflict|error|resol|took|merged|refused/i.test(l)).map(l => `${t.name}: ${l}`)),
+    ]
     return {
       clientLog,
       seed: opts.seed, ops: opts.ops, faults, failedOps, seconds: (Date.now() - started) / 1000, ...verdict,
@@ -208,6 +212,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
 }
 
 async function startSite (site: Site): Promise<void> {
+  if (site.s) site.log += site.s.stderr()
   site.s = await startServer(site.dataDir, 'chaos', site.address || '127.0.0.1:0', site.extra)
   site.address = site.s.address
 }
