@@ -80,7 +80,7 @@ test('writes go on while members are killed or frozen; a member back catches up 
     const x = await examine(s0, 'rep')
     t.true(x.replicated)
     t.deepEqual(x.replicas.map(r => [r.reachable, r.pending, r.conflicts]), [[true, 0, 0], [true, 0, 0], [true, 0, 0]])
-    t.is(new Set(x.replicas.map(r => r.version)).size, 1, 'every member counts the same updates')
+    t.true(await eventually(async () => new Set((await examine(s0, 'rep')).replicas.map(r => r.version)).size === 1, 20_000), 'every member counts the same updates')
     // Each member alone, to a client that has never seen the volume, serves the latest bytes.
     const alone: Array<[Server, Server[]]> = [[s1, [s2, s3again]], [s2, [s1, s3again]], [s3again, [s1, s2]]]
     for (const [only, others] of alone) {
@@ -145,7 +145,8 @@ test('members that each took a different write to one file: a server/server conf
     const listed = JSON.parse(await afsOk(['repair', 'list', '--json', '--cache', a.cache])) as Array<{ kind: string, path: string, versions?: Array<{ server: string, size: number }> }>
     const ss = listed.find(c => c.kind === 'server/server')
     t.is(ss?.path, '/test/split/f')
-    t.deepEqual(ss?.versions?.map(v => [v.server, v.size]), [[s1b.address, 19], [s2b.address, 26], [s3b.address, 26]])
+    t.deepEqual(ss?.versions?.map(v => v.server), [s1b.address, s2b.address, s3b.address])
+    t.deepEqual(new Set(ss?.versions?.map(v => v.size)), new Set([19, 26]), 'both versions, each on a member')
     t.regex(await afsOk(['repair', 'resolve', join(a.cellPath, 'split', 'f'), '--keep-replica', s1b.address, '--cache', a.cache]), /every member holds the version of/)
     t.deepEqual((await examine(s0, 'split')).replicas.map(r => [r.conflicts, r.pending]), [[0, 0], [0, 0], [0, 0]])
     for (const s of [s1b, s2b, s3b]) t.is((await replicaOf(s, 'split')).get('/f'), 'file 19', s.address)

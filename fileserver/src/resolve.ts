@@ -15,6 +15,8 @@ import type { VnodeRecord } from './vnode.ts'
 const log = makeLog('fileserver')
 /** Objects a sweep resolves at once. */
 const RESOLVING_AT_ONCE = 16
+/** Every this many sweeps, objects are compared even when the volume vectors are equal. */
+const SWEEPS_FULL = 10
 /** Sweeps that wait for a difference to settle before comparing anyway. */
 const SWEEPS_WAITED = 5
 /** Vectors fetched per page when comparing replicas. */
@@ -70,6 +72,8 @@ interface Version { address: string, status: VnodeStatus }
 
 export class Resolver {
   private readonly running = new Map<string, Promise<Outcome>>()
+  /** Per volume and other member: sweeps so far. */
+  private readonly sweeps = new Map<string, number>()
   /** Per volume and other member: the vectors the last sweep saw differ, and how many sweeps waited. */
   private readonly rounds = new Map<string, { seen: string, waited: number }>()
 
@@ -129,19 +133,38 @@ export class Resolver {
   /**
    * Directories changed apart: merged member by member when the changes do not clash —
    * a name only some members have was created there (kept) or removed by the others
-   * after every change made to the object (dropped). A name that names other objects on
-   * different members, an object under different names, or a removal of an object
-   * changed since, is a clash: no merge (the directory becomes a conflict).
+   * after every change made to the object (dropped); an object the members hold under
+   * different names was renamed on some (the names of the member whose version of the
+   * object holds every other's win). A name that names other objects on different
+   * members, or a removal of an object changed since, is a clash: no merge (the
+   * directory becomes a conflict).
    */
   private async mergeDirs (fid: Fid, versions: Version[], vv: Vv): Promise<boolean> {
     const listings = await Promise.all(versions.map(async v => new Map((await this.listing(v.address, fid)).map(([n, f, t]) => [n, { f, t }]))))
     if (listings.some(l => l.size > DIR_PAGE_ENTRIES)) return false
-    const namesOf = new Map<string, Set<string>>()
-    for (const l of listings) for (const [n, { f }] of l) namesOf.set(key(f), new Set([...namesOf.get(key(f)) ?? [], n]))
+    // Renames: an object whose names differ between members keeps the names of its newest version.
+    const namesAt = listings.map(l => {
+      const m = new Map<string, string[]>()
+      for (const [n, { f }] of l) m.set(key(f), [...m.get(key(f)) ?? [], n].sort())
+      return m
+    })
+    const stale = new Set<string>() // `name@fid` entries that a rename elsewhere took away
+    for (const k of new Set(namesAt.flatMap(m => [...m.keys()]))) {
+      const sets = namesAt.map(m => m.get(k))
+      const texts = new Set(sets.filter(x => x !== undefined).map(x => x.join('/')))
+      if (texts.size < 2) continue
+      const f = parseKey(k)
+      const statuses = await Promise.all(versions.map((v, i) => sets[i] ? this.statusAt(v.address, f) : Promise.resolve(null)))
+      const newest = statuses.findIndex((st, i) => st !== null && statuses.every((o, j) => o === null || i === j || covers(st, o)))
+      if (newest < 0) return false
+      const keep = new Set(sets[newest])
+      for (const names of sets) for (const n of names ?? []) if (!keep.has(n)) stale.add(`${n}@${k}`)
+    }
     const merged: Array<[string, Fid, ObjectType]> = []
     for (const name of new Set(listings.flatMap(l => [...l.keys()]))) {
-      const there = listings.map(l => l.get(name))
+      const there = listings.map(l => { const x = l.get(name); return x && !stale.has(`${name}@${key(x.f)}`) ? x : undefined })
       const present = there.filter(e => e !== undefined)
+      if (present.length === 0) continue
       let e = present[0]
       if (present.some(x => key(x.f) !== key(e.f))) {
         // One create made twice (its first member stopped answering, the client made it on the next): the one that went on is kept.
@@ -150,11 +173,18 @@ export class Resolver {
         merged.push([name, twin.f, twin.t])
         continue
       }
-      if (namesOf.get(key(e.f))!.size > 1) return false
       if (present.length === there.length) { merged.push([name, e.f, e.t]); continue }
-      // Lacking on some: a removal there wins only over no change since (its tombstone covers every version present).
+      // Present under this name on some members only, but the object is on the others elsewhere: renamed here (the rename won above).
+      if (versions.every((_, i) => there[i] !== undefined || namesAt[i].has(key(e.f)))) { merged.push([name, e.f, e.t]); continue }
+      // Lacking on some: a move or removal there wins only over no change since (its version covers every version present).
       const statuses = await Promise.all(versions.filter((_, i) => there[i] !== undefined).map(v => this.statusAt(v.address, e.f)))
-      const tombs = await Promise.all(versions.filter((_, i) => there[i] === undefined).map(v => this.tombstoneAt(v.address, e.f)))
+      const lacking = versions.filter((_, i) => there[i] === undefined)
+      const elsewhere = (await Promise.all(lacking.map(v => this.statusAt(v.address, e.f)))).filter((s): s is VnodeStatus => s !== null)
+      if (elsewhere.length) {
+        if (elsewhere.some(m => statuses.every(st => st === null || covers(m, st)))) continue // moved away there, after every change here
+        return false
+      }
+      const tombs = await Promise.all(lacking.map(v => this.tombstoneAt(v.address, e.f)))
       const removed = tombs.filter((t): t is Vv => t !== null)
       if (removed.length === 0) { merged.push([name, e.f, e.t]); continue }
       if (!removed.every(t => statuses.every(st => st === null || ['equal', 'dominates'].includes(compareVv(t, st.vv))))) return false
@@ -321,8 +351,12 @@ export class Resolver {
     const peer = this.d.peer(other)
     const theirs = await peer.call('vectors', { volume, after: 0, limit: 0 })
     const mineNow = this.d.store.volumeVector(volume)
-    if (compareVv(mineNow, theirs.volumeVv) === 'equal') { this.rounds.delete(`${volume}@${other}`); return { resolved: 0, conflicts: 0 } }
-    if (!this.settled(`${volume}@${other}`, JSON.stringify([mineNow, theirs.volumeVv]))) return { resolved: 0, conflicts: 0 }
+    const k = `${volume}@${other}`
+    // Equal volume vectors say the replicas are equal; every so often the objects are compared all the same.
+    const sweeps = (this.sweeps.get(k) ?? 0) + 1
+    this.sweeps.set(k, sweeps)
+    if (compareVv(mineNow, theirs.volumeVv) === 'equal' && sweeps % SWEEPS_FULL !== 0) { this.rounds.delete(k); return { resolved: 0, conflicts: 0 } }
+    if (compareVv(mineNow, theirs.volumeVv) !== 'equal' && !this.settled(k, JSON.stringify([mineNow, theirs.volumeVv]))) return { resolved: 0, conflicts: 0 }
     const differ: Array<{ fid: Fid, type: ObjectType }> = []
     const mine = new Map<number, Vv>()
     for (let after = 0; ;) {
@@ -416,6 +450,11 @@ export class Resolver {
 
 function key (fid: Fid): string {
   return `${fid.volume}.${fid.vnode}.${fid.unique}`
+}
+
+function parseKey (k: string): Fid {
+  const [volume, vnode, unique] = k.split('.').map(Number)
+  return { volume, vnode, unique }
 }
 
 

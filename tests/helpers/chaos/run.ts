@@ -172,6 +172,8 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
         if (!synced) throw new Error(`${m.name} did not finish replaying its log: ${JSON.stringify(await call(m, 'status'))}`)
       }
     }
+    // A replicated tree: its members compare and resolve by themselves; they must end equal.
+    if (treeSites.length > 1 && !await membersEqual(first.address)) throw new Error(`the tree's members did not end equal: ${await afsOk(['vos', 'examine', TREE, '--server', first.address])}`)
     await sleep(1500) // the kernel's attribute and entry caches (1 s)
     const freshMount = await tempDir('afs-chaos-mnt-')
     const fresh = await startClient([first.address], { mount: freshMount, env: { AFS_LOG: 'quiet' } })
@@ -209,6 +211,17 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
   } finally {
     await stack.unwind()
   }
+}
+
+/** Whether every member of the tree's volume answers with nothing pending but what is in conflict, within a minute. */
+async function membersEqual (via: string): Promise<boolean> {
+  const end = Date.now() + 60_000
+  while (Date.now() < end) {
+    const x = JSON.parse(await afsOk(['vos', 'examine', TREE, '--server', via, '--json'])) as { replicas: Array<{ reachable: boolean, pending: number | null, conflicts: number | null }> }
+    if (x.replicas.every(r => r.reachable && (r.pending ?? 1) <= (r.conflicts ?? 0))) return true
+    await sleep(500)
+  }
+  return false
 }
 
 async function startSite (site: Site): Promise<void> {
