@@ -4,7 +4,7 @@
 import test from 'ava'
 import { readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { Stack, addClient, afsOk, eventually, rawConnection, servers, startServer, status, type Server } from './helpers/cell.ts'
+import { Stack, addClient, afs, afsOk, eventually, rawConnection, servers, startServer, status, type Server } from './helpers/cell.ts'
 import type { Fid, VnodeStatus } from '@afs-ts/common'
 
 interface Examined { replicated: boolean, replicas: Array<{ server: string, reachable: boolean, version: number | null, pending: number | null, conflicts: number | null }> }
@@ -175,5 +175,35 @@ test('with a majority quorum, a client that reaches only a minority logs its cha
     for (const s of [s1, s2b]) t.true((await replicaOf(s, 'maj')).has('/during'), s.address)
     const x = await examine(s0, 'maj')
     t.deepEqual(x.replicas.map(r => r.conflicts), [0, 0, null])
+  } finally { await stack.unwind() }
+})
+
+test('vos addsite: a new member is filled by the others while a client writes, then serves alone; remsite takes one out', async t => {
+  const stack = new Stack()
+  try {
+    const { s0, members: [s1, s2, s3] } = await fourServers(stack)
+    await afsOk(['vos', 'create', 'grow', '--server', s1.address, '--server', s2.address])
+    const a = await addClient(stack, [s0.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'grow'), 'grow', '--cache', a.cache])
+    mkdirSync(join(a.cellPath, 'grow', 'd'))
+    for (let i = 0; i < 20; i++) writeFileSync(join(a.cellPath, 'grow', 'd', `before-${i}`), `before ${i}\n`)
+    const bad = await afs(['vos', 'addsite', 'root.cell', s3.address, '--server', s0.address])
+    t.is(bad.code, 1)
+    t.regex(bad.stderr, /only a replicated volume/)
+    t.regex(await afsOk(['vos', 'addsite', 'grow', s3.address, '--server', s0.address]), /is a member of grow now \(3 members\)/)
+    // The client goes on writing while the new member is filled.
+    for (let i = 0; i < 20; i++) writeFileSync(join(a.cellPath, 'grow', 'd', `during-${i}`), `during ${i}\n`)
+    t.true(await eventually(async () => {
+      const [x, y] = await Promise.all([replicaOf(s1, 'grow'), replicaOf(s3, 'grow')]).catch(() => [new Map(), new Map()])
+      return x.size === 41 && JSON.stringify([...x]) === JSON.stringify([...y])
+    }, 40_000), 'the new member holds everything')
+    for (const o of [s1, s2]) o.proc.kill('SIGSTOP')
+    try {
+      const fresh = await addClient(stack, [s0.address], { env: { AFS_LOG: 'warn' } })
+      for (const n of ['before-7', 'during-19']) t.is(readFileSync(join(fresh.cellPath, 'grow', 'd', n), 'utf8'), `${n.replace('-', ' ')}\n`)
+      await fresh.stop()
+    } finally { for (const o of [s1, s2]) o.proc.kill('SIGCONT') }
+    t.regex(await afsOk(['vos', 'remsite', 'grow', s2.address, '--server', s0.address]), /is no member of grow any more/)
+    t.deepEqual((await examine(s0, 'grow')).replicas.map(r => r.server), [s1.address, s3.address])
   } finally { await stack.unwind() }
 })

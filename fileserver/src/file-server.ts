@@ -7,7 +7,7 @@ import { open as openFile } from 'node:fs/promises'
 import { mkdir } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
 import {
-  AfsError, Download, Peer, RpcConnection, badRequest, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, protocolError, requests,
+  AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
   noLock, wouldBlock, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
   type Args, type Quorum, type Reply, type StatusReply, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
@@ -224,6 +224,34 @@ export class FileServer {
     return entry
   }
 
+  /**
+   * A replicated volume gains a member: an empty replica in a slot no member has, then
+   * the location entry. The members' sweeps fill it while the volume stays in use (its
+   * empty root is dominated by theirs, and so on down).
+   */
+  async addSite (name: string, server: string) {
+    const entry = await this.vldb.get(name)
+    if (entry.servers.includes(server)) throw exists(`${server} is a member of ${name} already`)
+    if (entry.servers.length >= MAX_VOLUME_SITES) throw invalid(`a volume has at most ${MAX_VOLUME_SITES} members`)
+    const slots = await Promise.all(entry.servers.map(async s => s === this.address ? this.store.replicaOf(entry.id)?.slot ?? null : (await this.peer(s).call('vectors', { volume: entry.id, after: 0, limit: 0 })).slot))
+    if (slots.some(s => s === null)) throw invalid(`${name} is kept on one server without replication: only a replicated volume (made with two or more --server) takes more members`)
+    const slot = [...Array(MAX_VOLUME_SITES).keys()].find(i => !slots.includes(i))!
+    await this.peer(server).call('volAttach', { id: entry.id, name, quota: entry.quota, slot, createdMs: Date.now() })
+    const out = await this.vldb.update(entry.id, { servers: [...entry.servers, server] })
+    log.info(`volume ${name}: ${server} joined as member ${slot}; the others fill it`)
+    return out
+  }
+
+  /** A replicated volume loses a member: out of the location entry (its copy stays on its disk, unused). */
+  async removeSite (name: string, server: string) {
+    const entry = await this.vldb.get(name)
+    if (!entry.servers.includes(server)) throw notFound(`${server} is not a member of ${name}`)
+    if (entry.servers.length === 1) throw invalid(`${server} is the last member of ${name}`)
+    const out = await this.vldb.update(entry.id, { servers: entry.servers.filter(s => s !== server) })
+    log.info(`volume ${name}: ${server} is no member any more`)
+    return out
+  }
+
   /** Makes a volume here: alone, or as replica `slot` of a replicated one. */
   private async attach (id: number, name: string, quota: number, slot: number | null, createdMs: number): Promise<void> {
     await this.store.createVolume(id, name, quota, slot === null ? undefined : { self: this.serverId, slot }, createdMs)
@@ -328,7 +356,9 @@ export class FileServer {
     repairReplica: async a => { await this.resolver.repair(a.fid, a.keep); return {} },
     replicaVersions: async a => ({ versions: await this.resolver.versions(a.fid) }),
     tombstone: a => ({ vv: this.store.tombstone(a.fid) }),
-    vectors: a => ({ volumeVv: this.store.volumeVector(a.volume), vectors: a.limit ? this.store.vectors(a.volume, a.after, a.limit) : [] }),
+    vectors: a => ({ volumeVv: this.store.volumeVector(a.volume), slot: this.store.replicaOf(a.volume)?.slot ?? null, vectors: a.limit ? this.store.vectors(a.volume, a.after, a.limit) : [] }),
+    volAddSite: async a => await this.addSite(a.name, a.server),
+    volRemoveSite: async a => await this.removeSite(a.name, a.server),
     cop2: async a => {
       const pending = this.cop2Pending.get(a.sid)
       if (!pending || pending.volume !== a.volume) return {}

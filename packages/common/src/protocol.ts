@@ -286,6 +286,9 @@ export const requests = {
   tombstone: z.object({ fid: fidSchema }),
   /** A page of a replica's object vectors after vnode `after` (`limit` 0: the volume's vector only). */
   vectors: z.object({ volume: u32, after: u32, limit: z.number().int().min(0).max(10_000) }),
+  /** A replicated volume gains a member (filled by the members' sweeps while in use), or loses one (its copy stays on its disk). */
+  volAddSite: z.object({ name: volumeName, server: hostPortSchema }),
+  volRemoveSite: z.object({ name: volumeName, server: hostPortSchema }),
   /** `afs vos examine`: every member of a volume as the server asked sees it. */
   volExamine: z.object({ name: volumeName }),
 } as const
@@ -341,7 +344,9 @@ export interface Replies {
   replicaVersions: { versions: Array<{ server: string, status: VnodeStatus | null, error?: string }> }
   resolveMerge: Record<string, never>
   tombstone: { vv: Record<string, number> | null }
-  vectors: { volumeVv: Record<string, number>, vectors: Array<{ vnode: number, unique: number, type: ObjectType, vv: Record<string, number>, conflict?: boolean }> }
+  volAddSite: VolumeEntry
+  volRemoveSite: VolumeEntry
+  vectors: { volumeVv: Record<string, number>, slot: number | null, vectors: Array<{ vnode: number, unique: number, type: ObjectType, vv: Record<string, number>, conflict?: boolean }> }
   volExamine: ExamineReply
 }
 export type Reply<O extends Op> = Replies[O]

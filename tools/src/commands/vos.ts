@@ -10,8 +10,8 @@ function size (text: string): number {
 
 export const vosCommand: Command = {
   name: 'vos',
-  summary: 'volume administration: create, list, examine, setquota',
-  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos setquota NAME SIZE [--server HOST:PORT]',
+  summary: 'volume administration: create, list, examine, addsite, remsite, setquota',
+  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos addsite|remsite NAME HOST:PORT [--server HOST:PORT] | afs vos setquota NAME SIZE [--server HOST:PORT]',
   options: { server: { type: 'string', multiple: true }, quota: { type: 'string' }, quorum: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption() },
   async run (v, pos) {
     const [sub, ...rest] = pos
@@ -50,6 +50,16 @@ export const vosCommand: Command = {
         ])))
         return EXIT_OK
       }
+      case 'addsite': case 'remsite': {
+        const [name, site] = need(rest, 2, `vos ${sub} NAME HOST:PORT`)
+        try { parseHostPort(site) } catch (err) { throw new UsageError((err as Error).message) }
+        const via = await serverAddress(v, cacheDirOf(v))
+        const e = await serverCall(via, sub === 'addsite' ? 'volAddSite' : 'volRemoveSite', { name, server: site })
+        process.stdout.write(sub === 'addsite'
+          ? `${site} is a member of ${e.name} now (${e.servers.length} members); the others fill it while it stays in use (afs vos examine ${e.name})\n`
+          : `${site} is no member of ${e.name} any more (${e.servers.join(', ')}); its copy stays on its disk\n`)
+        return EXIT_OK
+      }
       case 'setquota': {
         const [name, q] = need(rest, 2, 'vos setquota NAME SIZE')
         const where = await serverCall(await serverAddress(v, cacheDirOf(v)), 'vlGet', { name })
@@ -57,7 +67,7 @@ export const vosCommand: Command = {
         process.stdout.write(`quota of ${e.name} is ${e.quota ? formatSize(e.quota) : 'none'}\n`)
         return EXIT_OK
       }
-      default: throw new UsageError(sub ? `unknown vos command '${sub}'` : 'vos needs a command: create, list, examine, setquota')
+      default: throw new UsageError(sub ? `unknown vos command '${sub}'` : 'vos needs a command: create, list, examine, addsite, remsite, setquota')
     }
   },
 }
