@@ -36,7 +36,8 @@ export class Cell implements VolumeHost {
   /** Contacts the first server that answers; else falls back on what the cache saved. Resolves whether online. */
   async ready (saved: (servers: string[]) => SavedCell | undefined): Promise<boolean> {
     // Where volumes were last seen: the log may hold changes for them before anything looks them up again.
-    for (const v of saved(this.servers)?.volumes ?? []) this.volumes.remember(v)
+    const s = saved(this.servers)
+    for (const v of s?.volumes ?? []) this.volumes.remember(v)
     for (const address of this.servers) {
       const link = this.link(address)
       if (await this.started.get(address)) {
@@ -46,7 +47,6 @@ export class Cell implements VolumeHost {
         return true
       }
     }
-    const s = saved(this.servers)
     if (!s) throw connectionLost(`no server of ${this.servers.join(', ')} answers (${this.link(this.servers[0]).downCause}), and this cache has never seen that cell`)
     this.name = s.name
     this.rootVolume = s.rootVolume

@@ -4,7 +4,7 @@
 // to one member (the next when it stops answering) and updates to every member that
 // answers, in parallel (COP1), followed by the update set (COP2) so that members that
 // all took an update end with equal version vectors.
-import { makeLog, volumeOffline, type Args, type Fid, type InboundStream, type Op, type Reply, type VolumeEntry, type VnodeStatus } from '@afs-ts/common'
+import { compareVv, makeLog, volumeOffline, type Args, type Fid, type InboundStream, type Op, type Reply, type VolumeEntry, type VnodeStatus } from '@afs-ts/common'
 import { isUnreachable, type Body, type ServerLink } from './server-link.ts'
 
 const log = makeLog('cache-manager')
@@ -156,8 +156,9 @@ export class Volume implements VolumeCalls {
     const got = replies.flatMap((r, i) => r.status === 'fulfilled' ? [{ link: members[i], reply: r.value }] : [])
     if (got.length === 0) return await this.read(l => send(l, args))
     const statusOf = (r: unknown) => (r as { status: VnodeStatus }).status
-    if (new Set(got.map(g => vvText(statusOf(g.reply).vv))).size === 1) return got[0].reply
-    const fid = statusOf(got[0].reply).fid
+    const first = statusOf(got[0].reply)
+    if (got.every(g => compareVv(statusOf(g.reply).vv, first.vv) === 'equal')) return got[0].reply
+    const fid = first.fid
     try {
       const { outcome } = await got[0].link.call('resolve', { fid })
       log.info(`volume ${this.name}: members held different versions of ${fid.volume}.${fid.vnode}.${fid.unique}: ${outcome}`)
@@ -221,11 +222,6 @@ export class Volume implements VolumeCalls {
     await this.host.contacted(l)
     return this.preferred
   }
-}
-
-/** A version vector as text in one order, to compare. */
-function vvText (vv: Record<string, number> | undefined): string {
-  return JSON.stringify(Object.entries(vv ?? {}).filter(([, n]) => n > 0).sort(([a], [b]) => a < b ? -1 : 1))
 }
 
 /** The fid of the object a create (or a replayed create) made. */

@@ -64,6 +64,7 @@ export class FileServer {
   /** Updates of replicated volumes awaiting their COP2, by update id (oldest first; a lost COP2 is made up by resolution). */
   private readonly cop2Pending = new Map<string, { volume: number, vnodes: number[] }>()
   private readonly peers = new Map<string, Peer>()
+  private readonly sitesSeen = new Map<number, { at: number, servers: string[] }>()
   readonly resolver: Resolver
   private sweeping: NodeJS.Timeout | null = null
   private sweepRunning = false
@@ -80,7 +81,7 @@ export class FileServer {
     this.lockExpiry.unref()
     this.resolver = new Resolver({
       store, self: () => this.address, peer: a => this.peer(a), changed: async fid => { await this.mutated(null, [fid], null) },
-      sites: async volume => (await this.vldb.get(volume)).servers,
+      sites: async volume => await this.sites(volume),
     })
   }
 
@@ -167,6 +168,18 @@ export class FileServer {
   }
 
   /**
+   * A volume's sites, from the location database at most once a sweep interval:
+   * resolution asks for them for every object it resolves.
+   */
+  private async sites (volume: number): Promise<string[]> {
+    const seen = this.sitesSeen.get(volume)
+    if (seen && Date.now() - seen.at < (this.opts.sweepMs ?? SWEEP_MS)) return seen.servers
+    const servers = (await this.vldb.get(volume)).servers
+    this.sitesSeen.set(volume, { at: Date.now(), servers })
+    return servers
+  }
+
+  /**
    * Compares each replicated volume kept here with its other members and resolves what
    * differs: a member that was away catches up by itself. One sweep at a time.
    */
@@ -176,7 +189,7 @@ export class FileServer {
     try {
       for (const volume of this.store.replicatedVolumes()) {
         let sites: string[]
-        try { sites = (await this.vldb.get(volume)).servers } catch { continue }
+        try { sites = await this.sites(volume) } catch { continue }
         for (const other of sites.filter(a => a !== this.address)) {
           try {
             const r = await this.resolver.sweep(volume, other)
@@ -238,6 +251,7 @@ export class FileServer {
     const slot = [...Array(MAX_VOLUME_SITES).keys()].find(i => !slots.includes(i))!
     await this.peer(server).call('volAttach', { id: entry.id, name, quota: entry.quota, slot, createdMs: Date.now() })
     const out = await this.vldb.update(entry.id, { servers: [...entry.servers, server] })
+    this.sitesSeen.delete(entry.id)
     log.info(`volume ${name}: ${server} joined as member ${slot}; the others fill it`)
     return out
   }
@@ -248,6 +262,7 @@ export class FileServer {
     if (!entry.servers.includes(server)) throw notFound(`${server} is not a member of ${name}`)
     if (entry.servers.length === 1) throw invalid(`${server} is the last member of ${name}`)
     const out = await this.vldb.update(entry.id, { servers: entry.servers.filter(s => s !== server) })
+    this.sitesSeen.delete(entry.id)
     log.info(`volume ${name}: ${server} is no member any more`)
     return out
   }
@@ -349,10 +364,10 @@ export class FileServer {
     replay: async (a, ctx, me) => await this.onReplay(a, ctx, me),
     resolve: async a => ({ outcome: await this.resolver.resolve(a.fid) }),
     volExamine: async a => await this.resolver.examine(await this.vldb.get(a.name)),
-    resolvePull: async a => { await this.resolver.pull(a.fid, a.from, a.expect); await this.mutated(null, [a.fid], null); return {} },
-    vvSet: async a => { await this.store.setVector(a.fid, a.vv, a.dataVersion); if (a.dataVersion !== undefined) await this.mutated(null, [a.fid], null); return {} },
-    resolveMerge: async a => { await this.resolver.installMerged(a.status, a.entries, a.expect); await this.mutated(null, [a.status.fid], null); return {} },
-    markConflict: async a => { await this.store.markConflict(a.fid, a.on ?? true); await this.mutated(null, [a.fid], null); return {} },
+    resolvePull: async a => { await this.resolver.step({ op: 'resolvePull', ...a }); return {} },
+    vvSet: async a => { await this.resolver.step({ op: 'vvSet', ...a }); return {} },
+    resolveMerge: async a => { await this.resolver.installMerged(a.status, a.entries, a.expect); return {} },
+    markConflict: async a => { await this.resolver.step({ op: 'markConflict', ...a }); return {} },
     repairReplica: async a => { await this.resolver.repair(a.fid, a.keep); return {} },
     replicaVersions: async a => ({ versions: await this.resolver.versions(a.fid) }),
     tombstone: a => ({ vv: this.store.tombstone(a.fid) }),

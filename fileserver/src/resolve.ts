@@ -7,9 +7,11 @@
 //   server to server (a directory's entries too: an entry only the dominant has comes as
 //   a stub, resolved in its turn; one it lacks goes only when it removed or moved it);
 //   incomparable: a server/server conflict, marked on every member, every version kept.
-import { AfsError, makeLog, DIR_PAGE_ENTRIES, type ExamineReply, type Fid, type ObjectType, type Peer, type VnodeStatus, type VolumeEntry } from '@afs-ts/common'
-import { HISTORY_KEPT, maxVv, type VolumeStore } from './volume-store.ts'
-
+import {
+  AfsError, compareVv, countsAll, fidKey as key, makeLog, maxVv, parseFid, DIR_PAGE_ENTRIES,
+  type ExamineReply, type Fid, type ObjectType, type Peer, type VersionVector as Vv, type VnodeStatus, type VolumeEntry,
+} from '@afs-ts/common'
+import { HISTORY_KEPT, type VolumeStore } from './volume-store.ts'
 import type { VnodeRecord } from './vnode.ts'
 
 const log = makeLog('fileserver')
@@ -23,22 +25,6 @@ const SWEEPS_WAITED = 5
 const VECTOR_PAGE = 5_000
 
 export type Outcome = 'equal' | 'weakly-equal' | 'resolved' | 'conflict' | 'unreachable'
-export type Order = 'equal' | 'dominates' | 'dominated' | 'incomparable'
-type Vv = Record<string, number>
-
-/** How version vector `a` stands to `b`. */
-export function compareVv (a: Vv = {}, b: Vv = {}): Order {
-  let more = false
-  let less = false
-  for (const m of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    const x = a[m] ?? 0
-    const y = b[m] ?? 0
-    if (x > y) more = true
-    if (x < y) less = true
-  }
-  return more && less ? 'incomparable' : more ? 'dominates' : less ? 'dominated' : 'equal'
-}
-
 /**
  * Whether version `a` holds every update version `b` holds: its vector dominates or
  * equals b's, or every update b remembers (its last few dozen) is in a's history —
@@ -48,8 +34,7 @@ export function compareVv (a: Vv = {}, b: Vv = {}): Order {
  * directory: an entry only b has stays unless a removed or moved it.)
  */
 export function covers (a: VnodeStatus, b: VnodeStatus): boolean {
-  const order = compareVv(a.vv, b.vv)
-  if (order === 'equal' || order === 'dominates') return true
+  if (countsAll(a.vv, b.vv)) return true
   const theirs = b.history ?? []
   if (theirs.length === 0) return false
   const mine = new Set(a.history ?? [])
@@ -69,6 +54,9 @@ export interface ResolverDeps {
 }
 
 interface Version { address: string, status: VnodeStatus }
+/** One object of a replica, as `vectors` pages list them. */
+type ObjectVector = { vnode: number, unique: number, type: ObjectType, vv: Vv, conflict?: boolean }
+type Step = { op: 'vvSet', fid: Fid, vv: Vv, dataVersion?: number } | { op: 'markConflict', fid: Fid, on?: boolean } | { op: 'resolvePull', fid: Fid, from: string, expect: Vv | null }
 
 export class Resolver {
   private readonly running = new Map<string, Promise<Outcome>>()
@@ -81,11 +69,11 @@ export class Resolver {
 
   /** Makes the members' versions of `fid` equal, or marks them in conflict. Concurrent calls for one object share one run. */
   resolve (fid: Fid): Promise<Outcome> {
-    const key = `${fid.volume}.${fid.vnode}.${fid.unique}`
-    let p = this.running.get(key)
+    const k = key(fid)
+    let p = this.running.get(k)
     if (!p) {
-      p = this.run(fid).finally(() => this.running.delete(key))
-      this.running.set(key, p)
+      p = this.run(fid).finally(() => this.running.delete(k))
+      this.running.set(k, p)
     }
     return p
   }
@@ -96,12 +84,12 @@ export class Resolver {
     let unreachable = false
     await Promise.all(sites.map(async address => {
       try {
-        const status = address === this.d.self() ? this.d.store.status(fid) : (await this.d.peer(address).call('fetchStatus', { fid })).status
-        versions.push({ address, status })
+        const status = await this.statusAt(address, fid)
+        if (status) versions.push({ address, status })
       } catch (err) {
         const e = AfsError.from(err)
-        if (e.code === 'CONNECTION' || e.code === 'TIMEOUT') unreachable = true
-        else if (e.code !== 'NOT_FOUND') throw e
+        if (e.code !== 'CONNECTION' && e.code !== 'TIMEOUT') throw e
+        unreachable = true
       }
     }))
     if (versions.length < 2) return unreachable ? 'unreachable' : 'equal'
@@ -111,7 +99,7 @@ export class Resolver {
     for (const v of versions) vv = maxVv(vv, v.status.vv ?? {})
     // Weakly equal: each holds every update the others hold, only counted differently.
     if (versions.every(v => versions.every(w => covers(v.status, w.status)))) {
-      await Promise.all(versions.map(v => this.on(v.address, 'vvSet', { fid, vv })))
+      await Promise.all(versions.map(v => this.on(v.address, { op: 'vvSet', fid, vv })))
       return 'weakly-equal'
     }
     const dominant = versions.find(v => versions.every(w => covers(v.status, w.status)))
@@ -119,13 +107,13 @@ export class Resolver {
     if (!dominant && versions.every(v => v.status.type === 'dir') && await this.mergeDirs(fid, versions, vv)) return 'resolved'
     if (!dominant) {
       log.warn(`${key(fid)}: server/server conflict: ${versions.map(v => `${v.address} ${JSON.stringify(v.status.vv)}`).join(' vs ')}`)
-      await Promise.all(versions.map(v => this.on(v.address, 'markConflict', { fid })))
+      await Promise.all(versions.map(v => this.on(v.address, { op: 'markConflict', fid })))
       return 'conflict'
     }
     const stale = versions.filter(v => !covers(v.status, dominant.status))
-    await Promise.all(stale.map(v => this.on(v.address, 'resolvePull', { fid, from: dominant.address, expect: v.status.vv ?? {} })))
+    await Promise.all(stale.map(v => this.on(v.address, { op: 'resolvePull', fid, from: dominant.address, expect: v.status.vv ?? {} })))
     // Every member holds the dominant's updates now: one vector counts them all.
-    if (compareVv(dominant.status.vv, vv) !== 'equal') await Promise.all(versions.map(v => this.on(v.address, 'vvSet', { fid, vv })))
+    if (compareVv(dominant.status.vv, vv) !== 'equal') await Promise.all(versions.map(v => this.on(v.address, { op: 'vvSet', fid, vv })))
     log.info(`${key(fid)}: ${stale.map(v => v.address).join(', ')} took the version of ${dominant.address}`)
     return unreachable ? 'unreachable' : 'resolved'
   }
@@ -140,7 +128,7 @@ export class Resolver {
    * directory becomes a conflict).
    */
   private async mergeDirs (fid: Fid, versions: Version[], vv: Vv): Promise<boolean> {
-    const listings = await Promise.all(versions.map(async v => new Map((await this.listing(v.address, fid)).map(([n, f, t]) => [n, { f, t }]))))
+    const listings = await Promise.all(versions.map(async v => new Map((await this.listing(v.address, fid)).entries.map(([n, f, t]) => [n, { f, t }]))))
     if (listings.some(l => l.size > DIR_PAGE_ENTRIES)) return false
     // Renames: an object whose names differ between members keeps the names of its newest version.
     const namesAt = listings.map(l => {
@@ -153,7 +141,7 @@ export class Resolver {
       const sets = namesAt.map(m => m.get(k))
       const texts = new Set(sets.filter(x => x !== undefined).map(x => x.join('/')))
       if (texts.size < 2) continue
-      const f = parseKey(k)
+      const f = parseFid(k)
       const statuses = await Promise.all(versions.map((v, i) => sets[i] ? this.statusAt(v.address, f) : Promise.resolve(null)))
       const newest = statuses.findIndex((st, i) => st !== null && statuses.every((o, j) => o === null || i === j || covers(st, o)))
       if (newest < 0) return false
@@ -187,7 +175,7 @@ export class Resolver {
       const tombs = await Promise.all(lacking.map(v => this.tombstoneAt(v.address, e.f)))
       const removed = tombs.filter((t): t is Vv => t !== null)
       if (removed.length === 0) { merged.push([name, e.f, e.t]); continue }
-      if (!removed.every(t => statuses.every(st => st === null || ['equal', 'dominates'].includes(compareVv(t, st.vv))))) return false
+      if (!removed.every(t => statuses.every(st => st === null || countsAll(t, st.vv)))) return false
     }
     const newest = versions.reduce((a, b) => b.status.mtimeMs > a.status.mtimeMs ? b : a).status
     const sid = `merge:${key(fid)}:${Date.now()}`
@@ -197,7 +185,7 @@ export class Resolver {
       nlink: 2 + merged.filter(([, , t]) => t === 'dir').length,
     }
     await Promise.all(versions.map(v => v.address === this.d.self()
-      ? this.installMerged(status, merged, v.status.vv ?? {}).then(() => this.d.changed(fid))
+      ? this.installMerged(status, merged, v.status.vv ?? {})
       : this.d.peer(v.address).call('resolveMerge', { expect: v.status.vv ?? {}, status: { ...status, type: 'dir', vv, sid }, entries: merged })))
     log.info(`${key(fid)}: directory changed apart on ${versions.map(v => v.address).join(', ')}: merged (${merged.length} entries)`)
     return true
@@ -227,18 +215,20 @@ export class Resolver {
   async installMerged (status: VnodeStatus, entries: Array<[string, Fid, ObjectType]>, expect: Vv | null): Promise<void> {
     const keep = new Set(entries.map(([, f]) => key(f)))
     await this.d.store.installDir(status, entries, f => keep.has(key(f)) ? 'moved' : 'removed', (f, t) => stub(f, t, status.fid.vnode), expect)
+    await this.d.changed(status.fid)
   }
 
-  private async listing (address: string, fid: Fid): Promise<Array<[string, Fid, ObjectType]>> {
-    if (address === this.d.self()) return this.d.store.listAll(fid)
-    const out: Array<[string, Fid, ObjectType]> = []
+  /** A directory's entries on one member, and its status as of the last page (here, or asked of it). */
+  private async listing (address: string, fid: Fid): Promise<{ entries: Array<[string, Fid, ObjectType]>, status: VnodeStatus }> {
+    if (address === this.d.self()) return { entries: this.d.store.listAll(fid), status: this.d.store.status(fid) }
+    const entries: Array<[string, Fid, ObjectType]> = []
     let after: string | undefined
     let page
     do {
       page = await this.d.peer(address).call('fetchDir', after === undefined ? { fid } : { fid, after })
-      for (const e of page.entries) { out.push(e); after = e[0] }
+      for (const e of page.entries) { entries.push(e); after = e[0] }
     } while (page.more)
-    return out
+    return { entries, status: page.status }
   }
 
   private async statusAt (address: string, fid: Fid): Promise<VnodeStatus | null> {
@@ -254,7 +244,6 @@ export class Resolver {
     return address === this.d.self() ? this.d.store.tombstone(fid) : (await this.d.peer(address).call('tombstone', { fid })).vv
   }
 
-  /** A resolution step on one member: here, or asked of it. */
   /**
    * Repairs a server/server conflict: every member takes member `keep`'s version, then
    * all hold that one version, unmarked, under one vector (the one counting every
@@ -270,11 +259,11 @@ export class Resolver {
     if (!kept.conflict) throw new AfsError('INVALID', `${key(fid)} is in no server/server conflict`)
     let vv: Vv = {}
     for (const v of versions) vv = maxVv(vv, v.status!.vv ?? {})
-    await Promise.all(versions.filter(v => v.server !== keep).map(v => this.on(v.server, 'resolvePull', { fid, from: keep, expect: v.status!.vv ?? {} })))
-    await Promise.all(versions.map(v => this.on(v.server, 'markConflict', { fid, on: false })))
+    await Promise.all(versions.filter(v => v.server !== keep).map(v => this.on(v.server, { op: 'resolvePull', fid, from: keep, expect: v.status!.vv ?? {} })))
+    await Promise.all(versions.map(v => this.on(v.server, { op: 'markConflict', fid, on: false })))
     // A data version none of the members had: a client caching another member's version of the same number refetches.
     const dataVersion = Math.max(...versions.map(v => v.status!.dataVersion)) + 1
-    await Promise.all(versions.map(v => this.on(v.server, 'vvSet', { fid, vv, dataVersion })))
+    await Promise.all(versions.map(v => this.on(v.server, { op: 'vvSet', fid, vv, dataVersion })))
     log.info(`${key(fid)}: server/server conflict repaired with the version of ${keep}`)
   }
 
@@ -283,19 +272,25 @@ export class Resolver {
     const sites = await this.d.sites(fid.volume)
     return await Promise.all(sites.map(async server => {
       try {
-        return { server, status: server === this.d.self() ? this.d.store.status(fid) : (await this.d.peer(server).call('fetchStatus', { fid })).status }
+        return { server, status: await this.statusAt(server, fid) }
       } catch (err) {
         return { server, status: null, error: (err as Error).message }
       }
     }))
   }
 
-  private async on (address: string, op: 'vvSet' | 'markConflict' | 'resolvePull', args: { fid: Fid, vv?: Vv, from?: string, expect?: Vv, on?: boolean, dataVersion?: number }): Promise<void> {
-    if (address !== this.d.self()) { await this.d.peer(address).call(op, args as never); return }
-    if (op === 'vvSet') await this.d.store.setVector(args.fid, args.vv!, args.dataVersion)
-    else if (op === 'markConflict') await this.d.store.markConflict(args.fid, args.on ?? true)
-    else await this.pull(args.fid, args.from!, args.expect ?? null)
-    if (op !== 'vvSet' || args.dataVersion !== undefined) await this.d.changed(args.fid)
+  /** A resolution step on one member: here, or asked of it. */
+  private async on (address: string, step: Step): Promise<void> {
+    if (address === this.d.self()) await this.step(step)
+    else { const { op, ...args } = step; await this.d.peer(address).call(op, args as never) }
+  }
+
+  /** A resolution step on this member; the clients holding promises on what it changed are told. */
+  async step (s: Step): Promise<void> {
+    if (s.op === 'vvSet') await this.d.store.setVector(s.fid, s.vv, s.dataVersion)
+    else if (s.op === 'markConflict') await this.d.store.markConflict(s.fid, s.on ?? true)
+    else await this.pull(s.fid, s.from, s.expect)
+    if (s.op !== 'vvSet' || s.dataVersion !== undefined) await this.d.changed(s.fid)
   }
 
   /**
@@ -303,7 +298,7 @@ export class Resolver {
    * since it was found stale (`expect`: its vector then; an update that came meanwhile
    * would be overwritten): then the next resolution decides again.
    */
-  async pull (fid: Fid, from: string, expect: Vv | null): Promise<void> {
+  private async pull (fid: Fid, from: string, expect: Vv | null): Promise<void> {
     const peer = this.d.peer(from)
     const { status } = await peer.call('fetchStatus', { fid })
     if (status.type === 'file') {
@@ -312,34 +307,23 @@ export class Resolver {
       return
     }
     if (status.type !== 'dir') { await this.d.store.installObject(status, null, fid.vnode, expect); return }
-    const entries: Array<[string, Fid, ObjectType]> = []
-    let after: string | undefined
-    let page
-    do {
-      page = await peer.call('fetchDir', after === undefined ? { fid } : { fid, after })
-      for (const e of page.entries) { entries.push(e); after = e[0] }
-    } while (page.more)
-    if (page.status.dataVersion !== status.dataVersion) throw new AfsError('BUSY', `${key(fid)} changed on ${from} while it was read`)
+    const { entries, status: listed } = await this.listing(from, fid)
+    if (listed.dataVersion !== status.dataVersion) throw new AfsError('BUSY', `${key(fid)} changed on ${from} while it was read`)
     // Entries this member has and the dominant lacks: dropped only when the dominant has the object elsewhere, or removed it after every change made here.
     const theirs = new Set(entries.map(([, f]) => key(f)))
     const fates = new Map<string, 'moved' | 'removed' | 'keep'>()
-    for (const [, f] of this.d.store.listAll(fid)) fates.set(key(f), theirs.has(key(f)) ? 'moved' : await this.fateThere(peer, f))
-    const kept = await this.d.store.installDir(page.status, entries, f => fates.get(key(f)) ?? 'keep', (f, t) => stub(f, t, fid.vnode), expect)
+    for (const [, f] of this.d.store.listAll(fid)) fates.set(key(f), theirs.has(key(f)) ? 'moved' : await this.fateThere(from, f))
+    const kept = await this.d.store.installDir(listed, entries, f => fates.get(key(f)) ?? 'keep', (f, t) => stub(f, t, fid.vnode), expect)
     if (kept.length) log.warn(`${key(fid)}: kept ${kept.join(', ')} that ${from} does not have: the directory is in server/server conflict`)
   }
 
   /** What became of `fid` on another member: it has it under another name, it removed it after every change made here, or neither (keep it). */
-  private async fateThere (peer: Peer, fid: Fid): Promise<'moved' | 'removed' | 'keep'> {
-    try {
-      await peer.call('fetchStatus', { fid })
-      return 'moved'
-    } catch (err) {
-      if (AfsError.from(err).code !== 'NOT_FOUND') throw err
-    }
-    const { vv } = await peer.call('tombstone', { fid })
+  private async fateThere (address: string, fid: Fid): Promise<'moved' | 'removed' | 'keep'> {
+    if (await this.statusAt(address, fid)) return 'moved'
+    const vv = await this.tombstoneAt(address, fid)
     let mine: Vv | undefined
     try { mine = this.d.store.get(fid).vv } catch { return 'removed' }
-    return vv !== null && ['equal', 'dominates'].includes(compareVv(vv, mine)) ? 'removed' : 'keep'
+    return vv !== null && countsAll(vv, mine) ? 'removed' : 'keep'
   }
 
   /**
@@ -348,8 +332,7 @@ export class Resolver {
    * first, for the stubs of what they gained). Returns how many objects it resolved.
    */
   async sweep (volume: number, other: string): Promise<{ resolved: number, conflicts: number }> {
-    const peer = this.d.peer(other)
-    const theirs = await peer.call('vectors', { volume, after: 0, limit: 0 })
+    const theirs = await this.d.peer(other).call('vectors', { volume, after: 0, limit: 0 })
     const mineNow = this.d.store.volumeVector(volume)
     const k = `${volume}@${other}`
     // Equal volume vectors say the replicas are equal; every so often the objects are compared all the same.
@@ -357,23 +340,10 @@ export class Resolver {
     this.sweeps.set(k, sweeps)
     if (compareVv(mineNow, theirs.volumeVv) === 'equal' && sweeps % SWEEPS_FULL !== 0) { this.rounds.delete(k); return { resolved: 0, conflicts: 0 } }
     if (compareVv(mineNow, theirs.volumeVv) !== 'equal' && !this.settled(k, JSON.stringify([mineNow, theirs.volumeVv]))) return { resolved: 0, conflicts: 0 }
-    const differ: Array<{ fid: Fid, type: ObjectType }> = []
-    const mine = new Map<number, Vv>()
-    for (let after = 0; ;) {
-      const page = this.d.store.vectors(volume, after, VECTOR_PAGE)
-      for (const v of page) mine.set(v.vnode, v.vv)
-      if (page.length < VECTOR_PAGE) break
-      after = page[page.length - 1].vnode
-    }
-    for (let after = 0; ;) {
-      const page = await peer.call('vectors', { volume, after, limit: VECTOR_PAGE })
-      for (const v of page.vectors) {
-        if (compareVv(mine.get(v.vnode), v.vv) !== 'equal') differ.push({ fid: { volume, vnode: v.vnode, unique: v.unique }, type: v.type })
-        mine.delete(v.vnode)
-      }
-      if (page.vectors.length < VECTOR_PAGE) break
-      after = page.vectors[page.vectors.length - 1].vnode
-    }
+    const [mine, there] = await Promise.all([this.replica(volume, this.d.self()), this.replica(volume, other)])
+    const differ = [...there.objects.values()]
+      .filter(v => compareVv(mine.objects.get(v.vnode)?.vv, v.vv) !== 'equal')
+      .map(v => ({ fid: { volume, vnode: v.vnode, unique: v.unique }, type: v.type }))
     differ.sort((a, b) => Number(b.type === 'dir') - Number(a.type === 'dir') || a.fid.vnode - b.fid.vnode)
     let resolved = 0
     let conflicts = 0
@@ -418,45 +388,30 @@ export class Resolver {
     const replicas = seen.map(r => {
       if (!('objects' in r)) return { server: r.server, reachable: false, version: null, vector: null, objects: null, pending: null, conflicts: null, error: r.error }
       let pending = 0
-      for (const [vnode, vv] of r.objects) {
-        if (seen.some(o => 'objects' in o && o !== r && o.objects.get(vnode) !== vv)) pending++
+      for (const [vnode, { vv }] of r.objects) {
+        if (seen.some(o => 'objects' in o && o !== r && compareVv(o.objects.get(vnode)?.vv, vv) !== 'equal')) pending++
       }
       for (const o of seen) if ('objects' in o && o !== r) for (const vnode of o.objects.keys()) if (!r.objects.has(vnode)) pending++
       const version = Object.values(r.vector).reduce((a, b) => a + b, 0)
-      return { server: r.server, reachable: true, version, vector: r.vector, objects: r.objects.size, pending, conflicts: r.conflicts }
+      const conflicts = [...r.objects.values()].filter(v => v.conflict).length
+      return { server: r.server, reachable: true, version, vector: r.vector, objects: r.objects.size, pending, conflicts }
     })
     return { volume, replicas }
   }
 
-  /** One member's replica: its vector, each object's vector (as text), how many objects are in conflict. */
-  private async replica (volume: number, server: string): Promise<{ vector: Vv, objects: Map<number, string>, conflicts: number }> {
-    const objects = new Map<number, string>()
-    let conflicts = 0
-    let vector: Vv = {}
+  /** One member's replica (here, or asked of it): its volume's vector and every object's, by vnode. */
+  private async replica (volume: number, server: string): Promise<{ vector: Vv, objects: Map<number, ObjectVector> }> {
+    const objects = new Map<number, ObjectVector>()
     for (let after = 0; ;) {
       const page = server === this.d.self()
         ? { volumeVv: this.d.store.volumeVector(volume), vectors: this.d.store.vectors(volume, after, VECTOR_PAGE) }
         : await this.d.peer(server).call('vectors', { volume, after, limit: VECTOR_PAGE })
-      vector = page.volumeVv
-      for (const v of page.vectors) {
-        objects.set(v.vnode, JSON.stringify(Object.entries(v.vv).sort()))
-        if (v.conflict) conflicts++
-      }
-      if (page.vectors.length < VECTOR_PAGE) return { vector, objects, conflicts }
+      for (const v of page.vectors) objects.set(v.vnode, v)
+      if (page.vectors.length < VECTOR_PAGE) return { vector: page.volumeVv, objects }
       after = page.vectors[page.vectors.length - 1].vnode
     }
   }
 }
-
-function key (fid: Fid): string {
-  return `${fid.volume}.${fid.vnode}.${fid.unique}`
-}
-
-function parseKey (k: string): Fid {
-  const [volume, vnode, unique] = k.split('.').map(Number)
-  return { volume, vnode, unique }
-}
-
 
 /** An object a directory gained that this member lacks: an empty version with an empty vector, which any real one dominates. */
 function stub (fid: Fid, type: ObjectType, parent: number): VnodeRecord {

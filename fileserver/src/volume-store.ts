@@ -6,7 +6,7 @@ import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
 import { statfs as fsStatfs } from 'node:fs/promises'
 import {
-  AfsError, conflict, crossVolume, exists, sameFid, invalid, permission, isDir, notDir, notEmpty, notFound, noData, noSpace, notPermitted, quotaExceeded, takesXattr, xattrBytes,
+  AfsError, compareVv, conflict, crossVolume, maxVv, exists, sameFid, invalid, permission, isDir, notDir, notEmpty, notFound, noData, noSpace, notPermitted, quotaExceeded, takesXattr, xattrBytes,
   type Fid, type ObjectType, type StatfsReply, type RenameReply, type VnodeStatus, type XattrMode,
   tooManyLinks, DIR_PAGE_ENTRIES, MAX_LINKS, MAX_VOLUME_SITES, MAX_XATTR_TOTAL_BYTES, ROOT_VNODE, ROOT_UNIQUE,
 } from '@afs-ts/common'
@@ -675,13 +675,6 @@ function addTo (vv: Record<string, number> | undefined, members: string[], n: nu
   return out
 }
 
-/** The elementwise maximum of two version vectors. */
-export function maxVv (a: Record<string, number>, b: Record<string, number>): Record<string, number> {
-  const out = { ...a }
-  for (const [m, n] of Object.entries(b)) out[m] = Math.max(out[m] ?? 0, n)
-  return out
-}
-
 /** A vnode record holding `s` (another member's status), under directory `parent`. */
 function fromStatus (s: VnodeStatus, parent: number): VnodeRecord {
   const rec: VnodeRecord = {
@@ -701,7 +694,5 @@ function fromStatus (s: VnodeStatus, parent: number): VnodeRecord {
 /** Resolution installs a version only over the one it was chosen against: an update that came since makes it wait (BUSY). */
 function unchanged (cur: VnodeRecord | undefined, expect: Record<string, number> | null): void {
   if (expect === null || !cur) return
-  const a = Object.entries(cur.vv ?? {}).filter(([, n]) => n > 0).sort()
-  const b = Object.entries(expect).filter(([, n]) => n > 0).sort()
-  if (JSON.stringify(a) !== JSON.stringify(b)) throw new AfsError('BUSY', `object ${cur.vnode} changed here while it was resolved`)
+  if (compareVv(cur.vv, expect) !== 'equal') throw new AfsError('BUSY', `object ${cur.vnode} changed here while it was resolved`)
 }

@@ -1,6 +1,6 @@
 import test from 'ava'
-import type { VnodeStatus } from '@afs-ts/common'
-import { compareVv, covers } from '../src/resolve.ts'
+import { compareVv, type VnodeStatus } from '@afs-ts/common'
+import { covers } from '../src/resolve.ts'
 
 const status = (vv: Record<string, number>, history: string[]): VnodeStatus => ({
   fid: { volume: 1, vnode: 8, unique: 1 }, type: 'file', mode: 0o100644, uid: 0, gid: 0, nlink: 1, size: 0,
