@@ -364,6 +364,7 @@ export class FileServer {
     replay: async (a, ctx, me) => await this.onReplay(a, ctx, me),
     resolve: async a => ({ outcome: await this.resolver.resolve(a.fid) }),
     volExamine: async a => await this.resolver.examine(await this.vldb.get(a.name)),
+    volPending: async a => await this.resolver.pending(await this.vldb.get(a.name)),
     resolvePull: async a => { await this.resolver.step({ op: 'resolvePull', ...a }); return {} },
     vvSet: async a => { await this.resolver.step({ op: 'vvSet', ...a }); return {} },
     resolveMerge: async a => { await this.resolver.installMerged(a.status, a.entries, a.expect); return {} },

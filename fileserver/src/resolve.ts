@@ -9,7 +9,7 @@
 //   incomparable: a server/server conflict, marked on every member, every version kept.
 import {
   AfsError, compareVv, countsAll, fidKey as key, makeLog, maxVv, parseFid, DIR_PAGE_ENTRIES,
-  type ExamineReply, type Fid, type ObjectType, type Peer, type VersionVector as Vv, type VnodeStatus, type VolumeEntry,
+  type ExamineReply, type Fid, type PendingReply, type ObjectType, type Peer, type VersionVector as Vv, type VnodeStatus, type VolumeEntry,
 } from '@afs-ts/common'
 import { HISTORY_KEPT, type VolumeStore } from './volume-store.ts'
 import type { VnodeRecord } from './vnode.ts'
@@ -104,9 +104,10 @@ export class Resolver {
     }
     const dominant = versions.find(v => versions.every(w => covers(v.status, w.status)))
     if (!dominant && versions.every(v => v.status.conflict)) return 'conflict' // marked already: waits for a repair
-    if (!dominant && versions.every(v => v.status.type === 'dir') && await this.mergeDirs(fid, versions, vv)) return 'resolved'
+    const clash = dominant ? null : versions.every(v => v.status.type === 'dir') ? await this.mergeDirs(fid, versions, vv) : 'changed apart'
+    if (!dominant && clash === null) return 'resolved'
     if (!dominant) {
-      log.warn(`${key(fid)}: server/server conflict: ${versions.map(v => `${v.address} ${JSON.stringify(v.status.vv)}`).join(' vs ')}`)
+      log.warn(`${key(fid)}: server/server conflict (${clash}): ${versions.map(v => `${v.address} ${JSON.stringify(v.status.vv)}`).join(' vs ')}`)
       await Promise.all(versions.map(v => this.on(v.address, { op: 'markConflict', fid })))
       return 'conflict'
     }
@@ -125,11 +126,11 @@ export class Resolver {
    * different names was renamed on some (the names of the member whose version of the
    * object holds every other's win). A name that names other objects on different
    * members, or a removal of an object changed since, is a clash: no merge (the
-   * directory becomes a conflict).
+   * directory becomes a conflict). Returns null when merged, else what clashed.
    */
-  private async mergeDirs (fid: Fid, versions: Version[], vv: Vv): Promise<boolean> {
+  private async mergeDirs (fid: Fid, versions: Version[], vv: Vv): Promise<string | null> {
     const listings = await Promise.all(versions.map(async v => new Map((await this.listing(v.address, fid)).entries.map(([n, f, t]) => [n, { f, t }]))))
-    if (listings.some(l => l.size > DIR_PAGE_ENTRIES)) return false
+    if (listings.some(l => l.size > DIR_PAGE_ENTRIES)) return `more than ${DIR_PAGE_ENTRIES} entries`
     // Renames: an object whose names differ between members keeps the names of its newest version.
     const namesAt = listings.map(l => {
       const m = new Map<string, string[]>()
@@ -144,7 +145,7 @@ export class Resolver {
       const f = parseFid(k)
       const statuses = await Promise.all(versions.map((v, i) => sets[i] ? this.statusAt(v.address, f) : Promise.resolve(null)))
       const newest = statuses.findIndex((st, i) => st !== null && statuses.every((o, j) => o === null || i === j || covers(st, o)))
-      if (newest < 0) return false
+      if (newest < 0) return `${sets.find(x => x)?.[0]} renamed apart`
       const keep = new Set(sets[newest])
       for (const names of sets) for (const n of names ?? []) if (!keep.has(n)) stale.add(`${n}@${k}`)
     }
@@ -157,7 +158,7 @@ export class Resolver {
       if (present.some(x => key(x.f) !== key(e.f))) {
         // One create made twice (its first member stopped answering, the client made it on the next): the one that went on is kept.
         const twin = await this.sameCreate(versions, there)
-        if (!twin) return false
+        if (!twin) return `${name} names different objects`
         merged.push([name, twin.f, twin.t])
         continue
       }
@@ -170,12 +171,12 @@ export class Resolver {
       const elsewhere = (await Promise.all(lacking.map(v => this.statusAt(v.address, e.f)))).filter((s): s is VnodeStatus => s !== null)
       if (elsewhere.length) {
         if (elsewhere.some(m => statuses.every(st => st === null || covers(m, st)))) continue // moved away there, after every change here
-        return false
+        return `${name} moved on some members, changed on others`
       }
       const tombs = await Promise.all(lacking.map(v => this.tombstoneAt(v.address, e.f)))
       const removed = tombs.filter((t): t is Vv => t !== null)
       if (removed.length === 0) { merged.push([name, e.f, e.t]); continue }
-      if (!removed.every(t => statuses.every(st => st === null || countsAll(t, st.vv)))) return false
+      if (!removed.every(t => statuses.every(st => st === null || countsAll(t, st.vv)))) return `${name} removed on some members, changed on others`
     }
     const newest = versions.reduce((a, b) => b.status.mtimeMs > a.status.mtimeMs ? b : a).status
     const sid = `merge:${key(fid)}:${Date.now()}`
@@ -188,7 +189,7 @@ export class Resolver {
       ? this.installMerged(status, merged, v.status.vv ?? {})
       : this.d.peer(v.address).call('resolveMerge', { expect: v.status.vv ?? {}, status: { ...status, type: 'dir', vv, sid }, entries: merged })))
     log.info(`${key(fid)}: directory changed apart on ${versions.map(v => v.address).join(', ')}: merged (${merged.length} entries)`)
-    return true
+    return null
   }
 
   /**
@@ -378,13 +379,7 @@ export class Resolver {
 
   /** Every member of a volume, compared: reachable, its vector, objects, objects differing from another member's, conflicts. */
   async examine (volume: VolumeEntry): Promise<ExamineReply> {
-    const seen = await Promise.all(volume.servers.map(async server => {
-      try {
-        return { server, ...(await this.replica(volume.id, server)) }
-      } catch (err) {
-        return { server, error: (err as Error).message }
-      }
-    }))
+    const seen = await this.replicas(volume)
     const replicas = seen.map(r => {
       if (!('objects' in r)) return { server: r.server, reachable: false, version: null, vector: null, objects: null, pending: null, conflicts: null, error: r.error }
       let pending = 0
@@ -397,6 +392,56 @@ export class Resolver {
       return { server: r.server, reachable: true, version, vector: r.vector, objects: r.objects.size, pending, conflicts }
     })
     return { volume, replicas }
+  }
+
+  /**
+   * The objects whose versions differ between the reachable members of `volume` (or that
+   * some of them lack), each with its path in this member's replica where it has one,
+   * and the members that did not answer (for `afs vos resolve`).
+   */
+  async pending (volume: VolumeEntry): Promise<PendingReply> {
+    const reached = (await this.replicas(volume)).filter(r => 'objects' in r)
+    const differ = new Map<number, ObjectVector>()
+    for (const r of reached) {
+      for (const [vnode, v] of r.objects) {
+        if (!reached.some(o => o !== r && compareVv(o.objects.get(vnode)?.vv, v.vv) !== 'equal')) continue
+        differ.set(vnode, { ...v, conflict: v.conflict === true || differ.get(vnode)?.conflict === true })
+      }
+    }
+    const paths = this.d.store.hasVolume(volume.id) ? this.paths(volume) : () => null
+    const unreachable = volume.servers.filter(s => !reached.some(r => r.server === s))
+    return {
+      volume,
+      unreachable,
+      objects: [...differ.values()].map(v => ({ fid: { volume: volume.id, vnode: v.vnode, unique: v.unique }, type: v.type, conflict: v.conflict === true, path: paths(v.vnode) })),
+    }
+  }
+
+  /** Paths in this member's replica, by vnode (from every directory's entries: one pass over the volume). */
+  private paths (volume: VolumeEntry): (vnode: number) => string | null {
+    const up = new Map<number, [number, string]>()
+    for (const v of this.d.store.vectors(volume.id, 0, Number.MAX_SAFE_INTEGER)) {
+      if (v.type !== 'dir') continue
+      for (const [name, f] of this.d.store.listAll({ volume: volume.id, vnode: v.vnode, unique: v.unique })) if (!up.has(f.vnode)) up.set(f.vnode, [v.vnode, name])
+    }
+    const path = (vnode: number, depth: number): string | null => {
+      if (vnode === volume.root.vnode) return '/'
+      const u = up.get(vnode)
+      const above = u && depth < 256 ? path(u[0], depth + 1) : null
+      return u && above !== null ? `${above === '/' ? '' : above}/${u[1]}` : null
+    }
+    return vnode => path(vnode, 0)
+  }
+
+  /** Every member's replica of `volume`, or why it could not be read. */
+  private async replicas (volume: VolumeEntry): Promise<Array<{ server: string, vector: Vv, objects: Map<number, ObjectVector> } | { server: string, error: string }>> {
+    return await Promise.all(volume.servers.map(async server => {
+      try {
+        return { server, ...(await this.replica(volume.id, server)) }
+      } catch (err) {
+        return { server, error: (err as Error).message }
+      }
+    }))
   }
 
   /** One member's replica (here, or asked of it): its volume's vector and every object's, by vnode. */

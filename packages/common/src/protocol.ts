@@ -149,6 +149,12 @@ export interface ExamineReply {
     error?: string
   }>
 }
+/** Objects whose versions differ between a volume's reachable members (`path`: in the replica of the member asked, where it has one). */
+export interface PendingReply {
+  volume: VolumeEntry
+  unreachable: string[]
+  objects: Array<{ fid: Fid, type: ObjectType, conflict: boolean, path: string | null }>
+}
 /** A server of the cell as the location database knows it. */
 export interface ServerRecord { id: string, address: string, since: number }
 /** A removed name's directory after, and the object's status after (null when it is gone). */
@@ -291,6 +297,8 @@ export const requests = {
   volRemoveSite: z.object({ name: volumeName, server: hostPortSchema }),
   /** `afs vos examine`: every member of a volume as the server asked sees it. */
   volExamine: z.object({ name: volumeName }),
+  /** `afs vos resolve`: the objects whose versions differ between a volume's reachable members. */
+  volPending: z.object({ name: volumeName }),
 } as const
 
 export type Op = keyof typeof requests
@@ -348,6 +356,7 @@ export interface Replies {
   volRemoveSite: VolumeEntry
   vectors: { volumeVv: Record<string, number>, slot: number | null, vectors: Array<{ vnode: number, unique: number, type: ObjectType, vv: Record<string, number>, conflict?: boolean }> }
   volExamine: ExamineReply
+  volPending: PendingReply
 }
 export type Reply<O extends Op> = Replies[O]
 // Every request has a reply type and every reply type a request (a compile error otherwise).

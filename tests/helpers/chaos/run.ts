@@ -141,6 +141,9 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
       }
     }
 
+    /** The servers' word on resolution (replicated trees): what they merged, took or found apart. */
+    const serverWord = () => sites.flatMap(t => (t.log + (t.s?.stderr() ?? '')).split('\n').filter(l => /conflict|error|resol|took|merged|refused/i.test(l)).map(l => `${t.name}: ${l}`))
+
     for (let n = 0; n < opts.ops; n++) {
       if (rnd.chance(0.08)) {
         const f = rnd.weighted<Fault>(FAULTS)
@@ -173,7 +176,9 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
       }
     }
     // A replicated tree: its members compare and resolve by themselves; they must end equal.
-    if (treeSites.length > 1 && !await membersEqual(first.address)) throw new Error(`the tree's members did not end equal: ${await afsOk(['vos', 'examine', TREE, '--server', first.address])}`)
+    if (treeSites.length > 1 && !await membersEqual(first.address)) {
+      throw new Error(`the tree's members did not end equal: ${await afsOk(['vos', 'examine', TREE, '--server', first.address])}\n${serverWord().join('\n')}`)
+    }
     await sleep(1500) // the kernel's attribute and entry caches (1 s)
     const freshMount = await tempDir('afs-chaos-mnt-')
     const fresh = await startClient([first.address], { mount: freshMount, env: { AFS_LOG: 'quiet' } })
@@ -200,8 +205,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
     const verdict = history.judge(server, clients, conflicts, found)
     const clientLog = [
       ...members.flatMap(m => (m.log + m.client!.stderr()).split('\n').filter(l => /conflict|error| debug /i.test(l)).map(l => `${m.name}: ${l}`)),
-      // The servers' word on resolution (replicated trees): what they merged, took or found apart.
-      ...sites.flatMap(t => (t.log + (t.s?.stderr() ?? '')).split('\n').filter(l => /conflict|error|resol|took|merged|refused/i.test(l)).map(l => `${t.name}: ${l}`)),
+      ...serverWord(),
     ]
     return {
       clientLog,
@@ -213,12 +217,21 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
-/** Whether every member of the tree's volume answers with nothing pending but what is in conflict, within a minute. */
+/**
+ * Whether every member of the tree's volume answers with nothing pending but what is in
+ * conflict, within a minute — or, where a directory is in server/server conflict (what
+ * is under it waits for its repair), with nothing changing for ten seconds.
+ */
 async function membersEqual (via: string): Promise<boolean> {
   const end = Date.now() + 60_000
+  let last = ''
+  let since = Date.now()
   while (Date.now() < end) {
-    const x = JSON.parse(await afsOk(['vos', 'examine', TREE, '--server', via, '--json'])) as { replicas: Array<{ reachable: boolean, pending: number | null, conflicts: number | null }> }
+    const x = JSON.parse(await afsOk(['vos', 'examine', TREE, '--server', via, '--json'])) as { replicas: Array<{ reachable: boolean, pending: number | null, conflicts: number | null, vector: unknown }> }
     if (x.replicas.every(r => r.reachable && (r.pending ?? 1) <= (r.conflicts ?? 0))) return true
+    const seen = JSON.stringify(x.replicas)
+    if (seen !== last) { last = seen; since = Date.now() }
+    if (x.replicas.every(r => r.reachable) && x.replicas.some(r => (r.conflicts ?? 0) > 0) && Date.now() - since > 10_000) return true
     await sleep(500)
   }
   return false

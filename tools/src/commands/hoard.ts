@@ -5,8 +5,9 @@ import { formatSize } from '@afs-ts/common'
 import { cacheDirOf, cacheOption, need, UsageError, EXIT_OK, EXIT_FAILURE, type Command } from '../args.ts'
 import { controlCall } from '../control-client.ts'
 import { table } from '../table.ts'
+import { progress } from '../progress.ts'
 
-interface Progress { entries: number, entriesDone: number, objects: number, fetched: number, bytes: number }
+interface WalkProgress { entries: number, entriesDone: number, objects: number, fetched: number, bytes: number }
 
 export const hoardCommand: Command = {
   name: 'hoard',
@@ -68,18 +69,16 @@ export const hoardCommand: Command = {
 async function walk (cache: string, asJson: boolean): Promise<number> {
   const onInt = () => { void controlCall(cache, 'hoardCancel') }
   process.once('SIGINT', onInt)
-  const tty = process.stderr.isTTY
+  const line = progress()
   const timer = setInterval(() => {
     void controlCall(cache, 'hoardProgress').then(r => {
-      const p = (r as { progress: Progress | null }).progress
-      if (!p) return
-      const line = `walking: entry ${p.entriesDone}/${p.entries}, ${p.objects} objects, ${p.fetched} fetched, ${formatSize(p.bytes)}`
-      process.stderr.write(tty ? `\r${line}\u001b[K` : `${line}\n`)
+      const p = (r as { progress: WalkProgress | null }).progress
+      if (p) line.show(`walking: entry ${p.entriesDone}/${p.entries}, ${p.objects} objects, ${p.fetched} fetched, ${formatSize(p.bytes)}`)
     }).catch(() => {})
-  }, tty ? 200 : 2000)
+  }, 200)
   try {
     const r = await controlCall(cache, 'hoardWalk')
-    if (tty) process.stderr.write('\r\u001b[K')
+    line.done()
     if (asJson) { process.stdout.write(JSON.stringify(r, null, 2) + '\n'); return EXIT_OK }
     process.stdout.write(`${r.interrupted ? 'interrupted' : 'walked'}: ${r.objects} objects, ${r.fetched} fetched (${formatSize(r.bytes)}) in ${(r.ms / 1000).toFixed(1)} s\n`)
     if (r.failures.length) process.stdout.write(table(['NOT IN THE CACHE', 'WHY'], r.failures.map(f => [f.path, f.reason])))

@@ -3,6 +3,7 @@ import { formatSize, parseHostPort, parseSize, MAX_VOLUME_SITES } from '@afs-ts/
 import { cacheDirOf, cacheOption, need, UsageError, EXIT_OK, type Command } from '../args.ts'
 import { serverAddress, serverCall } from '../server-client.ts'
 import { table } from '../table.ts'
+import { resolveVolume } from './vos-resolve.ts'
 
 function size (text: string): number {
   try { return parseSize(text) } catch (err) { throw new UsageError((err as Error).message) }
@@ -10,8 +11,8 @@ function size (text: string): number {
 
 export const vosCommand: Command = {
   name: 'vos',
-  summary: 'volume administration: create, list, examine, addsite, remsite, setquota',
-  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos addsite|remsite NAME HOST:PORT [--server HOST:PORT] | afs vos setquota NAME SIZE [--server HOST:PORT]',
+  summary: 'volume administration: create, list, examine, resolve, addsite, remsite, setquota',
+  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos resolve NAME [--server HOST:PORT] [--json] | afs vos addsite|remsite NAME HOST:PORT [--server HOST:PORT] | afs vos setquota NAME SIZE [--server HOST:PORT]',
   options: { server: { type: 'string', multiple: true }, quota: { type: 'string' }, quorum: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption() },
   async run (v, pos) {
     const [sub, ...rest] = pos
@@ -50,6 +51,10 @@ export const vosCommand: Command = {
         ])))
         return EXIT_OK
       }
+      case 'resolve': {
+        const [name] = need(rest, 1, 'vos resolve NAME')
+        return await resolveVolume(await serverAddress(v, cacheDirOf(v)), name, v.json === true)
+      }
       case 'addsite': case 'remsite': {
         const [name, site] = need(rest, 2, `vos ${sub} NAME HOST:PORT`)
         try { parseHostPort(site) } catch (err) { throw new UsageError((err as Error).message) }
@@ -67,7 +72,7 @@ export const vosCommand: Command = {
         process.stdout.write(`quota of ${e.name} is ${e.quota ? formatSize(e.quota) : 'none'}\n`)
         return EXIT_OK
       }
-      default: throw new UsageError(sub ? `unknown vos command '${sub}'` : 'vos needs a command: create, list, examine, addsite, remsite, setquota')
+      default: throw new UsageError(sub ? `unknown vos command '${sub}'` : 'vos needs a command: create, list, examine, resolve, addsite, remsite, setquota')
     }
   },
 }
