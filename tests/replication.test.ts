@@ -139,6 +139,10 @@ test('members that each took a different write to one file: a server/server conf
     t.deepEqual((await examine(s0, 'split')).replicas.map(r => r.conflicts), [1, 1, 1], 'only f: the directory merged')
     // The directory both sides changed merges: each member lists both new names.
     for (const s of [s1b, s2b, s3b]) t.deepEqual([...(await replicaOf(s, 'split')).keys()].sort(), ['/f', '/made-by-A', '/made-by-B'], s.address)
+    // vos resolve cannot resolve it: it lists it, and says why.
+    const vr = await afs(['vos', 'resolve', 'split', '--server', s0.address, '--json'])
+    t.is(vr.code, 1, vr.stderr)
+    t.deepEqual((JSON.parse(vr.stdout) as { left: Array<{ path: string, why: string }> }).left.map(o => [o.path, o.why]), [['/f', 'server/server conflict']])
     await new Promise(resolve => setTimeout(resolve, 1100))
     t.throws(() => writeFileSync(join(a.cellPath, 'split', 'f'), 'a third version\n'), undefined, 'updates of an object in conflict are refused')
     // afs repair lists it with each member's version, and --keep-replica ends it with every member equal.
@@ -205,5 +209,36 @@ test('vos addsite: a new member is filled by the others while a client writes, t
     } finally { for (const o of [s1, s2]) o.proc.kill('SIGCONT') }
     t.regex(await afsOk(['vos', 'remsite', 'grow', s2.address, '--server', s0.address]), /is no member of grow any more/)
     t.deepEqual((await examine(s0, 'grow')).replicas.map(r => r.server), [s1.address, s3.address])
+  } finally { await stack.unwind() }
+})
+
+test('vos resolve: members that compare nothing by themselves are made equal at once, with what it did', async t => {
+  const stack = new Stack()
+  try {
+    const [s0, s1, s2] = await servers(stack, 3, ['--resolve-every', '0'])
+    await afsOk(['vos', 'create', 'now', '--server', s1.address, '--server', s2.address])
+    const a = await addClient(stack, [s0.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'now'), 'now', '--cache', a.cache])
+    const dir = join(a.cellPath, 'now')
+    for (let i = 0; i < 10; i++) writeFileSync(join(dir, `f${i}`), `first ${i}\n`)
+    await s2.stop('SIGKILL')
+    for (let i = 10; i < 30; i++) writeFileSync(join(dir, `f${i}`), `while s2 was away ${i}\n`)
+    writeFileSync(join(dir, 'f0'), 'changed while s2 was away\n')
+    mkdirSync(join(dir, 'd'))
+    writeFileSync(join(dir, 'd', 'inner'), 'inner\n')
+    const s2b = await startServer(s2.dataDir, 'test', s2.address, ['--vldb', s0.address, '--resolve-every', '0'])
+    stack.push(() => s2b.stop())
+    t.true((await examine(s0, 'now')).replicas[1].pending! >= 23, 'the member that was away is behind')
+    const r = await afs(['vos', 'resolve', 'now', '--server', s0.address, '--json'])
+    t.is(r.code, 0, r.stderr)
+    const out = JSON.parse(r.stdout) as { objects: number, resolved: number, conflicts: number, left: unknown[], unreachable: string[] }
+    t.true(out.objects >= 23, `objects that differed: ${out.objects}`)
+    t.is(out.resolved, out.objects)
+    t.deepEqual([out.conflicts, out.left, out.unreachable], [0, [], []])
+    t.deepEqual((await examine(s0, 'now')).replicas.map(x => x.pending), [0, 0])
+    t.deepEqual([...(await replicaOf(s2b, 'now')).entries()], [...(await replicaOf(s1, 'now')).entries()])
+    t.regex(await afsOk(['vos', 'resolve', 'now', '--server', s0.address]), /now: 0 objects differed between members; 0 resolved, 0 left/)
+    const single = await afs(['vos', 'resolve', 'root.cell', '--server', s0.address])
+    t.regex(single.stdout, /is on one server: nothing to resolve/)
   } finally { await stack.unwind() }
 })

@@ -43,7 +43,7 @@ export interface FileServerOptions {
   lockLeaseMs?: number
   /** The server that keeps the cell's location database (HOST:PORT); none: this server keeps it (the cell's first). */
   vldb?: string
-  /** How often replicated volumes are compared with their other members. */
+  /** How often replicated volumes are compared with their other members (0: never by themselves). */
   sweepMs?: number
 }
 
@@ -121,8 +121,10 @@ export class FileServer {
     const host = this.opts.host && this.opts.host !== '0.0.0.0' && this.opts.host !== '::' ? this.opts.host : '127.0.0.1'
     this.address = this.opts.advertise ?? `${host}:${a.port}`
     await this.joinCell()
-    this.sweeping = setInterval(() => { void this.sweep() }, this.opts.sweepMs ?? SWEEP_MS)
-    this.sweeping.unref()
+    if (this.opts.sweepMs !== 0) {
+      this.sweeping = setInterval(() => { void this.sweep() }, this.opts.sweepMs ?? SWEEP_MS)
+      this.sweeping.unref()
+    }
     if (!this.opts.vldb && !(await this.vldb.has(ROOT_VOLUME_NAME))) await this.createVolume(ROOT_VOLUME_NAME, 0)
     log.info(`cell ${this.cell} serving on ${this.address}${this.opts.vldb ? ` (location database at ${this.opts.vldb})` : ''}`)
     return this.address
@@ -168,12 +170,12 @@ export class FileServer {
   }
 
   /**
-   * A volume's sites, from the location database at most once a sweep interval:
+   * A volume's sites, from the location database at most once a (default) sweep interval:
    * resolution asks for them for every object it resolves.
    */
   private async sites (volume: number): Promise<string[]> {
     const seen = this.sitesSeen.get(volume)
-    if (seen && Date.now() - seen.at < (this.opts.sweepMs ?? SWEEP_MS)) return seen.servers
+    if (seen && Date.now() - seen.at < SWEEP_MS) return seen.servers
     const servers = (await this.vldb.get(volume)).servers
     this.sitesSeen.set(volume, { at: Date.now(), servers })
     return servers

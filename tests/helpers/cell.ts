@@ -148,11 +148,12 @@ export async function cell (stack: Stack, n = 1, clientOpts: Parameters<typeof s
 /**
  * A cell of `n` servers torn down by `stack`: the first keeps the location database and
  * the root volume, the others join it (`--vldb`). A server a test froze is woken first.
+ * `extra`: more `afs server` arguments for each.
  */
-export async function servers (stack: Stack, n: number): Promise<Server[]> {
+export async function servers (stack: Stack, n: number, extra: string[] = []): Promise<Server[]> {
   const out: Server[] = []
   for (let i = 0; i < n; i++) {
-    const s = await startServer(undefined, 'test', '127.0.0.1:0', i === 0 ? [] : ['--vldb', out[0].address])
+    const s = await startServer(undefined, 'test', '127.0.0.1:0', [...i === 0 ? [] : ['--vldb', out[0].address], ...extra])
     stack.defer(s.dataDir)
     stack.push(async () => { s.proc.kill('SIGCONT'); await s.stop() })
     out.push(s)

@@ -8,16 +8,18 @@ import { untilSignal } from '../lifecycle.ts'
 export const serverCommand: Command = {
   name: 'server',
   summary: 'run a volume server (the cell\'s first keeps the location database; others join with --vldb)',
-  usage: 'afs server --data DIR --listen HOST:PORT --cell NAME [--vldb HOST:PORT] [--advertise HOST:PORT]',
-  options: { data: { type: 'string' }, listen: { type: 'string' }, cell: { type: 'string' }, advertise: { type: 'string' }, vldb: { type: 'string' } },
+  usage: 'afs server --data DIR --listen HOST:PORT --cell NAME [--vldb HOST:PORT] [--advertise HOST:PORT] [--resolve-every SECONDS]\n  (--resolve-every: how often replicated volumes are compared with their other members; 0: only when a client finds a difference, or by afs vos resolve)',
+  options: { data: { type: 'string' }, listen: { type: 'string' }, cell: { type: 'string' }, advertise: { type: 'string' }, vldb: { type: 'string' }, 'resolve-every': { type: 'string' } },
   async run (v) {
     if (!v.data || !v.listen || !v.cell) throw new UsageError('--data, --listen and --cell are required')
     const hp = hostPort(v.listen as string, '--listen')
     if (v.vldb !== undefined) hostPort(v.vldb as string, '--vldb')
     if (v.advertise !== undefined) hostPort(v.advertise as string, '--advertise')
+    const every = v['resolve-every'] === undefined ? undefined : Number(v['resolve-every'])
+    if (every !== undefined && !(Number.isFinite(every) && every >= 0 && every <= 86_400)) throw new UsageError(`--resolve-every ${v['resolve-every'] as string}: seconds, from 0 (never) to 86400`)
     const server = await FileServer.open({
       dataDir: v.data as string, cell: v.cell as string, host: hp.host, port: hp.port,
-      advertise: v.advertise as string | undefined, vldb: v.vldb as string | undefined,
+      advertise: v.advertise as string | undefined, vldb: v.vldb as string | undefined, sweepMs: every === undefined ? undefined : every * 1000,
     })
     const address = await server.listen()
     process.stdout.write(JSON.stringify({ ready: 'server', address, cell: server.cell }) + '\n')

@@ -4,7 +4,7 @@
 import type { PendingReply } from '@afs-ts/common'
 import { EXIT_FAILURE, EXIT_OK } from '../args.ts'
 import { progress } from '../progress.ts'
-import { withServer, type ServerCall } from '../server-client.ts'
+import { serverCall, withServer, type ServerCall } from '../server-client.ts'
 import { table } from '../table.ts'
 
 /** Objects resolved at once (files; directories go one at a time). */
@@ -13,25 +13,29 @@ const AT_ONCE = 8
 type Pending = PendingReply['objects'][number]
 
 export async function resolveVolume (via: string, name: string, asJson: boolean): Promise<number> {
-  return await withServer(via, async call => {
+  const entry = await serverCall(via, 'vlGet', { name })
+  if (entry.servers.length < 2) {
+    if (asJson) process.stdout.write(JSON.stringify({ name, replicated: false, objects: 0, resolved: 0, left: [], unreachable: [] }, null, 2) + '\n')
+    else process.stdout.write(`${name} is on one server: nothing to resolve\n`)
+    return EXIT_OK
+  }
+  // Asked of a member that answers (the paths come from its replica), else of the server given.
+  let member = via
+  for (const s of entry.servers) { if (await serverCall(s, 'ping', {}).then(() => true, () => false)) { member = s; break } }
+  return await withServer(member, async call => {
     const started = Date.now()
     const before = await call('volPending', { name })
-    if (before.volume.servers.length < 2) {
-      if (asJson) process.stdout.write(JSON.stringify({ name, replicated: false, objects: 0, resolved: 0, left: [], unreachable: [] }, null, 2) + '\n')
-      else process.stdout.write(`${name} is on one server: nothing to resolve\n`)
-      return EXIT_OK
-    }
     const counts = await resolveAll(call, before.objects)
     const after = await call('volPending', { name })
     const left = after.objects.map(o => ({ ...o, why: why(o, after) }))
     const seconds = (Date.now() - started) / 1000
     if (asJson) {
-      process.stdout.write(JSON.stringify({ name, replicated: true, objects: before.objects.length, ...counts, seconds, left, unreachable: after.unreachable }, null, 2) + '\n')
+      process.stdout.write(JSON.stringify({ name, replicated: true, via: member, objects: before.objects.length, ...counts, seconds, left, unreachable: after.unreachable }, null, 2) + '\n')
     } else {
       process.stdout.write(`${name}: ${before.objects.length} objects differed between members; ${counts.resolved} resolved, ${left.length} left, in ${seconds.toFixed(1)} s\n`)
       if (after.unreachable.length) process.stdout.write(`not reachable: ${after.unreachable.join(', ')} (resolved when they answer again)\n`)
       if (left.length) {
-        process.stdout.write(table(['PATH', 'TYPE', 'FID', 'WHY'], left.map(o => [o.path ?? '(not in this member\'s replica)', o.type, `${o.fid.vnode}.${o.fid.unique}`, o.why])))
+        process.stdout.write(table(['PATH', 'TYPE', 'FID', 'WHY'], left.map(o => [o.path ?? `(not in ${member}'s replica)`, o.type, `${o.fid.vnode}.${o.fid.unique}`, o.why])))
         if (left.some(o => o.conflict)) process.stdout.write('repair server/server conflicts with afs repair resolve PATH --keep-replica HOST:PORT\n')
       }
     }
