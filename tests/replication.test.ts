@@ -107,18 +107,21 @@ test('members that each took a different write to one file: a server/server conf
     const b = await addClient(stack, [s0.address])
     await afsOk(['fs', 'mkmount', join(a.cellPath, 'split'), 'split', '--cache', a.cache])
     writeFileSync(join(a.cellPath, 'split', 'f'), 'common\n')
+    writeFileSync(join(a.cellPath, 'split', 'g'), 'one\ntwo\nthree\n')
     t.is(readFileSync(join(b.cellPath, 'split', 'f'), 'utf8'), 'common\n')
     // A writes while only s1 is up; then only s2 and s3 are up and B writes. (Killed, not
     // frozen: a frozen member would take A's request when it wakes, after B's or before.)
     const restart = async (x: Server) => { const y = await startServer(x.dataDir, 'test', x.address, ['--vldb', s0.address]); stack.push(() => y.stop()); return y }
     await Promise.all([s2, s3].map(x => x.stop('SIGKILL')))
     writeFileSync(join(a.cellPath, 'split', 'f'), 'written by A on s1\n')
+    writeFileSync(join(a.cellPath, 'split', 'g'), 'one by A\ntwo\nthree\n')
     writeFileSync(join(a.cellPath, 'split', 'made-by-A'), 'a\n')
     await s1.stop('SIGKILL')
     const [s2b, s3b] = [await restart(s2), await restart(s3)]
     // B writes once it reaches s2 or s3 (not to its log: it is connected).
     t.true(await eventually(async () => (await volumeState(b.cache, 'split')) === 'connected', 20_000))
     writeFileSync(join(b.cellPath, 'split', 'f'), 'written by B on s2 and s3\n')
+    writeFileSync(join(b.cellPath, 'split', 'g'), 'one\ntwo\nthree by B\n')
     writeFileSync(join(b.cellPath, 'split', 'made-by-B'), 'b\n')
     t.is(((await status(b)).cml as { records: number }).records, 0, 'B\'s write went to the servers')
     const s1b = await restart(s1)
@@ -136,26 +139,39 @@ test('members that each took a different write to one file: a server/server conf
       }))
       return marks.every(m => m.conflict) && marks[0].size === 'written by A on s1\n'.length && marks[1].size === 'written by B on s2 and s3\n'.length
     }, 30_000), 'f is in server/server conflict on every member, each keeping its version')
-    t.deepEqual((await examine(s0, 'split')).replicas.map(r => r.conflicts), [1, 1, 1], 'only f: the directory merged')
+    t.true(await eventually(async () => (await examine(s0, 'split')).replicas.every(r => r.conflicts === 2), 30_000), 'f and g only: the directory merged')
     // The directory both sides changed merges: each member lists both new names.
-    for (const s of [s1b, s2b, s3b]) t.deepEqual([...(await replicaOf(s, 'split')).keys()].sort(), ['/f', '/made-by-A', '/made-by-B'], s.address)
+    for (const s of [s1b, s2b, s3b]) t.deepEqual([...(await replicaOf(s, 'split')).keys()].sort(), ['/f', '/g', '/made-by-A', '/made-by-B'], s.address)
     // vos resolve cannot resolve it: it lists it, and says why.
     const vr = await afs(['vos', 'resolve', 'split', '--server', s0.address, '--json'])
     t.is(vr.code, 1, vr.stderr)
-    t.deepEqual((JSON.parse(vr.stdout) as { left: Array<{ path: string, why: string }> }).left.map(o => [o.path, o.why]), [['/f', 'server/server conflict']])
+    t.deepEqual((JSON.parse(vr.stdout) as { left: Array<{ path: string, why: string }> }).left.map(o => [o.path, o.why]).sort(), [['/f', 'server/server conflict'], ['/g', 'server/server conflict']])
     await new Promise(resolve => setTimeout(resolve, 1100))
     t.throws(() => writeFileSync(join(a.cellPath, 'split', 'f'), 'a third version\n'), undefined, 'updates of an object in conflict are refused')
     // afs repair lists it with each member's version, and --keep-replica ends it with every member equal.
     const listed = JSON.parse(await afsOk(['repair', 'list', '--json', '--cache', a.cache])) as Array<{ kind: string, path: string, versions?: Array<{ server: string, size: number }> }>
-    const ss = listed.find(c => c.kind === 'server/server')
+    const ss = listed.find(c => c.kind === 'server/server' && c.path === '/test/split/f')
     t.is(ss?.path, '/test/split/f')
     t.deepEqual(ss?.versions?.map(v => v.server), [s1b.address, s2b.address, s3b.address])
     t.deepEqual(new Set(ss?.versions?.map(v => v.size)), new Set([19, 26]), 'both versions, each on a member')
     t.regex(await afsOk(['repair', 'resolve', join(a.cellPath, 'split', 'f'), '--keep-replica', s1b.address, '--cache', a.cache]), /every member holds the version of/)
+    // g: shown side by side with a diff, then repaired with a file merged by hand.
+    const g = join(a.cellPath, 'split', 'g')
+    const shown = await afsOk(['repair', 'show', g, '--cache', a.cache])
+    t.regex(shown, /server\/server conflict/)
+    t.regex(shown, /-one by A\n\+one\n/, 'the diff from the first member to the others')
+    const copies = (JSON.parse(await afsOk(['repair', 'show', g, '--json', '--cache', a.cache])) as { versions: Array<{ copy: string | null }> }).versions.map(v => readFileSync(v.copy!, 'utf8'))
+    t.deepEqual(copies, ['one by A\ntwo\nthree\n', 'one\ntwo\nthree by B\n', 'one\ntwo\nthree by B\n'], 'every member\'s version, copied here')
+    t.is((await afs(['repair', 'resolve', g, '--merge-auto', '--cache', a.cache])).code, 2, 'no ancestor to merge from by itself')
+    const mergedFile = join(a.cache, 'merged-g')
+    writeFileSync(mergedFile, 'one by A\ntwo\nthree by B\n')
+    t.regex(await afsOk(['repair', 'resolve', g, '--merge', mergedFile, '--cache', a.cache]), /every member holds .*merged-g now/)
     t.deepEqual((await examine(s0, 'split')).replicas.map(r => [r.conflicts, r.pending]), [[0, 0], [0, 0], [0, 0]])
+    for (const s of [s1b, s2b, s3b]) t.is((await replicaOf(s, 'split')).get('/g'), 'file 24', s.address)
     for (const s of [s1b, s2b, s3b]) t.is((await replicaOf(s, 'split')).get('/f'), 'file 19', s.address)
     await new Promise(resolve => setTimeout(resolve, 1100))
     t.is(readFileSync(join(b.cellPath, 'split', 'f'), 'utf8'), 'written by A on s1\n')
+    t.is(readFileSync(join(b.cellPath, 'split', 'g'), 'utf8'), 'one by A\ntwo\nthree by B\n')
     writeFileSync(join(b.cellPath, 'split', 'f'), 'writable again\n')
   } finally { await stack.unwind() }
 })

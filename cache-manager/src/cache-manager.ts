@@ -30,6 +30,7 @@ import { ConflictKeeper } from './repair/conflict-keeper.ts'
 import { Ancestors } from './repair/ancestors.ts'
 import { Repairer } from './repair/repairer.ts'
 import { Resolvers } from './repair/resolvers.ts'
+import { ReplicaRepair } from './repair/replica-repair.ts'
 
 const log = makeLog('cache-manager')
 
@@ -60,6 +61,7 @@ export class CacheManager {
   readonly conflicts: ConflictKeeper
   readonly ancestors: Ancestors
   readonly repairer: Repairer
+  readonly replicas: ReplicaRepair
   readonly resolvers: Resolvers
   readonly fileLocks: Locks
   /** Called after a cell's servers came back and its log was replayed (the hoard walker listens). */
@@ -78,6 +80,7 @@ export class CacheManager {
     this.conflicts = new ConflictKeeper(this)
     this.ancestors = new Ancestors(opts.cacheDir)
     this.repairer = new Repairer(this)
+    this.replicas = new ReplicaRepair(this, join(opts.cacheDir, 'repair', 'replicas'))
     this.resolvers = new Resolvers(this, this.repairer)
     this.fileLocks = new Locks({ cells: this.cells, reachable: (cell, volume) => cell.route(volume).connected })
   }

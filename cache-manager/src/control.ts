@@ -58,7 +58,11 @@ export const controlRequests = {
   repairHistory: none,
   /** Server/server conflicts of replicated volumes this cache has seen, with each member's version. */
   replicaConflicts: none,
-  repairReplica: z.object({ path, keep: z.string().min(1).max(270) }),
+  /** Whether the object at a path is in server/server conflict (its status revalidated). */
+  inReplicaConflict: z.object({ path }),
+  /** A server/server conflict: every member's version, copied to this disk. */
+  replicaShow: z.object({ path }),
+  repairReplica: z.object({ path, keep: z.string().min(1).max(270).optional(), merge: path.optional() }),
   repairUndo: z.object({ ref: path }),
   resolverAdd: z.object({ pattern: z.string().min(1).max(1024), command: z.string().min(1).max(4096), kinds: z.array(z.string().max(32)).max(8).optional() }),
   resolverRemove: z.object({ pattern: z.string().min(1).max(1024) }),
@@ -122,12 +126,19 @@ export class ControlServer {
     repairShow: async (a: Parsed<'repairShow'>) => await this.onRepairShow(a.ref),
     repairResolve: async (a: Parsed<'repairResolve'>) => await this.onRepairResolve(a),
     repairHistory: () => this.cm.cml.history().map(r => this.resolutionView(r)),
-    replicaConflicts: async () => await this.onReplicaConflicts(),
+    replicaConflicts: async () => (await this.cm.replicas.list()).map(c => ({ ...c, fullPath: this.outOfMount(c.path) })),
+    inReplicaConflict: async (a: Parsed<'inReplicaConflict'>) => ({ conflict: (await this.vfs.resolveObject(this.inMount(a.path), false)).obj.status.conflict === true }),
+    replicaShow: async (a: Parsed<'replicaShow'>) => {
+      const { cell, obj } = await this.vfs.resolveObject(this.inMount(a.path), false)
+      const c = await this.cm.replicas.show(cell, obj)
+      return { ...c, fullPath: this.outOfMount(c.path) }
+    },
     repairReplica: async (a: Parsed<'repairReplica'>) => {
       const { cell, obj } = await this.vfs.resolveObject(this.inMount(a.path), false)
-      await cell.route(obj.status.fid.volume).call('repairReplica', { fid: obj.status.fid, keep: a.keep })
-      obj.cbExpiresAt = 0
-      return { path: a.path, kept: a.keep }
+      if (a.keep !== undefined) await this.cm.replicas.keep(cell, obj, a.keep)
+      else if (a.merge !== undefined) await this.cm.replicas.merge(cell, obj, a.merge)
+      else throw invalid('a server/server repair keeps a member\'s version or takes a merged file')
+      return { path: a.path, kept: a.keep ?? null, merged: a.merge ?? null }
     },
     repairUndo: async (a: Parsed<'repairUndo'>) => { const c = await this.cm.repairer.undo(a.ref); return { ...c, fullPath: this.outOfMount(c.path) } },
     resolverAdd: async (a: Parsed<'resolverAdd'>) => { await this.cm.resolvers.add({ ...a, pattern: this.patternInCell(a.pattern) }); return {} },
@@ -203,26 +214,6 @@ export class ControlServer {
     }
     void this.hoard.walker.walk()
     return { applied: lines.length }
-  }
-
-  /** Cached objects the servers marked in server/server conflict, with every member's version as it is now. */
-  private async onReplicaConflicts () {
-    const out = []
-    for (const o of this.cm.table.values()) {
-      if (!o.status.conflict || o.unlinked) continue
-      const cell = this.cm.objects.cell(o.cell)
-      const path = this.cm.conflicts.locate(cell, o.status.fid).path
-      let versions: Array<{ server: string, reachable: boolean, vv: Record<string, number> | null, size: number | null, mtimeMs: number | null, by: string | null, error?: string }> = []
-      try {
-        const r = await cell.route(o.status.fid.volume).call('replicaVersions', { fid: o.status.fid })
-        versions = r.versions.map(v => ({
-          server: v.server, reachable: v.status !== null, vv: v.status?.vv ?? null, size: v.status?.size ?? null,
-          mtimeMs: v.status?.mtimeMs ?? null, by: v.status?.sid?.split(':')[0] ?? null, ...(v.error ? { error: v.error } : {}),
-        }))
-      } catch (err) { versions = [{ server: '?', reachable: false, vv: null, size: null, mtimeMs: null, by: null, error: (err as Error).message }] }
-      out.push({ kind: 'server/server' as const, path, fullPath: this.outOfMount(path), fid: fidKey(o.status.fid), type: o.status.type, versions })
-    }
-    return out
   }
 
   private async onFlush (path: string) {

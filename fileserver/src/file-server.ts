@@ -371,7 +371,12 @@ export class FileServer {
     vvSet: async a => { await this.resolver.step({ op: 'vvSet', ...a }); return {} },
     resolveMerge: async a => { await this.resolver.installMerged(a.status, a.entries, a.expect); return {} },
     markConflict: async a => { await this.resolver.step({ op: 'markConflict', ...a }); return {} },
-    repairReplica: async a => { await this.resolver.repair(a.fid, a.keep); return {} },
+    repairReplica: async (a, ctx) => {
+      if ('keep' in a) await this.resolver.repair(a.fid, a.keep)
+      else if (!ctx.body) throw badRequest('a merged repair needs a body')
+      else await this.resolver.repairWith(a.fid, ctx.body, a.merged)
+      return {}
+    },
     replicaVersions: async a => ({ versions: await this.resolver.versions(a.fid) }),
     tombstone: a => ({ vv: this.store.tombstone(a.fid) }),
     vectors: a => ({ volumeVv: this.store.volumeVector(a.volume), slot: this.store.replicaOf(a.volume)?.slot ?? null, vectors: a.limit ? this.store.vectors(a.volume, a.after, a.limit) : [] }),

@@ -268,6 +268,30 @@ export class Resolver {
     log.info(`${key(fid)}: server/server conflict repaired with the version of ${keep}`)
   }
 
+  /**
+   * Repairs a server/server conflict with a file the user merged from the versions: this
+   * member takes it as a new version (still marked, so that a repair cut off here leaves
+   * the conflict open), then every other member takes this member's, as `repair` does.
+   */
+  async repairWith (fid: Fid, body: AsyncIterable<Buffer>, merged: { size: number, mtimeMs: number }): Promise<void> {
+    const sites = await this.d.sites(fid.volume)
+    if (!sites.includes(this.d.self())) throw new AfsError('INVALID', `${this.d.self()} is not a member of volume ${fid.volume}: send the merge to one (${sites.join(', ')})`)
+    const versions = await this.versions(fid)
+    const missing = versions.filter(v => !v.status)
+    if (missing.length) throw new AfsError('UNAVAILABLE', `a repair needs every member: ${missing.map(v => `${v.server} (${v.error ?? 'no such object'})`).join(', ')}`)
+    const mine = versions.find(v => v.server === this.d.self())!.status!
+    if (!mine.conflict) throw new AfsError('INVALID', `${key(fid)} is in no server/server conflict`)
+    if (mine.type !== 'file') throw new AfsError('INVALID', `${key(fid)} is a ${mine.type}: only a file takes a merged version`)
+    const sid = `repair:${key(fid)}:${Date.now()}`
+    const status: VnodeStatus = {
+      ...mine, size: merged.size, mtimeMs: merged.mtimeMs, ctimeMs: Date.now(), sid,
+      history: [...new Set(versions.flatMap(v => v.status!.history ?? []))].slice(-(HISTORY_KEPT - 1)).concat(sid),
+    }
+    delete status.mtimeNs
+    await this.d.store.installObject(status, body, fid.vnode, mine.vv ?? {})
+    await this.repair(fid, this.d.self())
+  }
+
   /** Each member's version of `fid` (null where it is missing or the member does not answer). */
   async versions (fid: Fid): Promise<Array<{ server: string, status: VnodeStatus | null, error?: string }>> {
     const sites = await this.d.sites(fid.volume)

@@ -83,7 +83,7 @@ export function afs (args: string[], opts: { cwd?: string } = {}): Promise<{ cod
     let stderr = ''
     p.stdout.on('data', d => { stdout += d })
     p.stderr.on('data', d => { stderr += d })
-    p.on('exit', code => res({ code, stdout, stderr }))
+    p.on('close', code => res({ code, stdout, stderr })) // close, not exit: after the output is all read
   })
 }
 

@@ -283,8 +283,14 @@ export const requests = {
   vvSet: z.object({ fid: fidSchema, vv: vvSchema, dataVersion: u53.optional() }),
   /** `on` false: the conflict is repaired (the members hold one version again). */
   markConflict: z.object({ fid: fidSchema, on: z.boolean().optional() }),
-  /** A server/server conflict repaired: every member takes the version of member `keep`. */
-  repairReplica: z.object({ fid: fidSchema, keep: hostPortSchema }),
+  /**
+   * A server/server conflict repaired: every member takes the version of member `keep`,
+   * or the body (`merged`: a file the user made of the versions) as the one version.
+   */
+  repairReplica: z.union([
+    z.object({ fid: fidSchema, keep: hostPortSchema }),
+    z.object({ fid: fidSchema, merged: z.object({ size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), mtimeMs: z.number().int().min(0) }) }),
+  ]),
   /** Each member's version of an object (for `afs repair show` of a server/server conflict). */
   replicaVersions: z.object({ fid: fidSchema }),
   /** A directory merged from members that changed it apart: take exactly these entries, with this status. */

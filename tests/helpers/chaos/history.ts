@@ -49,9 +49,12 @@ export interface Step extends Outcome {
   pendingUntil: number
 }
 
-export interface FinalObject { type: ObjectKind, mode: number, content?: string, target?: string, xattr?: string }
+/** `error`: listed, but not readable. */
+export interface FinalObject { type: ObjectKind, mode: number, content?: string, target?: string, xattr?: string, error?: string }
 export type View = Map<string, FinalObject>
 export interface Conflict { client: string, path: string, kind: string, copies: string[] }
+/** The `client` of a server/server conflict: the members' own, flagged to every client. */
+export const SERVERS = 'servers'
 
 export interface Verdict {
   losses: string[]
@@ -64,7 +67,7 @@ export interface Verdict {
 
 /** Is `p` equal to `q` or below it? */
 export function within (p: string, q: string): boolean {
-  return p === q || p.startsWith(q + '/')
+  return p === q || q === '' || p.startsWith(q + '/') // '': the tree's root, above everything
 }
 
 /** Paths related by one being at or below the other. */
@@ -148,7 +151,7 @@ export class History {
     }
     const divergences: string[] = []
     for (const [client, view] of clients) {
-      const mine = conflicts.filter(c => c.client === client)
+      const mine = conflicts.filter(c => c.client === client || c.client === SERVERS)
       // A conflicted object shows as a dangling symlink naming its conflict: flagged, not diverged.
       const flagged = [...view].filter(([, o]) => o.target?.startsWith('/afs-conflict/')).map(([p]) => p)
       const skip = (p: string) => mine.some(c => related(p, c.path)) || flagged.some(f => related(p, f))
@@ -160,8 +163,10 @@ export class History {
       }
     }
     const misplaced = conflicts.filter(c => c.path.startsWith('/')).map(c => `${c.client}: a conflict (${c.kind}) whose path was not found (${c.path})`)
+    // A conflict is false when no other client touched its path (one of the server/server kind: when fewer than two did).
+    const touchedBy = (path: string) => new Set(ok.filter(s => s.paths.some(p => related(p, path))).map(s => s.client))
     const falseConflicts = conflicts.filter(c => !c.path.startsWith('/'))
-      .filter(c => !ok.some(s => s.client !== c.client && s.paths.some(p => related(p, c.path))))
+      .filter(c => { const by = touchedBy(c.path); by.delete(c.client); return by.size < (c.client === SERVERS ? 2 : 1) })
       .map(c => `${c.client} ${c.path} (${c.kind}): no other client touched it`)
     return { losses, divergences, falseConflicts, misplaced, conflicts: conflicts.length }
   }

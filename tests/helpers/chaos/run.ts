@@ -13,8 +13,9 @@ import { join } from 'node:path'
 import { execFile } from 'node:child_process'
 import { controlCall, type ControlCallArgs } from '@afs-ts/tools'
 import type { ControlOp } from '@afs-ts/cache-manager'
-import { Stack, afsOk, isMounted, startClient, startServer, tempDir, type Client, type Server } from '../cell.ts'
-import { History, type Conflict, type FinalObject, type Verdict, type View } from './history.ts'
+import type { PendingReply, VnodeStatus } from '@afs-ts/common'
+import { Stack, afsOk, isMounted, rawConnection, startClient, startServer, tempDir, type Client, type Server } from '../cell.ts'
+import { History, SERVERS, type Conflict, type FinalObject, type Verdict, type View } from './history.ts'
 import { Random, TOKEN, Workload, XATTR, bounded, kindOf } from './workload.ts'
 
 export interface ChaosOptions { seed: number, ops: number, clients?: number, servers?: 1 | 2 | 3, log?: (line: string) => void }
@@ -202,6 +203,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
         conflicts.push({ client: m.name, path, kind: `${c.kind}, local ${c.local.op} of ${JSON.stringify(c.fid)}: ${c.message}`, copies })
       }
     }
+    if (treeSites.length > 1) conflicts.push(...await serverConflicts(treeSites, collect))
     const verdict = history.judge(server, clients, conflicts, found)
     const clientLog = [
       ...members.flatMap(m => (m.log + m.client!.stderr()).split('\n').filter(l => /conflict|error| debug /i.test(l)).map(l => `${m.name}: ${l}`)),
@@ -235,6 +237,33 @@ async function membersEqual (via: string): Promise<boolean> {
     await sleep(500)
   }
   return false
+}
+
+/**
+ * The tree's objects in server/server conflict, at their paths (as the members' replicas
+ * have them), every member's version of each collected as kept: its bytes and xattrs.
+ */
+async function serverConflicts (treeSites: Site[], collect: (text: string) => void): Promise<Conflict[]> {
+  const out: Conflict[] = []
+  const conns = await Promise.all(treeSites.map(t => rawConnection(t.address)))
+  try {
+    const pending = await conns[0].request('volPending', { name: TREE }) as PendingReply
+    for (const o of pending.objects.filter(x => x.conflict)) {
+      for (const c of conns) {
+        const status = await c.request('fetchStatus', { fid: o.fid }).then(r => (r as { status: VnodeStatus }).status, () => null)
+        if (!status) continue
+        for (const v of Object.values(status.xattrs ?? {})) collect(`${Buffer.from(v).toString()}\n`)
+        if (status.type !== 'file') continue
+        const chunks: Buffer[] = []
+        for await (const chunk of (await c.download('fetchData', { fid: o.fid })).body) chunks.push(chunk)
+        collect(Buffer.concat(chunks).toString())
+      }
+      out.push({ client: SERVERS, path: o.path === null ? `/(vnode ${o.fid.vnode})` : o.path.replace(/^\//, ''), kind: `server/server of ${JSON.stringify(o.fid)}`, copies: [] })
+    }
+  } finally {
+    for (const c of conns) c.close()
+  }
+  return out
 }
 
 async function startSite (site: Site): Promise<void> {
@@ -272,10 +301,16 @@ async function viewOf (root: string): Promise<View> {
     for (const name of (await readdir(join(root, rel))).sort()) {
       const path = rel ? `${rel}/${name}` : name
       const full = join(root, path)
-      const s = await lstat(full)
+      // A name listed that cannot be read is shown as such (a divergence, never a crash of the harness).
+      const s = await lstat(full).catch((err: NodeJS.ErrnoException) => err)
+      if (s instanceof Error) { view.set(path, { type: 'file', mode: 0, error: `lstat: ${s.code ?? s.message}` }); continue }
       const o: FinalObject = { type: kindOf(s), mode: s.mode & 0o7777 }
-      if (o.type === 'symlink') o.target = await readlink(full)
-      if (o.type === 'file') o.content = await readFile(full, 'utf8')
+      try {
+        if (o.type === 'symlink') o.target = await readlink(full)
+        if (o.type === 'file') o.content = await readFile(full, 'utf8')
+      } catch (err) {
+        o.error = `read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`
+      }
       const x = xattrs.get(full)
       if (x !== undefined) o.xattr = x
       view.set(path, o)

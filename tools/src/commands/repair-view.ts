@@ -12,6 +12,7 @@ const MAX_DIFF_BYTES = 4 * 1024 * 1024
 export type ConflictView = ControlReply<'repairList'>[number]
 export type ShowView = ControlReply<'repairShow'>
 export type ResolutionView = ControlReply<'repairResolve'>
+export type ReplicaShowView = ControlReply<'replicaShow'>
 /** What the side-by-side table shows of a version. */
 interface SideView { type: string, size: number | null, sha256: string | null, mtimeMs: number | null, copy: string | null, target?: string }
 
@@ -59,6 +60,39 @@ export async function describe (c: ShowView): Promise<string> {
   if (r) return out.join('\n') + '\n'
   out.push(c.mergeAuto.ok ? 'merge-auto: the changes do not overlap; --merge-auto merges them' : `merge-auto: not possible: ${c.mergeAuto.reason}`)
   out.push(`resolve: afs repair resolve ${c.fullPath} --keep local|server|both [--as NAME] | --merge FILE${c.mergeAuto.ok ? ' | --merge-auto' : ''}`)
+  return out.join('\n') + '\n'
+}
+
+/** `afs repair show` of a server/server conflict: every member's version side by side, the diffs from the first, what can be done. */
+export async function describeReplicas (c: ReplicaShowView): Promise<string> {
+  const out: string[] = [`${c.fullPath}: server/server conflict — the members of its volume changed it apart; each keeps its version until it is repaired`, '']
+  const vs = c.versions
+  const row = (label: string, f: (v: ReplicaShowView['versions'][number]) => string) => [label, ...vs.map(v => v.reachable ? f(v) : '-')]
+  out.push(table(['', ...vs.map(v => v.server)], [
+    row('vector', v => v.vv ? Object.values(v.vv).join(',') : '-'),
+    row('type', v => v.type ?? '-'),
+    row('size', v => v.size === null ? '-' : formatSize(v.size)),
+    row('modified', v => when(v.mtimeMs)),
+    row('by', v => v.by ?? '-'),
+    row('sha256', v => v.sha256 ? v.sha256.slice(0, 16) : '-'),
+    row('file', v => v.copy ?? '-'),
+  ]).trimEnd())
+  for (const v of vs) if (!v.reachable) out.push(`${v.server}: not reachable (${v.error ?? 'no answer'}): a repair needs every member`)
+  const dirs = vs.filter(v => v.entries)
+  if (dirs.length) {
+    const names = [...new Set(dirs.flatMap(v => v.entries ?? []))].sort()
+    out.push('', 'directory entries:', table(['ENTRY', ...dirs.map(v => v.server)], names.map(n => [n, ...dirs.map(v => v.entries!.includes(n) ? 'yes' : '-')])).trimEnd())
+  }
+  const bodies = await Promise.all(vs.map(v => v.copy ? readFile(v.copy).catch(() => null) : Promise.resolve(null)))
+  const [first, ...others] = vs.map((v, i) => ({ v, b: bodies[i] })).filter(x => x.b !== null) as Array<{ v: ReplicaShowView['versions'][number], b: Buffer }>
+  if (first) {
+    for (const o of others) {
+      if (first.b.length > MAX_DIFF_BYTES || o.b.length > MAX_DIFF_BYTES) out.push('', `too large to diff here (over ${formatSize(MAX_DIFF_BYTES)}): compare the files above with diff(1)`)
+      else if (!isText(first.b) || !isText(o.b)) out.push('', `binary contents of ${first.v.server} and ${o.v.server}: ${first.b.equals(o.b) ? 'identical' : 'they differ'}`)
+      else out.push('', patch(first.v.server, o.v.server, first.b, o.b))
+    }
+  }
+  out.push(`resolve: afs repair resolve ${c.fullPath} --keep-replica HOST:PORT${c.type === 'file' ? ' | --merge FILE (a file you made of the versions above)' : ''}`)
   return out.join('\n') + '\n'
 }
 

@@ -8,7 +8,7 @@ import { cacheDirOf, cacheOption, need, UsageError, EXIT_OK, EXIT_FAILURE, type 
 import { controlCall } from '../control-client.ts'
 import { table } from '../table.ts'
 import { interactive } from './repair-interactive.ts'
-import { describe, did, size, when } from './repair-view.ts'
+import { describe, describeReplicas, did, size, when } from './repair-view.ts'
 
 const KINDS = ['update/update', 'remove/update', 'update/remove', 'name/name', 'rename']
 const SUBCOMMANDS = 'list, show, resolve, discard-local, interactive, history, undo, resolver'
@@ -21,7 +21,7 @@ export const repairCommand: Command = {
     '       afs repair show PATH|ID [--json]',
     '       afs repair resolve PATH|ID (--keep local|server|both [--as NAME] | --merge FILE | --merge-auto) [--json]',
     '       afs repair resolve --all (--keep local|server|both | --merge-auto) [--prefix PATH] [--kind KIND] [--json]',
-    '       afs repair resolve PATH --keep-replica HOST:PORT   (a server/server conflict: every member takes that one\'s version)',
+    '       afs repair resolve PATH --keep-replica HOST:PORT | --merge FILE   (a server/server conflict: every member takes that one\'s version, or FILE)',
     '         (resolve also takes --dry-run: what it would do, changing nothing)',
     '       afs repair discard-local PATH|ID [--yes]',
     '       afs repair interactive',
@@ -68,6 +68,12 @@ export const repairCommand: Command = {
       }
       case 'show': {
         const [ref] = need(rest, 1, 'repair show PATH|ID')
+        if (await isServerServer(cache, ref)) {
+          const r = await controlCall(cache, 'replicaShow', { path: resolvePath(ref) })
+          if (v.json) return json(r)
+          process.stdout.write(await describeReplicas(r))
+          return EXIT_OK
+        }
         const c = await controlCall(cache, 'repairShow', { ref: refOf(ref) })
         if (v.json) return json(c)
         process.stdout.write(await describe(c))
@@ -112,13 +118,27 @@ function refOf (ref: string): string {
   return resolvePath(ref)
 }
 
+/** Whether `ref` is the path of an object in server/server conflict. */
+async function isServerServer (cache: string, ref: string): Promise<boolean> {
+  try {
+    return (await controlCall(cache, 'inReplicaConflict', { path: resolvePath(ref) })).conflict
+  } catch {
+    return false // not a path in the cell (a conflict id, or gone): a conflict of this cache's log, if any
+  }
+}
+
 async function resolveCommand (cache: string, v: Record<string, unknown>, rest: string[]): Promise<number> {
-  if (v['keep-replica'] !== undefined) {
-    if (v.keep !== undefined || v.merge !== undefined || v['merge-auto'] === true || v.all === true) throw new UsageError('--keep-replica goes alone, with one PATH')
-    const [path] = need(rest, 1, 'resolve PATH --keep-replica HOST:PORT')
-    const r = await controlCall(cache, 'repairReplica', { path: resolvePath(path), keep: v['keep-replica'] as string })
+  const replica = v['keep-replica'] !== undefined || (rest.length === 1 && v.all !== true && await isServerServer(cache, rest[0]))
+  if (replica) {
+    const [path] = need(rest, 1, 'resolve PATH --keep-replica HOST:PORT | --merge FILE')
+    if (v.keep !== undefined || v.all === true || v.as !== undefined) throw new UsageError(`${path} is in server/server conflict: resolve it with --keep-replica HOST:PORT or --merge FILE`)
+    if (v['merge-auto'] === true) throw new UsageError('no common ancestor is kept for a server/server conflict: merge the versions (afs repair show PATH names their copies) and give --merge FILE, or --keep-replica HOST:PORT')
+    if ((v['keep-replica'] === undefined) === (v.merge === undefined)) throw new UsageError('a server/server conflict takes one of --keep-replica HOST:PORT, --merge FILE')
+    const r = await controlCall(cache, 'repairReplica', v.merge === undefined
+      ? { path: resolvePath(path), keep: v['keep-replica'] as string }
+      : { path: resolvePath(path), merge: resolvePath(v.merge as string) })
     if (v.json) { process.stdout.write(JSON.stringify(r, null, 2) + '\n'); return EXIT_OK }
-    process.stdout.write(`${r.path}: every member holds the version of ${r.kept} now\n`)
+    process.stdout.write(r.kept ? `${r.path}: every member holds the version of ${r.kept} now\n` : `${r.path}: every member holds ${r.merged} now\n`)
     return EXIT_OK
   }
   const choices = [v.keep !== undefined, v.merge !== undefined, v['merge-auto'] === true].filter(Boolean).length
