@@ -4,6 +4,8 @@
 import test from 'ava'
 import { readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { Stack, addClient, afs, afsOk, eventually, rawConnection, servers, startServer, status, type Server } from './helpers/cell.ts'
 import type { Fid, VnodeStatus } from '@afs-ts/common'
 
@@ -256,5 +258,43 @@ test('vos resolve: members that compare nothing by themselves are made equal at 
     t.regex(await afsOk(['vos', 'resolve', 'now', '--server', s0.address]), /now: 0 objects differed between members; 0 resolved, 0 left/)
     const single = await afs(['vos', 'resolve', 'root.cell', '--server', s0.address])
     t.regex(single.stdout, /is on one server: nothing to resolve/)
+  } finally { await stack.unwind() }
+})
+
+test('a member that sends garbage, or speaks an older protocol: clients write to the others without an error or a hang, examine says why, and the real member back catches up', async t => {
+  const stack = new Stack()
+  try {
+    const { s0, members: [s1, s2, s3] } = await fourServers(stack)
+    await afsOk(['vos', 'create', 'odd', '--server', s1.address, '--server', s2.address, '--server', s3.address])
+    const a = await addClient(stack, [s0.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'odd'), 'odd', '--cache', a.cache])
+    const dir = join(a.cellPath, 'odd')
+    writeFileSync(join(dir, 'before'), 'before\n')
+    await s3.stop('SIGKILL')
+    for (const mode of ['garbage', 'old']) {
+      const bad = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers', 'bad-member.ts'), mode, s3.address], { stdio: ['ignore', 'pipe', 'inherit'] })
+      try {
+        await once(bad.stdout!, 'data')
+        // Writes, creates and reads go on: the odd member is left out as one that does not answer.
+        const started = Date.now()
+        writeFileSync(join(dir, `during-${mode}`), `while s3 sent ${mode}\n`)
+        writeFileSync(join(dir, 'before'), `changed while s3 sent ${mode}\n`)
+        t.is(readFileSync(join(dir, `during-${mode}`), 'utf8'), `while s3 sent ${mode}\n`)
+        t.true(Date.now() - started < 30_000, `${mode}: no hang (${Date.now() - started} ms)`)
+        t.is(((await status(a)).cml as { records: number }).records, 0, `${mode}: the changes went to the members that answer`)
+        const x = await examine(s0, 'odd')
+        t.deepEqual(x.replicas.map(r => r.reachable), [true, true, false])
+        t.regex((x.replicas[2] as { error?: string }).error ?? '', mode === 'old' ? /speaks protocol 0, this program 1/ : /./)
+      } finally {
+        bad.kill('SIGTERM')
+        await once(bad, 'exit')
+      }
+    }
+    const s3b = await startServer(s3.dataDir, 'test', s3.address, ['--vldb', s0.address])
+    stack.push(() => s3b.stop())
+    t.true(await eventually(async () => {
+      const [x, y] = await Promise.all([replicaOf(s1, 'odd'), replicaOf(s3b, 'odd')]).catch(() => [new Map(), new Map()])
+      return x.size === 3 && JSON.stringify([...x]) === JSON.stringify([...y])
+    }, 30_000), 'the real member, back, holds every update')
   } finally { await stack.unwind() }
 })

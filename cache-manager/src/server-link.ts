@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events'
 import { hostname } from 'node:os'
 import {
-  AfsError, RpcConnection, callbackBreakSchema, connectTo, badRequest, makeLog, volumeOffline,
+  AfsError, RpcConnection, callbackBreakSchema, checkHello, connectTo, badRequest, makeLog, volumeOffline,
   PROTOCOL_VERSION, fidKey, type Fid, type HelloReply, type InboundStream, type Op, type Args, type Reply, type StatusReply,
 } from '@afs-ts/common'
 import { RPC_TIMEOUT_MS, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, PROBES_TO_RECONNECT } from './constants.ts'
@@ -187,7 +187,12 @@ export class ServerLink extends EventEmitter {
       this.markDown('connection closed')
     })
     this.counters.rpcs++
-    this.hello = await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: this.clientId, hostname: hostname() }, { timeoutMs: PROBE_TIMEOUT_MS }) as HelloReply
+    try {
+      this.hello = checkHello(this.address, await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: this.clientId, hostname: hostname() }, { timeoutMs: PROBE_TIMEOUT_MS }))
+    } catch (err) {
+      conn.destroy()
+      throw err
+    }
     this.conn = conn
     return conn
   }

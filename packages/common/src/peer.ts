@@ -6,7 +6,7 @@
 import { connect, type Socket } from 'node:net'
 import { hostname } from 'node:os'
 import { RpcConnection, type Handler } from './connection.ts'
-import { AfsError, connectionLost, invalid } from './errors.ts'
+import { AfsError, connectionLost, invalid, protocolError } from './errors.ts'
 import { PROTOCOL_VERSION, type Args, type HelloReply, type Op, type Reply } from './protocol.ts'
 import type { InboundStream } from './stream.ts'
 import { parseHostPort } from './units.ts'
@@ -55,7 +55,7 @@ export class Peer {
   private async open (): Promise<RpcConnection> {
     const conn = new RpcConnection(await connectTo(this.address, PEER_CONNECT_TIMEOUT_MS), this.opts.handler ?? null)
     try {
-      this.hello = await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: this.clientId, hostname: hostname() }, { timeoutMs: PEER_CONNECT_TIMEOUT_MS }) as HelloReply
+      this.hello = checkHello(this.address, await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: this.clientId, hostname: hostname() }, { timeoutMs: PEER_CONNECT_TIMEOUT_MS }))
     } catch (err) {
       conn.destroy()
       throw AfsError.from(err)
@@ -80,4 +80,14 @@ export async function connectTo (address: string, timeoutMs: number): Promise<So
     socket.once('error', err => { clearTimeout(timer); reject(connectionLost(`${address}: ${err.message}`)) })
   })
   return socket
+}
+
+/** A server's answer to hello, checked: the same protocol version as ours, and the shape it must have. */
+export function checkHello (address: string, reply: unknown): HelloReply {
+  const r = reply as Partial<HelloReply> | null
+  if (typeof r !== 'object' || r === null || typeof r.cell !== 'string' || typeof r.serverId !== 'string' || typeof r.protocol !== 'number') {
+    throw protocolError(`the server at ${address} answered hello with something that is no hello`)
+  }
+  if (r.protocol !== PROTOCOL_VERSION) throw protocolError(`the server at ${address} speaks protocol ${r.protocol}, this program ${PROTOCOL_VERSION}: run the same version of afs-ts on both`)
+  return r as HelloReply
 }
