@@ -339,7 +339,7 @@ export class Resolver {
     const fates = new Map<string, 'moved' | 'removed' | 'keep'>()
     for (const [, f] of this.d.store.listAll(fid)) fates.set(key(f), theirs.has(key(f)) ? 'moved' : await this.fateThere(from, f))
     const kept = await this.d.store.installDir(listed, entries, f => fates.get(key(f)) ?? 'keep', (f, t) => stub(f, t, fid.vnode), expect)
-    if (kept.length) log.warn(`${key(fid)}: kept ${kept.join(', ')} that ${from} does not have: the directory is in server/server conflict`)
+    if (kept.length) log.warn(`${key(fid)}: kept ${kept.join(', ')} that ${from} does not have (not removed there after every change here): the other members take them from here`)
   }
 
   /** What became of `fid` on another member: it has it under another name, it removed it after every change made here, or neither (keep it). */

@@ -306,18 +306,22 @@ export class VolumeStore {
    * under the update's id, and so does the volume's version.
    */
   private put (volume: number, rec: VnodeRecord, u: Update): void {
+    if (rec.conflict) throw conflict(`object ${volume}.${rec.vnode}.${rec.unique} is in server/server conflict: repair it first`, { kind: 'update/update' })
+    this.stamp(volume, rec, u)
+    this.vnodes.put([volume, rec.vnode], rec)
+  }
+
+  /** A replicated volume's object counts an update made here: its vector, last update and history, and the volume's vector. */
+  private stamp (volume: number, rec: VnodeRecord, u: Update): void {
     const vol = this.volumes.get(volume)
     const r = vol?.replica
-    if (rec.conflict) throw conflict(`object ${volume}.${rec.vnode}.${rec.unique} is in server/server conflict: repair it first`, { kind: 'update/update' })
-    if (vol && r) {
-      rec.vv = { ...rec.vv, [r.self]: (rec.vv?.[r.self] ?? 0) + 1 }
-      u.sid ??= `${r.self}:${Date.now()}:${++this.unnumbered}`
-      rec.sid = u.sid
-      rec.history = [...(rec.history ?? []), u.sid].slice(-HISTORY_KEPT)
-      u.touched?.push(rec.vnode)
-      this.volumes.put(volume, { ...vol, replica: { ...r, vv: { ...r.vv, [r.self]: (r.vv[r.self] ?? 0) + 1 } } })
-    }
-    this.vnodes.put([volume, rec.vnode], rec)
+    if (!vol || !r) return
+    rec.vv = { ...rec.vv, [r.self]: (rec.vv?.[r.self] ?? 0) + 1 }
+    u.sid ??= `${r.self}:${Date.now()}:${++this.unnumbered}`
+    rec.sid = u.sid
+    rec.history = [...(rec.history ?? []), u.sid].slice(-HISTORY_KEPT)
+    u.touched?.push(rec.vnode)
+    this.volumes.put(volume, { ...vol, replica: { ...r, vv: { ...r.vv, [r.self]: (r.vv[r.self] ?? 0) + 1 } } })
   }
 
   private dirFor (fid: Fid): VnodeRecord {
@@ -606,8 +610,8 @@ export class VolumeStore {
    * Resolution: takes another member's version of a directory — its status and its
    * entries. An entry it lacks goes as `fate` says: 'moved' (the object lives on under
    * another name there: the name goes, the object stays), 'removed' (a removal this
-   * member had not seen), 'keep' (changed here since: kept, and the directory is in
-   * conflict). An entry only it has is made here as a stub if this member lacks the
+   * member had not seen), 'keep' (changed here since: kept, and the directory here is a
+   * version of its own, newer than the one taken, for the others to take in turn). An entry only it has is made here as a stub if this member lacks the
    * object (an empty version with an empty vector, resolved in its turn). Returns the
    * names kept against the other's version.
    */
@@ -643,7 +647,9 @@ export class VolumeStore {
         this.tombstones.remove([fid.volume, f.vnode])
       }
       const rec = fromStatus(status, cur?.parent ?? fid.vnode)
-      if (kept.length) rec.conflict = true
+      // Entries kept beside the version taken make a version of its own, newer than every
+      // other member's: they take it in turn (with the kept entries) instead of dropping them.
+      if (kept.length) { this.stamp(fid.volume, rec, {}); rec.dataVersion++ }
       this.vnodes.put([fid.volume, fid.vnode], rec)
       if (!cur) this.addUsage(fid.volume, 0, 1)
     })

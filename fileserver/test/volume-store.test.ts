@@ -145,3 +145,25 @@ test('user attributes are kept on files and directories only, as Linux keeps the
   t.is((await t.throwsAsync(s.setxattr(file.fid, 'user.k', v, 'create')) as AfsError).code, 'EXISTS')
   t.is((await t.throwsAsync(s.setxattr(file.fid, 'user.none', null, 'replace')) as AfsError).code, 'NO_DATA')
 })
+
+test('a replica that takes another member\'s directory but keeps entries the other lacks makes a newer version of its own, for the others to take', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'afs-vs-'))
+  const s = await VolumeStore.open(dir)
+  t.teardown(async () => { await s.close().catch(() => {}); await rm(dir, { recursive: true, force: true }) })
+  await s.createVolume(VOL, 'v', 0, { self: 'me', slot: 0 })
+  const { status: mine } = await s.create(root, 'only-here', { type: 'file', mode: 0o644, ...owner })
+  const here = s.status(root)
+  // The other member's version of the root: one update of its own, and not our entry.
+  const theirs = { ...here, vv: { other: 1 }, sid: 'other:1', history: ['other:1'], dataVersion: here.dataVersion + 5 }
+  const other = { volume: VOL, vnode: 99, unique: 1 }
+  const kept = await s.installDir(theirs, [['from-there', other, 'file']], () => 'keep', f => ({
+    vnode: f.vnode, unique: f.unique, type: 'file', mode: 0o644, uid: 0, gid: 0, nlink: 1, size: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, dataVersion: 0, parent: f.vnode, vv: {}, sid: 'stub',
+  }))
+  t.deepEqual(kept, ['only-here'])
+  const after = s.status(root)
+  t.deepEqual(s.listAll(root).map(([n]) => n).sort(), ['from-there', 'only-here'])
+  t.deepEqual(after.vv, { other: 1, me: 1 }, 'newer than the version taken')
+  t.is(after.dataVersion, theirs.dataVersion + 1)
+  t.not(after.conflict, true)
+  t.true(s.get(mine.fid) !== undefined)
+})
