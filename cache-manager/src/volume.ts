@@ -4,7 +4,7 @@
 // to one member (the next when it stops answering) and updates to every member that
 // answers, in parallel (COP1), followed by the update set (COP2) so that members that
 // all took an update end with equal version vectors.
-import { compareVv, makeLog, volumeOffline, type Args, type Fid, type InboundStream, type Op, type Reply, type VolumeEntry, type VnodeStatus } from '@afs-ts/common'
+import { AfsError, compareVv, makeLog, volumeOffline, type Args, type Fid, type InboundStream, type Op, type Reply, type VolumeEntry, type VnodeStatus } from '@afs-ts/common'
 import { isUnreachable, type Body, type ServerLink } from './server-link.ts'
 
 const log = makeLog('cache-manager')
@@ -22,6 +22,8 @@ export interface VolumeCalls {
 
 /** Requests that change a volume: a replicated volume sends them to every member that answers. */
 const UPDATES = new Set<Op>(['store', 'create', 'mkdir', 'symlink', 'mknod', 'mkmount', 'link', 'remove', 'rmdir', 'rename', 'setattr', 'setxattr', 'removexattr', 'replay'])
+/** Errors of one member's own (its disk), not answers about the volume: another member may well apply the update. */
+const MEMBER_FAULTS = new Set<string>(['NO_SPACE', 'IO'])
 /** Updates that may make an object: the first member gives it its fid, the others make it under the same. */
 const CREATES = new Set<Op>(['create', 'mkdir', 'symlink', 'mknod', 'mkmount', 'replay'])
 
@@ -179,17 +181,18 @@ export class Volume implements VolumeCalls {
     let answer: T
     let applied: ServerLink[]
     if (CREATES.has(op)) {
-      answer = await this.read(l => send(l, args))
-      const leader = this.preferred
-      const made = madeFid(answer)
-      const rest = this.avsg.filter(l => l !== leader)
-      const results = await Promise.allSettled(rest.map(l => send(l, made ? { ...args, newFid: made } : args)))
-      applied = [leader, ...rest.filter((l, i) => this.took(l, results[i], op))]
+      const made = await this.lead(op, args, send)
+      answer = made.answer
+      const fid = madeFid(answer)
+      const rest = this.avsg.filter(l => l !== made.leader)
+      const results = await Promise.allSettled(rest.map(l => send(l, fid ? { ...args, newFid: fid } : args)))
+      applied = [made.leader, ...rest.filter((l, i) => this.took(l, results[i], op))]
     } else {
       const members = this.avsg
       const results = await Promise.allSettled(members.map(l => send(l, args)))
-      // The first member that answered at all speaks for the volume.
-      const i = results.findIndex(r => r.status === 'fulfilled' || !isUnreachable(r.reason))
+      // The first member that applied it speaks for the volume; when none did, the first that refused it.
+      let i = results.findIndex(r => r.status === 'fulfilled')
+      if (i < 0) i = results.findIndex(r => r.status === 'rejected' && !isUnreachable(r.reason))
       if (i < 0) return await send(this.preferred, args) // all stopped answering: refused as unreachable
       const first = results[i]
       if (first.status === 'rejected') throw first.reason
@@ -198,6 +201,25 @@ export class Volume implements VolumeCalls {
     }
     this.cop2(answer, applied)
     return answer
+  }
+
+  /**
+   * A create on the first member that makes it: the preferred one, or the next when the
+   * preferred stops answering or fails with a fault of its own (a full disk).
+   */
+  private async lead<T> (op: Op, args: object | undefined, send: Send<T>): Promise<{ answer: T, leader: ServerLink }> {
+    const tried = new Set<ServerLink>()
+    for (;;) {
+      const leader = this.avsg.find(l => !tried.has(l)) ?? this.preferred
+      try {
+        return { answer: await send(leader, args), leader }
+      } catch (err) {
+        tried.add(leader)
+        const next = this.avsg.some(l => !tried.has(l))
+        if (!next || !(isUnreachable(err) || (err instanceof AfsError && MEMBER_FAULTS.has(err.code)))) throw err
+        if (!isUnreachable(err)) log.warn(`volume ${this.name}: ${leader.address} could not ${op} (${(err as Error).message}); the next member makes it`)
+      }
+    }
   }
 
   /** Whether a member applied an update; one that refused it is left for resolution. */

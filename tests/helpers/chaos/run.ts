@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { execFile } from 'node:child_process'
 import { controlCall, type ControlCallArgs } from '@afs-ts/tools'
 import type { ControlOp } from '@afs-ts/cache-manager'
-import type { PendingReply, VnodeStatus } from '@afs-ts/common'
+import type { Fid, PendingReply, RpcConnection, VnodeStatus } from '@afs-ts/common'
 import { Stack, afsOk, isMounted, rawConnection, startClient, startServer, tempDir, type Client, type Server } from '../cell.ts'
 import { History, SERVERS, type Conflict, type FinalObject, type Verdict, type View } from './history.ts'
 import { Random, TOKEN, Workload, XATTR, bounded, kindOf } from './workload.ts'
@@ -248,16 +248,25 @@ async function serverConflicts (treeSites: Site[], collect: (text: string) => vo
   const conns = await Promise.all(treeSites.map(t => rawConnection(t.address)))
   try {
     const pending = await conns[0].request('volPending', { name: TREE }) as PendingReply
-    for (const o of pending.objects.filter(x => x.conflict)) {
-      for (const c of conns) {
-        const status = await c.request('fetchStatus', { fid: o.fid }).then(r => (r as { status: VnodeStatus }).status, () => null)
-        if (!status) continue
-        for (const v of Object.values(status.xattrs ?? {})) collect(`${Buffer.from(v).toString()}\n`)
-        if (status.type !== 'file') continue
-        const chunks: Buffer[] = []
-        for await (const chunk of (await c.download('fetchData', { fid: o.fid })).body) chunks.push(chunk)
-        collect(Buffer.concat(chunks).toString())
-      }
+    const inConflict = pending.objects.filter(x => x.conflict)
+    const keptBy = async (c: RpcConnection, fid: Fid) => {
+      const status = await c.request('fetchStatus', { fid }).then(r => (r as { status: VnodeStatus }).status, () => null)
+      if (!status) return
+      for (const v of Object.values(status.xattrs ?? {})) collect(`${Buffer.from(v).toString()}\n`)
+      if (status.type !== 'file') return
+      const chunks: Buffer[] = []
+      for await (const chunk of (await c.download('fetchData', { fid })).body) chunks.push(chunk)
+      collect(Buffer.concat(chunks).toString())
+    }
+    // A directory in conflict keeps, on each member, what its version there leads to: every object of every replica counts as kept.
+    const everything = inConflict.some(o => o.type === 'dir')
+    for (const c of conns) {
+      const fids = everything
+        ? ((await c.request('vectors', { volume: pending.volume.id, after: 0, limit: 10_000 })) as { vectors: Array<{ vnode: number, unique: number }> }).vectors.map(v => ({ volume: pending.volume.id, vnode: v.vnode, unique: v.unique }))
+        : inConflict.map(o => o.fid)
+      for (const fid of fids) await keptBy(c, fid)
+    }
+    for (const o of inConflict) {
       out.push({ client: SERVERS, path: o.path === null ? `/(vnode ${o.fid.vnode})` : o.path.replace(/^\//, ''), kind: `server/server of ${JSON.stringify(o.fid)}`, copies: [] })
     }
   } finally {
