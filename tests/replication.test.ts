@@ -4,7 +4,10 @@
 import test from 'ava'
 import { readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { tmpdir } from 'node:os'
 import { once } from 'node:events'
 import { Stack, addClient, afs, afsOk, eventually, rawConnection, servers, startServer, status, type Server } from './helpers/cell.ts'
 import type { Fid, VnodeStatus } from '@afs-ts/common'
@@ -296,5 +299,80 @@ test('a member that sends garbage, or speaks an older protocol: clients write to
       const [x, y] = await Promise.all([replicaOf(s1, 'odd'), replicaOf(s3b, 'odd')]).catch(() => [new Map(), new Map()])
       return x.size === 3 && JSON.stringify([...x]) === JSON.stringify([...y])
     }, 30_000), 'the real member, back, holds every update')
+  } finally { await stack.unwind() }
+})
+
+test('a member whose disk is full: the others take the writes, the full one refuses them without an error to the application, and catches up once it has room', async t => {
+  const stack = new Stack()
+  const small = await mkdtemp(join(tmpdir(), 'afs-full-'))
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs', small])
+  stack.push(async () => { await run('umount', ['-l', small]).catch(() => {}); await rm(small, { recursive: true, force: true }) })
+  try {
+    const [s0, s1, s2] = await servers(stack, 3)
+    const full = await startServer(join(small, 'data'), 'test', '127.0.0.1:0', ['--vldb', s0.address])
+    stack.push(async () => { await full.stop() })
+    // The full member first: it is the one clients read from and create on first.
+    await afsOk(['vos', 'create', 'tight', '--server', full.address, '--server', s1.address, '--server', s2.address])
+    const a = await addClient(stack, [s0.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'tight'), 'tight', '--cache', a.cache])
+    const dir = join(a.cellPath, 'tight')
+    const want = new Map<string, Buffer>()
+    for (let i = 0; i < 4; i++) {
+      const data = Buffer.alloc(4 << 20, 0x61 + i)
+      writeFileSync(join(dir, `big-${i}`), data)
+      want.set(`big-${i}`, data)
+    }
+    writeFileSync(join(dir, 'small'), 'after the disk filled\n')
+    want.set('small', Buffer.from('after the disk filled\n'))
+    t.is(((await status(a)).cml as { records: number }).records, 0, 'every write went to the members')
+    const there = await replicaOf(s1, 'tight')
+    t.deepEqual([...there.keys()].sort(), [...want.keys()].map(k => `/${k}`).sort())
+    t.true([...(await replicaOf(full, 'tight')).entries()].some(([p, v]) => there.get(p) !== v), 'the full member fell behind')
+    // Room again: the full member catches up by itself.
+    await run('mount', ['-o', 'remount,size=128m', small])
+    t.true(await eventually(async () => JSON.stringify([...await replicaOf(full, 'tight')]) === JSON.stringify([...there]), 40_000), 'the member that was full holds every update')
+    for (const o of [s1, s2]) o.proc.kill('SIGSTOP')
+    try {
+      const fresh = await addClient(stack, [s0.address], { env: { AFS_LOG: 'warn' } })
+      for (const [name, data] of want) t.true(readFileSync(join(fresh.cellPath, 'tight', name)).equals(data), `${name} from the member that was full, alone`)
+      await fresh.stop()
+    } finally { for (const o of [s1, s2]) o.proc.kill('SIGCONT') }
+  } finally { await stack.unwind() }
+})
+
+function run (cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => execFile(cmd, args, err => err ? reject(err) : resolve()))
+}
+
+test('a member killed while it takes a large file from another during resolution: back again, it takes it whole, byte for byte', async t => {
+  const stack = new Stack()
+  try {
+    const [s0, s1, s2] = await servers(stack, 3, ['--resolve-every', '0'])
+    await afsOk(['vos', 'create', 'xfer', '--server', s1.address, '--server', s2.address])
+    const a = await addClient(stack, [s0.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'xfer'), 'xfer', '--cache', a.cache])
+    const data = Buffer.alloc(96 << 20)
+    for (let i = 0; i < data.length; i += 4096) data.writeUInt32LE(i, i)
+    await s2.stop('SIGKILL')
+    writeFileSync(join(a.cellPath, 'xfer', 'large'), data)
+    let s2b = await startServer(s2.dataDir, 'test', s2.address, ['--vldb', s0.address, '--resolve-every', '0'])
+    // vos resolve makes s2 pull the file from s1; s2 is killed once part of it is on its disk.
+    const resolving = afs(['vos', 'resolve', 'xfer', '--server', s0.address, '--json'])
+    const tmp = join(s2.dataDir, 'tmp')
+    t.true(await eventually(async () => (await readdir(tmp).catch(() => [])).length > 0, 30_000), 'the transfer began')
+    await s2b.stop('SIGKILL')
+    const cut = await resolving
+    t.is(cut.code, 1, 'vos resolve says it could not finish')
+    s2b = await startServer(s2.dataDir, 'test', s2.address, ['--vldb', s0.address, '--resolve-every', '0'])
+    stack.push(() => s2b.stop())
+    t.is((await afs(['vos', 'resolve', 'xfer', '--server', s0.address])).code, 0)
+    const c = await rawConnection(s2b.address)
+    try {
+      const root = (await c.request('vlGet', { name: 'xfer' }) as { root: Fid }).root
+      const fid = (await c.request('fetchDir', { fid: root }) as { entries: Array<[string, Fid, string]> }).entries.find(e => e[0] === 'large')![1]
+      const chunks: Buffer[] = []
+      for await (const chunk of (await c.download('fetchData', { fid })).body) chunks.push(chunk)
+      t.is(createHash('sha256').update(Buffer.concat(chunks)).digest('hex'), createHash('sha256').update(data).digest('hex'))
+    } finally { c.close() }
   } finally { await stack.unwind() }
 })
