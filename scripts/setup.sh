@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what afs-ts needs on a fresh Debian machine: libfuse2, libfuse-dev, a
-# fusermount, attr's setfattr and rsync (apt-get, when missing), the npm packages, and
+# fusermount, attr's setfattr, rsync and etcd (apt-get, when missing), the npm packages, and
 # the project's patch to fuse-native (rebuilt with node-gyp). Safe to run again: it
 # skips what is done.
 set -e
@@ -13,6 +13,8 @@ command -v fusermount >/dev/null 2>&1 || need="$need fuse"
 # setfattr/getfattr and rsync: the extended-attribute tests use them
 command -v setfattr >/dev/null 2>&1 || need="$need attr"
 command -v rsync >/dev/null 2>&1 || need="$need rsync"
+# etcd: the location database of cells beyond one machine (and its tests)
+command -v etcd >/dev/null 2>&1 || need="$need etcd-server"
 if [ -n "$need" ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "afs-ts setup: missing Debian packages:$need — run as root, or: sudo apt-get install -y$need" >&2

@@ -11,7 +11,7 @@ import {
   noLock, wouldBlock, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
   type Args, type Quorum, type Reply, type StatusReply, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
-import { ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, type LocationDb } from '@afs-ts/volumes'
+import { EtcdLocationDb, ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, parseEtcdUrl, type LocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
 import { VolumeStore, type Update } from './volume-store.ts'
 import { Replayer } from './replay.ts'
@@ -41,8 +41,13 @@ export interface FileServerOptions {
   callbackTableMax?: number
   /** How long a client's locks outlive its last renewal. */
   lockLeaseMs?: number
-  /** The server that keeps the cell's location database (HOST:PORT); none: this server keeps it (the cell's first). */
+  /**
+   * The cell's location database: the server that keeps it (HOST:PORT), or etcd
+   * (etcd://HOST:PORT[,HOST:PORT…]); none: this server keeps it (the cell's first).
+   */
   vldb?: string
+  /** With etcd: seconds this server stays listed after its last keep-alive. */
+  leaseTtlS?: number
   /** How often replicated volumes are compared with their other members (0: never by themselves). */
   sweepMs?: number
 }
@@ -71,7 +76,9 @@ export class FileServer {
 
   private constructor (readonly opts: FileServerOptions, store: VolumeStore, readonly serverId: string) {
     this.store = store
-    this.vldb = opts.vldb ? new RemoteLocationDb(opts.vldb, opts.cell, serverId) : new VolumeLocationDb(store.root)
+    this.vldb = !opts.vldb ? new VolumeLocationDb(store.root)
+      : opts.vldb.startsWith('etcd://') ? new EtcdLocationDb({ endpoints: parseEtcdUrl(opts.vldb), cell: opts.cell, leaseTtlS: opts.leaseTtlS })
+        : new RemoteLocationDb(opts.vldb, opts.cell, serverId)
     this.callbacks = new CallbackTable(opts.callbackTableMax)
     this.replayer = new Replayer(store)
     this.locks = new LockTable(opts.lockLeaseMs)
@@ -125,7 +132,7 @@ export class FileServer {
       this.sweeping = setInterval(() => { void this.sweep() }, this.opts.sweepMs ?? SWEEP_MS)
       this.sweeping.unref()
     }
-    if (!this.opts.vldb && !(await this.vldb.has(ROOT_VOLUME_NAME))) await this.createVolume(ROOT_VOLUME_NAME, 0)
+    await this.rootVolume()
     log.info(`cell ${this.cell} serving on ${this.address}${this.opts.vldb ? ` (location database at ${this.opts.vldb})` : ''}`)
     return this.address
   }
@@ -153,7 +160,24 @@ export class FileServer {
     }
   }
 
+  /**
+   * The cell's root volume, made by the first server of a new cell: the one keeping the
+   * embedded location database, or with etcd, whichever server finds it missing first.
+   */
+  private async rootVolume (): Promise<void> {
+    if (this.vldb instanceof RemoteLocationDb) return
+    try {
+      if (!(await this.vldb.has(ROOT_VOLUME_NAME))) await this.createVolume(ROOT_VOLUME_NAME, 0)
+    } catch (err) {
+      const e = AfsError.from(err)
+      if (e.code === 'EXISTS') return // another server of the cell made it meanwhile
+      if (e.code !== 'CONNECTION') throw e
+      log.warn(`${e.message}: the cell's root volume is made once the location database answers`)
+    }
+  }
+
   private async register (): Promise<void> {
+    await this.vldb.start?.()
     const before = await this.vldb.registerServer(this.serverId, this.address)
     for (const v of await this.vldb.list()) {
       if (!this.store.hasVolume(v.id)) continue

@@ -1,6 +1,6 @@
 // The volume location database as the servers of a cell use it: one interface, kept by
 // the cell's first server (embedded, `vldb.ts`) or reached over the network from any
-// other (`remote-vldb.ts`; a later step moves it onto etcd).
+// other (`remote-vldb.ts`), or kept in etcd for cells beyond one machine (`etcd-vldb.ts`).
 import type { Quorum, ServerRecord, VolumeEntry } from '@afs-ts/common'
 
 /** A server of the cell: its stable id (kept in its data directory), where it is, since when. */
@@ -9,6 +9,8 @@ export type ServerEntry = ServerRecord
 export type VolumeChange = Partial<Pick<VolumeEntry, 'servers' | 'quota'>>
 
 export interface LocationDb {
+  /** Connects and fills whatever cache it keeps (before the server registers). */
+  start? (): Promise<void>
   get (nameOrId: string | number): Promise<VolumeEntry>
   has (name: string): Promise<boolean>
   list (): Promise<VolumeEntry[]>

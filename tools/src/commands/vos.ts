@@ -11,8 +11,8 @@ function size (text: string): number {
 
 export const vosCommand: Command = {
   name: 'vos',
-  summary: 'volume administration: create, list, examine, resolve, addsite, remsite, setquota',
-  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos resolve NAME [--server HOST:PORT] [--json] | afs vos addsite|remsite NAME HOST:PORT [--server HOST:PORT] | afs vos setquota NAME SIZE [--server HOST:PORT]',
+  summary: 'volume administration: create, list, examine, resolve, addsite, remsite, setquota, listaddrs',
+  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos resolve NAME [--server HOST:PORT] [--json] | afs vos addsite|remsite NAME HOST:PORT [--server HOST:PORT] | afs vos setquota NAME SIZE [--server HOST:PORT] | afs vos listaddrs [--server HOST:PORT] [--json]',
   options: { server: { type: 'string', multiple: true }, quota: { type: 'string' }, quorum: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption() },
   async run (v, pos) {
     const [sub, ...rest] = pos
@@ -65,6 +65,13 @@ export const vosCommand: Command = {
           : `${site} is no member of ${e.name} any more (${e.servers.join(', ')}); its copy stays on its disk\n`)
         return EXIT_OK
       }
+      case 'listaddrs': {
+        need(rest, 0, 'vos listaddrs')
+        const list = await serverCall(await serverAddress(v, cacheDirOf(v)), 'vlServers', {})
+        if (v.json) { process.stdout.write(JSON.stringify(list, null, 2) + '\n'); return EXIT_OK }
+        process.stdout.write(list.length ? table(['SERVER', 'ADDRESS', 'SINCE'], list.map(s => [s.id, s.address, new Date(s.since).toISOString().replace('T', ' ').slice(0, 19)])) : 'no servers registered\n')
+        return EXIT_OK
+      }
       case 'setquota': {
         const [name, q] = need(rest, 2, 'vos setquota NAME SIZE')
         const where = await serverCall(await serverAddress(v, cacheDirOf(v)), 'vlGet', { name })
@@ -72,7 +79,7 @@ export const vosCommand: Command = {
         process.stdout.write(`quota of ${e.name} is ${e.quota ? formatSize(e.quota) : 'none'}\n`)
         return EXIT_OK
       }
-      default: throw new UsageError(sub ? `unknown vos command '${sub}'` : 'vos needs a command: create, list, examine, resolve, addsite, remsite, setquota')
+      default: throw new UsageError(sub ? `unknown vos command '${sub}'` : 'vos needs a command: create, list, examine, resolve, addsite, remsite, setquota, listaddrs')
     }
   },
 }

@@ -1,0 +1,108 @@
+// A cell whose location database is in etcd: real etcd processes (one, or a cluster of
+// three) on loopback ports, file servers that keep volume locations there and list
+// themselves under leases, clients that only ever talk to the file servers.
+import test from 'ava'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Stack, addClient, afs, afsOk, eventually, startServer, type Server } from './helpers/cell.ts'
+import { healthy, startEtcd } from './helpers/etcd.ts'
+
+interface Listed { id: string, address: string, since: number }
+const TTL = '3'
+
+async function listaddrs (via: Server): Promise<string[]> {
+  return (JSON.parse(await afsOk(['vos', 'listaddrs', '--server', via.address, '--json'])) as Listed[]).map(s => s.address).sort()
+}
+
+async function etcdServers (stack: Stack, url: string, n: number): Promise<Server[]> {
+  const out: Server[] = []
+  for (let i = 0; i < n; i++) {
+    const s = await startServer(undefined, 'test', '127.0.0.1:0', ['--vldb', url, '--lease-ttl', TTL])
+    stack.defer(s.dataDir)
+    stack.push(async () => { s.proc.kill('SIGCONT'); await s.stop() })
+    out.push(s)
+  }
+  return out
+}
+
+test.serial('three servers on one etcd: a volume made through one is found through another, by a client of that one; concurrent creates never share an id or a name', async t => {
+  const stack = new Stack()
+  try {
+    const etcd = await startEtcd(stack)
+    const [s1, s2, s3] = await etcdServers(stack, etcd.url, 3)
+    t.deepEqual(await listaddrs(s2), [s1.address, s2.address, s3.address].sort())
+    t.regex(await afsOk(['vos', 'create', 'onthree', '--server', s3.address]), /created volume onthree/)
+    // A client that knows only s1 reaches the volume kept on s3.
+    const a = await addClient(stack, [s1.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'onthree'), 'onthree', '--cache', a.cache])
+    writeFileSync(join(a.cellPath, 'onthree', 'f'), 'through etcd\n')
+    t.is(readFileSync(join(a.cellPath, 'onthree', 'f'), 'utf8'), 'through etcd\n')
+    const where = JSON.parse(await afsOk(['fs', 'whereis', join(a.cellPath, 'onthree', 'f'), '--json', '--cache', a.cache])) as { servers: string[] }
+    t.deepEqual(where.servers, [s3.address])
+    // Creates at once through different servers: each name once, every id different.
+    const made = await Promise.all(Array.from({ length: 12 }, (_, i) => afs(['vos', 'create', `v${i % 6}`, '--server', [s1, s2, s3][i % 3].address])))
+    t.is(made.filter(r => r.code === 0).length, 6, made.map(r => r.stderr).join(''))
+    t.true(made.filter(r => r.code !== 0).every(r => /exists/.test(r.stderr)), made.map(r => r.stderr).join(''))
+    const list = JSON.parse(await afsOk(['vos', 'list', '--server', s2.address, '--json'])) as Array<{ id: number, name: string }>
+    t.is(new Set(list.map(v => v.id)).size, list.length, 'no id twice')
+    t.deepEqual(list.map(v => v.name).sort(), ['onthree', 'root.cell', 'v0', 'v1', 'v2', 'v3', 'v4', 'v5'])
+  } finally { await stack.unwind() }
+})
+
+test.serial('a server SIGKILLed leaves the live list when its lease expires, and is listed again at its new address after a restart', async t => {
+  const stack = new Stack()
+  try {
+    const etcd = await startEtcd(stack)
+    const [s1, s2] = await etcdServers(stack, etcd.url, 2)
+    await afsOk(['vos', 'create', 'moving', '--server', s2.address])
+    await s2.stop('SIGKILL')
+    const died = Date.now()
+    t.true(await eventually(async () => (await listaddrs(s1)).length === 1, 15_000), 'gone from the list')
+    t.true(Date.now() - died < (Number(TTL) + 5) * 1000, `within the lease time (${Date.now() - died} ms)`)
+    const again = await startServer(s2.dataDir, 'test', '127.0.0.1:0', ['--vldb', etcd.url, '--lease-ttl', TTL])
+    stack.push(() => again.stop())
+    t.not(again.address, s2.address)
+    t.deepEqual(await listaddrs(s1), [s1.address, again.address].sort())
+    const e = JSON.parse(await afsOk(['vos', 'examine', 'moving', '--server', s1.address, '--json'])) as { replicas: Array<{ server: string }> }
+    t.deepEqual(e.replicas.map(r => r.server), [again.address], 'its volume follows it to the new address')
+  } finally { await stack.unwind() }
+})
+
+test.serial('etcd unreachable: located volumes keep working, new lookups and admin commands fail fast and clearly; all recovers when etcd is back', async t => {
+  const stack = new Stack()
+  try {
+    const etcd = await startEtcd(stack)
+    const [s1] = await etcdServers(stack, etcd.url, 1)
+    await afsOk(['vos', 'create', 'kept', '--server', s1.address])
+    const a = await addClient(stack, [s1.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'kept'), 'kept', '--cache', a.cache])
+    writeFileSync(join(a.cellPath, 'kept', 'before'), 'etcd up\n')
+    await etcd.members[0].stop('SIGKILL')
+    writeFileSync(join(a.cellPath, 'kept', 'during'), 'etcd down\n')
+    t.is(readFileSync(join(a.cellPath, 'kept', 'during'), 'utf8'), 'etcd down\n', 'a located volume keeps working')
+    const started = Date.now()
+    const r = await afs(['vos', 'create', 'new-while-down', '--server', s1.address])
+    t.is(r.code, 1)
+    t.regex(r.stderr, /location database in etcd .* is unreachable/)
+    t.true(Date.now() - started < 15_000, `fails fast (${Date.now() - started} ms)`)
+    await etcd.members[0].start()
+    await healthy(etcd.members)
+    let last = ''
+    t.true(await eventually(async () => { const x = await afs(['vos', 'create', 'after', '--server', s1.address]); last = x.stderr; return x.code === 0 }, 20_000), `admin commands work again: ${last}`)
+    t.true((await listaddrs(s1)).includes(s1.address), 'the server is listed again')
+  } finally { await stack.unwind() }
+})
+
+test.serial('a three-member etcd cluster that loses one member goes on', async t => {
+  const stack = new Stack()
+  try {
+    const etcd = await startEtcd(stack, 3)
+    const [s1, s2] = await etcdServers(stack, etcd.url, 2)
+    await afsOk(['vos', 'create', 'first', '--server', s1.address])
+    await etcd.members[0].stop('SIGKILL')
+    t.regex(await afsOk(['vos', 'create', 'second', '--server', s2.address]), /created volume second/)
+    const list = JSON.parse(await afsOk(['vos', 'list', '--server', s1.address, '--json'])) as Array<{ name: string }>
+    t.true(list.some(v => v.name === 'second'), 'a create through one server is seen by the other')
+    t.deepEqual(await listaddrs(s2), [s1.address, s2.address].sort())
+  } finally { await stack.unwind() }
+})

@@ -1,0 +1,255 @@
+// The volume location database kept in etcd, for cells beyond one machine (`afs server
+// --vldb etcd://HOST:PORT[,HOST:PORT…]`). etcd holds control-plane state only:
+//   <prefix>/volumes/<id>      a volume's location entry (JSON)
+//   <prefix>/names/<name>      its id
+//   <prefix>/next-volume-id    the next id to hand out
+//   <prefix>/servers/<id>      a live server's address, under a lease it keeps alive
+//   <prefix>/last-address/<id> where each server was last (found again at a new address)
+// with <prefix> = /afs/<cell>. New volumes take ids and names by compare-and-swap, so two
+// servers creating volumes at once never get one id or one name; every server answers
+// lookups from a cache kept current by a watch (a full read again after a reconnection),
+// and a server that dies or is cut off leaves the live list when its lease expires.
+import { Etcd3, isRecoverableError, type IKeyValue, type Lease, type Watcher } from 'etcd3'
+import { AfsError, connectionLost, exists, makeLog, notFound, rootFid, type Quorum, type VolumeEntry } from '@afs-ts/common'
+import type { LocationDb, ServerEntry, VolumeChange } from './location-db.ts'
+
+const log = makeLog('vldb')
+/** The first volume id a cell hands out (AFS volume ids start high). */
+const FIRST_VOLUME_ID = 536870912
+/** How long a server stays listed after its last keep-alive. */
+export const SERVER_LEASE_TTL_S = 10
+/** How long one request to etcd may take before the caller is told it is unreachable. */
+const CALL_DEADLINE_MS = 3_000
+/** Compare-and-swap rounds before a create or update gives up (others kept winning). */
+const CAS_ROUNDS = 64
+
+/** `etcd://HOST:PORT[,HOST:PORT…]` → the endpoints (http://HOST:PORT). */
+export function parseEtcdUrl (url: string): string[] {
+  const m = /^etcd:\/\/(.+)$/.exec(url)
+  if (!m) throw new AfsError('INVALID', `${url}: an etcd location database is etcd://HOST:PORT[,HOST:PORT…]`)
+  return m[1].split(',').map(hp => {
+    if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(hp) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(hp)) throw new AfsError('INVALID', `${url}: ${hp} is not HOST:PORT`)
+    return `http://${hp}`
+  })
+}
+
+export interface EtcdLocationDbOptions {
+  endpoints: string[]
+  cell: string
+  /** Seconds a server's entry outlives its last keep-alive. */
+  leaseTtlS?: number
+}
+
+export class EtcdLocationDb implements LocationDb {
+  private readonly client: Etcd3
+  private readonly prefix: string
+  /** Location entries by id and ids by name, as the watch has them (null: not read yet, or being read again). */
+  private entries: Map<number, VolumeEntry> | null = null
+  private names = new Map<string, number>()
+  private watcher: Watcher | null = null
+  private reading: Promise<void> | null = null
+  private lease: Lease | null = null
+  private registered: { id: string, address: string, since: number } | null = null
+  private closed = false
+
+  constructor (private readonly opts: EtcdLocationDbOptions) {
+    this.prefix = `/afs/${opts.cell}/`
+    this.client = new Etcd3({
+      hosts: opts.endpoints,
+      dialTimeout: CALL_DEADLINE_MS,
+      defaultCallOptions: ctx => ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS },
+    })
+  }
+
+  /** Reads every entry and watches for changes from then on; resolves once the cache is filled. */
+  async start (): Promise<void> {
+    await this.reread()
+  }
+
+  async get (nameOrId: string | number): Promise<VolumeEntry> {
+    const cached = this.cached(nameOrId)
+    if (cached) return cached
+    // Not in the cache (or no watch yet): etcd itself says, so a volume made a moment ago elsewhere is found.
+    const id = typeof nameOrId === 'number' ? nameOrId : await this.ask(async () => await this.client.get(this.key('names', nameOrId)).number())
+    const entry = id === null ? null : await this.ask(async () => await this.client.get(this.key('volumes', String(id))).json() as VolumeEntry | null)
+    if (!entry) throw notFound(`no such volume: ${nameOrId}`)
+    return entry
+  }
+
+  private cached (nameOrId: string | number): VolumeEntry | undefined {
+    if (!this.entries) return undefined
+    const id = typeof nameOrId === 'number' ? nameOrId : this.names.get(nameOrId)
+    return id === undefined ? undefined : this.entries.get(id)
+  }
+
+  async has (name: string): Promise<boolean> {
+    try {
+      await this.get(name)
+      return true
+    } catch (err) {
+      if (err instanceof AfsError && err.code === 'NOT_FOUND') return false
+      throw err
+    }
+  }
+
+  async list (): Promise<VolumeEntry[]> {
+    if (this.entries) return [...this.entries.values()].sort((a, b) => a.id - b.id)
+    const all = await this.ask(async () => await this.client.getAll().prefix(this.key('volumes', '')).json())
+    return (Object.values(all) as VolumeEntry[]).sort((a, b) => a.id - b.id)
+  }
+
+  /**
+   * A new volume: its name taken and the next id handed out in one transaction that
+   * holds only if neither changed since they were read (else read again and retry).
+   */
+  async create (name: string, servers: string[], quota: number, quorum?: Quorum): Promise<VolumeEntry> {
+    const nameKey = this.key('names', name)
+    const nextKey = this.key('next-volume-id')
+    for (let round = 0; round < CAS_ROUNDS; round++) {
+      const next = await this.ask(async () => await this.client.get(nextKey).exec())
+      const kv = next.kvs[0]
+      const id = kv ? Number(kv.value.toString()) : FIRST_VOLUME_ID
+      const entry: VolumeEntry = { id, name, servers, quota, root: rootFid(id), ...(quorum === 'majority' ? { quorum } : {}) }
+      const txn = this.client.if(nameKey, 'Version', '==', 0)
+      const guarded = kv ? txn.and(nextKey, 'Mod', '==', kv.mod_revision) : txn.and(nextKey, 'Version', '==', 0)
+      const r = await this.ask(async () => await guarded
+        .then(this.client.put(nextKey).value(String(id + 1)), this.client.put(this.key('volumes', String(id))).value(JSON.stringify(entry)), this.client.put(nameKey).value(String(id)))
+        .commit())
+      if (r.succeeded) { this.learn(entry); return entry }
+      if (await this.ask(async () => await this.client.get(nameKey).string()) !== null) throw exists(`volume ${name} exists`)
+    }
+    throw new AfsError('BUSY', `volume ${name}: the location database kept changing under this create; try again`)
+  }
+
+  /** Changes an entry in a transaction that holds only if nobody changed it since it was read. */
+  async update (id: number, change: VolumeChange): Promise<VolumeEntry> {
+    const key = this.key('volumes', String(id))
+    for (let round = 0; round < CAS_ROUNDS; round++) {
+      const r = await this.ask(async () => await this.client.get(key).exec())
+      const kv = r.kvs[0]
+      if (!kv) throw notFound(`no such volume: ${id}`)
+      const out: VolumeEntry = { ...JSON.parse(kv.value.toString()) as VolumeEntry, ...change }
+      const t = await this.ask(async () => await this.client.if(key, 'Mod', '==', kv.mod_revision).then(this.client.put(key).value(JSON.stringify(out))).commit())
+      if (t.succeeded) { this.learn(out); return out }
+    }
+    throw new AfsError('BUSY', `volume ${id}: the location database kept changing under this update; try again`)
+  }
+
+  /**
+   * Lists this server at `address` under a lease kept alive: it leaves the list when it
+   * stops (or is cut off from etcd) for longer than the lease. A lost lease is granted
+   * again and the entry put back.
+   */
+  async registerServer (id: string, address: string): Promise<ServerEntry | undefined> {
+    // Where it was before, even after its live entry expired: the cell keeps each server's last address.
+    const lastKey = this.key('last-address', id)
+    const was = await this.ask(async () => await this.client.get(lastKey).json() as ServerEntry | null) ?? undefined
+    this.registered = { id, address, since: was?.address === address ? was.since : Date.now() }
+    await this.ask(async () => await this.client.put(lastKey).value(JSON.stringify(this.registered)))
+    await this.keepListed()
+    return was
+  }
+
+  private async keepListed (): Promise<void> {
+    if (!this.registered || this.closed) return
+    const lease = this.client.lease(this.opts.leaseTtlS ?? SERVER_LEASE_TTL_S, { autoKeepAlive: true })
+    this.lease = lease
+    lease.on('lost', err => {
+      if (this.closed || this.lease !== lease) return
+      log.warn(`the lease listing this server in etcd was lost (${err.message}); listing it again`)
+      const again = () => { void this.keepListed().catch(() => { if (!this.closed) setTimeout(again, 1_000).unref() }) }
+      again()
+    })
+    await this.ask(async () => await lease.put(this.key('servers', this.registered!.id)).value(JSON.stringify(this.registered)))
+  }
+
+  /** The live servers: those whose lease holds. */
+  async servers (): Promise<ServerEntry[]> {
+    const all = await this.ask(async () => await this.client.getAll().prefix(this.key('servers', '')).json())
+    return (Object.values(all) as ServerEntry[]).sort((a, b) => a.address.localeCompare(b.address))
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    await this.watcher?.cancel().catch(() => {})
+    // The entry goes at once rather than when the lease runs out: this server is stopping.
+    await this.lease?.revoke({ deadline: Date.now() + 1_000 }).catch(() => {})
+    this.client.close()
+  }
+
+  // ---- the watch-fed cache ----
+
+  /** Reads every entry, then watches from the revision read: nothing changed in between is missed. */
+  private async reread (): Promise<void> {
+    this.reading ??= (async () => {
+      const r = await this.ask(async () => await this.client.getAll().prefix(this.prefix).exec())
+      const entries = new Map<number, VolumeEntry>()
+      const names = new Map<string, number>()
+      for (const kv of r.kvs) this.apply(kv, entries, names)
+      this.entries = entries
+      this.names = names
+      await this.watch(BigInt(r.header.revision) + 1n)
+    })().finally(() => { this.reading = null })
+    await this.reading
+  }
+
+  private async watch (from: bigint): Promise<void> {
+    await this.watcher?.cancel().catch(() => {})
+    const w = await this.client.watch().prefix(this.prefix).startRevision(String(from)).create()
+    this.watcher = w
+    w.on('put', kv => { if (this.entries) this.apply(kv, this.entries, this.names) })
+    w.on('delete', kv => { if (this.entries) this.forget(kv) })
+    // Cut off from etcd: the cache may miss changes; answers come from etcd until it is read again.
+    w.on('disconnected', () => { if (this.watcher === w) this.entries = null })
+    w.on('connected', () => { if (this.watcher === w && !this.entries && !this.closed) void this.reread().catch(err => log.warn(`reading the location database again: ${(err as Error).message}`)) })
+    w.on('error', err => {
+      if (this.watcher !== w || this.closed) return
+      // Compacted past the revision it resumes from: read everything again.
+      log.warn(`the location database watch failed (${err.message}); reading it again`)
+      this.entries = null
+      void this.reread().catch(() => {})
+    })
+  }
+
+  private apply (kv: IKeyValue, entries: Map<number, VolumeEntry>, names: Map<string, number>): void {
+    const key = kv.key.toString()
+    if (key.startsWith(this.key('volumes', ''))) {
+      const e = JSON.parse(kv.value.toString()) as VolumeEntry
+      entries.set(e.id, e)
+      names.set(e.name, e.id)
+    }
+  }
+
+  private forget (kv: IKeyValue): void {
+    const key = kv.key.toString()
+    if (!key.startsWith(this.key('volumes', ''))) return
+    const id = Number(key.slice(this.key('volumes', '').length))
+    const e = this.entries?.get(id)
+    if (e) { this.entries!.delete(id); this.names.delete(e.name) }
+  }
+
+  /** What this server changed, in its cache at once (the watch brings the same a moment later). */
+  private learn (e: VolumeEntry): void {
+    if (!this.entries) return
+    this.entries.set(e.id, e)
+    this.names.set(e.name, e.id)
+  }
+
+  private key (...parts: string[]): string {
+    return this.prefix + parts.join('/')
+  }
+
+  /** A request to etcd; unreachable, it fails at once with a clear message instead of hanging. */
+  private async ask<T> (call: () => Promise<T>): Promise<T> {
+    try {
+      return await call()
+    } catch (err) {
+      if (err instanceof AfsError) throw err
+      const e = err as Error
+      if (isRecoverableError(e) || /deadline|unavailable|connect|ECONNREFUSED/i.test(e.message)) {
+        throw connectionLost(`the cell's location database in etcd (${this.opts.endpoints.join(', ')}) is unreachable: ${e.message}`)
+      }
+      throw new AfsError('IO', `the cell's location database in etcd: ${e.message}`)
+    }
+  }
+}
