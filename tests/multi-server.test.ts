@@ -1,9 +1,9 @@
 // A cell of two servers: the first keeps the location database, the second joins with
 // --vldb. Volumes live on either; clients that know only the first reach both.
 import test from 'ava'
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { readFileSync, writeFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { Stack, addClient, afs, afsOk, eventually, servers, startServer, status, tempDir, type Server } from './helpers/cell.ts'
+import { Stack, addClient, afs, afsOk, eventually, rawConnection, servers, startServer, status, tempDir, type Server } from './helpers/cell.ts'
 
 interface VolumeView { name: string, id: number, servers: string[] }
 interface VolumeState { name: string, state: string, server: string }
@@ -146,5 +146,57 @@ test('changes logged offline for a volume on the second server reach it after th
     t.is(readFileSync(join(b.cellPath, 'logged', 'offline'), 'utf8'), 'made offline\n')
     const conflicts = JSON.parse(await afsOk(['repair', 'list', '--json', '--cache', a.cache])) as Array<{ path: string, kind: string }>
     t.deepEqual(conflicts.map(c => [c.path, c.kind]), [['/test/logged/both', 'update/update']])
+  } finally { await stack.unwind() }
+})
+
+test('vos move: a volume moves to another server while a client reads and writes throughout; afterwards the new server alone has every byte and the old one refuses it', async t => {
+  const stack = new Stack()
+  try {
+    const [s0, s1, s2] = await servers(stack, 3)
+    await afsOk(['vos', 'create', 'mv', '--server', s1.address])
+    const a = await addClient(stack, [s0.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'mv'), 'mv', '--cache', a.cache])
+    const dir = join(a.cellPath, 'mv')
+    const want = new Map<string, string>()
+    const write = (name: string, text: string) => { writeFileSync(join(dir, name), text); want.set(name, text) }
+    mkdirSync(join(dir, 'sub'))
+    writeFileSync(join(dir, 'sub', 'gone'), 'removed during the move\n')
+    for (let i = 0; i < 40; i++) write(`before-${i}`, `before ${i}\n`.repeat(200))
+    write('big', 'x'.repeat(8 << 20))
+    const moving = afs(['vos', 'move', 'mv', '--to', s2.address, '--server', s0.address])
+    let done = false
+    void moving.then(() => { done = true })
+    let n = 0
+    while (!done || n < 5) {
+      write(`during-${n}`, `during ${n}\n`)
+      if (n === 2) rmSync(join(dir, 'sub', 'gone'))
+      write('before-0', `rewritten ${n}\n`)
+      t.is(readFileSync(join(dir, `before-${n % 40}`), 'utf8'), want.get(`before-${n % 40}`) ?? '')
+      n++
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    const r = await moving
+    t.is(r.code, 0, r.stderr)
+    t.regex(r.stdout, /mv is on .* now \(epoch 1\)/)
+    write('after', 'after the move\n')
+    const where = JSON.parse(await afsOk(['fs', 'whereis', join(dir, 'after'), '--json', '--cache', a.cache])) as { servers: string[] }
+    t.deepEqual(where.servers, [s2.address])
+    // The old server refuses the volume: a client that still thinks it is there is sent on.
+    const c = await rawConnection(s1.address)
+    try {
+      const e = await c.request('fetchStatus', { fid: { volume: (JSON.parse(await afsOk(['vos', 'examine', 'mv', '--server', s0.address, '--json'])) as { id: number }).id, vnode: 1, unique: 1 } }).catch((err: unknown) => err) as { code?: string }
+      t.is(e.code, 'MOVED')
+    } finally { c.close() }
+    s1.proc.kill('SIGSTOP')
+    try {
+      const fresh = await addClient(stack, [s0.address], { env: { AFS_LOG: 'warn' } })
+      const there = join(fresh.cellPath, 'mv')
+      t.deepEqual(readdirSync(join(there, 'sub')), [], 'a removal during the move reached the new server')
+      for (const [name, text] of want) t.is(readFileSync(join(there, name), 'utf8'), text, name)
+      await fresh.stop()
+    } finally { s1.proc.kill('SIGCONT') }
+    // Bad input: an unknown volume, a replicated one, itself.
+    t.regex((await afs(['vos', 'move', 'mv', '--to', s2.address, '--server', s0.address])).stderr, /is on .* already/)
+    t.is((await afs(['vos', 'move', 'mv', '--server', s0.address])).code, 2)
   } finally { await stack.unwind() }
 })

@@ -84,6 +84,15 @@ export class Cell implements VolumeHost {
     return await this.volumeById(id)
   }
 
+  /** Looks volume `id` up again (its server said it moved): requests for it go to where it is now. */
+  async relocate (id: number): Promise<void> {
+    const entry = await this.anyLink().call('vlGet', { id })
+    const before = this.volumes.get(id)?.entry.servers.join(', ')
+    this.volumes.remember(entry)
+    log.info(`volume ${entry.name} is on ${entry.servers.join(', ')} now${before ? ` (was ${before})` : ''}`)
+    this.onMoved(this)
+  }
+
   /** Looks a volume up by name in the location database (remembered for the life of the cache). */
   async volume (name: string): Promise<Volume> {
     return this.volumes.named(name) ?? this.volumes.remember(await this.anyLink().call('vlGet', { name }))
@@ -113,11 +122,11 @@ export class Cell implements VolumeHost {
    * address is found there.
    */
   private watchLocations (): void {
-    this.relocating ??= setInterval(() => { void this.relocate() }, this.probeIntervalMs ?? PROBE_INTERVAL_MS)
+    this.relocating ??= setInterval(() => { void this.relocateLost() }, this.probeIntervalMs ?? PROBE_INTERVAL_MS)
     this.relocating.unref()
   }
 
-  private async relocate (): Promise<void> {
+  private async relocateLost (): Promise<void> {
     const lost = this.volumes.all.filter(v => !v.connected)
     if (lost.length === 0 && this.relocating) { clearInterval(this.relocating); this.relocating = null; return }
     const via = this.anyLink()

@@ -4,7 +4,7 @@
 // to one member (the next when it stops answering) and updates to every member that
 // answers, in parallel (COP1), followed by the update set (COP2) so that members that
 // all took an update end with equal version vectors.
-import { AfsError, compareVv, makeLog, volumeOffline, type Args, type Fid, type InboundStream, type Op, type Reply, type VolumeEntry, type VnodeStatus } from '@afs-ts/common'
+import { AfsError, UPDATE_OPS, compareVv, makeLog, volumeOffline, type Args, type Fid, type InboundStream, type Op, type Reply, type VolumeEntry, type VnodeStatus } from '@afs-ts/common'
 import { isUnreachable, type Body, type ServerLink } from './server-link.ts'
 
 const log = makeLog('cache-manager')
@@ -20,8 +20,8 @@ export interface VolumeCalls {
   upload<O extends Op> (op: O, args: Args<O>, body: Body): Promise<Reply<O>>
 }
 
-/** Requests that change a volume: a replicated volume sends them to every member that answers. */
-const UPDATES = new Set<Op>(['store', 'create', 'mkdir', 'symlink', 'mknod', 'mkmount', 'link', 'remove', 'rmdir', 'rename', 'setattr', 'setxattr', 'removexattr', 'replay'])
+/** Moves a request follows before it gives up (a volume moved again and again meanwhile). */
+const MOVES_FOLLOWED = 3
 /** Errors of one member's own (its disk), not answers about the volume: another member may well apply the update. */
 const MEMBER_FAULTS = new Set<string>(['NO_SPACE', 'IO'])
 /** Updates that may make an object: the first member gives it its fid, the others make it under the same. */
@@ -34,6 +34,8 @@ export interface VolumeHost {
   contacted (link: ServerLink): Promise<unknown>
   /** The volume `id` as the location database has it (looked up when not known yet). */
   locate (id: number): Promise<Volume>
+  /** Looks the volume `id` up again (its server said it moved). */
+  relocate (id: number): Promise<void>
   readonly writeBack: boolean
   readonly reintegrating: boolean
 }
@@ -102,22 +104,47 @@ export class Volume implements VolumeCalls {
   }
 
   async call<O extends Op> (op: O, args: Args<O>, timeoutMs?: number): Promise<Reply<O>> {
+    return await this.followingMoves(async () => await this.callHere(op, args, timeoutMs))
+  }
+
+  async download<O extends Op> (op: O, args: Args<O>): Promise<{ result: Reply<O>, body: InboundStream }> {
+    return await this.followingMoves(async () => await this.downloadHere(op, args))
+  }
+
+  async upload<O extends Op> (op: O, args: Args<O>, body: Body): Promise<Reply<O>> {
+    return await this.followingMoves(async () => await this.uploadHere(op, args, body))
+  }
+
+  /** A request, sent again after the volume is looked up again when its server says it moved. */
+  private async followingMoves<T> (send: () => Promise<T>): Promise<T> {
+    for (let moves = 0; ; moves++) {
+      try {
+        return await send()
+      } catch (err) {
+        if (!(err instanceof AfsError) || err.code !== 'MOVED' || moves >= MOVES_FOLLOWED) throw err
+        log.info(`volume ${this.name}: ${err.message}; looking it up again`)
+        await this.host.relocate(this.id)
+      }
+    }
+  }
+
+  private async callHere<O extends Op> (op: O, args: Args<O>, timeoutMs?: number): Promise<Reply<O>> {
     if (this.provisional) return await (await this.host.locate(this.id)).call(op, args, timeoutMs)
     this.needQuorum()
     const send: Send<Reply<O>> = async (l, a) => await l.call(op, a as Args<O>, timeoutMs)
     if (!this.replicated) return await send(await this.member(), args)
-    if (UPDATES.has(op)) return await this.update(op, args, send)
+    if (UPDATE_OPS.has(op)) return await this.update(op, args, send)
     if (op === 'fetchStatus') return await this.compared(args, send)
     return await this.read(l => send(l, args))
   }
 
-  async download<O extends Op> (op: O, args: Args<O>): Promise<{ result: Reply<O>, body: InboundStream }> {
+  private async downloadHere<O extends Op> (op: O, args: Args<O>): Promise<{ result: Reply<O>, body: InboundStream }> {
     if (this.provisional) return await (await this.host.locate(this.id)).download(op, args)
     this.needQuorum()
     return await this.read(l => l.download(op, args))
   }
 
-  async upload<O extends Op> (op: O, args: Args<O>, body: Body): Promise<Reply<O>> {
+  private async uploadHere<O extends Op> (op: O, args: Args<O>, body: Body): Promise<Reply<O>> {
     if (this.provisional) return await (await this.host.locate(this.id)).upload(op, args, body)
     this.needQuorum()
     const send: Send<Reply<O>> = async (l, a) => await l.upload(op, a as Args<O>, body)

@@ -62,6 +62,11 @@ export class BlobStore {
     if (name) await unlink(this.path(volume, name)).catch(() => {})
   }
 
+  /** Deletes every blob of `volume`. */
+  async removeVolume (volume: number): Promise<void> {
+    await rm(join(this.dir, 'vols', String(volume)), { recursive: true, force: true })
+  }
+
   /** Deletes blobs of `volume` that `isReferenced` does not claim. Returns how many. */
   async collect (volume: number, isReferenced: (name: string) => boolean): Promise<number> {
     let names: string[]

@@ -75,6 +75,12 @@ export class CallbackTable {
     return out
   }
 
+  /** Removes and returns every live promise on objects of `volume` (it moved away). */
+  breakVolume (volume: number, now = Date.now()): Breaks {
+    const prefix = `${volume}.`
+    return this.breakFor([...this.byFid.keys()].filter(k => k.startsWith(prefix)), null, now)
+  }
+
   dropClient (client: string): void {
     const fids = this.byClient.get(client)
     if (!fids) return

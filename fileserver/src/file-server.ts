@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
 import {
   AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
-  noLock, wouldBlock, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
+  noLock, wouldBlock, UPDATE_OPS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
   type Args, type Quorum, type Reply, type StatusReply, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { EtcdLocationDb, ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, parseEtcdUrl, type LocationDb } from '@afs-ts/volumes'
@@ -16,6 +16,7 @@ import { CallbackTable, type Breaks } from './callback-table.ts'
 import { VolumeStore, type Update } from './volume-store.ts'
 import { Replayer } from './replay.ts'
 import { Resolver } from './resolve.ts'
+import { VolumeMover } from './volume-move.ts'
 import { newObject, toStatus, type Making } from './vnode.ts'
 import type { Database } from 'lmdb'
 
@@ -57,6 +58,7 @@ interface ClientRecord { id: string, hostname: string }
 export class FileServer {
   readonly store: VolumeStore
   readonly vldb: LocationDb
+  private readonly mover: VolumeMover
   readonly callbacks: CallbackTable
   readonly replayer: Replayer
   readonly locks: LockTable
@@ -86,6 +88,10 @@ export class FileServer {
       for (const c of this.locks.expire()) log.warn(`client ${c} stopped renewing its lease: its locks are free`)
     }, Math.min(1000, this.locks.leaseMs / 4))
     this.lockExpiry.unref()
+    this.mover = new VolumeMover({
+      store, vldb: this.vldb, self: () => this.address, peer: a => this.peer(a),
+      breakAll: async volume => { await this.sendBreaks(this.callbacks.breakVolume(volume)) },
+    })
     this.resolver = new Resolver({
       store, self: () => this.address, peer: a => this.peer(a), changed: async fid => { await this.mutated(null, [fid], null) },
       sites: async volume => await this.sites(volume),
@@ -180,17 +186,16 @@ export class FileServer {
     await this.vldb.start?.()
     const before = await this.vldb.registerServer(this.serverId, this.address)
     for (const v of await this.vldb.list()) {
-      if (!this.store.hasVolume(v.id)) continue
-      const servers = this.sitesHere(v.servers, before?.address)
-      if (servers.join() !== v.servers.join()) await this.vldb.update(v.id, { servers })
+      if (!this.store.hasVolume(v.id) || v.servers.includes(this.address)) continue
+      if (before !== undefined && v.servers.includes(before.address)) {
+        // Back at another address: the volumes kept here follow it.
+        await this.vldb.update(v.id, { servers: v.servers.map(s => s === before.address ? this.address : s) })
+      } else if (!this.store.replicaOf(v.id)) {
+        // Kept here, but the location database names another server: it moved while this one was away (its move's switch done, not its end here).
+        log.warn(`volume ${v.name} (${v.id}) is on ${v.servers.join(', ')} now: the copy here is refused from now on`)
+        await this.store.markMoved(v.id, v.servers[0])
+      }
     }
-  }
-
-  /** A volume kept here lists this server at its address now: in place of the one it had, or as its only site. */
-  private sitesHere (servers: string[], was: string | undefined): string[] {
-    if (servers.includes(this.address)) return servers
-    if (was !== undefined && servers.includes(was)) return servers.map(s => s === was ? this.address : s)
-    return servers.length === 1 ? [this.address] : servers
   }
 
   /**
@@ -295,6 +300,12 @@ export class FileServer {
 
   /** Makes a volume here: alone, or as replica `slot` of a replicated one. */
   private async attach (id: number, name: string, quota: number, slot: number | null, createdMs: number): Promise<void> {
+    // A volume moving here that an earlier move left half copied, or that moved away from here before: it starts again from nothing.
+    const stale = this.store.movedTo(id) !== undefined || (this.store.hasVolume(id) && !(await this.vldb.get(id)).servers.includes(this.address))
+    if (slot === null && stale) {
+      log.warn(`volume ${name} (${id}): dropping the old copy kept here before it moves here`)
+      await this.store.dropVolume(id)
+    }
     await this.store.createVolume(id, name, quota, slot === null ? undefined : { self: this.serverId, slot }, createdMs)
     await this.store.root.flushed
   }
@@ -353,7 +364,7 @@ export class FileServer {
     vlGet: async a => await this.vldb.get(a.name ?? a.id ?? -1),
     vlList: async () => await this.vldb.list(),
     vlCreate: async a => await this.vldb.create(a.name, a.servers, a.quota, a.quorum),
-    vlUpdate: async ({ id, servers, quota }) => await this.vldb.update(id, { ...(servers ? { servers } : {}), ...(quota !== undefined ? { quota } : {}) }),
+    vlUpdate: async ({ id, servers, quota, epoch }) => await this.vldb.update(id, { ...(servers ? { servers } : {}), ...(quota !== undefined ? { quota } : {}), ...(epoch !== undefined ? { epoch } : {}) }),
     vlRegister: async a => ({ before: (await this.vldb.registerServer(a.serverId, a.address)) ?? null }),
     vlServers: async () => await this.vldb.servers(),
     volCreate: async a => await this.createVolume(a.name, a.quota ?? 0, a.servers, a.quorum),
@@ -391,6 +402,8 @@ export class FileServer {
     resolve: async a => ({ outcome: await this.resolver.resolve(a.fid) }),
     volExamine: async a => await this.resolver.examine(await this.vldb.get(a.name)),
     volPending: async a => await this.resolver.pending(await this.vldb.get(a.name)),
+    volMove: async a => await this.mover.move(a.name, a.to),
+    moveTake: async a => { await this.mover.take(a.fid, a.from); return {} },
     resolvePull: async a => { await this.resolver.step({ op: 'resolvePull', ...a }); return {} },
     vvSet: async a => { await this.resolver.step({ op: 'vvSet', ...a }); return {} },
     resolveMerge: async a => { await this.resolver.installMerged(a.status, a.entries, a.expect); return {} },
@@ -415,8 +428,17 @@ export class FileServer {
     },
   }
 
+  /**
+   * Requests for a volume moved away are refused (the client looks it up again); updates
+   * of a volume in its move's final switch wait for it.
+   */
   private async handle<O extends Op> (op: O, a: Args<O>, ctx: RequestContext, client: ClientRecord | null): Promise<unknown> {
-    return await this.handlers[op](a, ctx, client?.id ?? null)
+    const volume = volumeOf(op, a)
+    if (!UPDATE_OPS.has(op)) {
+      this.mover.check(volume)
+      return await this.handlers[op](a, ctx, client?.id ?? null)
+    }
+    return await this.mover.update(volume, async () => await this.handlers[op](a, ctx, client?.id ?? null))
   }
 
   private onHello (a: Args<'hello'>, conn: RpcConnection) {
@@ -583,4 +605,14 @@ async function * emptyBody (): AsyncIterable<Buffer> { /* no bytes */ }
 
 function lockRequest (a: { fid: Fid, owner: string, family: 'posix' | 'flock', start: number, end: number | null }, client: string, kind: LockKind): LockRequest {
   return { fid: fidKey(a.fid), client, owner: a.owner, family: a.family, kind, start: a.start, end: a.end ?? Infinity }
+}
+
+/** The volume a request is about, if it is about one of the volumes kept here (not the location database's, not a server's own). */
+function volumeOf (op: Op, a: unknown): number | undefined {
+  if (op.startsWith('vl') || op === 'volAttach' || op === 'volCreate' || op === 'volMove' || op === 'moveTake' || op === 'hello') return undefined
+  type Some = { fid?: Fid, dir?: Fid, fromDir?: Fid, volume?: unknown, record?: Some }
+  const x = a as Some
+  const r = x.record
+  const v = x.fid?.volume ?? x.dir?.volume ?? x.fromDir?.volume ?? r?.fid?.volume ?? r?.dir?.volume ?? r?.fromDir?.volume ?? x.volume
+  return typeof v === 'number' ? v : undefined
 }

@@ -483,7 +483,7 @@ export class Resolver {
 }
 
 /** An object a directory gained that this member lacks: an empty version with an empty vector, which any real one dominates. */
-function stub (fid: Fid, type: ObjectType, parent: number): VnodeRecord {
+export function stub (fid: Fid, type: ObjectType, parent: number): VnodeRecord {
   const now = Date.now()
   const dir = type === 'dir' || type === 'mount'
   const rec: VnodeRecord = {

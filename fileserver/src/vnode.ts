@@ -27,6 +27,8 @@ export interface VolumeRecord {
   nextVnode: number
   /** A replicated volume's member: this server's id, its slot among the sites (its stripe of vnode numbers), and how many updates it applied. */
   replica?: { self: string, slot: number, vv: Record<string, number> }
+  /** Moved to this server (`afs vos move`): the copy stays on disk, every request for it is refused. */
+  movedTo?: string
 }
 
 /** What a create makes. */

@@ -124,6 +124,7 @@ export class VolumeStore {
     }
     let vnode = vol.nextVnode
     if (vol.replica) while (vnode % MAX_VOLUME_SITES !== vol.replica.slot || this.vnodes.get([vol.id, vnode])) vnode++
+    else while (this.vnodes.get([vol.id, vnode])) vnode++
     return { vnode, unique: 1, next: vnode + 1 }
   }
 
@@ -152,8 +153,36 @@ export class VolumeStore {
     })
   }
 
+  /** Whether object `fid` is here. */
+  hasObject (fid: Fid): boolean {
+    return this.vnodes.get([fid.volume, fid.vnode])?.unique === fid.unique
+  }
+
+  /** Whether the volume is kept here (a volume moved away is not). */
   hasVolume (id: number): boolean {
-    return this.volumes.get(id) !== undefined
+    const v = this.volumes.get(id)
+    return v !== undefined && v.movedTo === undefined
+  }
+
+  /** Where the volume went, if it was moved away from here. */
+  movedTo (id: number): string | undefined {
+    return this.volumes.get(id)?.movedTo
+  }
+
+  /** The volume moved to `to`: from now on every request for it is refused here. */
+  async markMoved (id: number, to: string): Promise<void> {
+    await this.root.transaction(() => { this.volumes.put(id, { ...this.volume(id), movedTo: to }) })
+  }
+
+  /** A volume moving here that could not be finished is dropped (its objects too), so that a later move starts clean. */
+  async dropVolume (id: number): Promise<void> {
+    await this.root.transaction(() => {
+      for (const { key } of this.vnodes.getRange({ start: [id, 0], end: [id + 1, 0] })) this.vnodes.remove(key)
+      for (const { key } of this.dirents.getRange({ start: [id, 0, ''], end: [id + 1, 0, ''] })) this.dirents.remove(key)
+      for (const { key } of this.tombstones.getRange({ start: [id, 0], end: [id + 1, 0] })) this.tombstones.remove(key)
+      this.volumes.remove(id)
+    })
+    await this.blobs.removeVolume(id)
   }
 
   async setQuota (id: number, quota: number): Promise<void> {
@@ -287,6 +316,12 @@ export class VolumeStore {
   }
 
   /** Runs inside a write transaction. */
+  /** An object taken whole from another server (a move) keeps its vnode: new objects here are numbered past it. */
+  private numberedPast (volume: number, vnode: number): void {
+    const vol = this.volume(volume)
+    if (!vol.replica && vnode >= vol.nextVnode) this.volumes.put(volume, { ...vol, nextVnode: vnode + 1 })
+  }
+
   private addUsage (volume: number, bytes: number, files: number): void {
     const vol = this.volume(volume)
     this.volumes.put(volume, { ...vol, usage: Math.max(0, vol.usage + bytes), files: vol.files + files })
@@ -595,6 +630,7 @@ export class VolumeStore {
         if (blob) rec.blob = blob.name
         else if (status.type === 'file' && cur?.blob) { rec.blob = cur.blob; old = undefined }
         this.vnodes.put([fid.volume, fid.vnode], rec)
+        this.numberedPast(fid.volume, fid.vnode)
         if (!cur) this.addUsage(fid.volume, status.type === 'file' ? status.size : 0, 1)
         else this.addUsage(fid.volume, (status.type === 'file' ? status.size : 0) - (cur.type === 'file' ? cur.size : 0), 0)
         this.tombstones.remove([fid.volume, fid.vnode])
@@ -643,6 +679,7 @@ export class VolumeStore {
         this.dirents.put([fid.volume, fid.vnode, name], [f.vnode, f.unique, t])
         if (this.vnodes.get([fid.volume, f.vnode])) continue
         this.vnodes.put([fid.volume, f.vnode], stub(f, t))
+        this.numberedPast(fid.volume, f.vnode)
         this.addUsage(fid.volume, 0, 1)
         this.tombstones.remove([fid.volume, f.vnode])
       }

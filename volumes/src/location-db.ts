@@ -6,7 +6,7 @@ import type { Quorum, ServerRecord, VolumeEntry } from '@afs-ts/common'
 /** A server of the cell: its stable id (kept in its data directory), where it is, since when. */
 export type ServerEntry = ServerRecord
 
-export type VolumeChange = Partial<Pick<VolumeEntry, 'servers' | 'quota'>>
+export type VolumeChange = Partial<Pick<VolumeEntry, 'servers' | 'quota' | 'epoch'>>
 
 export interface LocationDb {
   /** Connects and fills whatever cache it keeps (before the server registers). */

@@ -24,6 +24,7 @@ const ERRNO: Record<ErrorCode, number> = {
   STALE: 116, // ESTALE
   BUSY: 16, // EBUSY
   UNAVAILABLE: 112, // EHOSTDOWN: a server behind the one asked is down
+  MOVED: 116, // ESTALE: the volume moved and could not be found again
   VOLUME_OFFLINE: 110, // ETIMEDOUT, as Coda answers a miss while disconnected
   TIMEOUT: 110, // ETIMEDOUT
   CONNECTION: 110, // ETIMEDOUT

@@ -8,6 +8,8 @@ export const ERROR_CODES = [
   'NOT_SUPPORTED', 'CONFLICT', 'IO', 'NOT_PERMITTED', 'NO_DATA', 'TOO_MANY_LINKS', 'WOULD_BLOCK', 'NO_LOCK',
   // A server could not reach another it needed (the location database, another member): it itself answered.
   'UNAVAILABLE',
+  // The volume is not (or no longer) on the server asked: look it up again.
+  'MOVED',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
@@ -71,6 +73,7 @@ export const noSpace = make('NO_SPACE')
 export const tooLarge = make('TOO_LARGE')
 export const nameTooLong = make('NAME_TOO_LONG')
 export const stale = make('STALE')
+export const moved = make('MOVED')
 export const busy = make('BUSY')
 export const volumeOffline = make('VOLUME_OFFLINE')
 export const timeout = make('TIMEOUT')

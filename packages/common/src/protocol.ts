@@ -119,7 +119,8 @@ export interface DirReply extends StatusReply { entries: Array<[string, Fid, Obj
  * no server/server conflicts, but no update reaches the servers during such a split).
  */
 export type Quorum = 'any' | 'majority'
-export interface VolumeEntry { id: number, name: string, servers: string[], quota: number, root: Fid, quorum?: Quorum }
+/** `epoch`: grows with each move of the volume; a server that does not hold it refuses requests for the volume (MOVED). */
+export interface VolumeEntry { id: number, name: string, servers: string[], quota: number, root: Fid, quorum?: Quorum, epoch?: number }
 export interface StatfsReply { volume: number, usage: number, quota: number, files: number, diskTotal: number, diskFree: number }
 export interface RenameReply {
   fromDir: VnodeStatus
@@ -219,14 +220,18 @@ export const requests = {
   vlList: z.object({}).optional(),
   /** The location database's own requests (a server of the cell asks the one that keeps it). */
   vlCreate: z.object({ name: volumeName, servers: sites, quota: u53, quorum: z.enum(['any', 'majority']).optional() }),
-  vlUpdate: z.object({ id: u32, servers: sites.optional(), quota: u53.optional() }),
+  vlUpdate: z.object({ id: u32, servers: sites.optional(), quota: u53.optional(), epoch: u53.optional() }),
   /** A server (by the id it keeps in its data directory) says where it is now. */
   vlRegister: z.object({ serverId: z.string().min(1).max(128), address: hostPortSchema }),
   vlServers: z.object({}).optional(),
   /** `servers`: the sites (the server asked among them); two or more make a replicated volume. */
   volCreate: z.object({ name: volumeName, quota: u53.optional(), servers: sites.optional(), quorum: z.enum(['any', 'majority']).optional() }),
-  /** Server to server: keep replica `slot` of a replicated volume just registered (its root made at `createdMs`). */
-  volAttach: z.object({ id: u32, name: volumeName, quota: u53, slot: z.number().int().min(0).max(MAX_VOLUME_SITES - 1), createdMs: timeMs }),
+  /** Server to server: keep replica `slot` of a replicated volume just registered, or (slot null) a volume moving here (its root made at `createdMs`). */
+  volAttach: z.object({ id: u32, name: volumeName, quota: u53, slot: z.number().int().min(0).max(MAX_VOLUME_SITES - 1).nullable(), createdMs: timeMs }),
+  /** `afs vos move`: the volume's server copies it to `to` while it stays in use, then switches its location there. */
+  volMove: z.object({ name: volumeName, to: hostPortSchema }),
+  /** Server to server, during a move: take object `fid` as server `from` has it now. */
+  moveTake: z.object({ fid: fidSchema, from: hostPortSchema }),
   volSetQuota: z.object({ name: volumeName, quota: u53 }),
   fetchStatus: z.object({ fid: fidSchema }),
   fetchDir: z.object({ fid: fidSchema, after: z.string().max(1024).optional() }),
@@ -308,6 +313,9 @@ export const requests = {
 } as const
 
 export type Op = keyof typeof requests
+
+/** Requests that change a volume (a replicated volume's go to every member that answers; a moving volume's wait for its switch). */
+export const UPDATE_OPS: ReadonlySet<Op> = new Set<Op>(['store', 'create', 'mkdir', 'symlink', 'mknod', 'mkmount', 'link', 'remove', 'rmdir', 'rename', 'setattr', 'setxattr', 'removexattr', 'replay'])
 export type Args<O extends Op> = z.infer<(typeof requests)[O]>
 
 /** What each request answers: callers get it typed, the server's handlers are checked against it. */
@@ -362,6 +370,8 @@ export interface Replies {
   volRemoveSite: VolumeEntry
   vectors: { volumeVv: Record<string, number>, slot: number | null, vectors: Array<{ vnode: number, unique: number, type: ObjectType, vv: Record<string, number>, conflict?: boolean }> }
   volExamine: ExamineReply
+  volMove: VolumeEntry
+  moveTake: Record<string, never>
   volPending: PendingReply
 }
 export type Reply<O extends Op> = Replies[O]

@@ -5,15 +5,18 @@ import { serverAddress, serverCall } from '../server-client.ts'
 import { table } from '../table.ts'
 import { resolveVolume } from './vos-resolve.ts'
 
+/** How long a move may take (it copies the whole volume). */
+const MOVE_TIMEOUT_MS = 24 * 3600_000
+
 function size (text: string): number {
   try { return parseSize(text) } catch (err) { throw new UsageError((err as Error).message) }
 }
 
 export const vosCommand: Command = {
   name: 'vos',
-  summary: 'volume administration: create, list, examine, resolve, addsite, remsite, setquota, listaddrs',
-  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos resolve NAME [--server HOST:PORT] [--json] | afs vos addsite|remsite NAME HOST:PORT [--server HOST:PORT] | afs vos setquota NAME SIZE [--server HOST:PORT] | afs vos listaddrs [--server HOST:PORT] [--json]',
-  options: { server: { type: 'string', multiple: true }, quota: { type: 'string' }, quorum: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption() },
+  summary: 'volume administration: create, list, examine, resolve, move, addsite, remsite, setquota, listaddrs',
+  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos resolve NAME [--server HOST:PORT] [--json] | afs vos addsite|remsite NAME HOST:PORT [--server HOST:PORT] | afs vos setquota NAME SIZE [--server HOST:PORT] | afs vos listaddrs [--server HOST:PORT] [--json] | afs vos move NAME --to HOST:PORT [--server HOST:PORT]',
+  options: { server: { type: 'string', multiple: true }, to: { type: 'string' }, quota: { type: 'string' }, quorum: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption() },
   async run (v, pos) {
     const [sub, ...rest] = pos
     // On create, each --server is a site (two or more: a replicated volume); elsewhere, the one server to ask.
@@ -65,6 +68,17 @@ export const vosCommand: Command = {
           : `${site} is no member of ${e.name} any more (${e.servers.join(', ')}); its copy stays on its disk\n`)
         return EXIT_OK
       }
+      case 'move': {
+        const [name] = need(rest, 1, 'vos move NAME --to HOST:PORT')
+        if (typeof v.to !== 'string') throw new UsageError('vos move needs --to HOST:PORT (the server it moves to)')
+        try { parseHostPort(v.to) } catch (err) { throw new UsageError(`--to: ${(err as Error).message}`) }
+        const where = await serverCall(await serverAddress(v, cacheDirOf(v)), 'vlGet', { name })
+        const started = Date.now()
+        process.stderr.write(`moving ${name} from ${where.servers.join(', ')} to ${v.to}: copying while it stays in use…\n`)
+        const e = await serverCall(where.servers[0], 'volMove', { name, to: v.to }, MOVE_TIMEOUT_MS)
+        process.stdout.write(`${e.name} is on ${e.servers.join(', ')} now (epoch ${e.epoch ?? 0}), moved in ${((Date.now() - started) / 1000).toFixed(1)} s; its old copy stays on ${where.servers[0]}'s disk\n`)
+        return EXIT_OK
+      }
       case 'listaddrs': {
         need(rest, 0, 'vos listaddrs')
         const list = await serverCall(await serverAddress(v, cacheDirOf(v)), 'vlServers', {})
@@ -79,7 +93,7 @@ export const vosCommand: Command = {
         process.stdout.write(`quota of ${e.name} is ${e.quota ? formatSize(e.quota) : 'none'}\n`)
         return EXIT_OK
       }
-      default: throw new UsageError(sub ? `unknown vos command '${sub}'` : 'vos needs a command: create, list, examine, resolve, addsite, remsite, setquota, listaddrs')
+      default: throw new UsageError(sub ? `unknown vos command '${sub}'` : 'vos needs a command: create, list, examine, resolve, move, addsite, remsite, setquota, listaddrs')
     }
   },
 }
