@@ -106,3 +106,27 @@ test.serial('a three-member etcd cluster that loses one member goes on', async t
     t.deepEqual(await listaddrs(s2), [s1.address, s2.address].sort())
   } finally { await stack.unwind() }
 })
+
+test.serial('vos move in an etcd cell: clients that located the volume are told of the move by their server, without asking, and go on at the new server', async t => {
+  const stack = new Stack()
+  try {
+    const etcd = await startEtcd(stack)
+    const [s1, s2, s3] = await etcdServers(stack, etcd.url, 3)
+    await afsOk(['vos', 'create', 'roam', '--server', s2.address])
+    const a = await addClient(stack, [s1.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'roam'), 'roam', '--cache', a.cache])
+    for (let i = 0; i < 20; i++) writeFileSync(join(a.cellPath, 'roam', `f${i}`), `file ${i}\n`)
+    const sites = async () => ((JSON.parse(await afsOk(['status', '--cache', a.cache, '--json'])) as { volumes: Array<{ name: string, sites: string[] }> }).volumes.find(v => v.name === 'roam')?.sites ?? [])
+    t.deepEqual(await sites(), [s2.address])
+    const r = await afs(['vos', 'move', 'roam', '--to', s3.address, '--server', s1.address])
+    t.is(r.code, 0, r.stderr)
+    t.true(await eventually(async () => (await sites()).join() === s3.address, 10_000), 'the client learned of the move without a request for the volume')
+    t.false(/looking it up again/.test(a.stderr()), 'no request had to be refused first')
+    for (let i = 0; i < 20; i++) t.is(readFileSync(join(a.cellPath, 'roam', `f${i}`), 'utf8'), `file ${i}\n`)
+    writeFileSync(join(a.cellPath, 'roam', 'after'), 'at the new server\n')
+    const where = JSON.parse(await afsOk(['fs', 'whereis', join(a.cellPath, 'roam', 'after'), '--json', '--cache', a.cache])) as { servers: string[] }
+    t.deepEqual(where.servers, [s3.address])
+    const e = JSON.parse(await afsOk(['vos', 'examine', 'roam', '--server', s2.address, '--json'])) as { replicas: Array<{ server: string }> }
+    t.deepEqual(e.replicas.map(x => x.server), [s3.address])
+  } finally { await stack.unwind() }
+})

@@ -70,6 +70,7 @@ export class Cell implements VolumeHost {
       l = new ServerLink(address, this.clientId, this.counters, this.probeIntervalMs)
       this.links.set(address, l)
       l.on('down', () => this.watchLocations())
+      l.on('locations', (entries: VolumeEntry[]) => { for (const e of entries) this.learnLocation(e) })
       this.onLink(this, l)
       this.started.set(address, l.start())
     }
@@ -86,10 +87,16 @@ export class Cell implements VolumeHost {
 
   /** Looks volume `id` up again (its server said it moved): requests for it go to where it is now. */
   async relocate (id: number): Promise<void> {
-    const entry = await this.anyLink().call('vlGet', { id })
-    const before = this.volumes.get(id)?.entry.servers.join(', ')
+    this.learnLocation(await this.anyLink().call('vlGet', { id }))
+  }
+
+  /** A volume's location entry, new to this cell's table (looked up again, or pushed by a server). */
+  private learnLocation (entry: VolumeEntry): void {
+    const known = this.volumes.get(entry.id)
+    if (known && known.entry.servers.join() === entry.servers.join() && (known.entry.epoch ?? 0) === (entry.epoch ?? 0)) return
+    if (!known && !this.volumes.named(entry.name)) return // never asked for here: nothing to correct
     this.volumes.remember(entry)
-    log.info(`volume ${entry.name} is on ${entry.servers.join(', ')} now${before ? ` (was ${before})` : ''}`)
+    log.info(`volume ${entry.name} is on ${entry.servers.join(', ')} now${known ? ` (was ${known.entry.servers.join(', ')})` : ''}`)
     this.onMoved(this)
   }
 

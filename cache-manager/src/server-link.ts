@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events'
 import { hostname } from 'node:os'
 import {
-  AfsError, RpcConnection, callbackBreakSchema, checkHello, connectTo, badRequest, makeLog, volumeOffline,
+  AfsError, RpcConnection, callbackBreakSchema, checkHello, locationChangeSchema, type VolumeEntry, connectTo, badRequest, makeLog, volumeOffline,
   PROTOCOL_VERSION, fidKey, type Fid, type HelloReply, type InboundStream, type Op, type Args, type Reply, type StatusReply,
 } from '@afs-ts/common'
 import { RPC_TIMEOUT_MS, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, PROBES_TO_RECONNECT } from './constants.ts'
@@ -205,6 +205,12 @@ export class ServerLink extends EventEmitter {
   }
 
   private async onServerRequest (op: string, args: unknown): Promise<unknown> {
+    if (op === 'locationChange') {
+      const parsed = locationChangeSchema.safeParse(args)
+      if (!parsed.success) throw badRequest('bad locationChange')
+      this.emit('locations', parsed.data.volumes as VolumeEntry[])
+      return {}
+    }
     if (op !== 'callbackBreak') throw badRequest(`a server may not ask ${op}`)
     const parsed = callbackBreakSchema.safeParse(args)
     if (!parsed.success) throw badRequest('bad callbackBreak')

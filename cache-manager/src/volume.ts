@@ -21,7 +21,7 @@ export interface VolumeCalls {
 }
 
 /** Moves a request follows before it gives up (a volume moved again and again meanwhile). */
-const MOVES_FOLLOWED = 3
+const MOVES_FOLLOWED = 6
 /** Errors of one member's own (its disk), not answers about the volume: another member may well apply the update. */
 const MEMBER_FAULTS = new Set<string>(['NO_SPACE', 'IO'])
 /** Updates that may make an object: the first member gives it its fid, the others make it under the same. */
@@ -123,6 +123,8 @@ export class Volume implements VolumeCalls {
       } catch (err) {
         if (!(err instanceof AfsError) || err.code !== 'MOVED' || moves >= MOVES_FOLLOWED) throw err
         log.info(`volume ${this.name}: ${err.message}; looking it up again`)
+        // The location database some servers answer from may be a moment behind the move's switch.
+        if (moves > 0) await new Promise(resolve => setTimeout(resolve, 100 * moves))
         await this.host.relocate(this.id)
       }
     }

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto'
 import {
   AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
   noLock, wouldBlock, UPDATE_OPS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
-  type Args, type Quorum, type Reply, type StatusReply, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
+  type Args, type Quorum, type Reply, type StatusReply, type VolumeEntry, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { EtcdLocationDb, ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, parseEtcdUrl, type LocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
@@ -59,6 +59,8 @@ export class FileServer {
   readonly store: VolumeStore
   readonly vldb: LocationDb
   private readonly mover: VolumeMover
+  /** Per volume: the clients that asked for its location entry (told when it changes). */
+  private readonly locationAskers = new Map<number, Set<string>>()
   readonly callbacks: CallbackTable
   readonly replayer: Replayer
   readonly locks: LockTable
@@ -88,6 +90,7 @@ export class FileServer {
       for (const c of this.locks.expire()) log.warn(`client ${c} stopped renewing its lease: its locks are free`)
     }, Math.min(1000, this.locks.leaseMs / 4))
     this.lockExpiry.unref()
+    this.vldb.onChange?.(entry => { this.locationChanged(entry) })
     this.mover = new VolumeMover({
       store, vldb: this.vldb, self: () => this.address, peer: a => this.peer(a),
       breakAll: async volume => { await this.sendBreaks(this.callbacks.breakVolume(volume)) },
@@ -361,7 +364,7 @@ export class FileServer {
   private readonly handlers: { [O in Op]: (a: Args<O>, ctx: RequestContext, me: string | null) => Answer<O> | Promise<Answer<O>> } = {
     hello: (a, ctx) => this.onHello(a, ctx.connection),
     ping: () => ({}),
-    vlGet: async a => await this.vldb.get(a.name ?? a.id ?? -1),
+    vlGet: async (a, _, me) => this.locationAsked(me, await this.vldb.get(a.name ?? a.id ?? -1)),
     vlList: async () => await this.vldb.list(),
     vlCreate: async a => await this.vldb.create(a.name, a.servers, a.quota, a.quorum),
     vlUpdate: async ({ id, servers, quota, epoch }) => await this.vldb.update(id, { ...(servers ? { servers } : {}), ...(quota !== undefined ? { quota } : {}), ...(epoch !== undefined ? { epoch } : {}) }),
@@ -457,6 +460,25 @@ export class FileServer {
     const out = await this.vldb.update(entry.id, { quota })
     await this.store.root.flushed
     return out
+  }
+
+  /** A location entry a client asked for: it is told when the entry changes (while it stays connected). */
+  private locationAsked (client: string | null, entry: VolumeEntry): VolumeEntry {
+    if (client) {
+      let askers = this.locationAskers.get(entry.id)
+      if (!askers) this.locationAskers.set(entry.id, askers = new Set())
+      askers.add(client)
+    }
+    return entry
+  }
+
+  /** A location entry changed: the clients that asked for it are told, like a callback break on it. */
+  private locationChanged (entry: VolumeEntry): void {
+    for (const client of this.locationAskers.get(entry.id) ?? []) {
+      const conn = this.clients.get(client)
+      if (!conn) { this.locationAskers.get(entry.id)!.delete(client); continue }
+      void conn.request('locationChange', { volumes: [entry] }, { timeoutMs: CALLBACK_BREAK_TIMEOUT_MS }).catch(() => {})
+    }
   }
 
   /** A status reply with a fresh callback promise for `client`. */

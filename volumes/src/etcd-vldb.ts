@@ -51,6 +51,7 @@ export class EtcdLocationDb implements LocationDb {
   private lease: Lease | null = null
   private registered: { id: string, address: string, since: number } | null = null
   private closed = false
+  private readonly listeners: Array<(entry: VolumeEntry) => void> = []
 
   constructor (private readonly opts: EtcdLocationDbOptions) {
     this.prefix = `/afs/${opts.cell}/`
@@ -59,6 +60,10 @@ export class EtcdLocationDb implements LocationDb {
       dialTimeout: CALL_DEADLINE_MS,
       defaultCallOptions: ctx => ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS },
     })
+  }
+
+  onChange (listener: (entry: VolumeEntry) => void): void {
+    this.listeners.push(listener)
   }
 
   /** Reads every entry and watches for changes from then on; resolves once the cache is filled. */
@@ -197,7 +202,10 @@ export class EtcdLocationDb implements LocationDb {
     await this.watcher?.cancel().catch(() => {})
     const w = await this.client.watch().prefix(this.prefix).startRevision(String(from)).create()
     this.watcher = w
-    w.on('put', kv => { if (this.entries) this.apply(kv, this.entries, this.names) })
+    w.on('put', kv => {
+      if (this.entries) this.apply(kv, this.entries, this.names)
+      if (kv.key.toString().startsWith(this.key('volumes', ''))) for (const l of this.listeners) l(JSON.parse(kv.value.toString()) as VolumeEntry)
+    })
     w.on('delete', kv => { if (this.entries) this.forget(kv) })
     // Cut off from etcd: the cache may miss changes; answers come from etcd until it is read again.
     w.on('disconnected', () => { if (this.watcher === w) this.entries = null })

@@ -9,6 +9,8 @@ export type ServerEntry = ServerRecord
 export type VolumeChange = Partial<Pick<VolumeEntry, 'servers' | 'quota' | 'epoch'>>
 
 export interface LocationDb {
+  /** Calls `listener` with every entry that changes, as far as this database learns of it (it keeps it, or watches it). */
+  onChange? (listener: (entry: VolumeEntry) => void): void
   /** Connects and fills whatever cache it keeps (before the server registers). */
   start? (): Promise<void>
   get (nameOrId: string | number): Promise<VolumeEntry>

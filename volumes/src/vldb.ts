@@ -16,6 +16,12 @@ export class VolumeLocationDb implements LocationDb {
   private readonly meta: Database<number, string>
   private readonly serversById: Database<ServerEntry, string>
 
+  private readonly listeners: Array<(entry: VolumeEntry) => void> = []
+
+  onChange (listener: (entry: VolumeEntry) => void): void {
+    this.listeners.push(listener)
+  }
+
   constructor (root: RootDatabase) {
     this.byId = root.openDB({ name: 'vldb-entries', keyEncoding: 'uint32' })
     this.byName = root.openDB({ name: 'vldb-names' })
@@ -65,6 +71,7 @@ export class VolumeLocationDb implements LocationDb {
       out = { ...cur, ...change }
       this.byId.put(id, out)
     })
+    for (const l of this.listeners) l(out!)
     return out!
   }
 

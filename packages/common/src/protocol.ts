@@ -382,6 +382,13 @@ void repliesCoverRequests
 /** Server → client: the server breaks its callback promises on these objects. */
 export const callbackBreakSchema = z.object({ fids: z.array(fidSchema).max(100_000) })
 
+/** Server → client: the location entries of volumes the client looked up changed (a move, a new member): like callbacks on location entries. */
+export const locationChangeSchema = z.object({
+  volumes: z.array(z.object({
+    id: u32, name: volumeName, servers: sites, quota: u53, root: fidSchema, quorum: z.enum(['any', 'majority']).optional(), epoch: u53.optional(),
+  })).max(1_000),
+})
+
 export function isOp (op: string): op is Op {
   return Object.hasOwn(requests, op)
 }
