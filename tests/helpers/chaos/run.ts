@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process'
 import { controlCall, type ControlCallArgs } from '@afs-ts/tools'
 import type { ControlOp } from '@afs-ts/cache-manager'
 import type { Fid, PendingReply, RpcConnection, VnodeStatus } from '@afs-ts/common'
-import { Stack, afsOk, isMounted, rawConnection, startClient, startServer, tempDir, type Client, type Server } from '../cell.ts'
+import { Stack, afs, afsOk, isMounted, rawConnection, startClient, startServer, tempDir, type Client, type Server } from '../cell.ts'
 import { History, SERVERS, type Conflict, type FinalObject, type Verdict, type View } from './history.ts'
 import { Random, TOKEN, Workload, XATTR, bounded, kindOf } from './workload.ts'
 
@@ -30,7 +30,7 @@ export interface ChaosReport extends Verdict {
   clientLog: string[]
 }
 
-const FAULTS = { disconnect: 3, writeBack: 2, reconnect: 5, freeze: 1, killClient: 1, killClientReintegrating: 1, killServer: 1, killServerStoring: 1 } as const
+const FAULTS = { disconnect: 3, writeBack: 2, reconnect: 5, freeze: 1, killClient: 1, killClientReintegrating: 1, killServer: 1, killServerStoring: 1, moveTree: 1 } as const
 type Fault = keyof typeof FAULTS
 const TREE = 'chaos'
 
@@ -96,6 +96,8 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
     const restartServer = async (site: Site) => { if (!running(site)) await changing(site, 'restarted', () => startSite(site)) }
     const restartClient = async (m: Member) => { if (!m.client) { await up(m); history.note(m.name, 'restarted'); history.goOnline(m.name) } }
     const forced = new Set<string>()
+    /** A move of the tree to the other server (two servers), under way while the workload goes on; server faults wait for it. */
+    let moving: Promise<void> | null = null
 
     const fault = async (f: Fault): Promise<void> => {
       const alive = members.filter(m => m.client)
@@ -109,7 +111,21 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
           if (treeUp()) history.goOnline(m.name)
           return
         }
+        case 'moveTree': {
+          if (sites.length !== 2 || moving || sites.some(x => !running(x) || x.frozen)) return
+          const to = sites.find(x => x !== treeSites[0])!
+          history.note('server', `vos move of the tree to ${to.name} begins`)
+          moving = afs(['vos', 'move', TREE, '--to', to.address, '--server', first.address]).then(r => {
+            if (r.code !== 0) { say(`the move failed: ${r.stderr.trim()}`); return }
+            treeSites[0].tree = false
+            treeSites[0] = to
+            to.tree = true
+            history.note('server', `vos move of the tree to ${to.name} done`)
+          }).finally(() => { moving = null })
+          return
+        }
         case 'freeze': {
+          if (moving) return
           const site = rnd.pick(sites)
           if (site.frozen || !running(site)) return
           await changing(site, 'SIGSTOP', () => { site.s!.proc.kill('SIGSTOP'); site.frozen = true })
@@ -127,6 +143,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
           return
         }
         case 'killServer': case 'killServerStoring': {
+          if (moving) return
           const site = f === 'killServerStoring' ? rnd.pick(treeSites) : rnd.pick(sites)
           if (!running(site) || site.frozen) return
           let storing: Promise<unknown> | null = null
@@ -167,6 +184,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
     }
 
     // Heal: everything back, every log replayed.
+    await moving
     for (const site of sites) { await thaw(site); await restartServer(site) }
     for (const m of members) await restartClient(m)
     for (const m of members) { await call(m, 'reconnect'); history.goOnline(m.name) }
