@@ -121,6 +121,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
             treeSites[0] = to
             to.tree = true
             history.note('server', `vos move of the tree to ${to.name} done`)
+            say(`the tree moved to ${to.name}`)
           }).finally(() => { moving = null })
           return
         }
