@@ -10,7 +10,7 @@ export interface FsObject {
   status: VnodeStatus
   /** Callback promise expiry (ms epoch) and the server-link epoch it was granted in; 0 = none. */
   cbExpiresAt: number
-  cbEpoch: number
+  cbEpoch: string
   /** dataVersion of the container's contents; null when there is no container. */
   cachedVersion: number | null
   /** Bytes in the container (for cache accounting). */
@@ -57,7 +57,7 @@ export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cached
 
 export function newObject (key: string, cell: string, status: VnodeStatus): FsObject {
   return {
-    key, cell, status, cbExpiresAt: 0, cbEpoch: -1, cachedVersion: null, cachedBytes: 0, dirty: false, writeGen: 0, loggedGen: 0,
+    key, cell, status, cbExpiresAt: 0, cbEpoch: '', cachedVersion: null, cachedBytes: 0, dirty: false, writeGen: 0, loggedGen: 0,
     localMtimeMs: 0, localMtimeNs: 0, localCtimeMs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, unlinked: false, conflict: null, place: null,
   }
 }

@@ -82,13 +82,13 @@ export class Volume implements VolumeCalls {
   }
 
   /**
-   * Grows whenever a member's link goes down or up: callbacks from an older epoch are
-   * void (a member that was away may have missed breaks it would have sent).
+   * Changes whenever a member's link goes down or up, or the volume moves (another VSG, or
+   * a new epoch in its location entry): callbacks from another epoch are void (a member
+   * that was away may have missed breaks it would have sent; a server the volume left
+   * sends none at all).
    */
-  get epoch (): number {
-    let e = 0
-    for (const l of this.vsg) e += l.epoch
-    return e
+  get epoch (): string {
+    return `${this.located.epoch ?? 0}|${this.vsg.map(l => `${l.address}#${l.epoch}`).join(',')}`
   }
 
   get state (): VolumeState {
