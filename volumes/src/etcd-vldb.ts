@@ -11,7 +11,7 @@
 // and a server that dies or is cut off leaves the live list when its lease expires.
 import { Etcd3, isRecoverableError, type IKeyValue, type Lease, type Watcher } from 'etcd3'
 import { AfsError, connectionLost, exists, makeLog, notFound, rootFid, type Quorum, type VolumeEntry } from '@afs-ts/common'
-import type { LocationDb, ServerEntry, VolumeChange } from './location-db.ts'
+import { hasVolume, type LocationDb, type ServerEntry, type VolumeChange } from './location-db.ts'
 
 const log = makeLog('vldb')
 /** The first volume id a cell hands out (AFS volume ids start high). */
@@ -88,13 +88,7 @@ export class EtcdLocationDb implements LocationDb {
   }
 
   async has (name: string): Promise<boolean> {
-    try {
-      await this.get(name)
-      return true
-    } catch (err) {
-      if (err instanceof AfsError && err.code === 'NOT_FOUND') return false
-      throw err
-    }
+    return await hasVolume(this, name)
   }
 
   async list (): Promise<VolumeEntry[]> {

@@ -1,7 +1,7 @@
 // The volume location database as the servers of a cell use it: one interface, kept by
 // the cell's first server (embedded, `vldb.ts`) or reached over the network from any
 // other (`remote-vldb.ts`), or kept in etcd for cells beyond one machine (`etcd-vldb.ts`).
-import type { Quorum, ServerRecord, VolumeEntry } from '@afs-ts/common'
+import { AfsError, type Quorum, type ServerRecord, type VolumeEntry } from '@afs-ts/common'
 
 /** A server of the cell: its stable id (kept in its data directory), where it is, since when. */
 export type ServerEntry = ServerRecord
@@ -23,4 +23,15 @@ export interface LocationDb {
   registerServer (id: string, address: string): Promise<ServerEntry | undefined>
   servers (): Promise<ServerEntry[]>
   close (): Promise<void>
+}
+
+/** Whether a volume of that name is registered, asked of a database that answers `get`. */
+export async function hasVolume (db: Pick<LocationDb, 'get'>, name: string): Promise<boolean> {
+  try {
+    await db.get(name)
+    return true
+  } catch (err) {
+    if (err instanceof AfsError && err.code === 'NOT_FOUND') return false
+    throw err
+  }
 }

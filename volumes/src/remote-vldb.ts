@@ -2,7 +2,7 @@
 // goes to the server that does (named by `afs server --vldb HOST:PORT`). When that
 // server is unreachable, the call fails with a clear error naming it.
 import { AfsError, Peer, connectionLost, type Quorum, type VolumeEntry } from '@afs-ts/common'
-import type { LocationDb, ServerEntry, VolumeChange } from './location-db.ts'
+import { hasVolume, type LocationDb, type ServerEntry, type VolumeChange } from './location-db.ts'
 
 export class RemoteLocationDb implements LocationDb {
   private readonly peer: Peer
@@ -17,13 +17,7 @@ export class RemoteLocationDb implements LocationDb {
   }
 
   async has (name: string): Promise<boolean> {
-    try {
-      await this.get(name)
-      return true
-    } catch (err) {
-      if (err instanceof AfsError && err.code === 'NOT_FOUND') return false
-      throw err
-    }
+    return await hasVolume(this, name)
   }
 
   async list (): Promise<VolumeEntry[]> {
