@@ -35,3 +35,6 @@ if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || { [ -f package-lock.jso
 fi
 
 sh scripts/patch-fuse-native.sh
+
+# the afs command compiled to JavaScript (it starts without compiling TypeScript)
+node scripts/build.mjs

@@ -10,9 +10,9 @@ export const EXIT_USAGE = 2
 
 export class UsageError extends Error {}
 
+/** A command's code (its name and summary are in `catalog.ts`, so that listing them loads none of it). */
 export interface Command {
   name: string
-  summary: string
   usage: string
   options: NonNullable<ParseArgsConfig['options']>
   run (values: Record<string, unknown>, positionals: string[]): Promise<number>

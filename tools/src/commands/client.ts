@@ -8,7 +8,6 @@ import { untilSignal } from '../lifecycle.ts'
 
 export const clientCommand: Command = {
   name: 'client',
-  summary: 'run a cache manager: mount the cell of a server',
   usage: 'afs client (--server HOST:PORT … | --cells FILE) --mount DIR --cache DIR [--cache-size SIZE] [--profiles DIR] [--hoard-interval SECONDS]',
   options: { server: { type: 'string', multiple: true }, cells: { type: 'string' }, mount: { type: 'string' }, cache: { type: 'string' }, 'cache-size': { type: 'string' }, profiles: { type: 'string' }, 'hoard-interval': { type: 'string' } },
   async run (v) {

@@ -6,7 +6,6 @@ import { controlCall } from '../control-client.ts'
 
 export const disconnectCommand: Command = {
   name: 'disconnect',
-  summary: 'act as if the servers were unreachable (--write-back: read from them, log changes, trickle them out)',
   usage: 'afs disconnect [--write-back [--age SECONDS]] [--cache DIR]',
   options: { ...cacheOption(), 'write-back': { type: 'boolean' }, age: { type: 'string' } },
   async run (v, pos) {
@@ -22,7 +21,6 @@ export const disconnectCommand: Command = {
 
 export const reconnectCommand: Command = {
   name: 'reconnect',
-  summary: 'end a forced disconnection; the log is replayed as soon as the servers answer',
   usage: 'afs reconnect [--cache DIR]',
   options: { ...cacheOption() },
   async run (v, pos) {
@@ -35,7 +33,6 @@ export const reconnectCommand: Command = {
 
 export const syncCommand: Command = {
   name: 'sync',
-  summary: 'push local changes to the servers now; with --wait, return once all are there',
   usage: 'afs sync [--wait] [--timeout SECONDS] [--cache DIR] [--json]',
   options: { ...cacheOption(), wait: { type: 'boolean' }, timeout: { type: 'string' }, json: { type: 'boolean' } },
   async run (v, pos) {

@@ -8,7 +8,6 @@ import { table } from '../table.ts'
 
 export const fsCommand: Command = {
   name: 'fs',
-  summary: 'path commands: listquota, mkmount, lsmount, whereis, flush',
   usage: 'afs fs listquota PATH | mkmount PATH VOLUME | lsmount PATH | whereis PATH | flush PATH  [--cache DIR] [--json]',
   options: { ...cacheOption(), json: { type: 'boolean' } },
   async run (v, pos) {

@@ -11,7 +11,6 @@ interface WalkProgress { entries: number, entriesDone: number, objects: number, 
 
 export const hoardCommand: Command = {
   name: 'hoard',
-  summary: 'keep files in the cache for disconnected work: add, remove, list, walk, verify, clear, load, suggest',
   usage: 'afs hoard add PATH [PRIORITY[:c|c+|d|d+]] | remove PATH | list | walk | verify | clear | load FILE | suggest  [--cache DIR] [--json]',
   options: { ...cacheOption(), json: { type: 'boolean' } },
   async run (v, pos) {

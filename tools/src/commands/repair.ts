@@ -15,7 +15,6 @@ const SUBCOMMANDS = 'list, show, resolve, discard-local, interactive, history, u
 
 export const repairCommand: Command = {
   name: 'repair',
-  summary: `conflicts found by reintegration: ${SUBCOMMANDS}`,
   usage: [
     'afs repair list [--json]',
     '       afs repair show PATH|ID [--json]',

@@ -8,7 +8,6 @@ import { untilSignal } from '../lifecycle.ts'
 
 export const serverCommand: Command = {
   name: 'server',
-  summary: 'run a volume server (the cell\'s first keeps the location database; others join with --vldb)',
   usage: 'afs server --data DIR --listen HOST:PORT --cell NAME [--vldb HOST:PORT | --vldb etcd://HOST:PORT[,HOST:PORT…] [--lease-ttl SECONDS]] [--advertise HOST:PORT] [--resolve-every SECONDS]\n  (--resolve-every: how often replicated volumes are compared with their other members; 0: only when a client finds a difference, or by afs vos resolve)',
   options: { data: { type: 'string' }, listen: { type: 'string' }, cell: { type: 'string' }, advertise: { type: 'string' }, vldb: { type: 'string' }, 'resolve-every': { type: 'string' }, 'lease-ttl': { type: 'string' } },
   async run (v) {

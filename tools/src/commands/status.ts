@@ -6,7 +6,6 @@ import { table } from '../table.ts'
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: 'show servers, volumes, cache use and counters of a cache manager',
   usage: 'afs status [--cache DIR] [--json] [--misses]',
   options: { ...cacheOption(), json: { type: 'boolean' }, misses: { type: 'boolean' } },
   async run (v) {

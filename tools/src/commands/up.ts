@@ -8,7 +8,6 @@ import { runClient, sizeOption } from './client.ts'
 
 export const upCommand: Command = {
   name: 'up',
-  summary: 'bring up a one-machine cell mounted at /afs',
   usage: 'afs up [--mount DIR] [--state DIR] [--cell NAME] [--port N] [--cache-size SIZE]',
   options: { mount: { type: 'string' }, state: { type: 'string' }, cell: { type: 'string' }, port: { type: 'string' }, 'cache-size': { type: 'string' } },
   async run (v) {

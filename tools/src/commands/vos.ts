@@ -14,7 +14,6 @@ function size (text: string): number {
 
 export const vosCommand: Command = {
   name: 'vos',
-  summary: 'volume administration: create, list, examine, resolve, move, addsite, remsite, setquota, listaddrs',
   usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos resolve NAME [--server HOST:PORT] [--json] | afs vos addsite|remsite NAME HOST:PORT [--server HOST:PORT] | afs vos setquota NAME SIZE [--server HOST:PORT] | afs vos listaddrs [--server HOST:PORT] [--json] | afs vos move NAME --to HOST:PORT [--server HOST:PORT]',
   options: { server: { type: 'string', multiple: true }, to: { type: 'string' }, quota: { type: 'string' }, quorum: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption() },
   async run (v, pos) {
