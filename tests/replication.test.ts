@@ -359,7 +359,9 @@ test('a member killed while it takes a large file from another during resolution
     // vos resolve makes s2 pull the file from s1; s2 is killed once part of it is on its disk.
     const resolving = afs(['vos', 'resolve', 'xfer', '--server', s0.address, '--json'])
     const tmp = join(s2.dataDir, 'tmp')
-    t.true(await eventually(async () => (await readdir(tmp).catch(() => [])).length > 0, 30_000), 'the transfer began')
+    let finished = false
+    void resolving.then(() => { finished = true })
+    t.true(await eventually(async () => finished || (await readdir(tmp).catch(() => [])).length > 0, 60_000), 'the transfer began')
     await s2b.stop('SIGKILL')
     // A partial file still there: the kill came before the transfer ended (on a slow machine it may have ended first).
     const partial = (await readdir(tmp)).length > 0
