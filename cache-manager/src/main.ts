@@ -12,6 +12,7 @@ import { HoardDb } from './hoard/hoard-db.ts'
 import { HoardWalker } from './hoard/walker.ts'
 import { ProfileDaemon } from './hoard/profile-daemon.ts'
 import { HOARD_WALK_INTERVAL_MS } from './constants.ts'
+import { cacheMetrics } from './metrics.ts'
 import { join } from 'node:path'
 import { homedir } from 'node:os'
 
@@ -22,6 +23,8 @@ export interface ClientOptions extends CacheManagerOptions {
   /** Directory of hoard profiles watched by the profile daemon. */
   profilesDir?: string
   hoardIntervalMs?: number
+  /** Where to serve Prometheus metrics (HOST:PORT; port 0: any). */
+  metrics?: string
 }
 
 /** Where hoard profiles live unless told: the user's config directory. */
@@ -38,7 +41,10 @@ export class CacheManagerProcess {
   walker: HoardWalker | null = null
   profiles: ProfileDaemon | null = null
   private closing: Promise<void> | null = null
+  private metricsServer: { close: () => Promise<void> } | null = null
   mountDir = ''
+  /** Where /metrics is served, when it is. */
+  metricsAddress: string | null = null
 
   constructor (readonly opts: ClientOptions) {
     this.cm = new CacheManager(opts)
@@ -61,7 +67,12 @@ export class CacheManagerProcess {
     walker.start(this.opts.hoardIntervalMs ?? HOARD_WALK_INTERVAL_MS)
     this.control = new ControlServer(this.cm, this.vfs, this.mountDir, { db: hoardDb, walker, profiles: this.profiles })
     await this.control.listen()
-    log.info(`mounted at ${this.mountDir}; control socket ${this.control.socketPath}`)
+    if (this.opts.metrics) {
+      const served = await cacheMetrics(this.cm).serve(this.opts.metrics)
+      this.metricsServer = served
+      this.metricsAddress = served.address
+    }
+    log.info(`mounted at ${this.mountDir}; control socket ${this.control.socketPath}${this.metricsAddress ? `; metrics at http://${this.metricsAddress}/metrics` : ''}`)
   }
 
   close (): Promise<void> {
@@ -70,6 +81,7 @@ export class CacheManagerProcess {
   }
 
   private async teardown (): Promise<void> {
+    await this.metricsServer?.close()
     await this.control?.close().catch(err => log.warn(`control socket: ${err.message}`))
     this.walker?.close()
     await this.profiles?.close()

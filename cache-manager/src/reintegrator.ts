@@ -48,6 +48,8 @@ export class Reintegrator {
   private readonly running = new Map<string, Promise<ReintegrationReport>>()
   readonly progress = new Map<string, Progress>()
   readonly last = new Map<string, ReintegrationReport>()
+  /** Since start: runs, records applied, conflicts found (for the metrics). */
+  readonly totals = { runs: 0, applied: 0, conflicts: 0 }
 
   constructor (private readonly d: ReintegratorDeps) {}
 
@@ -100,6 +102,9 @@ export class Reintegrator {
       await this.settle().catch(e => log.error(`reintegration of ${cell.name}: ${(e as Error).message}`))
     }
     this.last.set(cell.name, report)
+    this.totals.runs++
+    this.totals.applied += report.applied
+    this.totals.conflicts += report.conflicts
     if (report.conflicts > 0) await this.d.resolvers.run()
     log.info(`reintegration of ${cell.name}: ${report.applied} applied, ${report.conflicts} conflicts${report.done ? '' : ', more to do'}`)
     return report

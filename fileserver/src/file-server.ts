@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
 import {
   AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
-  noLock, wouldBlock, UPDATE_OPS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
+  noLock, wouldBlock, UPDATE_OPS, Metrics, RPC_SECONDS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
   type Args, type Quorum, type Reply, type StatusReply, type VolumeEntry, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { EtcdLocationDb, ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, parseEtcdUrl, type LocationDb } from '@afs-ts/volumes'
@@ -59,6 +59,9 @@ export class FileServer {
   readonly store: VolumeStore
   readonly vldb: LocationDb
   private readonly mover: VolumeMover
+  private readonly metrics = this.serverMetrics()
+  private metricsServer: { close: () => Promise<void> } | null = null
+  private breaksSent = 0
   /** Per volume: the clients that asked for its location entry (told when it changes). */
   private readonly locationAskers = new Map<number, Set<string>>()
   readonly callbacks: CallbackTable
@@ -238,6 +241,7 @@ export class FileServer {
   }
 
   async close (): Promise<void> {
+    await this.metricsServer?.close()
     clearInterval(this.lockExpiry)
     if (this.sweeping) clearInterval(this.sweeping)
     if (this.rejoin) clearInterval(this.rejoin)
@@ -350,14 +354,50 @@ export class FileServer {
     this.counters[op] = (this.counters[op] ?? 0) + 1
     const client = ctx.connection.peer as ClientRecord | null
     if (op !== 'hello' && !client) throw protocolError('say hello first')
+    const took = this.metrics.seconds.startTimer({ op })
     try {
-      return await this.handle(op, parsed.data as never, ctx, client)
+      const out = await this.handle(op, parsed.data as never, ctx, client)
+      this.metrics.requests.inc({ op, result: 'ok' })
+      return out
     } catch (err) {
       // This server answers: that another one it asked did not is no reason for its client to think it unreachable.
       const e = AfsError.from(err)
-      if (e.code === 'CONNECTION' || e.code === 'TIMEOUT' || e.code === 'VOLUME_OFFLINE') throw new AfsError('UNAVAILABLE', e.message)
-      throw e
+      const answer = e.code === 'CONNECTION' || e.code === 'TIMEOUT' || e.code === 'VOLUME_OFFLINE' ? new AfsError('UNAVAILABLE', e.message) : e
+      this.metrics.requests.inc({ op, result: answer.code })
+      throw answer
+    } finally {
+      took()
     }
+  }
+
+  /** Prometheus metrics of this server: requests by operation and result, their latency, callbacks, volumes, the location database. */
+  private serverMetrics () {
+    const m = new Metrics('afs_server_')
+    m.gauge('callback_promises', 'Callback promises held for clients', () => this.callbacks.size)
+    m.counted('callback_breaks_total', 'Callback promises broken (one per object and client)', () => this.breaksSent)
+    m.gauge('clients', 'Clients connected', () => this.clients.size)
+    m.gauge('volumes', 'Volumes kept here', () => this.store.volumeCount())
+    m.gauges('location_db_up', 'The location database as this server sees it (1: reachable or kept here)', ['kind'], () => [[{ kind: this.vldbKind() }, this.vldbUp() ? 1 : 0]])
+    return {
+      registry: m,
+      requests: m.counter('requests_total', 'Requests answered, by operation and result (ok, or the error code)', ['op', 'result']),
+      seconds: m.histogram('request_seconds', 'Time to answer a request, by operation', ['op'], RPC_SECONDS),
+    }
+  }
+
+  private vldbKind (): string {
+    return this.vldb instanceof EtcdLocationDb ? 'etcd' : this.vldb instanceof RemoteLocationDb ? 'remote' : 'embedded'
+  }
+
+  private vldbUp (): boolean {
+    return this.vldb instanceof EtcdLocationDb ? this.vldb.watching : this.rejoin === null
+  }
+
+  /** Serves /metrics at `address` (`afs server --metrics`); resolves with where. */
+  async serveMetrics (address: string): Promise<string> {
+    const served = await this.metrics.registry.serve(address)
+    this.metricsServer = served
+    return served.address
   }
 
   /** One handler a request, each checked against the reply the protocol promises for it. */
@@ -609,6 +649,7 @@ export class FileServer {
 
   private async sendBreaks (breaks: Breaks): Promise<void> {
     await Promise.all([...breaks].map(async ([client, keys]) => {
+      this.breaksSent += keys.length
       const conn = this.clients.get(client)
       if (!conn) return
       try {

@@ -153,6 +153,13 @@ export class VolumeStore {
     })
   }
 
+  /** How many volumes are kept here (not counting those moved away). */
+  volumeCount (): number {
+    let n = 0
+    for (const { value } of this.volumes.getRange()) if (value.movedTo === undefined) n++
+    return n
+  }
+
   /** Whether object `fid` is here. */
   hasObject (fid: Fid): boolean {
     return this.vnodes.get([fid.volume, fid.vnode])?.unique === fid.unique

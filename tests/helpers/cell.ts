@@ -62,7 +62,8 @@ export async function startServer (dataDir?: string, cell = 'test', listen = '12
   return { ...d, address: d.ready.address as string, dataDir: dir }
 }
 
-export async function startClient (servers: string[], opts: { mount?: string, cache?: string, cacheSize?: string, profiles?: string, hoardInterval?: number, env?: Record<string, string> } = {}): Promise<Client> {
+/** `extra`: more `afs client` arguments. */
+export async function startClient (servers: string[], opts: { mount?: string, cache?: string, cacheSize?: string, profiles?: string, hoardInterval?: number, env?: Record<string, string>, extra?: string[] } = {}): Promise<Client> {
   const mount = opts.mount ?? await tempDir('afs-mnt-')
   const cache = opts.cache ?? await tempDir('afs-cache-')
   const args = ['client', ...servers.flatMap(s => ['--server', s]), '--mount', mount, '--cache', cache]
@@ -70,6 +71,7 @@ export async function startClient (servers: string[], opts: { mount?: string, ca
   // Never the user's own profiles: a directory of the test's (inside its cache unless given).
   args.push('--profiles', opts.profiles ?? join(cache, 'profiles'))
   if (opts.hoardInterval) args.push('--hoard-interval', String(opts.hoardInterval))
+  args.push(...opts.extra ?? [])
   const d = await startDaemon(args, opts.env)
   const cells = d.ready.cells as string[]
   return { ...d, mount: d.ready.mount as string, cache, cellPath: join(d.ready.mount as string, cells[0]) }

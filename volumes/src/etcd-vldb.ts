@@ -62,6 +62,11 @@ export class EtcdLocationDb implements LocationDb {
     })
   }
 
+  /** Whether the watch keeps the cache current now (false: cut off from etcd, or reading it again). */
+  get watching (): boolean {
+    return this.entries !== null && !this.closed
+  }
+
   onChange (listener: (entry: VolumeEntry) => void): void {
     this.listeners.push(listener)
   }

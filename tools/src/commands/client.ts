@@ -8,12 +8,12 @@ import { untilSignal } from '../lifecycle.ts'
 
 export const clientCommand: Command = {
   name: 'client',
-  usage: 'afs client (--server HOST:PORT … | --cells FILE) --mount DIR --cache DIR [--cache-size SIZE] [--profiles DIR] [--hoard-interval SECONDS]',
-  options: { server: { type: 'string', multiple: true }, cells: { type: 'string' }, mount: { type: 'string' }, cache: { type: 'string' }, 'cache-size': { type: 'string' }, profiles: { type: 'string' }, 'hoard-interval': { type: 'string' } },
+  usage: 'afs client (--server HOST:PORT … | --cells FILE) --mount DIR --cache DIR [--cache-size SIZE] [--profiles DIR] [--hoard-interval SECONDS] [--metrics HOST:PORT]',
+  options: { server: { type: 'string', multiple: true }, cells: { type: 'string' }, mount: { type: 'string' }, cache: { type: 'string' }, 'cache-size': { type: 'string' }, profiles: { type: 'string' }, 'hoard-interval': { type: 'string' }, metrics: { type: 'string' } },
   async run (v) {
     const servers = (v.server as string[] | undefined) ?? []
     if ((servers.length === 0 && !v.cells) || !v.mount || !v.cache) throw new UsageError('--server (or --cells), --mount and --cache are required')
-    for (const s of servers) { try { parseHostPort(s) } catch (err) { throw new UsageError((err as Error).message) } }
+    for (const s of [...servers, ...(v.metrics !== undefined ? [v.metrics as string] : [])]) { try { parseHostPort(s) } catch (err) { throw new UsageError((err as Error).message) } }
     const cacheBytes = sizeOption(v['cache-size'])
     // Each --server names one cell; a cells file (CellServDB format) lists each cell's servers.
     const cells = servers.map(s => [s])
@@ -22,7 +22,7 @@ export const clientCommand: Command = {
     if (interval !== undefined && !(interval > 0)) throw new UsageError(`--hoard-interval must be a number of seconds, not ${v['hoard-interval']}`)
     const proc = new CacheManagerProcess({
       cacheDir: v.cache as string, mountDir: v.mount as string, cells, cacheBytes,
-      profilesDir: v.profiles as string | undefined, hoardIntervalMs: interval === undefined ? undefined : interval * 1000,
+      profilesDir: v.profiles as string | undefined, hoardIntervalMs: interval === undefined ? undefined : interval * 1000, metrics: v.metrics as string | undefined,
     })
     await runClient(proc)
     return EXIT_OK
@@ -44,7 +44,7 @@ export async function runClient (proc: CacheManagerProcess, afterReady?: () => v
     await stop()
     throw err
   }
-  process.stdout.write(JSON.stringify({ ready: 'client', mount: proc.mountDir, cache: proc.opts.cacheDir, cells: [...proc.cm.cells.keys()] }) + '\n')
+  process.stdout.write(JSON.stringify({ ready: 'client', mount: proc.mountDir, cache: proc.opts.cacheDir, cells: [...proc.cm.cells.keys()], ...(proc.metricsAddress ? { metrics: proc.metricsAddress } : {}) }) + '\n')
   afterReady?.()
   await signal
   await stop()

@@ -8,8 +8,8 @@ import { untilSignal } from '../lifecycle.ts'
 
 export const serverCommand: Command = {
   name: 'server',
-  usage: 'afs server --data DIR --listen HOST:PORT --cell NAME [--vldb HOST:PORT | --vldb etcd://HOST:PORT[,HOST:PORT…] [--lease-ttl SECONDS]] [--advertise HOST:PORT] [--resolve-every SECONDS]\n  (--resolve-every: how often replicated volumes are compared with their other members; 0: only when a client finds a difference, or by afs vos resolve)',
-  options: { data: { type: 'string' }, listen: { type: 'string' }, cell: { type: 'string' }, advertise: { type: 'string' }, vldb: { type: 'string' }, 'resolve-every': { type: 'string' }, 'lease-ttl': { type: 'string' } },
+  usage: 'afs server --data DIR --listen HOST:PORT --cell NAME [--vldb HOST:PORT | --vldb etcd://HOST:PORT[,HOST:PORT…] [--lease-ttl SECONDS]] [--advertise HOST:PORT] [--resolve-every SECONDS] [--metrics HOST:PORT]\n  (--resolve-every: how often replicated volumes are compared with their other members; 0: only when a client finds a difference, or by afs vos resolve)',
+  options: { data: { type: 'string' }, listen: { type: 'string' }, cell: { type: 'string' }, advertise: { type: 'string' }, vldb: { type: 'string' }, 'resolve-every': { type: 'string' }, 'lease-ttl': { type: 'string' }, metrics: { type: 'string' } },
   async run (v) {
     if (!v.data || !v.listen || !v.cell) throw new UsageError('--data, --listen and --cell are required')
     const hp = hostPort(v.listen as string, '--listen')
@@ -19,6 +19,7 @@ export const serverCommand: Command = {
     if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 2 && ttl <= 3600)) throw new UsageError(`--lease-ttl ${v['lease-ttl'] as string}: whole seconds, from 2 to 3600`)
     if (ttl !== undefined && !etcd) throw new UsageError('--lease-ttl goes with --vldb etcd://…')
     if (v.advertise !== undefined) hostPort(v.advertise as string, '--advertise')
+    if (v.metrics !== undefined) hostPort(v.metrics as string, '--metrics')
     const every = v['resolve-every'] === undefined ? undefined : Number(v['resolve-every'])
     if (every !== undefined && !(Number.isFinite(every) && every >= 0 && every <= 86_400)) throw new UsageError(`--resolve-every ${v['resolve-every'] as string}: seconds, from 0 (never) to 86400`)
     const server = await FileServer.open({
@@ -26,7 +27,8 @@ export const serverCommand: Command = {
       advertise: v.advertise as string | undefined, vldb: v.vldb as string | undefined, sweepMs: every === undefined ? undefined : every * 1000, leaseTtlS: ttl,
     })
     const address = await server.listen()
-    process.stdout.write(JSON.stringify({ ready: 'server', address, cell: server.cell }) + '\n')
+    const metrics = v.metrics === undefined ? undefined : await server.serveMetrics(v.metrics as string)
+    process.stdout.write(JSON.stringify({ ready: 'server', address, cell: server.cell, ...(metrics ? { metrics } : {}) }) + '\n')
     await untilSignal()
     await server.close()
     return EXIT_OK
