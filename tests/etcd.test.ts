@@ -55,16 +55,23 @@ test.serial('a server SIGKILLed leaves the live list when its lease expires, and
     const etcd = await startEtcd(stack)
     const [s1, s2] = await etcdServers(stack, etcd.url, 2)
     await afsOk(['vos', 'create', 'moving', '--server', s2.address])
+    // One of them is the cell's leader; the other takes over when it dies.
+    const leaders = async (via: Server) => (JSON.parse(await afsOk(['vos', 'listaddrs', '--server', via.address, '--json'])) as Array<Listed & { leader?: boolean }>).filter(s => s.leader).map(s => s.address)
+    t.true(await eventually(async () => (await leaders(s1)).length === 1, 10_000), 'one leader')
     await s2.stop('SIGKILL')
     const died = Date.now()
     t.true(await eventually(async () => (await listaddrs(s1)).length === 1, 15_000), 'gone from the list')
     t.true(Date.now() - died < (Number(TTL) + 5) * 1000, `within the lease time (${Date.now() - died} ms)`)
+    t.true(await eventually(async () => (await leaders(s1)).join() === s1.address, 15_000), 'the live server leads')
     const again = await startServer(s2.dataDir, 'test', '127.0.0.1:0', ['--vldb', etcd.url, '--lease-ttl', TTL])
     stack.push(() => again.stop())
     t.not(again.address, s2.address)
     t.deepEqual(await listaddrs(s1), [s1.address, again.address].sort())
     const e = JSON.parse(await afsOk(['vos', 'examine', 'moving', '--server', s1.address, '--json'])) as { replicas: Array<{ server: string }> }
     t.deepEqual(e.replicas.map(r => r.server), [again.address], 'its volume follows it to the new address')
+    // The leader killed: the other is elected once its lease runs out.
+    await s1.stop('SIGKILL')
+    t.true(await eventually(async () => (await leaders(again)).join() === again.address, 20_000), 'a new leader')
   } finally { await stack.unwind() }
 })
 

@@ -29,6 +29,8 @@ export const CALLBACK_BREAK_TIMEOUT_MS = 5_000
 const COP2_PENDING_MAX = 100_000
 /** How often a server compares its replicated volumes with their other members. */
 const SWEEP_MS = 2_000
+/** How often the cell's leader does its chores. */
+const CHORES_MS = 10_000
 /** How often a server that could not reach the location database at start tries again. */
 const REJOIN_MS = 2_000
 
@@ -62,6 +64,10 @@ export class FileServer {
   private readonly metrics = this.serverMetrics()
   private metricsServer: { close: () => Promise<void> } | null = null
   private breaksSent = 0
+  private standing = false
+  private chores: NodeJS.Timeout | null = null
+  /** Volumes none of whose servers is live, as this server last found as the cell's leader. */
+  private orphanVolumes = 0
   /** Per volume: the clients that asked for its location entry (told when it changes). */
   private readonly locationAskers = new Map<number, Set<string>>()
   readonly callbacks: CallbackTable
@@ -173,6 +179,24 @@ export class FileServer {
   }
 
   /**
+   * Elected the cell's leader: its chores start — every so often, volumes none of whose
+   * servers is live are named (they are unreachable until one comes back).
+   */
+  private lead (): void {
+    if (this.chores) return
+    this.chores = setInterval(() => {
+      void (async () => {
+        if (!(this.vldb instanceof EtcdLocationDb) || this.vldb.leaderEpoch === null) return
+        const live = new Set((await this.vldb.servers()).map(s => s.address))
+        const orphans = (await this.vldb.list()).filter(v => !v.servers.some(s => live.has(s)))
+        this.orphanVolumes = orphans.length
+        for (const v of orphans) log.warn(`volume ${v.name} (${v.id}): none of its servers is live (${v.servers.join(', ')})`)
+      })().catch(() => {})
+    }, CHORES_MS)
+    this.chores.unref()
+  }
+
+  /**
    * The cell's root volume, made by the first server of a new cell: the one keeping the
    * embedded location database, or with etcd, whichever server finds it missing first.
    */
@@ -191,6 +215,10 @@ export class FileServer {
   private async register (): Promise<void> {
     await this.vldb.start?.()
     const before = await this.vldb.registerServer(this.serverId, this.address)
+    if (this.vldb instanceof EtcdLocationDb && !this.standing) {
+      this.standing = true
+      this.vldb.stand(this.serverId, () => { this.lead() })
+    }
     for (const v of await this.vldb.list()) {
       if (!this.store.hasVolume(v.id) || v.servers.includes(this.address)) continue
       if (before !== undefined && v.servers.includes(before.address)) {
@@ -245,6 +273,7 @@ export class FileServer {
     clearInterval(this.lockExpiry)
     if (this.sweeping) clearInterval(this.sweeping)
     if (this.rejoin) clearInterval(this.rejoin)
+    if (this.chores) clearInterval(this.chores)
     for (const c of this.clients.values()) c.destroy()
     this.clients.clear()
     await new Promise<void>(resolve => this.server ? this.server.close(() => resolve()) : resolve())
@@ -377,6 +406,8 @@ export class FileServer {
     m.counted('callback_breaks_total', 'Callback promises broken (one per object and client)', () => this.breaksSent)
     m.gauge('clients', 'Clients connected', () => this.clients.size)
     m.gauge('volumes', 'Volumes kept here', () => this.store.volumeCount())
+    m.gauge('leader', 'Whether this server is the cell\'s leader now (etcd cells)', () => this.vldb instanceof EtcdLocationDb && this.vldb.leaderEpoch !== null ? 1 : 0)
+    m.gauge('volumes_without_live_server', 'Volumes none of whose servers is live (counted by the cell\'s leader)', () => this.orphanVolumes)
     m.gauges('location_db_up', 'The location database as this server sees it (1: reachable or kept here)', ['kind'], () => [[{ kind: this.vldbKind() }, this.vldbUp() ? 1 : 0]])
     return {
       registry: m,
@@ -409,7 +440,10 @@ export class FileServer {
     vlCreate: async a => await this.vldb.create(a.name, a.servers, a.quota, a.quorum),
     vlUpdate: async ({ id, servers, quota, epoch }) => await this.vldb.update(id, { ...(servers ? { servers } : {}), ...(quota !== undefined ? { quota } : {}), ...(epoch !== undefined ? { epoch } : {}) }),
     vlRegister: async a => ({ before: (await this.vldb.registerServer(a.serverId, a.address)) ?? null }),
-    vlServers: async () => await this.vldb.servers(),
+    vlServers: async () => {
+      const [list, leader] = await Promise.all([this.vldb.servers(), this.vldb.leader?.()])
+      return list.map(e => e.id === leader ? { ...e, leader: true } : e)
+    },
     volCreate: async a => await this.createVolume(a.name, a.quota ?? 0, a.servers, a.quorum),
     volAttach: async a => { await this.attach(a.id, a.name, a.quota, a.slot, a.createdMs); return {} },
     volSetQuota: async a => await this.onSetQuota(a.name, a.quota),

@@ -9,7 +9,7 @@
 // servers creating volumes at once never get one id or one name; every server answers
 // lookups from a cache kept current by a watch (a full read again after a reconnection),
 // and a server that dies or is cut off leaves the live list when its lease expires.
-import { Etcd3, isRecoverableError, type IKeyValue, type Lease, type Watcher } from 'etcd3'
+import { Etcd3, isRecoverableError, type Campaign, type IKeyValue, type Lease, type Watcher } from 'etcd3'
 import { AfsError, connectionLost, exists, makeLog, notFound, rootFid, type Quorum, type VolumeEntry } from '@afs-ts/common'
 import { hasVolume, type LocationDb, type ServerEntry, type VolumeChange } from './location-db.ts'
 
@@ -52,6 +52,9 @@ export class EtcdLocationDb implements LocationDb {
   private registered: { id: string, address: string, since: number } | null = null
   private closed = false
   private readonly listeners: Array<(entry: VolumeEntry) => void> = []
+  private campaign: Campaign | null = null
+  /** While this server is the cell's leader: the revision of its election key (its epoch as leader). */
+  leaderEpoch: number | null = null
 
   constructor (private readonly opts: EtcdLocationDbOptions) {
     this.prefix = `/afs/${opts.cell}/`
@@ -167,6 +170,37 @@ export class EtcdLocationDb implements LocationDb {
     await this.ask(async () => await lease.put(this.key('servers', this.registered!.id)).value(JSON.stringify(this.registered)))
   }
 
+  /**
+   * Stands for the cell's leader (cell-wide chores) among the servers, under a lease: one
+   * leader at a time; when it dies or is cut off, another is elected once its lease
+   * expires. `onElected` runs each time this server becomes the leader.
+   */
+  stand (id: string, onElected: (epoch: number) => void): void {
+    if (this.closed) return
+    const c = this.client.election(this.key('leader'), this.opts.leaseTtlS ?? SERVER_LEASE_TTL_S).campaign(id)
+    this.campaign = c
+    c.on('elected', () => {
+      void (async () => {
+        const key = await c.getCampaignKey()
+        const r = await this.client.get(key).exec()
+        this.leaderEpoch = Number(r.kvs[0]?.create_revision ?? 0)
+        log.info(`this server is the cell's leader (epoch ${this.leaderEpoch})`)
+        onElected(this.leaderEpoch)
+      })().catch(err => log.warn(`leader election: ${(err as Error).message}`))
+    })
+    c.on('error', err => {
+      if (this.closed || this.campaign !== c) return
+      this.leaderEpoch = null
+      log.warn(`leader election: ${err.message}; standing again`)
+      setTimeout(() => { this.stand(id, onElected) }, 1_000).unref()
+    })
+  }
+
+  /** The id of the cell's leader now, if there is one. */
+  async leader (): Promise<string | undefined> {
+    return await this.ask(async () => await this.client.election(this.key('leader')).leader())
+  }
+
   /** The live servers: those whose lease holds. */
   async servers (): Promise<ServerEntry[]> {
     const all = await this.ask(async () => await this.client.getAll().prefix(this.key('servers', '')).json())
@@ -175,6 +209,7 @@ export class EtcdLocationDb implements LocationDb {
 
   async close (): Promise<void> {
     this.closed = true
+    await this.campaign?.resign().catch(() => {})
     await this.watcher?.cancel().catch(() => {})
     // The entry goes at once rather than when the lease runs out: this server is stopping.
     await this.lease?.revoke({ deadline: Date.now() + 1_000 }).catch(() => {})
@@ -253,7 +288,7 @@ export class EtcdLocationDb implements LocationDb {
     } catch (err) {
       if (err instanceof AfsError) throw err
       const e = err as Error
-      if (isRecoverableError(e) || /deadline|unavailable|connect|ECONNREFUSED/i.test(e.message)) {
+      if (isRecoverableError(e) || e.name === 'BrokenCircuitError' || /deadline|unavailable|connect|ECONNREFUSED|circuit breaker/i.test(e.message)) {
         throw connectionLost(`the cell's location database in etcd (${this.opts.endpoints.join(', ')}) is unreachable: ${e.message}`)
       }
       throw new AfsError('IO', `the cell's location database in etcd: ${e.message}`)

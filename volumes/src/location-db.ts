@@ -22,6 +22,8 @@ export interface LocationDb {
   /** Server `id` is at `address` now; resolves with where it was before (undefined: new). */
   registerServer (id: string, address: string): Promise<ServerEntry | undefined>
   servers (): Promise<ServerEntry[]>
+  /** The id of the server elected the cell's leader, where the database elects one (etcd). */
+  leader? (): Promise<string | undefined>
   close (): Promise<void>
 }
 

@@ -157,7 +157,7 @@ export interface PendingReply {
   objects: Array<{ fid: Fid, type: ObjectType, conflict: boolean, path: string | null }>
 }
 /** A server of the cell as the location database knows it. */
-export interface ServerRecord { id: string, address: string, since: number }
+export interface ServerRecord { id: string, address: string, since: number, leader?: boolean }
 /** A removed name's directory after, and the object's status after (null when it is gone). */
 export interface RemoveReply { dir: VnodeStatus, status: VnodeStatus | null }
 /** A renewed lease, and the locks still held under it (fid key, generation). */

@@ -82,7 +82,7 @@ export const vosCommand: Command = {
         need(rest, 0, 'vos listaddrs')
         const list = await serverCall(await serverAddress(v, cacheDirOf(v)), 'vlServers', {})
         if (v.json) { process.stdout.write(JSON.stringify(list, null, 2) + '\n'); return EXIT_OK }
-        process.stdout.write(list.length ? table(['SERVER', 'ADDRESS', 'SINCE'], list.map(s => [s.id, s.address, new Date(s.since).toISOString().replace('T', ' ').slice(0, 19)])) : 'no servers registered\n')
+        process.stdout.write(list.length ? table(['SERVER', 'ADDRESS', 'SINCE', 'ROLE'], list.map(s => [s.id, s.address, new Date(s.since).toISOString().replace('T', ' ').slice(0, 19), s.leader ? 'leader' : ''])) : 'no servers registered\n')
         return EXIT_OK
       }
       case 'setquota': {
