@@ -69,14 +69,14 @@ export class VolumeMover {
       const root = this.d.store.status(entry.root)
       await peer.call('volAttach', { id: entry.id, name, quota: entry.quota, slot: null, createdMs: root.ctimeMs })
       // Copy while in use, then switch: updates wait while what changed meanwhile is copied again.
-      const first = await this.copy(entry.id, to, null)
+      const first = await this.copy(entry.id, to, null, started)
       let release!: () => void
       this.switching.set(entry.id, new Promise<void>(resolve => { release = resolve }))
       const held = Date.now()
       let out: VolumeEntry
       try {
         while ((this.updating.get(entry.id) ?? 0) > 0) await new Promise(resolve => setTimeout(resolve, 5))
-        const again = await this.copy(entry.id, to, first)
+        const again = await this.copy(entry.id, to, first, started)
         out = await this.d.vldb.update(entry.id, { servers: [to], epoch: (entry.epoch ?? 0) + 1 })
         await this.d.store.markMoved(entry.id, to)
         log.info(`volume ${name} (${entry.id}) moved to ${to}: ${first.size} objects copied, ${again.size} again during the switch; updates waited ${Date.now() - held} ms; ${Date.now() - started} ms in all`)
@@ -93,18 +93,21 @@ export class VolumeMover {
 
   /**
    * Has `to` take every object of the volume (directories first, so that the objects they
-   * name come in under them), or with `before`, only those changed since that copy (every
-   * directory again: that is how removals reach it). Returns each object's version copied.
+   * name come in under them), or with `before`, only those changed since that copy began at `since` (every
+   * directory again: that is how removals reach it). Returns the version of each object copied.
    */
-  private async copy (volume: number, to: string, before: Map<number, number> | null): Promise<Map<number, number>> {
+  private async copy (volume: number, to: string, before: Map<number, string> | null, since: number): Promise<Map<number, string>> {
     const objects = this.d.store.vectors(volume, 0, Number.MAX_SAFE_INTEGER)
-    const versions = new Map<number, number>()
+    const versions = new Map<number, string>()
     const want: Array<{ fid: Fid, type: ObjectType }> = []
     for (const o of objects) {
       const fid = { volume, vnode: o.vnode, unique: o.unique }
-      const version = this.d.store.status(fid).dataVersion
+      // Its data version and change time: any change of data, attributes or names moves one of them.
+      const st = this.d.store.status(fid)
+      const version = `${st.dataVersion}:${st.ctimeMs}:${st.nlink}`
       versions.set(o.vnode, version)
-      if (o.type === 'dir' || before?.get(o.vnode) !== version) want.push({ fid, type: o.type })
+      // (Changed since the copy began, within the millisecond its version was read: taken again too.)
+      if (o.type === 'dir' || before?.get(o.vnode) !== version || st.ctimeMs >= since) want.push({ fid, type: o.type })
     }
     const peer = this.d.peer(to)
     const take = async (fid: Fid) => { await peer.call('moveTake', { fid, from: this.d.self() }) }
