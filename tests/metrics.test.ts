@@ -3,6 +3,7 @@
 import test from 'ava'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { rm } from 'node:fs/promises'
 import { Stack, addClient, afs, startServer } from './helpers/cell.ts'
 
 /** The value of one sample of the exposition text (labels as written, e.g. `op="store",result="ok"`). */
@@ -39,4 +40,17 @@ test('a server and a cache manager serve /metrics: requests by operation and res
     const bad = await afs(['server', '--data', s.dataDir, '--listen', '127.0.0.1:0', '--cell', 'test', '--metrics', 'nowhere'])
     t.is(bad.code, 2, 'a bad --metrics address is refused')
   } finally { await stack.unwind() }
+})
+
+test('logs are JSON lines off a terminal (AFS_LOG_FORMAT=json), each with its level, time, component and message', async t => {
+  const s = await startServer(undefined, 'test', '127.0.0.1:0', [], { AFS_LOG_FORMAT: 'json' })
+  try {
+    await new Promise(resolve => setTimeout(resolve, 200))
+    const lines = s.stderr().split('\n').filter(Boolean).map(l => JSON.parse(l) as { level: number, time: number, component: string, msg: string })
+    const serving = lines.find(l => /serving on/.test(l.msg))
+    t.truthy(serving, s.stderr())
+    t.is(serving?.component, 'fileserver')
+    t.is(serving?.level, 30, 'info')
+    t.true(typeof serving?.time === 'number')
+  } finally { await s.stop(); await rm(s.dataDir, { recursive: true, force: true }) }
 })

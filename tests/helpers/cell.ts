@@ -27,7 +27,7 @@ export async function tempDir (prefix = 'afs-test-'): Promise<string> {
 /** Starts `afs ARGS…` and resolves when it prints its JSON readiness line. */
 export async function startDaemon (args: string[], env: Record<string, string> = {}): Promise<Daemon> {
   const nodeArgs = env.AFS_NODE_ARGS?.split(' ').filter(Boolean) ?? []
-  const proc = spawn(process.execPath, [...nodeArgs, AFS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AFS_LOG: 'info', ...env } })
+  const proc = spawn(process.execPath, [...nodeArgs, AFS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AFS_LOG: 'info', AFS_LOG_FORMAT: 'text', ...env } })
   let err = ''
   proc.stderr!.on('data', d => { err += d; if (err.length > 200_000) err = err.slice(-100_000) })
   const exited = new Promise<number | null>(res => proc.once('exit', code => res(code)))
@@ -56,9 +56,9 @@ export interface Server extends Daemon { address: string, dataDir: string }
 export interface Client extends Daemon { mount: string, cache: string, cellPath: string }
 
 /** `extra`: more `afs server` arguments (`--vldb HOST:PORT` for a cell's second server). */
-export async function startServer (dataDir?: string, cell = 'test', listen = '127.0.0.1:0', extra: string[] = []): Promise<Server> {
+export async function startServer (dataDir?: string, cell = 'test', listen = '127.0.0.1:0', extra: string[] = [], env: Record<string, string> = {}): Promise<Server> {
   const dir = dataDir ?? await tempDir('afs-srv-')
-  const d = await startDaemon(['server', '--data', dir, '--listen', listen, '--cell', cell, ...extra])
+  const d = await startDaemon(['server', '--data', dir, '--listen', listen, '--cell', cell, ...extra], env)
   return { ...d, address: d.ready.address as string, dataDir: dir }
 }
 
