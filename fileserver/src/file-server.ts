@@ -220,6 +220,7 @@ export class FileServer {
       this.vldb.stand(this.serverId, () => { this.lead() })
     }
     for (const v of await this.vldb.list()) {
+      if (this.store.movingTo(v.id) !== undefined) await this.mover.settle(v.id, before?.address)
       if (!this.store.hasVolume(v.id) || v.servers.includes(this.address)) continue
       if (before !== undefined && v.servers.includes(before.address)) {
         // Back at another address: the volumes kept here follow it.

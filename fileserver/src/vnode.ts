@@ -29,6 +29,8 @@ export interface VolumeRecord {
   replica?: { self: string, slot: number, vv: Record<string, number> }
   /** Moved to this server (`afs vos move`): the copy stays on disk, every request for it is refused. */
   movedTo?: string
+  /** Its move to this server began its switch here: until the location database says where it is, it is not served. */
+  movingTo?: string
 }
 
 /** What a create makes. */

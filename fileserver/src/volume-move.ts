@@ -48,10 +48,30 @@ export class VolumeMover {
     }
   }
 
-  /** Refuses a request for a volume that moved away from here. */
+  /** Refuses a request for a volume that moved away from here, or whose move's switch is not settled. */
   check (volume: number | undefined): void {
-    const to = volume === undefined ? undefined : this.d.store.movedTo(volume)
+    if (volume === undefined) return
+    const to = this.d.store.movedTo(volume)
     if (to !== undefined) throw moved(`volume ${volume} moved to ${to}`, { to })
+    const moving = this.d.store.movingTo(volume)
+    if (moving !== undefined && !this.switching.has(volume)) {
+      throw new AfsError('UNAVAILABLE', `volume ${volume}: its move to ${moving} was cut off in its switch; it is served again once the location database says where it is`)
+    }
+  }
+
+  /**
+   * A move cut off in its switch (a crash, or the location database's answer lost): the
+   * location database says whether it happened — moved away, or still here.
+   */
+  async settle (volume: number, was?: string): Promise<void> {
+    const to = this.d.store.movingTo(volume)
+    if (to === undefined) return
+    const entry = await this.d.vldb.get(volume)
+    // (`was`: this server's address before a restart elsewhere: the entry may still name it so.)
+    const here = entry.servers.some(s => s === this.d.self() || s === was)
+    if (here) await this.d.store.markMoving(volume, undefined)
+    else await this.d.store.markMoved(volume, entry.servers[0])
+    log.info(`volume ${entry.name} (${volume}): its cut-off move is settled: ${here ? 'still here' : `on ${entry.servers[0]}`}`)
   }
 
   /** Moves volume `name`, kept here alone, to server `to`. Returns its new location entry. */
@@ -77,7 +97,14 @@ export class VolumeMover {
       try {
         while ((this.updating.get(entry.id) ?? 0) > 0) await new Promise(resolve => setTimeout(resolve, 5))
         const again = await this.copy(entry.id, to, first, started)
-        out = await this.d.vldb.update(entry.id, { servers: [to], epoch: (entry.epoch ?? 0) + 1 })
+        // Marked on disk first: a crash, or an answer lost, between here and the mark below leaves a volume not served until settled.
+        await this.d.store.markMoving(entry.id, to)
+        try {
+          out = await this.d.vldb.update(entry.id, { servers: [to], epoch: (entry.epoch ?? 0) + 1 })
+        } catch (err) {
+          await this.settle(entry.id).catch(() => {})
+          throw err
+        }
         await this.d.store.markMoved(entry.id, to)
         log.info(`volume ${name} (${entry.id}) moved to ${to}: ${first.size} objects copied, ${again.size} again during the switch; updates waited ${Date.now() - held} ms; ${Date.now() - started} ms in all`)
       } finally {

@@ -178,7 +178,23 @@ export class VolumeStore {
 
   /** The volume moved to `to`: from now on every request for it is refused here. */
   async markMoved (id: number, to: string): Promise<void> {
-    await this.root.transaction(() => { this.volumes.put(id, { ...this.volume(id), movedTo: to }) })
+    await this.root.transaction(() => {
+      const { movingTo: _, ...vol } = this.volume(id)
+      this.volumes.put(id, { ...vol, movedTo: to })
+    })
+  }
+
+  /** Where the volume's move was switching to when this server last knew (undefined: no move under way). */
+  movingTo (id: number): string | undefined {
+    return this.volumes.get(id)?.movingTo
+  }
+
+  /** A move's switch begins (`to`) or was found not to have happened (undefined): kept on disk, so a crash in between is known at restart. */
+  async markMoving (id: number, to: string | undefined): Promise<void> {
+    await this.root.transaction(() => {
+      const { movingTo: _, ...vol } = this.volume(id)
+      this.volumes.put(id, to === undefined ? vol : { ...vol, movingTo: to })
+    })
   }
 
   /** A volume moving here that could not be finished is dropped (its objects too), so that a later move starts clean. */
