@@ -23,18 +23,18 @@ export class Metrics {
 
   /** A gauge read when scraped. */
   gauge (name: string, help: string, read: () => number): void {
-    new Gauge({ name: this.prefix + name, help, registers: [this.registry], collect () { this.set(read()) } }) // eslint-disable-line no-new
+    new Gauge({ name: this.prefix + name, help, registers: [this.registry], collect () { this.set(read()) } })
   }
 
   /** A gauge with labels, read when scraped: each call of `read` gives the values by label set. */
   gauges (name: string, help: string, labelNames: string[], read: () => Array<[Record<string, string>, number]>): void {
-    new Gauge({ name: this.prefix + name, help, labelNames, registers: [this.registry], collect () { this.reset(); for (const [labels, v] of read()) this.set(labels, v) } }) // eslint-disable-line no-new
+    new Gauge({ name: this.prefix + name, help, labelNames, registers: [this.registry], collect () { this.reset(); for (const [labels, v] of read()) this.set(labels, v) } })
   }
 
   /** A counter whose total another part of the program keeps: it grows by what that total grew since the last scrape. */
   counted (name: string, help: string, read: () => number): void {
     let last = 0
-    new Counter({ name: this.prefix + name, help, registers: [this.registry], collect () { const now = read(); if (now > last) this.inc(now - last); last = now } }) // eslint-disable-line no-new
+    new Counter({ name: this.prefix + name, help, registers: [this.registry], collect () { const now = read(); if (now > last) this.inc(now - last); last = now } })
   }
 
   /** Serves /metrics at `address` (HOST:PORT; port 0: any). Resolves with the address it listens on. */
