@@ -482,6 +482,7 @@ export class FileServer {
     volPending: async a => await this.resolver.pending(await this.vldb.get(a.name)),
     volMove: async a => await this.mover.move(a.name, a.to),
     moveTake: async a => { await this.mover.take(a.fid, a.from); return {} },
+    volMoveProgress: a => ({ progress: this.mover.progressOf(a.name) }),
     resolvePull: async a => { await this.resolver.step({ op: 'resolvePull', ...a }); return {} },
     vvSet: async a => { await this.resolver.step({ op: 'vvSet', ...a }); return {} },
     resolveMerge: async a => { await this.resolver.installMerged(a.status, a.entries, a.expect); return {} },
@@ -707,7 +708,7 @@ function lockRequest (a: { fid: Fid, owner: string, family: 'posix' | 'flock', s
 
 /** The volume a request is about, if it is about one of the volumes kept here (not the location database's, not a server's own). */
 function volumeOf (op: Op, a: unknown): number | undefined {
-  if (op.startsWith('vl') || op === 'volAttach' || op === 'volCreate' || op === 'volMove' || op === 'moveTake' || op === 'hello') return undefined
+  if (op.startsWith('vl') || op === 'volAttach' || op === 'volCreate' || op === 'volMove' || op === 'volMoveProgress' || op === 'moveTake' || op === 'hello') return undefined
   type Some = { fid?: Fid, dir?: Fid, fromDir?: Fid, volume?: unknown, record?: Some }
   const x = a as Some
   const r = x.record

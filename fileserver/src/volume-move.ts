@@ -12,6 +12,9 @@ const log = makeLog('fileserver')
 /** Objects copied at once (directories go first, one at a time). */
 const COPYING_AT_ONCE = 8
 
+/** A move under way: copying while in use, or in its final switch; objects copied of those to copy in this pass. */
+export interface MoveProgress { phase: 'copying' | 'switching', done: number, total: number, to: string }
+
 /** What a move needs of its server. */
 export interface MoverDeps {
   readonly store: VolumeStore
@@ -28,6 +31,8 @@ export class VolumeMover {
   /** Updates under way, by volume (the switch waits for them to end). */
   private readonly updating = new Map<number, number>()
   private readonly moving = new Set<number>()
+  /** Moves under way here, by volume name: what they are doing and how far they got. */
+  private readonly progress = new Map<string, MoveProgress>()
 
   constructor (private readonly d: MoverDeps) {}
 
@@ -84,19 +89,22 @@ export class VolumeMover {
     if (this.moving.has(entry.id)) throw new AfsError('BUSY', `${name} is being moved already`)
     this.moving.add(entry.id)
     const started = Date.now()
+    const progress: MoveProgress = { phase: 'copying', done: 0, total: 0, to }
+    this.progress.set(name, progress)
     try {
       const peer = this.d.peer(to)
       const root = this.d.store.status(entry.root)
       await peer.call('volAttach', { id: entry.id, name, quota: entry.quota, slot: null, createdMs: root.ctimeMs })
       // Copy while in use, then switch: updates wait while what changed meanwhile is copied again.
-      const first = await this.copy(entry.id, to, null, started)
+      const first = await this.copy(entry.id, to, null, started, progress)
       let release!: () => void
       this.switching.set(entry.id, new Promise<void>(resolve => { release = resolve }))
       const held = Date.now()
       let out: VolumeEntry
       try {
         while ((this.updating.get(entry.id) ?? 0) > 0) await new Promise(resolve => setTimeout(resolve, 5))
-        const again = await this.copy(entry.id, to, first, started)
+        progress.phase = 'switching'
+        const again = await this.copy(entry.id, to, first, started, progress)
         // Marked on disk first: a crash, or an answer lost, between here and the mark below leaves a volume not served until settled.
         await this.d.store.markMoving(entry.id, to)
         try {
@@ -115,7 +123,13 @@ export class VolumeMover {
       return out
     } finally {
       this.moving.delete(entry.id)
+      this.progress.delete(name)
     }
+  }
+
+  /** How far the move of volume `name` got, if one is under way here. */
+  progressOf (name: string): MoveProgress | null {
+    return this.progress.get(name) ?? null
   }
 
   /**
@@ -123,7 +137,7 @@ export class VolumeMover {
    * name come in under them), or with `before`, only those changed since that copy began at `since` (every
    * directory again: that is how removals reach it). Returns the version of each object copied.
    */
-  private async copy (volume: number, to: string, before: Map<number, string> | null, since: number): Promise<Map<number, string>> {
+  private async copy (volume: number, to: string, before: Map<number, string> | null, since: number, progress: MoveProgress): Promise<Map<number, string>> {
     const objects = this.d.store.vectors(volume, 0, Number.MAX_SAFE_INTEGER)
     const versions = new Map<number, string>()
     const want: Array<{ fid: Fid, type: ObjectType }> = []
@@ -137,7 +151,9 @@ export class VolumeMover {
       if (o.type === 'dir' || before?.get(o.vnode) !== version || st.ctimeMs >= since) want.push({ fid, type: o.type })
     }
     const peer = this.d.peer(to)
-    const take = async (fid: Fid) => { await peer.call('moveTake', { fid, from: this.d.self() }) }
+    progress.done = 0
+    progress.total = want.length
+    const take = async (fid: Fid) => { await peer.call('moveTake', { fid, from: this.d.self() }); progress.done++ }
     for (const w of want.filter(x => x.type === 'dir')) await take(w.fid)
     const rest = want.filter(x => x.type !== 'dir')
     let next = 0

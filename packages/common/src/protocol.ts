@@ -230,6 +230,8 @@ export const requests = {
   volAttach: z.object({ id: u32, name: volumeName, quota: u53, slot: z.number().int().min(0).max(MAX_VOLUME_SITES - 1).nullable(), createdMs: timeMs }),
   /** `afs vos move`: the volume's server copies it to `to` while it stays in use, then switches its location there. */
   volMove: z.object({ name: volumeName, to: hostPortSchema }),
+  /** How far a move of the volume that this server runs got (null: none under way here). */
+  volMoveProgress: z.object({ name: volumeName }),
   /** Server to server, during a move: take object `fid` as server `from` has it now. */
   moveTake: z.object({ fid: fidSchema, from: hostPortSchema }),
   volSetQuota: z.object({ name: volumeName, quota: u53 }),
@@ -372,6 +374,7 @@ export interface Replies {
   volExamine: ExamineReply
   volMove: VolumeEntry
   moveTake: Record<string, never>
+  volMoveProgress: { progress: { phase: 'copying' | 'switching', done: number, total: number, to: string } | null }
   volPending: PendingReply
 }
 export type Reply<O extends Op> = Replies[O]

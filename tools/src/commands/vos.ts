@@ -4,6 +4,7 @@ import { cacheDirOf, cacheOption, need, UsageError, EXIT_OK, type Command } from
 import { serverAddress, serverCall } from '../server-client.ts'
 import { table } from '../table.ts'
 import { resolveVolume } from './vos-resolve.ts'
+import { progress } from '../progress.ts'
 
 /** How long a move may take (it copies the whole volume). */
 const MOVE_TIMEOUT_MS = 24 * 3600_000
@@ -74,7 +75,19 @@ export const vosCommand: Command = {
         const where = await serverCall(await serverAddress(v, cacheDirOf(v)), 'vlGet', { name })
         const started = Date.now()
         process.stderr.write(`moving ${name} from ${where.servers.join(', ')} to ${v.to}: copying while it stays in use…\n`)
-        const e = await serverCall(where.servers[0], 'volMove', { name, to: v.to }, MOVE_TIMEOUT_MS)
+        const line = progress()
+        const polling = setInterval(() => {
+          void serverCall(where.servers[0], 'volMoveProgress', { name }).then(({ progress: p }) => {
+            if (p) line.show(`${p.phase === 'copying' ? 'copying' : 'final switch, updates waiting'}: ${p.done}/${p.total} objects`)
+          }, () => {})
+        }, 250)
+        let e
+        try {
+          e = await serverCall(where.servers[0], 'volMove', { name, to: v.to }, MOVE_TIMEOUT_MS)
+        } finally {
+          clearInterval(polling)
+          line.done()
+        }
         process.stdout.write(`${e.name} is on ${e.servers.join(', ')} now (epoch ${e.epoch ?? 0}), moved in ${((Date.now() - started) / 1000).toFixed(1)} s; its old copy stays on ${where.servers[0]}'s disk\n`)
         return EXIT_OK
       }
