@@ -356,6 +356,7 @@ test('a member killed while it takes a large file from another during resolution
     await s2.stop('SIGKILL')
     writeFileSync(join(a.cellPath, 'xfer', 'large'), data)
     let s2b = await startServer(s2.dataDir, 'test', s2.address, ['--vldb', s0.address, '--resolve-every', '0'])
+    stack.push(() => s2b.stop()) // whichever of its two runs is the last
     // vos resolve makes s2 pull the file from s1; s2 is killed once part of it is on its disk.
     const resolving = afs(['vos', 'resolve', 'xfer', '--server', s0.address, '--json'])
     const tmp = join(s2.dataDir, 'tmp')
@@ -369,7 +370,6 @@ test('a member killed while it takes a large file from another during resolution
     if (partial) t.is(cut.code, 1, `vos resolve says it could not finish: ${cut.stdout}`)
     else t.log('the transfer ended before the kill')
     s2b = await startServer(s2.dataDir, 'test', s2.address, ['--vldb', s0.address, '--resolve-every', '0'])
-    stack.push(() => s2b.stop())
     t.is((await afs(['vos', 'resolve', 'xfer', '--server', s0.address])).code, 0)
     const c = await rawConnection(s2b.address)
     try {
