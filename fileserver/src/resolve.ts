@@ -8,7 +8,7 @@
 //   a stub, resolved in its turn; one it lacks goes only when it removed or moved it);
 //   incomparable: a server/server conflict, marked on every member, every version kept.
 import {
-  AfsError, compareVv, countsAll, fidKey as key, makeLog, maxVv, parseFid, DIR_PAGE_ENTRIES,
+  AfsError, compareVv, countsAll, fetchWholeDir, fidKey as key, makeLog, maxVv, parseFid, DIR_PAGE_ENTRIES,
   type ExamineReply, type Fid, type PendingReply, type ObjectType, type Peer, type VersionVector as Vv, type VnodeStatus, type VolumeEntry,
 } from '@afs-ts/common'
 import { HISTORY_KEPT, type VolumeStore } from './volume-store.ts'
@@ -222,14 +222,7 @@ export class Resolver {
   /** A directory's entries on one member, and its status as of the last page (here, or asked of it). */
   private async listing (address: string, fid: Fid): Promise<{ entries: Array<[string, Fid, ObjectType]>, status: VnodeStatus }> {
     if (address === this.d.self()) return { entries: this.d.store.listAll(fid), status: this.d.store.status(fid) }
-    const entries: Array<[string, Fid, ObjectType]> = []
-    let after: string | undefined
-    let page
-    do {
-      page = await this.d.peer(address).call('fetchDir', after === undefined ? { fid } : { fid, after })
-      for (const e of page.entries) { entries.push(e); after = e[0] }
-    } while (page.more)
-    return { entries, status: page.status }
+    return await fetchWholeDir(this.d.peer(address), fid)
   }
 
   private async statusAt (address: string, fid: Fid): Promise<VnodeStatus | null> {

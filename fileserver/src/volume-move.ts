@@ -3,7 +3,7 @@
 // updates wait, what changed during the copy is copied again, the location entry names the
 // new server under a new epoch, and the old server refuses every request for the volume
 // from then on (MOVED: the clients look it up again and go on at the new server).
-import { AfsError, fidKey, invalid, makeLog, moved, type Fid, type ObjectType, type Peer, type VolumeEntry } from '@afs-ts/common'
+import { AfsError, fetchWholeDir, fidKey, invalid, makeLog, moved, type Fid, type ObjectType, type Peer, type VolumeEntry } from '@afs-ts/common'
 import type { LocationDb } from '@afs-ts/volumes'
 import type { VolumeStore } from './volume-store.ts'
 import { stub } from './resolve.ts'
@@ -186,19 +186,13 @@ export class VolumeMover {
       return
     }
     if (status.type !== 'dir') { await this.d.store.installObject(status, null, fid.vnode); return }
-    const entries: Array<[string, Fid, ObjectType]> = []
-    let after: string | undefined
-    let page
-    do {
-      page = await peer.call('fetchDir', after === undefined ? { fid } : { fid, after })
-      for (const e of page.entries) { entries.push(e); after = e[0] }
-    } while (page.more)
+    const { entries, status: listed } = await fetchWholeDir(peer, fid)
     const theirs = new Set(entries.map(([, f]) => fidKey(f)))
     // A directory gone there may still hold, here, what was copied into it before: it goes whole.
     if (this.d.store.hasObject(fid)) {
       for (const [name, f, type] of this.d.store.listAll(fid)) if (type === 'dir' && !theirs.has(fidKey(f))) await this.clear(fid, name, f)
     }
-    await this.d.store.installDir(page.status, entries, f => theirs.has(fidKey(f)) ? 'moved' : 'removed', (f, t) => stub(f, t, fid.vnode))
+    await this.d.store.installDir(listed, entries, f => theirs.has(fidKey(f)) ? 'moved' : 'removed', (f, t) => stub(f, t, fid.vnode))
   }
 }
 

@@ -11,7 +11,7 @@ import { copyFile, readFile, rm, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { basename, extname, join } from 'node:path'
 import {
-  AfsError, conflict, exists, invalid, isText, makeLog, notFound, sameFid, nameSchema, volumeOffline,
+  AfsError, conflict, fetchWholeDir, exists, invalid, isText, makeLog, notFound, sameFid, nameSchema, volumeOffline,
   type Fid, type ObjectType,
 } from '@afs-ts/common'
 import type { CacheSpace } from '../cache-space.ts'
@@ -233,12 +233,7 @@ export class Repairer {
     const there = new Map<string, { fid: Fid, type: ObjectType }>()
     if (c.server.type === 'dir' && c.server.fid) {
       const volume = this.d.objects.cell(c.cell).route(c.server.fid.volume)
-      let after: string | undefined
-      for (;;) {
-        const page = await volume.call('fetchDir', after === undefined ? { fid: c.server.fid } : { fid: c.server.fid, after })
-        for (const [name, fid, type] of page.entries) { there.set(name, { fid, type }); after = name }
-        if (!page.more || page.entries.length === 0) break
-      }
+      for (const [name, fid, type] of (await fetchWholeDir(volume, c.server.fid)).entries) there.set(name, { fid, type })
     }
     const names = [...new Set([...here.keys(), ...there.keys()])].sort()
     return names.map(name => {

@@ -8,7 +8,7 @@ import { mkdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
-import { fidKey, invalid, type Fid, type ObjectType, type VnodeStatus } from '@afs-ts/common'
+import { fetchWholeDir, fidKey, invalid, type Fid, type ObjectType, type VnodeStatus } from '@afs-ts/common'
 import type { Cell } from '../cell.ts'
 import type { FsObject } from '../fs-object.ts'
 import type { FsObjectTable } from '../fs-object-table.ts'
@@ -101,14 +101,7 @@ export class ReplicaRepair {
         const { status } = await link.call('fetchStatus', { fid })
         Object.assign(v, describeStatus(status), { reachable: true })
         if (status.type === 'dir') {
-          const entries: string[] = []
-          let after: string | undefined
-          for (let more = true; more;) {
-            const page = await link.call('fetchDir', after === undefined ? { fid } : { fid, after })
-            for (const [name] of page.entries) { entries.push(name); after = name }
-            more = page.more
-          }
-          v.entries = entries.sort()
+          v.entries = (await fetchWholeDir(link, fid)).entries.map(([name]) => name).sort()
         } else if (copy && status.type === 'file' && status.size <= COPY_MAX_BYTES) {
           const path = join(dir, link.address.replace(/[^0-9A-Za-z.-]/g, '_'))
           const { body } = await link.download('fetchData', { fid })
