@@ -2,7 +2,7 @@
 // rename, mount points) and the one shape every mutation has: to the server while its
 // volume is online, emulated and logged when it is not. Names only; contents are vfs.ts's.
 import {
-  conflict, crossVolume, invalid, isDevice, nameTooLong, notDir, notPermitted, permission, volumeOffline, MAX_NAME_BYTES, S_IFMT, SPECIAL_TYPES, TYPE_BITS,
+  isUnreachable, conflict, crossVolume, invalid, isDevice, nameTooLong, notDir, notPermitted, permission, volumeOffline, MAX_NAME_BYTES, S_IFMT, SPECIAL_TYPES, TYPE_BITS,
   type CreateReply, type Fid, type SpecialType, type VnodeStatus,
 } from '@afs-ts/common'
 import type { Emulator } from './emulator.ts'
@@ -11,7 +11,6 @@ import type { Cell } from './cell.ts'
 import type { FsObject } from './fs-object.ts'
 import { isLocalFid, type ClientModifyLog } from './cml.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
-import { isUnreachable } from './server-link.ts'
 import type { VolumeCalls } from './volume.ts'
 
 type Resolve = (path: string, followMount?: boolean) => Promise<{ cell: Cell, obj: FsObject }>

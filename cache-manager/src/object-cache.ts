@@ -6,7 +6,7 @@
 //   3. taking callback breaks (demote, never evict) and revalidating all after a replay
 //   4. forgetting objects whose last name is gone, and running concurrent work once
 import {
-  AfsError, fidKey, makeLog, notDir, notFound, volumeOffline,
+  isUnreachable, AfsError, fidKey, makeLog, notDir, notFound, volumeOffline,
   type DirReply, type Fid, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { Cell } from './cell.ts'
@@ -15,7 +15,6 @@ import { demoteListing, isListed, type Dirent, type FsObject } from './fs-object
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import { CALLBACK_SLACK_MS } from './constants.ts'
 import type { ReadFdCache } from './read-fd-cache.ts'
-import { isUnreachable } from './server-link.ts'
 import { isLocalFid, type ClientModifyLog } from './cml.ts'
 import type { LocalObjects } from './local-objects.ts'
 import type { Counters } from './counters.ts'

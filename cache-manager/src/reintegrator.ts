@@ -9,7 +9,7 @@
 //      record once, so a replay cut anywhere resumes without duplicates
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import { makeLog, sameFid, type CmlRecordBody, type Fid, type ReplayReply, type VnodeStatus } from '@afs-ts/common'
+import { isUnreachable, makeLog, sameFid, type CmlRecordBody, type Fid, type ReplayReply, type VnodeStatus } from '@afs-ts/common'
 import type { ContainerStore } from './container-file.ts'
 import type { LocalObjects } from './local-objects.ts'
 import type { ObjectCache } from './object-cache.ts'
@@ -21,7 +21,6 @@ import type { Cell } from './cell.ts'
 import { directories, isCreate, isLocalFid, type CmlRecord, type ClientModifyLog } from './cml.ts'
 import type { FsObject } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
-import { isUnreachable } from './server-link.ts'
 import { uploadGate } from './upload-gate.ts'
 
 const log = makeLog('reintegrator')

@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events'
 import { hostname } from 'node:os'
 import {
-  AfsError, RpcConnection, callbackBreakSchema, checkHello, locationChangeSchema, type VolumeEntry, connectTo, badRequest, makeLog, volumeOffline,
+  RpcConnection, callbackBreakSchema, checkHello, isUnreachable, locationChangeSchema, type VolumeEntry, connectTo, badRequest, makeLog, volumeOffline,
   PROTOCOL_VERSION, fidKey, type Fid, type HelloReply, type InboundStream, type Op, type Args, type Reply, type StatusReply,
 } from '@afs-ts/common'
 import { RPC_TIMEOUT_MS, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, PROBES_TO_RECONNECT } from './constants.ts'
@@ -21,10 +21,6 @@ export type LinkState = 'up' | 'down'
 /** An upload's bytes: a stream, or a function that opens one (when they may go to several servers). */
 export type Body = AsyncIterable<Buffer> | (() => AsyncIterable<Buffer>)
 
-/** Errors that mean "the server did not answer", as opposed to an answer that says no. */
-export function isUnreachable (err: unknown): boolean {
-  return err instanceof AfsError && (err.code === 'CONNECTION' || err.code === 'TIMEOUT' || err.code === 'VOLUME_OFFLINE')
-}
 
 export class ServerLink extends EventEmitter {
   private conn: RpcConnection | null = null

@@ -3,13 +3,12 @@
 import { open as fsOpen, read as fsRead, write as fsWrite, close as fsClose, fsync as fsFsync, constants } from 'node:fs'
 import { promisify } from 'node:util'
 import {
-  conflict, fromTimespec, invalid, isDir, noData, notDir, notFound, notSupported, permission, rootFid, badRequest,
+  isUnreachable, conflict, fromTimespec, invalid, isDir, noData, notDir, notFound, notSupported, permission, rootFid, badRequest,
   TYPE_BITS, type StatfsReply, type Timespec, type XattrMode,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Cell } from './cell.ts'
 import { hasData, seenAt, type FsObject, type LocalAttrs } from './fs-object.ts'
-import { isUnreachable } from './server-link.ts'
 import { Namespace, splitPath, type Caller } from './namespace.ts'
 import { uploadGate } from './upload-gate.ts'
 

@@ -4,8 +4,8 @@
 // to one member (the next when it stops answering) and updates to every member that
 // answers, in parallel (COP1), followed by the update set (COP2) so that members that
 // all took an update end with equal version vectors.
-import { AfsError, UPDATE_OPS, compareVv, makeLog, volumeOffline, type Args, type Fid, type InboundStream, type Op, type Reply, type VolumeEntry, type VnodeStatus } from '@afs-ts/common'
-import { isUnreachable, type Body, type ServerLink } from './server-link.ts'
+import { isUnreachable, AfsError, UPDATE_OPS, compareVv, makeLog, volumeOffline, type Args, type Fid, type InboundStream, type Op, type Reply, type VolumeEntry, type VnodeStatus } from '@afs-ts/common'
+import type { Body, ServerLink } from './server-link.ts'
 
 const log = makeLog('cache-manager')
 

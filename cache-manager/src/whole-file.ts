@@ -4,7 +4,7 @@
 //   2. store a written file whole (or log it while disconnected), one store at a time
 //   3. keep the ancestor of a file about to change offline, for conflicts' three-way merges
 import { createReadStream } from 'node:fs'
-import { AfsError, formatSize, makeLog, tooLarge, CHUNK_BYTES, type Fid, type StatusReply, type VnodeStatus } from '@afs-ts/common'
+import { isUnreachable, AfsError, formatSize, makeLog, tooLarge, CHUNK_BYTES, type Fid, type StatusReply, type VnodeStatus } from '@afs-ts/common'
 import type { CacheSpace } from './cache-space.ts'
 import type { ContainerStore } from './container-file.ts'
 import type { Counters } from './counters.ts'
@@ -18,7 +18,6 @@ import type { Cell } from './cell.ts'
 import { isLocalFid, type ClientModifyLog } from './cml.ts'
 import { hasData, localMtime, type FsObject } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
-import { isUnreachable } from './server-link.ts'
 import { uploadGate } from './upload-gate.ts'
 
 const log = makeLog('cache-manager')

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
 import {
   AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
-  noLock, wouldBlock, UPDATE_OPS, Metrics, RPC_SECONDS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
+  noLock, wouldBlock, isUnreachable, UPDATE_OPS, Metrics, RPC_SECONDS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
   type Args, type Quorum, type Reply, type StatusReply, type VolumeEntry, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { EtcdLocationDb, ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, parseEtcdUrl, type LocationDb } from '@afs-ts/volumes'
@@ -262,7 +262,7 @@ export class FileServer {
             if (r.resolved + r.conflicts > 0) log.info(`volume ${volume}: resolved ${r.resolved} objects with ${other}${r.conflicts ? `, ${r.conflicts} in server/server conflict` : ''}`)
           } catch (err) {
             const e = AfsError.from(err)
-            if (e.code !== 'CONNECTION' && e.code !== 'TIMEOUT') log.warn(`volume ${volume}: comparing with ${other}: ${e.message}`)
+            if (!isUnreachable(e)) log.warn(`volume ${volume}: comparing with ${other}: ${e.message}`)
           }
         }
       }
@@ -392,7 +392,7 @@ export class FileServer {
     } catch (err) {
       // This server answers: that another one it asked did not is no reason for its client to think it unreachable.
       const e = AfsError.from(err)
-      const answer = e.code === 'CONNECTION' || e.code === 'TIMEOUT' || e.code === 'VOLUME_OFFLINE' ? new AfsError('UNAVAILABLE', e.message) : e
+      const answer = isUnreachable(e) ? new AfsError('UNAVAILABLE', e.message) : e
       this.metrics.requests.inc({ op, result: answer.code })
       throw answer
     } finally {

@@ -8,7 +8,7 @@
 //   a stub, resolved in its turn; one it lacks goes only when it removed or moved it);
 //   incomparable: a server/server conflict, marked on every member, every version kept.
 import {
-  AfsError, compareVv, countsAll, fetchWholeDir, fidKey as key, makeLog, maxVv, parseFid, DIR_PAGE_ENTRIES,
+  AfsError, compareVv, countsAll, fetchWholeDir, isUnreachable, fidKey as key, makeLog, maxVv, parseFid, DIR_PAGE_ENTRIES,
   type ExamineReply, type Fid, type PendingReply, type ObjectType, type Peer, type VersionVector as Vv, type VnodeStatus, type VolumeEntry,
 } from '@afs-ts/common'
 import { HISTORY_KEPT, type VolumeStore } from './volume-store.ts'
@@ -88,7 +88,7 @@ export class Resolver {
         if (status) versions.push({ address, status })
       } catch (err) {
         const e = AfsError.from(err)
-        if (e.code !== 'CONNECTION' && e.code !== 'TIMEOUT') throw e
+        if (!isUnreachable(e)) throw e
         unreachable = true
       }
     }))

@@ -1,7 +1,7 @@
 // The cell's location database as a server that does not keep it sees it: every call
 // goes to the server that does (named by `afs server --vldb HOST:PORT`). When that
 // server is unreachable, the call fails with a clear error naming it.
-import { AfsError, Peer, connectionLost, type Quorum, type VolumeEntry } from '@afs-ts/common'
+import { AfsError, Peer, connectionLost, isUnreachable, type Quorum, type VolumeEntry } from '@afs-ts/common'
 import { hasVolume, type LocationDb, type ServerEntry, type VolumeChange } from './location-db.ts'
 
 export class RemoteLocationDb implements LocationDb {
@@ -49,7 +49,7 @@ export class RemoteLocationDb implements LocationDb {
       return await call()
     } catch (err) {
       const e = AfsError.from(err)
-      if (e.code === 'CONNECTION' || e.code === 'TIMEOUT') throw connectionLost(`the cell's location database at ${this.address} is unreachable (${e.message})`)
+      if (isUnreachable(e)) throw connectionLost(`the cell's location database at ${this.address} is unreachable (${e.message})`)
       throw e
     }
   }

@@ -91,3 +91,8 @@ export const noLock = make('NO_LOCK')
 /** ENODATA: no such extended attribute. */
 export const noData = make('NO_DATA')
 export const conflict = make('CONFLICT')
+
+/** Errors that mean "the server did not answer", as opposed to an answer that says no. */
+export function isUnreachable (err: unknown): boolean {
+  return err instanceof AfsError && (err.code === 'CONNECTION' || err.code === 'TIMEOUT' || err.code === 'VOLUME_OFFLINE')
+}
