@@ -74,7 +74,6 @@ export class FileServer {
   readonly replayer: Replayer
   readonly locks: LockTable
   private readonly lockExpiry: NodeJS.Timeout
-  readonly counters: Record<string, number> = {}
   private readonly clients = new Map<string, RpcConnection>()
   private server: Server | null = null
   private address = ''
@@ -381,7 +380,6 @@ export class FileServer {
       // Refused arguments a user chose (names, sizes, times): the errno POSIX names for them, never EIO.
       throw parsed.error.issues.some(i => i.message === NAME_TOO_LONG_MESSAGE) ? nameTooLong(why) : invalid(why)
     }
-    this.counters[op] = (this.counters[op] ?? 0) + 1
     const client = ctx.connection.peer as ClientRecord | null
     if (op !== 'hello' && !client) throw protocolError('say hello first')
     const took = this.metrics.seconds.startTimer({ op })
@@ -493,7 +491,6 @@ export class FileServer {
       else await this.resolver.repairWith(a.fid, ctx.body, a.merged)
       return {}
     },
-    replicaVersions: async a => ({ versions: await this.resolver.versions(a.fid) }),
     tombstone: a => ({ vv: this.store.tombstone(a.fid) }),
     vectors: a => ({ volumeVv: this.store.volumeVector(a.volume), slot: this.store.replicaOf(a.volume)?.slot ?? null, vectors: a.limit ? this.store.vectors(a.volume, a.after, a.limit) : [] }),
     volAddSite: async a => await this.addSite(a.name, a.server),

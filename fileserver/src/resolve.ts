@@ -286,7 +286,7 @@ export class Resolver {
   }
 
   /** Each member's version of `fid` (null where it is missing or the member does not answer). */
-  async versions (fid: Fid): Promise<Array<{ server: string, status: VnodeStatus | null, error?: string }>> {
+  private async versions (fid: Fid): Promise<Array<{ server: string, status: VnodeStatus | null, error?: string }>> {
     const sites = await this.d.sites(fid.volume)
     return await Promise.all(sites.map(async server => {
       try {

@@ -298,8 +298,6 @@ export const requests = {
     z.object({ fid: fidSchema, keep: hostPortSchema }),
     z.object({ fid: fidSchema, merged: z.object({ size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), mtimeMs: z.number().int().min(0) }) }),
   ]),
-  /** Each member's version of an object (for `afs repair show` of a server/server conflict). */
-  replicaVersions: z.object({ fid: fidSchema }),
   /** A directory merged from members that changed it apart: take exactly these entries, with this status. */
   resolveMerge: z.object({ expect: vvSchema.nullable(), status: dirStatusSchema, entries: z.array(z.tuple([nameSchema, fidSchema, objectTypeSchema])).max(DIR_PAGE_ENTRIES) }),
   tombstone: z.object({ fid: fidSchema }),
@@ -365,7 +363,6 @@ export interface Replies {
   vvSet: Record<string, never>
   markConflict: Record<string, never>
   repairReplica: Record<string, never>
-  replicaVersions: { versions: Array<{ server: string, status: VnodeStatus | null, error?: string }> }
   resolveMerge: Record<string, never>
   tombstone: { vv: Record<string, number> | null }
   volAddSite: VolumeEntry
