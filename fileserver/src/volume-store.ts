@@ -123,8 +123,8 @@ export class VolumeStore {
       return { vnode: given.vnode, unique: given.unique, next: vol.nextVnode }
     }
     let vnode = vol.nextVnode
+    // (Objects taken whole from another server are numbered below nextVnode already: numberedPast.)
     if (vol.replica) while (vnode % MAX_VOLUME_SITES !== vol.replica.slot || this.vnodes.get([vol.id, vnode])) vnode++
-    else while (this.vnodes.get([vol.id, vnode])) vnode++
     return { vnode, unique: 1, next: vnode + 1 }
   }
 
