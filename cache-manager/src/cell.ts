@@ -140,11 +140,7 @@ export class Cell implements VolumeHost {
     if (!via.connected || via.forcedDown) return
     for (const v of lost) {
       try {
-        const entry = await via.call('vlGet', { id: v.id })
-        if (entry.servers.join() === v.entry.servers.join()) continue
-        log.info(`volume ${v.name} is on ${entry.servers.join(', ')} now (was ${v.entry.servers.join(', ')})`)
-        this.volumes.remember(entry)
-        this.onMoved(this)
+        this.learnLocation(await via.call('vlGet', { id: v.id }))
       } catch { /* asked again on the next round */ }
     }
   }
