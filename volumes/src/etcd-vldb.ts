@@ -10,8 +10,8 @@
 // lookups from a cache kept current by a watch (a full read again after a reconnection),
 // and a server that dies or is cut off leaves the live list when its lease expires.
 import { Etcd3, isRecoverableError, type Campaign, type IKeyValue, type Lease, type Watcher } from 'etcd3'
-import { AfsError, connectionLost, exists, makeLog, notFound, rootFid, type Quorum, type VolumeEntry } from '@afs-ts/common'
-import { hasVolume, type LocationDb, type ServerEntry, type VolumeChange } from './location-db.ts'
+import { AfsError, connectionLost, exists, makeLog, notFound, type Quorum, type VolumeEntry } from '@afs-ts/common'
+import { hasVolume, newEntry, type LocationDb, type ServerEntry, type VolumeChange } from './location-db.ts'
 
 const log = makeLog('vldb')
 /** The first volume id a cell hands out (AFS volume ids start high). */
@@ -116,7 +116,7 @@ export class EtcdLocationDb implements LocationDb {
       const next = await this.ask(async () => await this.client.get(nextKey).exec())
       const kv = next.kvs[0]
       const id = kv ? Number(kv.value.toString()) : FIRST_VOLUME_ID
-      const entry: VolumeEntry = { id, name, servers, quota, root: rootFid(id), ...(quorum === 'majority' ? { quorum } : {}) }
+      const entry = newEntry(id, name, servers, quota, quorum)
       const txn = this.client.if(nameKey, 'Version', '==', 0)
       const guarded = kv ? txn.and(nextKey, 'Mod', '==', kv.mod_revision) : txn.and(nextKey, 'Version', '==', 0)
       const r = await this.ask(async () => await guarded
@@ -224,7 +224,7 @@ export class EtcdLocationDb implements LocationDb {
       const r = await this.ask(async () => await this.client.getAll().prefix(this.prefix).exec())
       const entries = new Map<number, VolumeEntry>()
       const names = new Map<string, number>()
-      for (const kv of r.kvs) this.apply(kv, entries, names)
+      for (const kv of r.kvs) { const e = entryOf(kv, this.key('volumes', '')); if (e) remember(entries, names, e) }
       this.entries = entries
       this.names = names
       await this.watch(BigInt(r.header.revision) + 1n)
@@ -237,8 +237,10 @@ export class EtcdLocationDb implements LocationDb {
     const w = await this.client.watch().prefix(this.prefix).startRevision(String(from)).create()
     this.watcher = w
     w.on('put', kv => {
-      if (this.entries) this.apply(kv, this.entries, this.names)
-      if (kv.key.toString().startsWith(this.key('volumes', ''))) for (const l of this.listeners) l(JSON.parse(kv.value.toString()) as VolumeEntry)
+      const e = entryOf(kv, this.key('volumes', ''))
+      if (!e) return
+      this.learn(e)
+      for (const l of this.listeners) l(e)
     })
     w.on('delete', kv => { if (this.entries) this.forget(kv) })
     // Cut off from etcd: the cache may miss changes; answers come from etcd until it is read again.
@@ -253,15 +255,6 @@ export class EtcdLocationDb implements LocationDb {
     })
   }
 
-  private apply (kv: IKeyValue, entries: Map<number, VolumeEntry>, names: Map<string, number>): void {
-    const key = kv.key.toString()
-    if (key.startsWith(this.key('volumes', ''))) {
-      const e = JSON.parse(kv.value.toString()) as VolumeEntry
-      entries.set(e.id, e)
-      names.set(e.name, e.id)
-    }
-  }
-
   private forget (kv: IKeyValue): void {
     const key = kv.key.toString()
     if (!key.startsWith(this.key('volumes', ''))) return
@@ -270,11 +263,9 @@ export class EtcdLocationDb implements LocationDb {
     if (e) { this.entries!.delete(id); this.names.delete(e.name) }
   }
 
-  /** What this server changed, in its cache at once (the watch brings the same a moment later). */
+  /** An entry changed: in the cache (what this server changed goes in at once; the watch brings the same a moment later). */
   private learn (e: VolumeEntry): void {
-    if (!this.entries) return
-    this.entries.set(e.id, e)
-    this.names.set(e.name, e.id)
+    if (this.entries) remember(this.entries, this.names, e)
   }
 
   private key (...parts: string[]): string {
@@ -294,4 +285,14 @@ export class EtcdLocationDb implements LocationDb {
       throw new AfsError('IO', `the cell's location database in etcd: ${e.message}`)
     }
   }
+}
+
+/** The location entry a key-value of etcd holds, if it is one (`prefix`: where entries are kept). */
+function entryOf (kv: IKeyValue, prefix: string): VolumeEntry | null {
+  return kv.key.toString().startsWith(prefix) ? JSON.parse(kv.value.toString()) as VolumeEntry : null
+}
+
+function remember (entries: Map<number, VolumeEntry>, names: Map<string, number>, e: VolumeEntry): void {
+  entries.set(e.id, e)
+  names.set(e.name, e.id)
 }

@@ -1,7 +1,7 @@
 // The volume location database as the servers of a cell use it: one interface, kept by
 // the cell's first server (embedded, `vldb.ts`) or reached over the network from any
 // other (`remote-vldb.ts`), or kept in etcd for cells beyond one machine (`etcd-vldb.ts`).
-import { AfsError, type Quorum, type ServerRecord, type VolumeEntry } from '@afs-ts/common'
+import { AfsError, rootFid, type Quorum, type ServerRecord, type VolumeEntry } from '@afs-ts/common'
 
 /** A server of the cell: its stable id (kept in its data directory), where it is, since when. */
 export type ServerEntry = ServerRecord
@@ -36,4 +36,9 @@ export async function hasVolume (db: Pick<LocationDb, 'get'>, name: string): Pro
     if (err instanceof AfsError && err.code === 'NOT_FOUND') return false
     throw err
   }
+}
+
+/** The location entry of a volume just registered (a quorum is written only where it is not the default). */
+export function newEntry (id: number, name: string, servers: string[], quota: number, quorum?: Quorum): VolumeEntry {
+  return { id, name, servers, quota, root: rootFid(id), ...(quorum === 'majority' ? { quorum } : {}) }
 }

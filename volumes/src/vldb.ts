@@ -3,8 +3,8 @@
 // server by default (LMDB databases beside its volumes), so a one-machine cell needs
 // nothing else; the cell's other servers reach it through `remote-vldb.ts`.
 import type { Database, RootDatabase } from 'lmdb'
-import { exists, notFound, rootFid, type Quorum, type VolumeEntry } from '@afs-ts/common'
-import type { LocationDb, ServerEntry, VolumeChange } from './location-db.ts'
+import { exists, notFound, type Quorum, type VolumeEntry } from '@afs-ts/common'
+import { newEntry, type LocationDb, type ServerEntry, type VolumeChange } from './location-db.ts'
 
 /** The cell's root volume, as in AFS. */
 export const ROOT_VOLUME_NAME = 'root.cell'
@@ -56,7 +56,7 @@ export class VolumeLocationDb implements LocationDb {
       if (this.byName.get(name) !== undefined) throw exists(`volume ${name} exists`)
       const id = (this.meta.get('nextId') ?? FIRST_VOLUME_ID)
       this.meta.put('nextId', id + 1)
-      entry = { id, name, servers, quota, root: rootFid(id), ...(quorum === 'majority' ? { quorum } : {}) }
+      entry = newEntry(id, name, servers, quota, quorum)
       this.byId.put(id, entry)
       this.byName.put(name, id)
     })
