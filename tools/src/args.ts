@@ -3,12 +3,18 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { parseHostPort, type HostPort } from '@afs-ts/common'
 
 export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
 
 export class UsageError extends Error {}
+
+/** HOST:PORT given on the command line, or a usage error naming `flag` (when given). */
+export function hostPortArg (text: string, flag?: string): HostPort {
+  try { return parseHostPort(text) } catch (err) { throw new UsageError(`${flag ? `${flag}: ` : ''}${(err as Error).message}`) }
+}
 
 /** A command's code (its name and summary are in `catalog.ts`, so that listing them loads none of it). */
 export interface Command {

@@ -1,8 +1,8 @@
 // `afs client`: a cache manager mounting the cells of the given servers.
-import { parseSize, parseHostPort } from '@afs-ts/common'
+import { parseSize } from '@afs-ts/common'
 import { CacheManagerProcess } from '@afs-ts/cache-manager'
 import { readFile } from 'node:fs/promises'
-import { UsageError, EXIT_OK, type Command } from '../args.ts'
+import { UsageError, EXIT_OK, hostPortArg, type Command } from '../args.ts'
 import { parseCellsFile } from '../cells-file.ts'
 import { untilSignal } from '../lifecycle.ts'
 
@@ -13,7 +13,7 @@ export const clientCommand: Command = {
   async run (v) {
     const servers = (v.server as string[] | undefined) ?? []
     if ((servers.length === 0 && !v.cells) || !v.mount || !v.cache) throw new UsageError('--server (or --cells), --mount and --cache are required')
-    for (const s of [...servers, ...(v.metrics !== undefined ? [v.metrics as string] : [])]) { try { parseHostPort(s) } catch (err) { throw new UsageError((err as Error).message) } }
+    for (const s of [...servers, ...(v.metrics !== undefined ? [v.metrics as string] : [])]) hostPortArg(s)
     const cacheBytes = sizeOption(v['cache-size'])
     // Each --server names one cell; a cells file (CellServDB format) lists each cell's servers.
     const cells = servers.map(s => [s])

@@ -2,8 +2,7 @@
 // database, the others join the cell through it (`--vldb HOST:PORT`).
 import { FileServer } from '@afs-ts/fileserver'
 import { parseEtcdUrl } from '@afs-ts/volumes'
-import { parseHostPort } from '@afs-ts/common'
-import { UsageError, EXIT_OK, type Command } from '../args.ts'
+import { UsageError, EXIT_OK, hostPortArg, type Command } from '../args.ts'
 import { untilSignal } from '../lifecycle.ts'
 
 export const serverCommand: Command = {
@@ -12,14 +11,14 @@ export const serverCommand: Command = {
   options: { data: { type: 'string' }, listen: { type: 'string' }, cell: { type: 'string' }, advertise: { type: 'string' }, vldb: { type: 'string' }, 'resolve-every': { type: 'string' }, 'lease-ttl': { type: 'string' }, metrics: { type: 'string' } },
   async run (v) {
     if (!v.data || !v.listen || !v.cell) throw new UsageError('--data, --listen and --cell are required')
-    const hp = hostPort(v.listen as string, '--listen')
+    const hp = hostPortArg(v.listen as string, '--listen')
     const etcd = typeof v.vldb === 'string' && v.vldb.startsWith('etcd://')
-    if (etcd) { try { parseEtcdUrl(v.vldb as string) } catch (err) { throw new UsageError(`--vldb: ${(err as Error).message}`) } } else if (v.vldb !== undefined) hostPort(v.vldb as string, '--vldb')
+    if (etcd) { try { parseEtcdUrl(v.vldb as string) } catch (err) { throw new UsageError(`--vldb: ${(err as Error).message}`) } } else if (v.vldb !== undefined) hostPortArg(v.vldb as string, '--vldb')
     const ttl = v['lease-ttl'] === undefined ? undefined : Number(v['lease-ttl'])
     if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 2 && ttl <= 3600)) throw new UsageError(`--lease-ttl ${v['lease-ttl'] as string}: whole seconds, from 2 to 3600`)
     if (ttl !== undefined && !etcd) throw new UsageError('--lease-ttl goes with --vldb etcd://…')
-    if (v.advertise !== undefined) hostPort(v.advertise as string, '--advertise')
-    if (v.metrics !== undefined) hostPort(v.metrics as string, '--metrics')
+    if (v.advertise !== undefined) hostPortArg(v.advertise as string, '--advertise')
+    if (v.metrics !== undefined) hostPortArg(v.metrics as string, '--metrics')
     const every = v['resolve-every'] === undefined ? undefined : Number(v['resolve-every'])
     if (every !== undefined && !(Number.isFinite(every) && every >= 0 && every <= 86_400)) throw new UsageError(`--resolve-every ${v['resolve-every'] as string}: seconds, from 0 (never) to 86400`)
     const server = await FileServer.open({
@@ -33,8 +32,4 @@ export const serverCommand: Command = {
     await server.close()
     return EXIT_OK
   },
-}
-
-function hostPort (text: string, flag: string) {
-  try { return parseHostPort(text) } catch (err) { throw new UsageError(`${flag}: ${(err as Error).message}`) }
 }

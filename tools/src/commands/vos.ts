@@ -1,6 +1,6 @@
 // `afs vos`: volume administration (create, list, setquota), talking to a server.
-import { formatSize, parseHostPort, parseSize, MAX_VOLUME_SITES } from '@afs-ts/common'
-import { cacheDirOf, cacheOption, need, UsageError, EXIT_OK, type Command } from '../args.ts'
+import { formatSize, parseSize, MAX_VOLUME_SITES } from '@afs-ts/common'
+import { cacheDirOf, cacheOption, hostPortArg, need, UsageError, EXIT_OK, type Command } from '../args.ts'
 import { serverAddress, serverCall } from '../server-client.ts'
 import { table } from '../table.ts'
 import { resolveVolume } from './vos-resolve.ts'
@@ -28,7 +28,7 @@ export const vosCommand: Command = {
         const [name] = need(rest, 1, 'vos create NAME')
         if (sites.length === 0) throw new UsageError('vos create needs --server HOST:PORT (one per site)')
         if (sites.length > MAX_VOLUME_SITES) throw new UsageError(`a volume has at most ${MAX_VOLUME_SITES} sites`)
-        for (const s of sites) { try { parseHostPort(s) } catch (err) { throw new UsageError(`--server: ${(err as Error).message}`) } }
+        for (const s of sites) hostPortArg(s, '--server')
         if (v.quorum !== undefined && v.quorum !== 'any' && v.quorum !== 'majority') throw new UsageError(`--quorum ${v.quorum as string}: any or majority`)
         const quorum = v.quorum as 'any' | 'majority' | undefined
         if (quorum && sites.length < 2) throw new UsageError('--quorum goes with a replicated volume (two --server or more)')
@@ -60,7 +60,7 @@ export const vosCommand: Command = {
       }
       case 'addsite': case 'remsite': {
         const [name, site] = need(rest, 2, `vos ${sub} NAME HOST:PORT`)
-        try { parseHostPort(site) } catch (err) { throw new UsageError((err as Error).message) }
+        hostPortArg(site)
         const via = await serverAddress(v, cacheDirOf(v))
         const e = await serverCall(via, sub === 'addsite' ? 'volAddSite' : 'volRemoveSite', { name, server: site })
         process.stdout.write(sub === 'addsite'
@@ -71,7 +71,7 @@ export const vosCommand: Command = {
       case 'move': {
         const [name] = need(rest, 1, 'vos move NAME --to HOST:PORT')
         if (typeof v.to !== 'string') throw new UsageError('vos move needs --to HOST:PORT (the server it moves to)')
-        try { parseHostPort(v.to) } catch (err) { throw new UsageError(`--to: ${(err as Error).message}`) }
+        hostPortArg(v.to, '--to')
         const where = await serverCall(await serverAddress(v, cacheDirOf(v)), 'vlGet', { name })
         const started = Date.now()
         process.stderr.write(`moving ${name} from ${where.servers.join(', ')} to ${v.to}: copying while it stays in use…\n`)
