@@ -9,9 +9,7 @@ import { parseHostPort } from './units.ts'
 export class Metrics {
   readonly registry = new Registry()
 
-  constructor (readonly prefix: string) {
-    collectDefaultMetrics({ register: this.registry, prefix: `${prefix}process_` })
-  }
+  constructor (readonly prefix: string) {}
 
   counter (name: string, help: string, labelNames: string[] = []): Counter {
     return new Counter({ name: this.prefix + name, help, labelNames, registers: [this.registry] })
@@ -40,6 +38,8 @@ export class Metrics {
   /** Serves /metrics at `address` (HOST:PORT; port 0: any). Resolves with the address it listens on. */
   async serve (address: string): Promise<{ address: string, close: () => Promise<void> }> {
     const { host, port } = parseHostPort(address)
+    // The process's own figures (event loop, memory, GC) are watched only once they are served.
+    collectDefaultMetrics({ register: this.registry, prefix: `${this.prefix}process_` })
     const server: Server = createServer((req, res) => {
       if (req.url !== '/metrics') { res.writeHead(404).end('metrics are at /metrics\n'); return }
       this.registry.metrics().then(text => {
