@@ -4,7 +4,7 @@
 import test from 'ava'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Stack, addClient, afs, afsOk, eventually, startServer, type Server } from './helpers/cell.ts'
+import { Stack, addClient, afs, afsOk, eventually, rawConnection, startServer, type Server } from './helpers/cell.ts'
 import { healthy, startEtcd } from './helpers/etcd.ts'
 
 interface Listed { id: string, address: string, since: number }
@@ -128,7 +128,7 @@ test.serial('vos move in an etcd cell: clients that located the volume are told 
     // Two moves at once: one moves it, the other is told.
     const [r, twice] = await Promise.all([s3, s3].map(async to => await afs(['vos', 'move', 'roam', '--to', to.address, '--server', s1.address])))
     t.deepEqual([r.code, twice.code].sort(), [0, 1], r.stderr + twice.stderr)
-    t.regex(r.code === 0 ? twice.stderr : r.stderr, /being moved already|already/)
+    t.regex(r.code === 0 ? twice.stderr : r.stderr, /being moved already|being changed by another admin command/)
     t.true(await eventually(async () => (await sites()).join() === s3.address, 10_000), 'the client learned of the move without a request for the volume')
     t.false(/looking it up again/.test(a.stderr()), 'no request had to be refused first')
     for (let i = 0; i < 20; i++) t.is(readFileSync(join(a.cellPath, 'roam', `f${i}`), 'utf8'), `file ${i}\n`)
@@ -137,5 +137,47 @@ test.serial('vos move in an etcd cell: clients that located the volume are told 
     t.deepEqual(where.servers, [s3.address])
     const e = JSON.parse(await afsOk(['vos', 'examine', 'roam', '--server', s2.address, '--json'])) as { replicas: Array<{ server: string }> }
     t.deepEqual(e.replicas.map(x => x.server), [s3.address])
+  } finally { await stack.unwind() }
+})
+
+test.serial('a member SIGSTOPped while it is taken out of a volume refuses the volume when continued; concurrent admin changes of one volume never undo each other', async t => {
+  const stack = new Stack()
+  try {
+    const etcd = await startEtcd(stack)
+    const [s1, s2, s3, s4] = await etcdServers(stack, etcd.url, 4)
+    await afsOk(['vos', 'create', 'rep', '--server', s1.address, '--server', s2.address])
+    const a = await addClient(stack, [s1.address])
+    await afsOk(['fs', 'mkmount', join(a.cellPath, 'rep'), 'rep', '--cache', a.cache])
+    writeFileSync(join(a.cellPath, 'rep', 'before'), 'on both\n')
+    const { id } = JSON.parse(await afsOk(['vos', 'examine', 'rep', '--server', s1.address, '--json'])) as { id: number }
+    const root = { volume: id, vnode: 1, unique: 1 }
+    // The volume moves from s2 to s3 while s2 is frozen: out of the entry, then a new member.
+    s2.proc.kill('SIGSTOP')
+    await afsOk(['vos', 'remsite', 'rep', s2.address, '--server', s1.address])
+    await afsOk(['vos', 'addsite', 'rep', s3.address, '--server', s1.address])
+    await new Promise(resolve => setTimeout(resolve, 3_000)) // longer than its lease
+    s2.proc.kill('SIGCONT')
+    const conn = await rawConnection(s2.address)
+    try {
+      const made = await conn.request('create', { dir: root, name: 'stale', mode: 0o644, uid: 0, gid: 0, seq: 1 }).then(() => 'accepted', (err: Error & { code?: string }) => `${err.code}: ${err.message}`)
+      t.regex(made, /^MOVED: .*no member of it/, 'a write to the old member is refused')
+      const read = await conn.request('fetchStatus', { fid: root }).then(() => 'answered', (err: Error & { code?: string }) => err.code ?? '')
+      t.is(read, 'MOVED')
+    } finally { conn.close() }
+    // The client goes on with the members the entry names.
+    writeFileSync(join(a.cellPath, 'rep', 'after'), 'on s1 and s3\n')
+    t.is(readFileSync(join(a.cellPath, 'rep', 'before'), 'utf8'), 'on both\n')
+    const where = JSON.parse(await afsOk(['fs', 'whereis', join(a.cellPath, 'rep', 'after'), '--json', '--cache', a.cache])) as { servers: string[] }
+    t.deepEqual(where.servers.sort(), [s1.address, s3.address].sort())
+    // Two admin changes of one volume through two servers at once: each one applied, or refused as busy; none undone by the other.
+    await afsOk(['vos', 'addsite', 'rep', s4.address, '--server', s1.address])
+    const [x, y] = await Promise.all([
+      afs(['vos', 'remsite', 'rep', s3.address, '--server', s1.address]),
+      afs(['vos', 'remsite', 'rep', s4.address, '--server', s3.address]),
+    ])
+    for (const r of [x, y]) t.true(r.code === 0 || /being changed by another admin command/.test(r.stderr), r.stderr)
+    const e = JSON.parse(await afsOk(['vos', 'examine', 'rep', '--server', s1.address, '--json'])) as { replicas: Array<{ server: string }> }
+    const expected = [s1.address, ...(x.code === 0 ? [] : [s3.address]), ...(y.code === 0 ? [] : [s4.address])]
+    t.deepEqual(e.replicas.map(r => r.server).sort(), expected.sort(), x.stderr + y.stderr)
   } finally { await stack.unwind() }
 })

@@ -254,6 +254,12 @@ export class Volume implements VolumeCalls {
   /** Whether a member applied an update; one that refused it is left for resolution. */
   private took (l: ServerLink, r: PromiseSettledResult<unknown>, op: Op): boolean {
     if (r.status === 'fulfilled') return true
+    if (r.reason instanceof AfsError && r.reason.code === 'MOVED') {
+      // No member any more (vos remsite): this volume's entry here is old.
+      log.info(`volume ${this.name}: ${l.address}: ${r.reason.message}; looking it up again`)
+      void this.host.relocate(this.id).catch(() => {})
+      return false
+    }
     if (!isUnreachable(r.reason)) log.warn(`volume ${this.name}: ${l.address} refused ${op} that another member applied (${(r.reason as Error).message}); resolution will make them equal`)
     return false
   }

@@ -7,7 +7,7 @@ import { open as openFile } from 'node:fs/promises'
 import { mkdir } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
 import {
-  AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
+  AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, moved, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
   noLock, wouldBlock, isUnreachable, UPDATE_OPS, Metrics, RPC_SECONDS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
   type Args, type Quorum, type Reply, type StatusReply, type VolumeEntry, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
@@ -77,11 +77,15 @@ export class FileServer {
   private readonly clients = new Map<string, RpcConnection>()
   private server: Server | null = null
   private address = ''
+  /** Whether the location database has this server at its address (requests are checked against it from then on). */
+  private registered = false
   private rejoin: NodeJS.Timeout | null = null
   /** Updates of replicated volumes awaiting their COP2, by update id (oldest first; a lost COP2 is made up by resolution). */
   private readonly cop2Pending = new Map<string, { volume: number, vnodes: number[] }>()
   private readonly peers = new Map<string, Peer>()
   private readonly sitesSeen = new Map<number, { at: number, servers: string[] }>()
+  /** Volumes an admin command changes now, where the location database keeps no locks. */
+  private readonly adminBusy = new Set<string>()
   readonly resolver: Resolver
   private sweeping: NodeJS.Timeout | null = null
   private sweepRunning = false
@@ -230,6 +234,7 @@ export class FileServer {
         await this.store.markMoved(v.id, v.servers[0])
       }
     }
+    this.registered = true
   }
 
   /**
@@ -317,7 +322,7 @@ export class FileServer {
     if (slots.some(s => s === null)) throw invalid(`${name} is kept on one server without replication: only a replicated volume (made with two or more --server) takes more members`)
     const slot = [...Array(MAX_VOLUME_SITES).keys()].find(i => !slots.includes(i))!
     await this.peer(server).call('volAttach', { id: entry.id, name, quota: entry.quota, slot, createdMs: Date.now() })
-    const out = await this.vldb.update(entry.id, { servers: [...entry.servers, server] })
+    const out = await this.vldb.update(entry.id, { servers: [...entry.servers, server], epoch: (entry.epoch ?? 0) + 1 })
     this.sitesSeen.delete(entry.id)
     log.info(`volume ${name}: ${server} joined as member ${slot}; the others fill it`)
     return out
@@ -328,7 +333,7 @@ export class FileServer {
     const entry = await this.vldb.get(name)
     if (!entry.servers.includes(server)) throw notFound(`${server} is not a member of ${name}`)
     if (entry.servers.length === 1) throw invalid(`${server} is the last member of ${name}`)
-    const out = await this.vldb.update(entry.id, { servers: entry.servers.filter(s => s !== server) })
+    const out = await this.vldb.update(entry.id, { servers: entry.servers.filter(s => s !== server), epoch: (entry.epoch ?? 0) + 1 })
     this.sitesSeen.delete(entry.id)
     log.info(`volume ${name}: ${server} is no member any more`)
     return out
@@ -478,7 +483,7 @@ export class FileServer {
     resolve: async a => ({ outcome: await this.resolver.resolve(a.fid) }),
     volExamine: async a => await this.resolver.examine(await this.vldb.get(a.name)),
     volPending: async a => await this.resolver.pending(await this.vldb.get(a.name)),
-    volMove: async a => await this.mover.move(a.name, a.to),
+    volMove: async a => await this.exclusive(a.name, async () => await this.mover.move(a.name, a.to)),
     moveTake: async a => { await this.mover.take(a.fid, a.from); return {} },
     volMoveProgress: a => ({ progress: this.mover.progressOf(a.name) }),
     resolvePull: async a => { await this.resolver.step({ op: 'resolvePull', ...a }); return {} },
@@ -493,8 +498,8 @@ export class FileServer {
     },
     tombstone: a => ({ vv: this.store.tombstone(a.fid) }),
     vectors: a => ({ volumeVv: this.store.volumeVector(a.volume), slot: this.store.replicaOf(a.volume)?.slot ?? null, vectors: a.limit ? this.store.vectors(a.volume, a.after, a.limit) : [] }),
-    volAddSite: async a => await this.addSite(a.name, a.server),
-    volRemoveSite: async a => await this.removeSite(a.name, a.server),
+    volAddSite: async a => await this.exclusive(a.name, async () => await this.addSite(a.name, a.server)),
+    volRemoveSite: async a => await this.exclusive(a.name, async () => await this.removeSite(a.name, a.server)),
     cop2: async a => {
       const pending = this.cop2Pending.get(a.sid)
       if (!pending || pending.volume !== a.volume) return {}
@@ -510,11 +515,47 @@ export class FileServer {
    */
   private async handle<O extends Op> (op: O, a: Args<O>, ctx: RequestContext, client: ClientRecord | null): Promise<unknown> {
     const volume = volumeOf(op, a)
+    if (volume !== undefined && client && !client.id.startsWith('server:')) await this.fence(volume)
     if (!UPDATE_OPS.has(op)) {
       this.mover.check(volume)
       return await this.handlers[op](a, ctx, client?.id ?? null)
     }
     return await this.mover.update(volume, async () => await this.handlers[op](a, ctx, client?.id ?? null))
+  }
+
+  /**
+   * A client's request for a volume kept here, checked against its location entry at its
+   * latest epoch (`recent`): a server taken out of a volume (vos remsite, or a move
+   * finished while it was away), even one that was frozen through it and woke up, serves
+   * it no more: MOVED sends the client to look it up again. Its copy stays on its disk,
+   * unmarked (a move marks its source itself).
+   * (Other servers are not checked: a move's target and resolving members ask before the
+   * entry names them.) With the location database unreachable, what is kept here is
+   * served, as the cell promises for volumes already located.
+   */
+  private async fence (volume: number): Promise<void> {
+    // (Before it registered, its address in the entries may still be an old one.)
+    if (!this.registered || !this.store.hasVolume(volume) || this.store.movedTo(volume) !== undefined || this.store.movingTo(volume) !== undefined) return
+    let entry: VolumeEntry
+    try {
+      entry = await (this.vldb.recent?.(volume) ?? this.vldb.get(volume))
+    } catch {
+      return
+    }
+    if (entry.servers.includes(this.address)) return
+    throw moved(`volume ${entry.name} (${volume}) is on ${entry.servers.join(', ')} at epoch ${entry.epoch ?? 0}: this server is no member of it any more`, { to: entry.servers[0] })
+  }
+
+  /** Runs an admin command on volume `name` as the only one on it in the cell (etcd), or on this server. */
+  private async exclusive<T> (name: string, run: () => Promise<T>): Promise<T> {
+    if (this.vldb.exclusive) return await this.vldb.exclusive(`volume/${name}`, run)
+    if (this.adminBusy.has(name)) throw new AfsError('BUSY', `volume ${name} is being changed by another admin command; try again when it is done`)
+    this.adminBusy.add(name)
+    try {
+      return await run()
+    } finally {
+      this.adminBusy.delete(name)
+    }
   }
 
   private onHello (a: Args<'hello'>, conn: RpcConnection) {

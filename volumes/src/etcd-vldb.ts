@@ -9,7 +9,7 @@
 // servers creating volumes at once never get one id or one name; every server answers
 // lookups from a cache kept current by a watch (a full read again after a reconnection),
 // and a server that dies or is cut off leaves the live list when its lease expires.
-import { Etcd3, isRecoverableError, type Campaign, type IKeyValue, type Lease, type Watcher } from 'etcd3'
+import { Etcd3, EtcdLockFailedError, isRecoverableError, type Campaign, type IKeyValue, type Lease, type Watcher } from 'etcd3'
 import { AfsError, connectionLost, exists, makeLog, notFound, type Quorum, type VolumeEntry } from '@afs-ts/common'
 import { hasVolume, newEntry, type LocationDb, type ServerEntry, type VolumeChange } from './location-db.ts'
 
@@ -53,6 +53,9 @@ export class EtcdLocationDb implements LocationDb {
   private closed = false
   private readonly listeners: Array<(entry: VolumeEntry) => void> = []
   private campaign: Campaign | null = null
+  /** When etcd was last heard from (a keep-alive answered, a watch event, a full read). */
+  private heard = 0
+  private tried = 0
   /** While this server is the cell's leader: the revision of its election key (its epoch as leader). */
   leaderEpoch: number | null = null
 
@@ -87,6 +90,44 @@ export class EtcdLocationDb implements LocationDb {
     const entry = id === null ? null : await this.ask(async () => await this.client.get(this.key('volumes', String(id))).json() as VolumeEntry | null)
     if (!entry) throw notFound(`no such volume: ${nameOrId}`)
     return entry
+  }
+
+  /**
+   * From the cache while etcd was heard from within two thirds of the lease time; else
+   * (this server was frozen, or cut off, for that long: the watch may not have brought
+   * what changed meanwhile) read again first. With etcd unreachable, the cache answers:
+   * nobody can change an entry then either, except through another way to etcd.
+   */
+  async recent (id: number): Promise<VolumeEntry> {
+    const now = Date.now()
+    if (this.entries && now - this.heard > this.ttlS() * 1000 * 2 / 3 && now - this.tried > 1_000) {
+      // (Tried at most once a second: with etcd unreachable, requests are not held up each time.)
+      this.tried = now
+      await this.reread().catch(() => {})
+    }
+    return await this.get(id)
+  }
+
+  /** One admin command on `what` in the cell at a time, under an etcd lock that goes with its holder's lease. */
+  async exclusive<T> (what: string, run: () => Promise<T>): Promise<T> {
+    const lock = this.client.lock(this.key('locks', what)).ttl(this.ttlS())
+    await this.ask(async () => {
+      try {
+        await lock.acquire()
+      } catch (err) {
+        if (err instanceof EtcdLockFailedError) throw new AfsError('BUSY', `${what} is being changed by another admin command; try again when it is done`)
+        throw err
+      }
+    })
+    try {
+      return await run()
+    } finally {
+      await lock.release().catch(() => {})
+    }
+  }
+
+  private ttlS (): number {
+    return this.opts.leaseTtlS ?? SERVER_LEASE_TTL_S
   }
 
   private cached (nameOrId: string | number): VolumeEntry | undefined {
@@ -159,8 +200,9 @@ export class EtcdLocationDb implements LocationDb {
 
   private async keepListed (): Promise<void> {
     if (!this.registered || this.closed) return
-    const lease = this.client.lease(this.opts.leaseTtlS ?? SERVER_LEASE_TTL_S, { autoKeepAlive: true })
+    const lease = this.client.lease(this.ttlS(), { autoKeepAlive: true })
     this.lease = lease
+    lease.on('keepaliveSucceeded', () => { this.heard = Date.now() })
     lease.on('lost', err => {
       if (this.closed || this.lease !== lease) return
       log.warn(`the lease listing this server in etcd was lost (${err.message}); listing it again`)
@@ -177,7 +219,7 @@ export class EtcdLocationDb implements LocationDb {
    */
   stand (id: string, onElected: (epoch: number) => void): void {
     if (this.closed) return
-    const c = this.client.election(this.key('leader'), this.opts.leaseTtlS ?? SERVER_LEASE_TTL_S).campaign(id)
+    const c = this.client.election(this.key('leader'), this.ttlS()).campaign(id)
     this.campaign = c
     c.on('elected', () => {
       void (async () => {
@@ -227,6 +269,7 @@ export class EtcdLocationDb implements LocationDb {
       for (const kv of r.kvs) { const e = entryOf(kv, this.key('volumes', '')); if (e) remember(entries, names, e) }
       this.entries = entries
       this.names = names
+      this.heard = Date.now()
       await this.watch(BigInt(r.header.revision) + 1n)
     })().finally(() => { this.reading = null })
     await this.reading
@@ -237,6 +280,7 @@ export class EtcdLocationDb implements LocationDb {
     const w = await this.client.watch().prefix(this.prefix).startRevision(String(from)).create()
     this.watcher = w
     w.on('put', kv => {
+      this.heard = Date.now()
       const e = entryOf(kv, this.key('volumes', ''))
       if (!e) return
       this.learn(e)

@@ -14,6 +14,17 @@ export interface LocationDb {
   /** Connects and fills whatever cache it keeps (before the server registers). */
   start? (): Promise<void>
   get (nameOrId: string | number): Promise<VolumeEntry>
+  /**
+   * The entry as a server checks it on every request for the volume: from a cache, but
+   * never older than a moment, so that a server frozen or cut off while it was taken out
+   * of a volume learns of it before it serves the volume again. (Without it: `get`.)
+   */
+  recent? (id: number): Promise<VolumeEntry>
+  /**
+   * Runs `run` as the one admin command on `what` in the whole cell (two `vos move` of one
+   * volume at once: one runs, the other is told BUSY). Without it, the server keeps the lock.
+   */
+  exclusive? <T> (what: string, run: () => Promise<T>): Promise<T>
   has (name: string): Promise<boolean>
   list (): Promise<VolumeEntry[]>
   /** Registers a new volume under a new id; two creates of one name: one gets EEXIST. */

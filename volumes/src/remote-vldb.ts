@@ -4,8 +4,12 @@
 import { AfsError, Peer, connectionLost, isUnreachable, type Quorum, type VolumeEntry } from '@afs-ts/common'
 import { hasVolume, type LocationDb, type ServerEntry, type VolumeChange } from './location-db.ts'
 
+/** How old an entry may be when a request is checked against it (`recent`). */
+const RECENT_MS = 1_000
+
 export class RemoteLocationDb implements LocationDb {
   private readonly peer: Peer
+  private readonly seen = new Map<number, { at: number, entry: VolumeEntry }>()
 
   /** `cell`: the cell this server belongs to; a location database of another cell is refused. */
   constructor (readonly address: string, cell: string, serverId: string) {
@@ -14,6 +18,15 @@ export class RemoteLocationDb implements LocationDb {
 
   async get (nameOrId: string | number): Promise<VolumeEntry> {
     return await this.ask(() => this.peer.call('vlGet', typeof nameOrId === 'number' ? { id: nameOrId } : { name: nameOrId }))
+  }
+
+  /** At most a second old: one request to the database a second per volume, whatever the traffic. */
+  async recent (id: number): Promise<VolumeEntry> {
+    const seen = this.seen.get(id)
+    if (seen && Date.now() - seen.at < RECENT_MS) return seen.entry
+    const entry = await this.get(id)
+    this.seen.set(id, { at: Date.now(), entry })
+    return entry
   }
 
   async has (name: string): Promise<boolean> {
