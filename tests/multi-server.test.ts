@@ -91,7 +91,11 @@ test('a server refuses to join a location database of another cell, and bad addr
     stack.push(() => s1.stop())
     const dir = await tempDir('afs-srv-')
     stack.defer(dir)
-    const other = await afs(['server', '--data', dir, '--listen', '127.0.0.1:0', '--cell', 'elsewhere', '--vldb', s1.address])
+    // Without the cell's TLS directory, a server cannot join at all.
+    const untrusted = await afs(['server', '--data', dir, '--listen', '127.0.0.1:0', '--cell', 'test', '--vldb', s1.address])
+    t.is(untrusted.code, 1)
+    t.regex(untrusted.stderr, /holds no cell CA .* needs the cell's TLS directory \(--tls DIR/)
+    const other = await afs(['server', '--data', dir, '--listen', '127.0.0.1:0', '--cell', 'elsewhere', '--vldb', s1.address, '--tls', join(s1.dataDir, 'tls')])
     t.is(other.code, 1)
     t.regex(other.stderr, /belongs to cell test, not elsewhere/)
     t.is(other.stderr.trim().split('\n').length, 1, other.stderr)

@@ -8,7 +8,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
-import { makeLog, type Fid } from '@afs-ts/common'
+import { makeLog, type Fid, type Trust } from '@afs-ts/common'
 import { Cell } from './cell.ts'
 import { ContainerStore } from './container-file.ts'
 import { newCounters, type Counters } from './counters.ts'
@@ -38,6 +38,8 @@ export interface CacheManagerOptions {
   cacheDir: string
   /** One list of server addresses per cell. */
   cells: string[][]
+  /** The cells' CAs: a server's certificate must be signed by one of them (PEM). */
+  trust: Trust
   cacheBytes?: number
   /** Keep-alive probe interval: also how fast a dead server is noticed. */
   probeIntervalMs?: number
@@ -97,7 +99,7 @@ export class CacheManager {
     await this.ancestors.ready(key => this.cml.referencesKey(key))
     await this.resolvers.load()
     for (const servers of this.opts.cells) {
-      const cell = new Cell(servers, this.clientId, this.counters, (c, link) => this.watchLink(c, link), this.opts.probeIntervalMs, c => { void this.saveCell(c) })
+      const cell = new Cell(servers, this.clientId, this.counters, this.opts.trust, (c, link) => this.watchLink(c, link), this.opts.probeIntervalMs, c => { void this.saveCell(c) })
       const online = await cell.ready(s => this.table.savedCell(s) ?? this.cml.savedCell(s))
       this.cells.set(cell.name, cell)
       await this.saveCell(cell)

@@ -37,6 +37,7 @@ const none = z.object({}).optional()
 export const controlRequests = {
   status: none,
   servers: none,
+  trust: none,
   flush: pathArgs,
   whereis: pathArgs,
   lsmount: pathArgs,
@@ -114,6 +115,8 @@ export class ControlServer {
   readonly handlers = {
     status: () => statusReport(this.cm, this.mountDir),
     servers: () => [...this.cm.cells.values()].map(c => ({ cell: c.name, servers: c.servers })),
+    /** The cells' CAs this cache manager trusts: `afs` commands that talk to a server directly trust them too. */
+    trust: () => ({ ca: [this.cm.opts.trust.ca].flat() }),
     flush: async (a: Parsed<'flush'>) => await this.onFlush(a.path),
     whereis: async (a: Parsed<'whereis'>) => await this.onWhereis(a.path),
     lsmount: async (a: Parsed<'lsmount'>) => await this.onLsmount(a.path),

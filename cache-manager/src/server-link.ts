@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events'
 import { hostname } from 'node:os'
 import {
   RpcConnection, callbackBreakSchema, checkHello, isUnreachable, locationChangeSchema, type VolumeEntry, connectTo, badRequest, makeLog, volumeOffline,
-  PROTOCOL_VERSION, fidKey, type Fid, type HelloReply, type InboundStream, type Op, type Args, type Reply, type StatusReply,
+  PROTOCOL_VERSION, fidKey, type Fid, type HelloReply, type InboundStream, type Op, type Args, type Reply, type StatusReply, type Trust,
 } from '@afs-ts/common'
 import { RPC_TIMEOUT_MS, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, PROBES_TO_RECONNECT } from './constants.ts'
 import type { Counters } from './counters.ts'
@@ -42,8 +42,9 @@ export class ServerLink extends EventEmitter {
   private readonly brokenAt = new Map<string, number>()
   private readonly inflight = new Set<number>()
 
+  /** `trust`: the CAs whose certificates make a server good (the cells' CAs). */
   constructor (readonly address: string, private readonly clientId: string, private readonly counters: Counters,
-    private readonly probeIntervalMs = PROBE_INTERVAL_MS) {
+    private readonly trust: Trust, private readonly probeIntervalMs = PROBE_INTERVAL_MS) {
     super()
   }
 
@@ -176,7 +177,7 @@ export class ServerLink extends EventEmitter {
   }
 
   private async open (): Promise<RpcConnection> {
-    const conn = new RpcConnection(await connectTo(this.address, PROBE_TIMEOUT_MS), async (op, args) => this.onServerRequest(op, args))
+    const conn = new RpcConnection(await connectTo(this.address, PROBE_TIMEOUT_MS, this.trust), async (op, args) => this.onServerRequest(op, args))
     conn.on('close', () => {
       if (this.conn !== conn) return
       this.conn = null

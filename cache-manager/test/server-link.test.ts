@@ -2,7 +2,11 @@
 // overtakes the reply whose promise it breaks leaves that reply without a promise.
 import test from 'ava'
 import { createServer, type AddressInfo } from 'node:net'
-import { RpcConnection, PROTOCOL_VERSION, type Fid, type StatusReply, type VnodeStatus } from '@afs-ts/common'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { RpcConnection, PROTOCOL_VERSION, tlsAcceptor, type Fid, type StatusReply, type VnodeStatus } from '@afs-ts/common'
+import { serverTrust } from '@afs-ts/common/cell-ca'
 import { ServerLink } from '../src/server-link.ts'
 import { newCounters } from '../src/counters.ts'
 
@@ -10,7 +14,9 @@ const fid: Fid = { volume: 1, vnode: 7, unique: 1 }
 const status: VnodeStatus = { fid, type: 'file', mode: 0o100644, uid: 0, gid: 0, nlink: 1, size: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, dataVersion: 1 }
 
 test('a break that arrives before the reply it breaks voids the reply\'s promise; one for another object does not', async t => {
-  const server = createServer(socket => {
+  const dir = await mkdtemp(join(tmpdir(), 'afs-link-'))
+  const trust = await serverTrust(dir, '127.0.0.1', { newCell: 'c', keep: true })
+  const server = createServer(tlsAcceptor(trust, socket => {
     const conn = new RpcConnection(socket)
     conn.handler = async (op, args) => {
       if (op === 'hello') return { cell: 'c', protocol: PROTOCOL_VERSION, serverId: 's', rootVolume: 'root.cell' }
@@ -20,10 +26,10 @@ test('a break that arrives before the reply it breaks voids the reply\'s promise
       await conn.request('callbackBreak', { fids: [fid] })
       return { status: { ...status, fid: asked }, callback: { expiresAt: Date.now() + 60_000 } }
     }
-  })
+  }, () => {}))
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const link = new ServerLink(`127.0.0.1:${(server.address() as AddressInfo).port}`, 'client-1', newCounters(), 60_000)
-  t.teardown(() => { link.close(); server.close() })
+  const link = new ServerLink(`127.0.0.1:${(server.address() as AddressInfo).port}`, 'client-1', newCounters(), { ca: trust.ca }, 60_000)
+  t.teardown(async () => { link.close(); server.close(); await rm(dir, { recursive: true, force: true }) })
   t.true(await link.start())
   const broken = await link.call('fetchStatus', { fid }) as StatusReply
   t.is(broken.callback.expiresAt, 0, 'the version in the reply is already stale: no promise')

@@ -1,7 +1,7 @@
 // The cache manager core against a real in-process volume server, without a mount.
 import test from 'ava'
 import { constants, readFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AfsError } from '@afs-ts/common'
@@ -17,7 +17,7 @@ async function setup (t: { teardown (fn: () => Promise<void>): void }, clients =
   const address = await server.listen()
   const vfss: Vfs[] = []
   for (let i = 0; i < clients; i++) {
-    const cm = new CacheManager({ cacheDir: join(dir, `cache${i}`), cells: [[address]] })
+    const cm = new CacheManager({ cacheDir: join(dir, `cache${i}`), cells: [[address]], trust: { ca: await readFile(join(dir, 'srv', 'tls', 'ca.pem'), 'utf8') } })
     await cm.ready()
     vfss.push(new Vfs(cm))
   }

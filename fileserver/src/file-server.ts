@@ -2,13 +2,16 @@
 //   1. accept client connections and answer the protocol's requests (onFetchStatus, onStore, …)
 //   2. keep callback promises, and break every other holder's before a mutation returns
 //   3. host the embedded volume location database of a one-machine cell
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { createServer, type AddressInfo, type Server } from 'node:net'
 import { open as openFile } from 'node:fs/promises'
+import { join, resolve as resolvePath } from 'node:path'
+import type { TLSSocket } from 'node:tls'
+import { saveServerTls, serverTrust } from '@afs-ts/common/cell-ca'
 import { mkdir } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
 import {
   AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, moved, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
-  noLock, wouldBlock, isUnreachable, UPDATE_OPS, Metrics, RPC_SECONDS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
+  noLock, wouldBlock, tlsAcceptor, parseHostPort, type Trust, isUnreachable, UPDATE_OPS, Metrics, RPC_SECONDS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
   type Args, type Quorum, type Reply, type StatusReply, type VolumeEntry, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { EtcdLocationDb, ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, parseEtcdUrl, type LocationDb } from '@afs-ts/volumes'
@@ -53,6 +56,11 @@ export interface FileServerOptions {
   leaseTtlS?: number
   /** How often replicated volumes are compared with their other members (0: never by themselves). */
   sweepMs?: number
+  /**
+   * The TLS directory (cell CA, this server's certificate): default DATA/tls, made with a
+   * new cell CA by a new cell's first server (one with no `vldb`).
+   */
+  tlsDir?: string
 }
 
 interface ClientRecord { id: string, hostname: string }
@@ -83,6 +91,8 @@ export class FileServer {
   /** Updates of replicated volumes awaiting their COP2, by update id (oldest first; a lost COP2 is made up by resolution). */
   private readonly cop2Pending = new Map<string, { volume: number, vnodes: number[] }>()
   private readonly peers = new Map<string, Peer>()
+  /** Connections whose peer showed a certificate of this cell's CA: only they may say hello as a server. */
+  private readonly verified = new WeakMap<RpcConnection, boolean>()
   private readonly sitesSeen = new Map<number, { at: number, servers: string[] }>()
   /** Volumes an admin command changes now, where the location database keeps no locks. */
   private readonly adminBusy = new Set<string>()
@@ -90,11 +100,11 @@ export class FileServer {
   private sweeping: NodeJS.Timeout | null = null
   private sweepRunning = false
 
-  private constructor (readonly opts: FileServerOptions, store: VolumeStore, readonly serverId: string) {
+  private constructor (readonly opts: FileServerOptions, store: VolumeStore, readonly serverId: string, private readonly trust: Required<Trust>) {
     this.store = store
     this.vldb = !opts.vldb ? new VolumeLocationDb(store.root)
       : opts.vldb.startsWith('etcd://') ? new EtcdLocationDb({ endpoints: parseEtcdUrl(opts.vldb), cell: opts.cell, leaseTtlS: opts.leaseTtlS })
-        : new RemoteLocationDb(opts.vldb, opts.cell, serverId)
+        : new RemoteLocationDb(opts.vldb, opts.cell, serverId, trust)
     this.callbacks = new CallbackTable(opts.callbackTableMax)
     this.replayer = new Replayer(store)
     this.locks = new LockTable(opts.lockLeaseMs)
@@ -128,7 +138,18 @@ export class FileServer {
       serverId = randomUUID()
       await meta.put('serverId', serverId)
     }
-    return new FileServer(opts, store, serverId)
+    let trust: Required<Trust>
+    try {
+      const host = opts.advertise ? parseHostPort(opts.advertise).host : opts.host ?? '127.0.0.1'
+      const own = join(opts.dataDir, 'tls')
+      trust = opts.tlsDir ? await serverTrust(opts.tlsDir, host) : await serverTrust(own, host, { newCell: opts.vldb ? undefined : opts.cell, keep: true })
+      // Kept with the data (the CA's key never): a restart without --tls finds it.
+      if (opts.tlsDir && resolvePath(opts.tlsDir) !== resolvePath(own)) await saveServerTls(own, trust)
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+    return new FileServer(opts, store, serverId, trust)
   }
 
   get cell (): string { return this.opts.cell }
@@ -139,7 +160,7 @@ export class FileServer {
    * keeps follow it to a new address. The cell's first server makes the root volume.
    */
   async listen (): Promise<string> {
-    const server = createServer(socket => this.accept(socket))
+    const server = createServer(tlsAcceptor(this.trust, (tls, verified) => this.accept(tls, verified), why => log.warn(why)))
     this.server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -356,14 +377,16 @@ export class FileServer {
     let p = this.peers.get(address)
     if (!p) {
       // Another server may hold callback promises for us only by accident (we never cache): its breaks are taken and dropped.
-      p = new Peer(address, `server:${this.serverId}`, { cell: this.cell, handler: async () => ({}) })
+      p = new Peer(address, `server:${this.serverId}`, { cell: this.cell, handler: async () => ({}), trust: this.trust })
       this.peers.set(address, p)
     }
     return p
   }
 
-  private accept (socket: Socket): void {
+  /** `verified`: the peer showed a certificate of this cell's CA (a server of the cell). */
+  private accept (socket: TLSSocket, verified: boolean): void {
     const conn = new RpcConnection(socket)
+    this.verified.set(conn, verified)
     conn.handler = (op, args, ctx) => this.dispatch(op, args, ctx)
     conn.on('close', () => {
       const c = conn.peer as ClientRecord | null
@@ -560,6 +583,7 @@ export class FileServer {
 
   private onHello (a: Args<'hello'>, conn: RpcConnection) {
     if (a.protocol !== PROTOCOL_VERSION) throw protocolError(`protocol ${a.protocol} is not ${PROTOCOL_VERSION}`)
+    if (a.clientId.startsWith('server:') && this.verified.get(conn) !== true) throw protocolError('a server of the cell proves itself with a certificate of the cell\'s CA; this connection showed none')
     const old = this.clients.get(a.clientId)
     if (old && old !== conn) { this.callbacks.dropClient(a.clientId); old.destroy() }
     conn.peer = { id: a.clientId, hostname: a.hostname } satisfies ClientRecord

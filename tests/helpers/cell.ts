@@ -6,9 +6,8 @@ import { mkdtemp, rm, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
-import { connect } from 'node:net'
-import { once } from 'node:events'
-import { RpcConnection, PROTOCOL_VERSION } from '@afs-ts/common'
+import { RpcConnection, PROTOCOL_VERSION, connectTo } from '@afs-ts/common'
+import { initCellCa } from '@afs-ts/common/cell-ca'
 
 export const ROOT = resolve(import.meta.dirname, '..', '..')
 export const AFS = join(ROOT, 'tools', 'bin', 'afs.js')
@@ -55,11 +54,46 @@ export async function startDaemon (args: string[], env: Record<string, string> =
 export interface Server extends Daemon { address: string, dataDir: string }
 export interface Client extends Daemon { mount: string, cache: string, cellPath: string }
 
-/** `extra`: more `afs server` arguments (`--vldb HOST:PORT` for a cell's second server). */
+/**
+ * Each cell's TLS directory (its CA, with the key that issues servers' certificates), by
+ * what its servers join through: a first server's address (its DATA/tls), or an etcd
+ * URL (one made here). The CA file that commands naming a server trust, by its address.
+ */
+const cellTls = new Map<string, string>()
+const caOf = new Map<string, string>()
+
+/** The TLS directory of the cell a server with `extra` arguments joins, if it joins one. */
+async function joinedTls (extra: string[]): Promise<string | undefined> {
+  const i = extra.indexOf('--vldb')
+  if (i < 0 || extra.includes('--tls')) return undefined
+  const via = extra[i + 1]
+  let dir = cellTls.get(via)
+  if (!dir && via.startsWith('etcd://')) {
+    dir = await tempDir('afs-tls-')
+    await initCellCa(dir, 'test')
+    cellTls.set(via, dir)
+  }
+  return dir
+}
+
+/** The CA file a server at `address` started here is trusted by. */
+export function caFileOf (address: string): string | undefined {
+  return caOf.get(address)
+}
+
+/**
+ * `extra`: more `afs server` arguments (`--vldb HOST:PORT` for a cell's second server:
+ * it is given the cell's TLS directory, as an admin would with --tls).
+ */
 export async function startServer (dataDir?: string, cell = 'test', listen = '127.0.0.1:0', extra: string[] = [], env: Record<string, string> = {}): Promise<Server> {
   const dir = dataDir ?? await tempDir('afs-srv-')
-  const d = await startDaemon(['server', '--data', dir, '--listen', listen, '--cell', cell, ...extra], env)
-  return { ...d, address: d.ready.address as string, dataDir: dir }
+  const tls = await joinedTls(extra)
+  const d = await startDaemon(['server', '--data', dir, '--listen', listen, '--cell', cell, ...extra, ...tls ? ['--tls', tls] : []], env)
+  const address = d.ready.address as string
+  const t = tls ?? (extra.includes('--tls') ? extra[extra.indexOf('--tls') + 1] : join(dir, 'tls'))
+  if (!extra.includes('--vldb')) cellTls.set(address, t)
+  caOf.set(address, join(t, 'ca.pem'))
+  return { ...d, address, dataDir: dir }
 }
 
 /** `extra`: more `afs client` arguments. */
@@ -67,6 +101,8 @@ export async function startClient (servers: string[], opts: { mount?: string, ca
   const mount = opts.mount ?? await tempDir('afs-mnt-')
   const cache = opts.cache ?? await tempDir('afs-cache-')
   const args = ['client', ...servers.flatMap(s => ['--server', s]), '--mount', mount, '--cache', cache]
+  const ca = caFileOf(servers[0])
+  if (ca && !opts.extra?.includes('--ca')) args.push('--ca', ca)
   if (opts.cacheSize) args.push('--cache-size', opts.cacheSize)
   // Never the user's own profiles: a directory of the test's (inside its cache unless given).
   args.push('--profiles', opts.profiles ?? join(cache, 'profiles'))
@@ -80,7 +116,9 @@ export async function startClient (servers: string[], opts: { mount?: string, ca
 /** Runs `afs ARGS…` to completion. */
 export function afs (args: string[], opts: { cwd?: string } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
   return new Promise(res => {
-    const p = spawn(process.execPath, [AFS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd })
+    // A command that names a server started here trusts that server's cell CA.
+    const ca = args.map(a => caFileOf(a)).find(f => f !== undefined)
+    const p = spawn(process.execPath, [AFS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd, env: { ...process.env, ...ca && !process.env.AFS_CA ? { AFS_CA: ca } : {} } })
     let stdout = ''
     let stderr = ''
     p.stdout.on('data', d => { stdout += d })
@@ -175,10 +213,9 @@ export async function eventually (check: () => boolean | Promise<boolean>, ms = 
 
 /** A raw protocol connection to a server, as a cache manager would open one. */
 export async function rawConnection (address: string): Promise<RpcConnection> {
-  const [host, port] = address.split(':')
-  const socket = connect({ host, port: Number(port) })
-  await once(socket, 'connect')
-  const conn = new RpcConnection(socket)
+  const ca = caFileOf(address)
+  if (!ca) throw new Error(`no server started here at ${address}`)
+  const conn = new RpcConnection(await connectTo(address, 5_000, { ca: await readFile(ca, 'utf8') }))
   await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: `test-${process.pid}-${Math.random()}`, hostname: 'test' })
   return conn
 }

@@ -15,5 +15,6 @@ export const CATALOG: CatalogEntry[] = [
   { name: 'hoard', summary: 'keep files in the cache for disconnected work: add, remove, list, walk, verify, clear, load, suggest', load: async () => (await import('./commands/hoard.ts')).hoardCommand },
   { name: 'repair', summary: 'conflicts found by reintegration: list, show, resolve, discard-local, interactive, history, undo, resolver', load: async () => (await import('./commands/repair.ts')).repairCommand },
   { name: 'vos', summary: 'volume administration: create, list, examine, resolve, move, addsite, remsite, setquota, listaddrs', load: async () => (await import('./commands/vos.ts')).vosCommand },
+  { name: 'cell', summary: 'the cell\'s certificate authority: init, issue-server (for servers on other machines)', load: async () => (await import('./commands/cell.ts')).cellCommand },
   { name: 'fs', summary: 'path commands: listquota, mkmount, lsmount, whereis, flush', load: async () => (await import('./commands/fs.ts')).fsCommand },
 ]

@@ -1,7 +1,8 @@
 // A cells file in the format of AFS's CellServDB: a `>cell #comment` line, then one
-// server address a line (`HOST:PORT #comment`). Blank lines and `#` comments are ignored.
+// server address a line (`HOST:PORT #comment`), and optionally `ca FILE`: the cell CA's
+// certificate its servers' ones must be signed by. Blank lines and `#` comments are ignored.
 
-export interface CellEntry { cell: string, servers: string[] }
+export interface CellEntry { cell: string, servers: string[], ca?: string }
 
 export function parseCellsFile (text: string, name = 'cells file'): CellEntry[] {
   const cells: CellEntry[] = []
@@ -12,6 +13,12 @@ export function parseCellsFile (text: string, name = 'cells file'): CellEntry[] 
       const cell = line.slice(1).trim()
       if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(cell)) throw new Error(`${name}:${i + 1}: '${cell}' is not a cell name`)
       cells.push({ cell, servers: [] })
+      return
+    }
+    const ca = /^ca\s+(\S.*)$/.exec(line)
+    if (ca) {
+      if (cells.length === 0) throw new Error(`${name}:${i + 1}: a ca line before any '>cell' line`)
+      cells[cells.length - 1].ca = ca[1]
       return
     }
     if (!/^[^\s:]+:\d{1,5}$/.test(line)) throw new Error(`${name}:${i + 1}: expected HOST:PORT, got '${line}'`)

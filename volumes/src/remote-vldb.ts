@@ -1,7 +1,7 @@
 // The cell's location database as a server that does not keep it sees it: every call
 // goes to the server that does (named by `afs server --vldb HOST:PORT`). When that
 // server is unreachable, the call fails with a clear error naming it.
-import { AfsError, Peer, connectionLost, isUnreachable, type Quorum, type VolumeEntry } from '@afs-ts/common'
+import { AfsError, Peer, connectionLost, isUnreachable, type Quorum, type Trust, type VolumeEntry } from '@afs-ts/common'
 import { hasVolume, type LocationDb, type ServerEntry, type VolumeChange } from './location-db.ts'
 
 /** How old an entry may be when a request is checked against it (`recent`). */
@@ -12,8 +12,8 @@ export class RemoteLocationDb implements LocationDb {
   private readonly seen = new Map<number, { at: number, entry: VolumeEntry }>()
 
   /** `cell`: the cell this server belongs to; a location database of another cell is refused. */
-  constructor (readonly address: string, cell: string, serverId: string) {
-    this.peer = new Peer(address, `server:${serverId}`, { cell })
+  constructor (readonly address: string, cell: string, serverId: string, trust: Trust) {
+    this.peer = new Peer(address, `server:${serverId}`, { cell, trust })
   }
 
   async get (nameOrId: string | number): Promise<VolumeEntry> {

@@ -3,13 +3,12 @@
 // volume's group, a tool talking to a server. Connects on first use, says hello, and
 // connects again on the next call after the connection was lost; calls are typed by
 // the protocol's reply map.
-import { connect, type Socket } from 'node:net'
 import { hostname } from 'node:os'
 import { RpcConnection, type Handler } from './connection.ts'
-import { AfsError, connectionLost, invalid, protocolError } from './errors.ts'
+import { AfsError, invalid, protocolError } from './errors.ts'
 import { PROTOCOL_VERSION, type Args, type HelloReply, type Op, type Reply } from './protocol.ts'
 import type { InboundStream } from './stream.ts'
-import { parseHostPort } from './units.ts'
+import { connectTo, type Trust } from './tls.ts'
 
 export const PEER_CONNECT_TIMEOUT_MS = 5_000
 
@@ -22,9 +21,10 @@ export class Peer {
   /**
    * `clientId`: who we are to the server (stable per process role); `cell`: the cell the
    * server must belong to (a server of another cell is refused before any request);
-   * `handler`: requests the server sends us.
+   * `handler`: requests the server sends us; `trust`: the cell's CA (and, for a server,
+   * its own certificate, shown to the other servers).
    */
-  constructor (readonly address: string, private readonly clientId: string, private readonly opts: { cell?: string, handler?: Handler } = {}) {}
+  constructor (readonly address: string, private readonly clientId: string, private readonly opts: { cell?: string, handler?: Handler, trust: Trust }) {}
 
   async call<O extends Op> (op: O, args: Args<O>, timeoutMs?: number): Promise<Reply<O>> {
     const conn = await this.connection()
@@ -53,7 +53,7 @@ export class Peer {
   }
 
   private async open (): Promise<RpcConnection> {
-    const conn = new RpcConnection(await connectTo(this.address, PEER_CONNECT_TIMEOUT_MS), this.opts.handler ?? null)
+    const conn = new RpcConnection(await connectTo(this.address, PEER_CONNECT_TIMEOUT_MS, this.opts.trust), this.opts.handler ?? null)
     try {
       this.hello = checkHello(this.address, await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: this.clientId, hostname: hostname() }, { timeoutMs: PEER_CONNECT_TIMEOUT_MS }))
     } catch (err) {
@@ -70,18 +70,6 @@ export class Peer {
 }
 
 /** A TCP connection to a server's HOST:PORT, or CONNECTION after `timeoutMs` or on a refusal. */
-export async function connectTo (address: string, timeoutMs: number): Promise<Socket> {
-  let hp
-  try { hp = parseHostPort(address) } catch (err) { throw connectionLost((err as Error).message) }
-  const socket = connect({ host: hp.host, port: hp.port })
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { socket.destroy(); reject(connectionLost(`${address}: no answer in ${timeoutMs} ms`)) }, timeoutMs)
-    socket.once('connect', () => { clearTimeout(timer); resolve() })
-    socket.once('error', err => { clearTimeout(timer); reject(connectionLost(`${address}: ${err.message}`)) })
-  })
-  return socket
-}
-
 /** A server's answer to hello, checked: the same protocol version as ours, and the shape it must have. */
 export function checkHello (address: string, reply: unknown): HelloReply {
   const r = reply as Partial<HelloReply> | null

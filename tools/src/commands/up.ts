@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { FileServer } from '@afs-ts/fileserver'
 import { CacheManagerProcess } from '@afs-ts/cache-manager'
 import { UsageError, EXIT_OK, defaultStateDir, type Command } from '../args.ts'
-import { runClient, sizeOption } from './client.ts'
+import { CA_FILE } from '@afs-ts/common/cell-ca'
+import { readCa, runClient, sizeOption } from './client.ts'
 
 export const upCommand: Command = {
   name: 'up',
@@ -20,6 +21,7 @@ export const upCommand: Command = {
     const address = await server.listen()
     const proc = new CacheManagerProcess({
       cacheDir: join(state, 'cache'), mountDir: (v.mount as string | undefined) ?? '/afs', cells: [[address]], cacheBytes: sizeOption(v['cache-size']),
+      trust: { ca: await readCa(join(state, 'server', 'tls', CA_FILE)) },
     })
     try {
       await runClient(proc, () => process.stderr.write(`afs up: cell ${cell} is at ${proc.mountDir}/${cell} (server ${address}); Ctrl-C to stop\n`))

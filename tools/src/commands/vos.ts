@@ -1,7 +1,7 @@
 // `afs vos`: volume administration (create, list, setquota), talking to a server.
 import { formatSize, parseSize, MAX_VOLUME_SITES } from '@afs-ts/common'
 import { cacheDirOf, cacheOption, hostPortArg, need, UsageError, EXIT_OK, type Command } from '../args.ts'
-import { serverAddress, serverCall } from '../server-client.ts'
+import { caOption, serverAddress, serverCaller, toolTrust } from '../server-client.ts'
 import { table } from '../table.ts'
 import { resolveVolume } from './vos-resolve.ts'
 import { progress } from '../progress.ts'
@@ -15,14 +15,15 @@ function size (text: string): number {
 
 export const vosCommand: Command = {
   name: 'vos',
-  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos resolve NAME [--server HOST:PORT] [--json] | afs vos addsite|remsite NAME HOST:PORT [--server HOST:PORT] | afs vos setquota NAME SIZE [--server HOST:PORT] | afs vos listaddrs [--server HOST:PORT] [--json] | afs vos move NAME --to HOST:PORT [--server HOST:PORT]',
-  options: { server: { type: 'string', multiple: true }, to: { type: 'string' }, quota: { type: 'string' }, quorum: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption() },
+  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos resolve NAME [--server HOST:PORT] [--json] | afs vos addsite|remsite NAME HOST:PORT [--server HOST:PORT] | afs vos setquota NAME SIZE [--server HOST:PORT] | afs vos listaddrs [--server HOST:PORT] [--json] | afs vos move NAME --to HOST:PORT [--server HOST:PORT]\n  (every vos command: [--ca FILE], the cell\'s CA; default $AFS_CA, or the local cache manager\'s, --cache DIR)',
+  options: { server: { type: 'string', multiple: true }, to: { type: 'string' }, quota: { type: 'string' }, quorum: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption(), ...caOption() },
   async run (v, pos) {
     const [sub, ...rest] = pos
     // On create, each --server is a site (two or more: a replicated volume); elsewhere, the one server to ask.
     const sites = (v.server as string[] | undefined) ?? []
     if (sub !== 'create' && sites.length > 1) throw new UsageError(`vos ${sub ?? ''}: one --server to ask`)
     v = { ...v, server: sites[0] }
+    const serverCall = serverCaller(v)
     switch (sub) {
       case 'create': {
         const [name] = need(rest, 1, 'vos create NAME')
@@ -56,7 +57,7 @@ export const vosCommand: Command = {
       }
       case 'resolve': {
         const [name] = need(rest, 1, 'vos resolve NAME')
-        return await resolveVolume(await serverAddress(v, cacheDirOf(v)), name, v.json === true)
+        return await resolveVolume(await toolTrust(v), await serverAddress(v, cacheDirOf(v)), name, v.json === true)
       }
       case 'addsite': case 'remsite': {
         const [name, site] = need(rest, 2, `vos ${sub} NAME HOST:PORT`)
