@@ -275,7 +275,7 @@ test('a member that sends garbage, or speaks an older protocol: clients write to
     writeFileSync(join(dir, 'before'), 'before\n')
     await s3.stop('SIGKILL')
     for (const mode of ['garbage', 'old']) {
-      const bad = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers', 'bad-member.ts'), mode, s3.address], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const bad = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers', 'bad-member.ts'), mode, s3.address, join(s0.dataDir, 'tls')], { stdio: ['ignore', 'pipe', 'inherit'] })
       try {
         await once(bad.stdout!, 'data')
         // Writes, creates and reads go on: the odd member is left out as one that does not answer.

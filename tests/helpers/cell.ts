@@ -101,8 +101,8 @@ export async function startClient (servers: string[], opts: { mount?: string, ca
   const mount = opts.mount ?? await tempDir('afs-mnt-')
   const cache = opts.cache ?? await tempDir('afs-cache-')
   const args = ['client', ...servers.flatMap(s => ['--server', s]), '--mount', mount, '--cache', cache]
-  const ca = caFileOf(servers[0])
-  if (ca && !opts.extra?.includes('--ca')) args.push('--ca', ca)
+  // Each cell's CA (one --server per cell).
+  if (!opts.extra?.includes('--ca')) for (const ca of new Set(servers.flatMap(s => caFileOf(s) ?? []))) args.push('--ca', ca)
   if (opts.cacheSize) args.push('--cache-size', opts.cacheSize)
   // Never the user's own profiles: a directory of the test's (inside its cache unless given).
   args.push('--profiles', opts.profiles ?? join(cache, 'profiles'))
