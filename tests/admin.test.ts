@@ -3,7 +3,7 @@ import test from 'ava'
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync, existsSync, statSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Stack, addClient, afs, cell, isMounted, startDaemon, startServer, status, tempDir } from './helpers/cell.ts'
+import { Stack, addClient, afs, cell, eventually, isMounted, startDaemon, startServer, status, tempDir } from './helpers/cell.ts'
 
 test('vos create, fs mkmount/lsmount/whereis, setquota with EDQUOT, EXDEV across volumes', async t => {
   const stack = new Stack()
@@ -101,6 +101,13 @@ test('afs up brings up a one-machine cell and unmounts cleanly on SIGINT', async
     t.deepEqual(readdirSync(mount), ['home.example'])
     writeFileSync(join(mount, 'home.example', 'hello.txt'), 'hello\n')
     t.is(readFileSync(join(mount, 'home.example', 'hello.txt'), 'utf8'), 'hello\n')
+    // The one who ran it works as the cell's admin at once; its password is printed once and kept.
+    t.true(await eventually(() => /the cell's admin password is \S+ \(kept in .*admin\.password, mode 0600\)/.test(up.stderr()), 5_000), up.stderr())
+    t.is(statSync(join(state, 'server', 'admin.password')).mode & 0o777, 0o600)
+    const held = JSON.parse((await afs(['tokens', '--json', '--cache', join(state, 'cache')])).stdout) as Array<{ user: string, cell: string }>
+    t.deepEqual(held.map(h => [h.user, h.cell]), [['admin', 'home.example']])
+    const made = await afs(['vos', 'setquota', 'root.cell', '1G', '--cache', join(state, 'cache')], { env: { AFS_LOCALAUTH: '' } })
+    t.is(made.code, 0, made.stderr)
     t.is(await up.stop('SIGINT'), 0)
     t.false(await isMounted(mount))
   } finally { await stack.unwind() }

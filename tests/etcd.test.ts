@@ -46,6 +46,15 @@ test.serial('three servers on one etcd: a volume made through one is found throu
     const list = JSON.parse(await afsOk(['vos', 'list', '--server', s2.address, '--json'])) as Array<{ id: number, name: string }>
     t.is(new Set(list.map(v => v.id)).size, list.length, 'no id twice')
     t.deepEqual(list.map(v => v.name).sort(), ['onthree', 'root.cell', 'v0', 'v1', 'v2', 'v3', 'v4', 'v5'])
+    // The protection database is in etcd too: a user made through one server logs in through another.
+    const pw = join(s1.dataDir, 'erin.pw')
+    writeFileSync(pw, 'erin-secret-1\n')
+    await afsOk(['pts', 'createuser', 'erin', '--password-file', pw, '--server', s1.address])
+    const login = await afs(['login', 'erin', '--password-file', pw, '--cache', a.cache, '--server', s3.address], { env: { AFS_LOCALAUTH: '' } })
+    t.is(login.code, 0, login.stderr)
+    t.regex(login.stdout, /erin has a token for cell test/)
+    const admins = JSON.parse(await afsOk(['pts', 'membership', 'system:administrators', '--json', '--server', s2.address])) as Array<{ name: string }>
+    t.deepEqual(admins.map(x => x.name), ['admin'], 'one admin, made by whichever server came first')
   } finally { await stack.unwind() }
 })
 

@@ -9,6 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { makeLog, type Fid, type Trust } from '@afs-ts/common'
+import { TokenTable } from './tokens.ts'
 import { Cell } from './cell.ts'
 import { ContainerStore } from './container-file.ts'
 import { newCounters, type Counters } from './counters.ts'
@@ -48,6 +49,8 @@ export interface CacheManagerOptions {
 export class CacheManager {
   readonly counters: Counters = newCounters()
   readonly cells = new Map<string, Cell>()
+  /** Local users' tokens (`afs login`): each request carries the acting user's. */
+  readonly tokens = new TokenTable()
   table!: FsObjectTable
   readonly containers: ContainerStore
   readonly space: CacheSpace
@@ -99,7 +102,7 @@ export class CacheManager {
     await this.ancestors.ready(key => this.cml.referencesKey(key))
     await this.resolvers.load()
     for (const servers of this.opts.cells) {
-      const cell = new Cell(servers, this.clientId, this.counters, this.opts.trust, (c, link) => this.watchLink(c, link), this.opts.probeIntervalMs, c => { void this.saveCell(c) })
+      const cell = new Cell(servers, this.clientId, this.counters, { trust: this.opts.trust, tokenFor: cell => this.tokens.forCell(cell) }, (c, link) => this.watchLink(c, link), this.opts.probeIntervalMs, c => { void this.saveCell(c) })
       const online = await cell.ready(s => this.table.savedCell(s) ?? this.cml.savedCell(s))
       this.cells.set(cell.name, cell)
       await this.saveCell(cell)

@@ -2,8 +2,8 @@
 // a link per volume server, and the volumes located so far (`volume-table.ts`). What it
 // learned is saved with the cache, so a cache manager started while no server answers
 // still knows it.
-import { connectionLost, makeLog, rootFid, type Fid, type Trust, type VolumeEntry } from '@afs-ts/common'
-import { ServerLink } from './server-link.ts'
+import { connectionLost, makeLog, rootFid, type Fid, type VolumeEntry } from '@afs-ts/common'
+import { ServerLink, type Credentials } from './server-link.ts'
 import type { Counters } from './counters.ts'
 import type { Volume, VolumeHost } from './volume.ts'
 import { VolumeTable } from './volume-table.ts'
@@ -26,7 +26,7 @@ export class Cell implements VolumeHost {
   private readonly started = new Map<string, Promise<boolean>>()
   private relocating: NodeJS.Timeout | null = null
 
-  constructor (readonly servers: string[], private readonly clientId: string, private readonly counters: Counters, private readonly trust: Trust,
+  constructor (readonly servers: string[], private readonly clientId: string, private readonly counters: Counters, private readonly creds: Credentials,
     private readonly onLink: (cell: Cell, link: ServerLink) => void, private readonly probeIntervalMs?: number,
     /** A volume's sites changed: what the cache saved of the cell is out of date. */
     private readonly onMoved: (cell: Cell) => void = () => {}) {
@@ -67,7 +67,7 @@ export class Cell implements VolumeHost {
   link (address: string): ServerLink {
     let l = this.links.get(address)
     if (!l) {
-      l = new ServerLink(address, this.clientId, this.counters, this.trust, this.probeIntervalMs)
+      l = new ServerLink(address, this.clientId, this.counters, this.creds, this.probeIntervalMs)
       this.links.set(address, l)
       l.on('down', () => this.watchLocations())
       l.on('locations', (entries: VolumeEntry[]) => { for (const e of entries) this.learnLocation(e) })

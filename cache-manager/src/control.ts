@@ -115,8 +115,8 @@ export class ControlServer {
   readonly handlers = {
     status: () => statusReport(this.cm, this.mountDir),
     servers: () => [...this.cm.cells.values()].map(c => ({ cell: c.name, servers: c.servers })),
-    /** The cells' CAs this cache manager trusts: `afs` commands that talk to a server directly trust them too. */
-    trust: () => ({ ca: [this.cm.opts.trust.ca].flat() }),
+    /** The cells' CAs this cache manager trusts (`afs` commands that talk to a server directly trust them too), and its mount (where a user's tokens are). */
+    trust: () => ({ ca: [this.cm.opts.trust.ca].flat(), mount: this.mountDir }),
     flush: async (a: Parsed<'flush'>) => await this.onFlush(a.path),
     whereis: async (a: Parsed<'whereis'>) => await this.onWhereis(a.path),
     lsmount: async (a: Parsed<'lsmount'>) => await this.onLsmount(a.path),

@@ -14,6 +14,9 @@ import {
 import { RPC_TIMEOUT_MS, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS, PROBES_TO_RECONNECT } from './constants.ts'
 import type { Counters } from './counters.ts'
 
+/** What a link needs to be trusted and to speak for local users: the cells' CAs, and each acting user's token for a cell. */
+export interface Credentials { trust: Trust, tokenFor (cell: string): string | undefined }
+
 const log = makeLog('cache-manager')
 
 export type LinkState = 'up' | 'down'
@@ -42,13 +45,18 @@ export class ServerLink extends EventEmitter {
   private readonly brokenAt = new Map<string, number>()
   private readonly inflight = new Set<number>()
 
-  /** `trust`: the CAs whose certificates make a server good (the cells' CAs). */
+  /** `creds`: the CAs whose certificates make a server good, and the tokens requests carry. */
   constructor (readonly address: string, private readonly clientId: string, private readonly counters: Counters,
-    private readonly trust: Trust, private readonly probeIntervalMs = PROBE_INTERVAL_MS) {
+    private readonly creds: Credentials, private readonly probeIntervalMs = PROBE_INTERVAL_MS) {
     super()
   }
 
   get connected (): boolean { return this.state === 'up' }
+
+  /** The token of the local user this request is made for, in this server's cell (none before hello: system:anyuser). */
+  private token (): string | undefined {
+    return this.hello ? this.creds.tokenFor(this.hello.cell) : undefined
+  }
 
   /** First contact: up if the server answers now, else down (and probing). */
   async start (): Promise<boolean> {
@@ -65,15 +73,15 @@ export class ServerLink extends EventEmitter {
   }
 
   async call<O extends Op> (op: O, args: Args<O>, timeoutMs = RPC_TIMEOUT_MS): Promise<Reply<O>> {
-    return await this.guard(async conn => await conn.request(op, args, { timeoutMs }) as Reply<O>)
+    return await this.guard(async conn => await conn.request(op, args, { timeoutMs, token: this.token() }) as Reply<O>)
   }
 
   async download<O extends Op> (op: O, args: Args<O>): Promise<{ result: Reply<O>, body: InboundStream }> {
-    return await this.guard(async conn => await conn.download(op, args) as { result: Reply<O>, body: InboundStream })
+    return await this.guard(async conn => await conn.download(op, args, { token: this.token() }) as { result: Reply<O>, body: InboundStream })
   }
 
   async upload<O extends Op> (op: O, args: Args<O>, body: Body): Promise<Reply<O>> {
-    return await this.guard(async conn => await conn.upload(op, args, typeof body === 'function' ? body() : body) as Reply<O>)
+    return await this.guard(async conn => await conn.upload(op, args, typeof body === 'function' ? body() : body, { token: this.token() }) as Reply<O>)
   }
 
   private async guard<T> (fn: (conn: RpcConnection) => Promise<T>): Promise<T> {
@@ -177,7 +185,7 @@ export class ServerLink extends EventEmitter {
   }
 
   private async open (): Promise<RpcConnection> {
-    const conn = new RpcConnection(await connectTo(this.address, PROBE_TIMEOUT_MS, this.trust), async (op, args) => this.onServerRequest(op, args))
+    const conn = new RpcConnection(await connectTo(this.address, PROBE_TIMEOUT_MS, this.creds.trust), async (op, args) => this.onServerRequest(op, args))
     conn.on('close', () => {
       if (this.conn !== conn) return
       this.conn = null

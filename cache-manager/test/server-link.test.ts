@@ -28,7 +28,7 @@ test('a break that arrives before the reply it breaks voids the reply\'s promise
     }
   }, () => {}))
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const link = new ServerLink(`127.0.0.1:${(server.address() as AddressInfo).port}`, 'client-1', newCounters(), { ca: trust.ca }, 60_000)
+  const link = new ServerLink(`127.0.0.1:${(server.address() as AddressInfo).port}`, 'client-1', newCounters(), { trust: { ca: trust.ca }, tokenFor: () => undefined }, 60_000)
   t.teardown(async () => { link.close(); server.close(); await rm(dir, { recursive: true, force: true }) })
   t.true(await link.start())
   const broken = await link.call('fetchStatus', { fid }) as StatusReply

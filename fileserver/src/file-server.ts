@@ -6,11 +6,12 @@ import { createServer, type AddressInfo, type Server } from 'node:net'
 import { open as openFile } from 'node:fs/promises'
 import { join, resolve as resolvePath } from 'node:path'
 import type { TLSSocket } from 'node:tls'
-import { saveServerTls, serverTrust } from '@afs-ts/common/cell-ca'
+import { readTokenKey, saveServerTls, serverTrust } from '@afs-ts/common/cell-ca'
+import { ANONYMOUS, EmbeddedPts, EtcdPts, Protection, RemoteProtection, type Caller, type ProtectionService } from '@afs-ts/protection'
 import { mkdir } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
 import {
-  AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, moved, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
+  AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, moved, permission, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
   noLock, wouldBlock, tlsAcceptor, parseHostPort, type Trust, isUnreachable, UPDATE_OPS, Metrics, RPC_SECONDS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
   type Args, type Quorum, type Reply, type StatusReply, type VolumeEntry, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
@@ -65,9 +66,18 @@ export interface FileServerOptions {
 
 interface ClientRecord { id: string, hostname: string }
 
+/** Requests only the cell's servers make of each other. */
+const SERVER_OPS: ReadonlySet<Op> = new Set<Op>(['vlCreate', 'vlUpdate', 'vlRegister', 'volAttach', 'moveTake', 'resolvePull', 'vvSet', 'resolveMerge', 'markConflict', 'ptIdentify'])
+/** Volume administration: for system:administrators (and the cell's servers, which pass it on). */
+const ADMIN_OPS: ReadonlySet<Op> = new Set<Op>(['volCreate', 'volMove', 'volAddSite', 'volRemoveSite', 'volSetQuota'])
+
 export class FileServer {
   readonly store: VolumeStore
   readonly vldb: LocationDb
+  /** The cell's users and groups: kept beside the location database (here, or in etcd), or asked of the server that keeps it. */
+  readonly pts: ProtectionService
+  /** Whether this server made the cell's admin user as it started (its password is in DATA/admin.password). */
+  madeAdmin = false
   private readonly mover: VolumeMover
   private readonly metrics = this.serverMetrics()
   private metricsServer: { close: () => Promise<void> } | null = null
@@ -100,11 +110,14 @@ export class FileServer {
   private sweeping: NodeJS.Timeout | null = null
   private sweepRunning = false
 
-  private constructor (readonly opts: FileServerOptions, store: VolumeStore, readonly serverId: string, private readonly trust: Required<Trust>) {
+  private constructor (readonly opts: FileServerOptions, store: VolumeStore, readonly serverId: string, private readonly trust: Required<Trust>, tokenKey: Uint8Array) {
     this.store = store
     this.vldb = !opts.vldb ? new VolumeLocationDb(store.root)
       : opts.vldb.startsWith('etcd://') ? new EtcdLocationDb({ endpoints: parseEtcdUrl(opts.vldb), cell: opts.cell, leaseTtlS: opts.leaseTtlS })
         : new RemoteLocationDb(opts.vldb, opts.cell, serverId, trust)
+    this.pts = this.vldb instanceof VolumeLocationDb ? new Protection(new EmbeddedPts(store.root), tokenKey, opts.cell)
+      : this.vldb instanceof EtcdLocationDb ? new Protection(new EtcdPts(this.vldb.client, opts.cell, async call => await (this.vldb as EtcdLocationDb).ask(call)), tokenKey, opts.cell)
+        : new RemoteProtection(new Peer(opts.vldb!, `server:${serverId}`, { cell: opts.cell, trust }))
     this.callbacks = new CallbackTable(opts.callbackTableMax)
     this.replayer = new Replayer(store)
     this.locks = new LockTable(opts.lockLeaseMs)
@@ -139,17 +152,19 @@ export class FileServer {
       await meta.put('serverId', serverId)
     }
     let trust: Required<Trust>
+    let tokenKey: Uint8Array
     try {
       const host = opts.advertise ? parseHostPort(opts.advertise).host : opts.host ?? '127.0.0.1'
       const own = join(opts.dataDir, 'tls')
       trust = opts.tlsDir ? await serverTrust(opts.tlsDir, host) : await serverTrust(own, host, { newCell: opts.vldb ? undefined : opts.cell, keep: true })
+      tokenKey = await readTokenKey(opts.tlsDir ?? own)
       // Kept with the data (the CA's key never): a restart without --tls finds it.
-      if (opts.tlsDir && resolvePath(opts.tlsDir) !== resolvePath(own)) await saveServerTls(own, trust)
+      if (opts.tlsDir && resolvePath(opts.tlsDir) !== resolvePath(own)) await saveServerTls(own, trust, tokenKey)
     } catch (err) {
       await store.close()
       throw err
     }
-    return new FileServer(opts, store, serverId, trust)
+    return new FileServer(opts, store, serverId, trust, tokenKey)
   }
 
   get cell (): string { return this.opts.cell }
@@ -175,6 +190,7 @@ export class FileServer {
       this.sweeping.unref()
     }
     await this.rootVolume()
+    await this.firstAdmin()
     log.info(`cell ${this.cell} serving on ${this.address}${this.opts.vldb ? ` (location database at ${this.opts.vldb})` : ''}`)
     return this.address
   }
@@ -224,6 +240,18 @@ export class FileServer {
    * The cell's root volume, made by the first server of a new cell: the one keeping the
    * embedded location database, or with etcd, whichever server finds it missing first.
    */
+  /** A new cell's protection database gets its admin user (password in DATA/admin.password), made by whichever server keeps it first. */
+  private async firstAdmin (): Promise<void> {
+    if (!(this.pts instanceof Protection)) return
+    try {
+      this.madeAdmin = await this.pts.bootstrap(this.opts.dataDir)
+    } catch (err) {
+      const e = AfsError.from(err)
+      if (e.code !== 'CONNECTION') throw e
+      log.warn(`${e.message}: the cell's admin user is made once the protection database answers`)
+    }
+  }
+
   private async rootVolume (): Promise<void> {
     if (this.vldb instanceof RemoteLocationDb) return
     try {
@@ -474,6 +502,18 @@ export class FileServer {
     volCreate: async a => await this.createVolume(a.name, a.quota ?? 0, a.servers, a.quorum),
     volAttach: async a => { await this.attach(a.id, a.name, a.quota, a.slot, a.createdMs); return {} },
     volSetQuota: async a => await this.onSetQuota(a.name, a.quota),
+    ptCreateUser: async (a, ctx) => await this.pts.createUser(await this.caller(ctx), a.name, a.password),
+    ptCreateGroup: async (a, ctx) => await this.pts.createGroup(await this.caller(ctx), a.name),
+    ptAddUser: async (a, ctx) => await this.pts.addUser(await this.caller(ctx), a.user, a.group),
+    ptRemoveUser: async (a, ctx) => await this.pts.removeUser(await this.caller(ctx), a.user, a.group),
+    ptDelete: async (a, ctx) => { await this.pts.delete(await this.caller(ctx), a.name); return {} },
+    ptSetPassword: async (a, ctx) => { await this.pts.setPassword(await this.caller(ctx), a.name, a.password); return {} },
+    ptExamine: async a => await this.pts.examine(a.name),
+    ptMembership: async a => await this.pts.membership(a.name),
+    ptList: async () => await this.pts.list(),
+    ptLogin: async a => await this.pts.login(a.name, a.password),
+    ptIdentify: async a => await this.pts.identify(a.token),
+    whoami: async (_, ctx) => (await this.caller(ctx)).identity,
     statfs: async a => await this.store.statfs(a.volume),
     fetchStatus: (a, _, me) => this.reply(me, this.store.status(a.fid)),
     fetchDir: (a, _, me) => this.onFetchDir(a, me),
@@ -537,6 +577,13 @@ export class FileServer {
    * of a volume in its move's final switch wait for it.
    */
   private async handle<O extends Op> (op: O, a: Args<O>, ctx: RequestContext, client: ClientRecord | null): Promise<unknown> {
+    // (A server of the cell said hello as one only with the cell's certificate.)
+    const byServer = client?.id.startsWith('server:') === true
+    if (SERVER_OPS.has(op) && !byServer) throw permission(`${op} is asked by the cell's servers only`)
+    if (ADMIN_OPS.has(op) && !byServer) {
+      const { identity } = await this.caller(ctx)
+      if (!identity.admin) throw permission(`${op}: volume administration is for members of system:administrators (you are ${identity.name}: afs login, or --localauth on a server)`)
+    }
     const volume = volumeOf(op, a)
     if (volume !== undefined && client && !client.id.startsWith('server:')) await this.fence(volume)
     if (!UPDATE_OPS.has(op)) {
@@ -567,6 +614,11 @@ export class FileServer {
     }
     if (entry.servers.includes(this.address)) return
     throw moved(`volume ${entry.name} (${volume}) is on ${entry.servers.join(', ')} at epoch ${entry.epoch ?? 0}: this server is no member of it any more`, { to: entry.servers[0] })
+  }
+
+  /** Who a request is made for: the user of the token it carries (a bad token is refused with why), or system:anyuser. */
+  private async caller (ctx: RequestContext): Promise<Caller> {
+    return { token: ctx.token, identity: ctx.token ? await this.pts.identify(ctx.token) : ANONYMOUS }
   }
 
   /** Runs an admin command on volume `name` as the only one on it in the cell (etcd), or on this server. */

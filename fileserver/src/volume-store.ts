@@ -55,7 +55,7 @@ export class VolumeStore {
   private unnumbered = 0
 
   private constructor (dir: string) {
-    this.root = openLmdb({ path: join(dir, 'meta.lmdb'), compression: false })
+    this.root = openLmdb({ path: join(dir, 'meta.lmdb'), compression: false, maxDbs: 64 })
     this.vnodes = this.root.openDB({ name: 'vnodes' })
     this.dirents = this.root.openDB({ name: 'dirents' })
     this.volumes = this.root.openDB({ name: 'volumes', keyEncoding: 'uint32' })

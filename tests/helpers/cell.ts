@@ -61,6 +61,8 @@ export interface Client extends Daemon { mount: string, cache: string, cellPath:
  */
 const cellTls = new Map<string, string>()
 const caOf = new Map<string, string>()
+/** Each server's data directory, by address: commands naming it act as the cell's administrator (--localauth). */
+const dataOf = new Map<string, string>()
 
 /** The TLS directory of the cell a server with `extra` arguments joins, if it joins one. */
 async function joinedTls (extra: string[]): Promise<string | undefined> {
@@ -93,6 +95,7 @@ export async function startServer (dataDir?: string, cell = 'test', listen = '12
   const t = tls ?? (extra.includes('--tls') ? extra[extra.indexOf('--tls') + 1] : join(dir, 'tls'))
   if (!extra.includes('--vldb')) cellTls.set(address, t)
   caOf.set(address, join(t, 'ca.pem'))
+  dataOf.set(address, dir)
   return { ...d, address, dataDir: dir }
 }
 
@@ -113,16 +116,21 @@ export async function startClient (servers: string[], opts: { mount?: string, ca
   return { ...d, mount: d.ready.mount as string, cache, cellPath: join(d.ready.mount as string, cells[0]) }
 }
 
-/** Runs `afs ARGS…` to completion. */
-export function afs (args: string[], opts: { cwd?: string } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+/**
+ * Runs `afs ARGS…` to completion. A command that names a server started here trusts that
+ * server's cell CA and acts as the cell's administrator (--localauth with its data
+ * directory), unless `env` says otherwise (AFS_LOCALAUTH: '' to act as the caller).
+ */
+export function afs (args: string[], opts: { cwd?: string, env?: Record<string, string>, input?: string } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
   return new Promise(res => {
-    // A command that names a server started here trusts that server's cell CA.
-    const ca = args.map(a => caFileOf(a)).find(f => f !== undefined)
-    const p = spawn(process.execPath, [AFS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd, env: { ...process.env, ...ca && !process.env.AFS_CA ? { AFS_CA: ca } : {} } })
+    const server = args.find(a => caOf.has(a))
+    const known = server ? { AFS_CA: caOf.get(server)!, AFS_LOCALAUTH: dataOf.get(server)! } : {}
+    const p = spawn(process.execPath, [AFS, ...args], { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], cwd: opts.cwd, env: { ...process.env, ...known, ...opts.env } })
+    if (opts.input !== undefined) p.stdin!.end(opts.input)
     let stdout = ''
     let stderr = ''
-    p.stdout.on('data', d => { stdout += d })
-    p.stderr.on('data', d => { stderr += d })
+    p.stdout!.on('data', d => { stdout += d })
+    p.stderr!.on('data', d => { stderr += d })
     p.on('close', code => res({ code, stdout, stderr })) // close, not exit: after the output is all read
   })
 }

@@ -15,6 +15,10 @@ export const CATALOG: CatalogEntry[] = [
   { name: 'hoard', summary: 'keep files in the cache for disconnected work: add, remove, list, walk, verify, clear, load, suggest', load: async () => (await import('./commands/hoard.ts')).hoardCommand },
   { name: 'repair', summary: 'conflicts found by reintegration: list, show, resolve, discard-local, interactive, history, undo, resolver', load: async () => (await import('./commands/repair.ts')).repairCommand },
   { name: 'vos', summary: 'volume administration: create, list, examine, resolve, move, addsite, remsite, setquota, listaddrs', load: async () => (await import('./commands/vos.ts')).vosCommand },
+  { name: 'pts', summary: 'users and groups of the cell: createuser, creategroup, adduser, removeuser, membership, examine, setpassword, delete, listentries', load: async () => (await import('./commands/pts.ts')).ptsCommand },
+  { name: 'login', summary: 'get a token for a user of the cell: this local user\'s processes act as that user', load: async () => (await import('./commands/login.ts')).loginCommand },
+  { name: 'tokens', summary: 'list this local user\'s tokens and when they expire', load: async () => (await import('./commands/login.ts')).tokensCommand },
+  { name: 'logout', summary: 'drop this local user\'s tokens', load: async () => (await import('./commands/login.ts')).logoutCommand },
   { name: 'cell', summary: 'the cell\'s certificate authority: init, issue-server (for servers on other machines)', load: async () => (await import('./commands/cell.ts')).cellCommand },
   { name: 'fs', summary: 'path commands: listquota, mkmount, lsmount, whereis, flush', load: async () => (await import('./commands/fs.ts')).fsCommand },
 ]

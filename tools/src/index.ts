@@ -1,2 +1,2 @@
 export { controlCall, type ControlCallArgs } from './control-client.ts'
-export { serverCaller, withServer, toolTrust } from './server-client.ts'
+export { serverCaller, withServer, toolCreds } from './server-client.ts'

@@ -41,7 +41,8 @@ export interface EtcdLocationDbOptions {
 }
 
 export class EtcdLocationDb implements LocationDb {
-  private readonly client: Etcd3
+  /** The etcd client (the protection database keeps its entries beside the locations, through it). */
+  readonly client: Etcd3
   private readonly prefix: string
   /** Location entries by id and ids by name, as the watch has them (null: not read yet, or being read again). */
   private entries: Map<number, VolumeEntry> | null = null
@@ -317,7 +318,7 @@ export class EtcdLocationDb implements LocationDb {
   }
 
   /** A request to etcd; unreachable, it fails at once with a clear message instead of hanging. */
-  private async ask<T> (call: () => Promise<T>): Promise<T> {
+  async ask<T> (call: () => Promise<T>): Promise<T> {
     try {
       return await call()
     } catch (err) {

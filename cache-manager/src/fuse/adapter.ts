@@ -6,6 +6,9 @@ import { AfsError, makeLog, toTimespec, type Timespec } from '@afs-ts/common'
 import type { Attr, Vfs } from '../vfs.ts'
 import type { Caller } from '../namespace.ts'
 import { toErrno } from './errno.ts'
+import { TokenFiles } from './token-files.ts'
+import { actingAs } from '../tokens.ts'
+import { constants } from 'node:fs'
 import { FUSE_MAX_WRITE_BYTES, KERNEL_ATTR_TIMEOUT_S, KERNEL_ENTRY_TIMEOUT_S } from '../constants.ts'
 
 type Cb = (err: number, ...rest: unknown[]) => void
@@ -111,12 +114,51 @@ function watched<T extends Record<string, (...args: never[]) => unknown>> (ops: 
 
 export interface Mount { fuse: Fuse, unmount (): Promise<void> }
 
+/**
+ * The token files (`token-files.ts`) in front of the file system's own handlers: their
+ * paths and handles are answered by them, everything else goes on to `ops`.
+ */
+function withTokenFiles (ops: ReturnType<typeof makeOps>, files: TokenFiles, caller: () => Caller): ReturnType<typeof makeOps> {
+  const now = <T>(cb: Cb, work: () => T, shape: (v: T) => unknown[] = () => []) => answer(cb, async () => work(), shape)
+  return {
+    ...ops,
+    getattr: (path, cb) => files.owns(path) ? now(cb, () => files.getattr(path), a => [toStat(a)]) : ops.getattr(path, cb),
+    fgetattr: (path, fh, cb) => files.ownsHandle(fh) ? now(cb, () => files.getattr(path), a => [toStat(a)]) : ops.fgetattr(path, fh, cb),
+    readdir: (path, cb) => files.owns(path) ? cb(0, []) : ops.readdir(path, cb),
+    open: (path, flags, cb) => files.owns(path) ? now(cb, () => files.open(path, flags, caller()), fh => [fh]) : ops.open(path, flags, cb),
+    create: (path, mode, cb) => files.owns(path) ? now(cb, () => files.open(path, constants.O_WRONLY | constants.O_TRUNC, caller()), fh => [fh]) : ops.create(path, mode, cb),
+    read: async (path, fh, buf, len, pos, cb) => {
+      if (!files.ownsHandle(fh)) { await ops.read(path, fh, buf, len, pos, cb); return }
+      try { cb(files.read(fh, buf, len, pos)) } catch (err) { cb(toErrno(err)) }
+    },
+    write: async (path, fh, buf, len, pos, cb) => {
+      if (!files.ownsHandle(fh)) { await ops.write(path, fh, buf, len, pos, cb); return }
+      try { cb(files.write(fh, buf, len, pos)) } catch (err) { cb(toErrno(err)) }
+    },
+    flush: (path, fh, cb) => files.ownsHandle(fh) ? now(cb, () => files.flush(fh)) : ops.flush(path, fh, cb),
+    release: (path, fh, cb) => files.ownsHandle(fh) ? now(cb, () => files.release(fh)) : ops.release(path, fh, cb),
+    ftruncate: (path, fh, size, cb) => files.ownsHandle(fh) ? now(cb, () => files.truncate(fh, size)) : ops.ftruncate(path, fh, size, cb),
+    truncate: (path, size, cb) => files.owns(path) ? now(cb, () => { if (size === 0) files.unlink(path, caller()) }) : ops.truncate(path, size, cb),
+    unlink: (path, cb) => files.owns(path) ? now(cb, () => files.unlink(path, caller())) : ops.unlink(path, cb),
+  }
+}
+
+/** Every handler runs for the calling process's user: the requests it makes carry that user's tokens. */
+function asCaller<T extends Record<string, (...args: never[]) => unknown>> (ops: T, caller: () => Caller): T {
+  const out: Record<string, (...args: unknown[]) => unknown> = {}
+  for (const [name, fn] of Object.entries(ops) as Array<[string, (...args: unknown[]) => unknown]>) {
+    out[name] = (...args: unknown[]) => actingAs(caller().uid, () => fn(...args))
+  }
+  return out as unknown as T
+}
+
 /** Mounts `vfs` at `mnt`: every user may enter (allow_other when root), the kernel checks modes. */
 export async function mount (vfs: Vfs, mnt: string): Promise<Mount> {
   let fuse: Fuse | null = null
   const caller = (): Caller => fuse?.caller ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: 0 }
   const isRoot = process.getuid?.() === 0
-  fuse = new Fuse(mnt, watched(makeOps(vfs, caller)), {
+  const ops = withTokenFiles(makeOps(vfs, caller), new TokenFiles(vfs.cm.tokens), caller)
+  fuse = new Fuse(mnt, watched(asCaller(ops, caller)), {
     force: true, mkdir: true, fsname: 'afs-ts', subtype: 'afs', allowOther: isRoot, defaultPermissions: true,
     bigWrites: true, maxWrite: FUSE_MAX_WRITE_BYTES, autoCache: true, attrTimeout: String(KERNEL_ATTR_TIMEOUT_S),
     entryTimeout: KERNEL_ENTRY_TIMEOUT_S, negativeTimeout: 0, useIno: true, timeout: HANDLER_TIMEOUTS_MS,

@@ -12,6 +12,7 @@ const ERRNO: Record<ErrorCode, number> = {
   INVALID: 22, // EINVAL
   CROSS_VOLUME: 18, // EXDEV
   PERMISSION: 13, // EACCES
+  UNAUTHENTICATED: 13, // EACCES: as if without a token
   NOT_PERMITTED: 1, // EPERM
   NO_DATA: 61, // ENODATA
   TOO_MANY_LINKS: 31, // EMLINK

@@ -4,6 +4,7 @@
 //   ca-key.pem      its key (mode 0600), on the machine that makes the cell only
 //   server.pem      this server's certificate, for its host names and addresses
 //   server-key.pem  its key (mode 0600)
+//   token.key       the cell's key that signs and checks tokens (mode 0600; servers only, as AFS's KeyFile)
 // A new cell's first server makes one under DATA/tls; `afs cell init` and `afs cell
 // issue-server` make them for servers on other machines.
 import 'reflect-metadata'
@@ -26,6 +27,7 @@ export const CA_FILE = 'ca.pem'
 export const CA_KEY_FILE = 'ca-key.pem'
 export const CERT_FILE = 'server.pem'
 export const KEY_FILE = 'server-key.pem'
+export const TOKEN_KEY_FILE = 'token.key'
 
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' }
 const DAY_MS = 86_400_000
@@ -51,7 +53,23 @@ export async function initCellCa (dir: string, cell: string): Promise<void> {
     ],
   })
   await writeSecret(join(dir, CA_KEY_FILE), await keyPem(keys.privateKey))
+  await ensureTokenKey(dir)
   await writeAtomically(join(dir, CA_FILE), cert.toString('pem') + '\n', 0o644)
+}
+
+/** Makes the cell's token key in `dir` unless it is there. */
+export async function ensureTokenKey (dir: string): Promise<void> {
+  if (!existsSync(join(dir, TOKEN_KEY_FILE))) await writeSecret(join(dir, TOKEN_KEY_FILE), randomBytes(32).toString('base64') + '\n')
+}
+
+/** The cell's token key kept in TLS directory `dir`. */
+export async function readTokenKey (dir: string): Promise<Uint8Array> {
+  const path = join(dir, TOKEN_KEY_FILE)
+  let text
+  try { text = await readFile(path, 'utf8') } catch (err) { throw invalid(`${path}: the cell's token key cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`) }
+  const key = Buffer.from(text.trim(), 'base64')
+  if (key.length < 32) throw invalid(`${path} is no token key`)
+  return key
 }
 
 /** A certificate the CA in `caDir` signs for a server known by `hosts` (names and addresses). */
@@ -88,12 +106,16 @@ export async function writeServerTls (caDir: string, hosts: string[], outDir: st
   await mkdir(outDir, { recursive: true, mode: 0o700 })
   await writeSecret(join(outDir, KEY_FILE), key)
   await writeAtomically(join(outDir, CERT_FILE), cert, 0o644)
-  if (outDir !== caDir) await writeAtomically(join(outDir, CA_FILE), await readFile(join(caDir, CA_FILE), 'utf8'), 0o644)
+  if (outDir !== caDir) {
+    await writeAtomically(join(outDir, CA_FILE), await readFile(join(caDir, CA_FILE), 'utf8'), 0o644)
+    await writeSecret(join(outDir, TOKEN_KEY_FILE), await readFile(join(caDir, TOKEN_KEY_FILE), 'utf8'))
+  }
 }
 
-/** Keeps a server's TLS (the CA certificate, its own certificate and key) in directory `dir`. */
-export async function saveServerTls (dir: string, trust: Required<Trust>): Promise<void> {
+/** Keeps a server's TLS (the CA certificate, its own certificate and key, the cell's token key) in directory `dir`. */
+export async function saveServerTls (dir: string, trust: Required<Trust>, tokenKey: Uint8Array): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
+  await writeSecret(join(dir, TOKEN_KEY_FILE), Buffer.from(tokenKey).toString('base64') + '\n')
   await writeSecret(join(dir, KEY_FILE), trust.key)
   await writeAtomically(join(dir, CERT_FILE), trust.cert, 0o644)
   await writeAtomically(join(dir, CA_FILE), [trust.ca].flat().join(''), 0o644)

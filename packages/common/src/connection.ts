@@ -28,11 +28,14 @@ export interface RequestContext {
   /** The uploaded body of a streaming request (store), or null. */
   body: InboundStream | null
   connection: RpcConnection
+  /** The token of the user the request is made for, as the request carries it (checked by the server). */
+  token: string | null
 }
 
 export type Handler = (op: string, args: unknown, ctx: RequestContext) => Promise<unknown>
 
-export interface RequestOptions { timeoutMs?: number, signal?: AbortSignal }
+/** `token`: the user the request is made for (`afs login`); none: system:anyuser. */
+export interface RequestOptions { timeoutMs?: number, signal?: AbortSignal, token?: string }
 
 interface Pending {
   resolve: (value: unknown) => void
@@ -103,7 +106,7 @@ export class RpcConnection extends EventEmitter {
       }
       opts.signal?.addEventListener('abort', () => this.fail(id, timeout(`${op} aborted`)), { once: true })
       this.pending.set(id, p)
-      this.send([REQ, id, op, args ?? null, body !== null])
+      this.send(opts.token === undefined ? [REQ, id, op, args ?? null, body !== null] : [REQ, id, op, args ?? null, body !== null, opts.token])
       if (body) this.sendBody(id, body).catch(err => this.fail(id, AfsError.from(err)))
     })
   }
@@ -174,7 +177,7 @@ export class RpcConnection extends EventEmitter {
     }
     const [kind, id] = f as [number, number]
     switch (kind) {
-      case REQ: return this.onRequest(id, f[2], f[3], f[4] === true)
+      case REQ: return this.onRequest(id, f[2], f[3], f[4] === true, f[5])
       case RES: return this.onResult(id, f[2])
       case ERR: return this.onError(id, f[2])
       case CHUNK: return this.onChunk(id, f[2])
@@ -183,15 +186,19 @@ export class RpcConnection extends EventEmitter {
     }
   }
 
-  private onRequest (id: number, op: unknown, args: unknown, streaming: boolean): void {
+  private onRequest (id: number, op: unknown, args: unknown, streaming: boolean, token: unknown): void {
     if (typeof op !== 'string' || op.length > 64) {
       this.send([ERR, id, badRequest('request op must be a short string').toWire()])
+      return
+    }
+    if (token !== undefined && token !== null && (typeof token !== 'string' || token.length > 4096)) {
+      this.send([ERR, id, badRequest('a request\'s token must be a short string').toWire()])
       return
     }
     const body = streaming ? new InboundStream(this.flow, () => this.uploads.delete(id)) : null
     if (body) this.uploads.set(id, body)
     const handler = this.handler
-    const run = handler ? handler(op, args, { body, connection: this }) : Promise.reject(badRequest(`no handler for ${op}`))
+    const run = handler ? handler(op, args, { body, connection: this, token: typeof token === 'string' ? token : null }) : Promise.reject(badRequest(`no handler for ${op}`))
     run.then(async result => {
       if (result instanceof Download) {
         this.send([RES, id, result.result ?? null])

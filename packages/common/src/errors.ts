@@ -10,6 +10,8 @@ export const ERROR_CODES = [
   'UNAVAILABLE',
   // The volume is not (or no longer) on the server asked: look it up again.
   'MOVED',
+  // No identity good for this (no token, or one expired, revoked or tampered with): log in again.
+  'UNAUTHENTICATED',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
@@ -74,6 +76,7 @@ export const tooLarge = make('TOO_LARGE')
 export const nameTooLong = make('NAME_TOO_LONG')
 export const stale = make('STALE')
 export const moved = make('MOVED')
+export const unauthenticated = make('UNAUTHENTICATED')
 export const busy = make('BUSY')
 export const volumeOffline = make('VOLUME_OFFLINE')
 export const timeout = make('TIMEOUT')

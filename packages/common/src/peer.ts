@@ -26,9 +26,10 @@ export class Peer {
    */
   constructor (readonly address: string, private readonly clientId: string, private readonly opts: { cell?: string, handler?: Handler, trust: Trust }) {}
 
-  async call<O extends Op> (op: O, args: Args<O>, timeoutMs?: number): Promise<Reply<O>> {
+  /** `token`: the user it is asked for (none: the caller's own role, or system:anyuser). */
+  async call<O extends Op> (op: O, args: Args<O>, timeoutMs?: number, token?: string): Promise<Reply<O>> {
     const conn = await this.connection()
-    return await conn.request(op, args, { timeoutMs }) as Reply<O>
+    return await conn.request(op, args, { timeoutMs, token }) as Reply<O>
   }
 
   async download<O extends Op> (op: O, args: Args<O>): Promise<{ result: Reply<O>, body: InboundStream }> {

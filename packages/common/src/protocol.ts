@@ -120,6 +120,12 @@ export interface DirReply extends StatusReply { entries: Array<[string, Fid, Obj
  */
 export type Quorum = 'any' | 'majority'
 /** `epoch`: grows with each move of the volume; a server that does not hold it refuses requests for the volume (MOVED). */
+/** A user or group of the protection database, as shown (never a password hash). */
+export interface PtsRecord { id: number, name: string, kind: 'user' | 'group', createdMs: number, owner: number, tokenEpoch?: number, members?: number[] }
+
+/** Who a request is made by: a user (or no one: system:anyuser) and every group it is in. */
+export interface IdentityRecord { uid: number, name: string, cps: number[], admin: boolean }
+
 export interface VolumeEntry { id: number, name: string, servers: string[], quota: number, root: Fid, quorum?: Quorum, epoch?: number }
 export interface StatfsReply { volume: number, usage: number, quota: number, files: number, diskTotal: number, diskFree: number }
 export interface RenameReply {
@@ -213,6 +219,9 @@ const dirStatusSchema = z.object({
 /** A create in a replicated volume sent on to the other members: the fid the first member gave the object. */
 const newFid = fidSchema.optional()
 
+const ptsName = z.string().min(1).max(130)
+const passwordSchema = z.string().min(1).max(1024)
+
 export const requests = {
   hello: z.object({ protocol: u32, clientId: z.string().min(1).max(128), hostname: z.string().max(255) }),
   ping: z.object({}).optional(),
@@ -235,6 +244,21 @@ export const requests = {
   /** Server to server, during a move: take object `fid` as server `from` has it now. */
   moveTake: z.object({ fid: fidSchema, from: hostPortSchema }),
   volSetQuota: z.object({ name: volumeName, quota: u53 }),
+  /** The protection database (`afs pts`, `afs login`); a server that does not keep it passes them on with the caller's token. */
+  ptCreateUser: z.object({ name: ptsName, password: passwordSchema.nullable() }),
+  ptCreateGroup: z.object({ name: ptsName }),
+  ptAddUser: z.object({ user: ptsName, group: ptsName }),
+  ptRemoveUser: z.object({ user: ptsName, group: ptsName }),
+  ptDelete: z.object({ name: ptsName }),
+  ptSetPassword: z.object({ name: ptsName, password: passwordSchema }),
+  ptExamine: z.object({ name: ptsName }),
+  ptMembership: z.object({ name: ptsName }),
+  ptList: z.object({}).optional(),
+  ptLogin: z.object({ name: ptsName, password: passwordSchema }),
+  /** Server to server: the identity behind a token (for a server that does not keep the protection database). */
+  ptIdentify: z.object({ token: z.string().min(1).max(4096) }),
+  /** Who the server takes the caller for (the token its requests carry, or none). */
+  whoami: z.object({}).optional(),
   fetchStatus: z.object({ fid: fidSchema }),
   fetchDir: z.object({ fid: fidSchema, after: z.string().max(1024).optional() }),
   fetchData: z.object({ fid: fidSchema }),
@@ -331,6 +355,18 @@ export interface Replies {
   volCreate: VolumeEntry
   volAttach: Record<string, never>
   volSetQuota: VolumeEntry
+  ptCreateUser: PtsRecord
+  ptCreateGroup: PtsRecord
+  ptAddUser: PtsRecord
+  ptRemoveUser: PtsRecord
+  ptDelete: Record<string, never>
+  ptSetPassword: Record<string, never>
+  ptExamine: PtsRecord
+  ptMembership: PtsRecord[]
+  ptList: PtsRecord[]
+  ptLogin: { token: string, expiresMs: number, user: string }
+  ptIdentify: IdentityRecord
+  whoami: IdentityRecord
   fetchStatus: StatusReply
   fetchDir: DirReply
   /** Comes with the file's bytes as a streamed body. */

@@ -1,6 +1,8 @@
 // `afs up`: a whole one-machine cell in the foreground — a volume server with the
 // location database and root volume, and a cache manager mounting it.
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { ADMIN_PASSWORD_FILE } from '@afs-ts/protection'
 import { FileServer } from '@afs-ts/fileserver'
 import { CacheManagerProcess } from '@afs-ts/cache-manager'
 import { UsageError, EXIT_OK, defaultStateDir, type Command } from '../args.ts'
@@ -23,8 +25,17 @@ export const upCommand: Command = {
       cacheDir: join(state, 'cache'), mountDir: (v.mount as string | undefined) ?? '/afs', cells: [[address]], cacheBytes: sizeOption(v['cache-size']),
       trust: { ca: await readCa(join(state, 'server', 'tls', CA_FILE)) },
     })
+    // The user who ran it works as the cell's admin at once (a token held for their uid).
+    const passwordFile = join(state, 'server', ADMIN_PASSWORD_FILE)
+    const password = (await readFile(passwordFile, 'utf8')).trim()
+    const uid = Number(process.env.SUDO_UID ?? process.getuid?.() ?? 0)
+    const { token, expiresMs, user } = await server.pts.login('admin', password)
+    proc.cm.tokens.set(uid, { cell, user, token, expiresMs })
     try {
-      await runClient(proc, () => process.stderr.write(`afs up: cell ${cell} is at ${proc.mountDir}/${cell} (server ${address}); Ctrl-C to stop\n`))
+      await runClient(proc, () => {
+        if (server.madeAdmin) process.stderr.write(`afs up: the cell's admin password is ${password} (kept in ${passwordFile}, mode 0600)\n`)
+        process.stderr.write(`afs up: cell ${cell} is at ${proc.mountDir}/${cell} (server ${address}); uid ${uid} works as admin; Ctrl-C to stop\n`)
+      })
     } finally {
       await server.close()
     }

@@ -4,8 +4,7 @@
 import type { PendingReply } from '@afs-ts/common'
 import { EXIT_FAILURE, EXIT_OK } from '../args.ts'
 import { progress } from '../progress.ts'
-import { withServer, type ServerCall } from '../server-client.ts'
-import type { Trust } from '@afs-ts/common'
+import { withServer, type ServerCall, type ToolCreds } from '../server-client.ts'
 import { table } from '../table.ts'
 
 /** Objects resolved at once (files; directories go one at a time). */
@@ -13,8 +12,8 @@ const AT_ONCE = 8
 
 type Pending = PendingReply['objects'][number]
 
-export async function resolveVolume (trust: Trust, via: string, name: string, asJson: boolean): Promise<number> {
-  const entry = await withServer(via, trust, async call => await call('vlGet', { name }))
+export async function resolveVolume (creds: ToolCreds, via: string, name: string, asJson: boolean): Promise<number> {
+  const entry = await withServer(via, creds, async call => await call('vlGet', { name }))
   if (entry.servers.length < 2) {
     if (asJson) process.stdout.write(JSON.stringify({ name, replicated: false, objects: 0, resolved: 0, left: [], unreachable: [] }, null, 2) + '\n')
     else process.stdout.write(`${name} is on one server: nothing to resolve\n`)
@@ -22,8 +21,8 @@ export async function resolveVolume (trust: Trust, via: string, name: string, as
   }
   // Asked of a member that answers (the paths come from its replica), else of the server given.
   let member = via
-  for (const s of entry.servers) { if (await withServer(s, trust, async call => await call('ping', {})).then(() => true, () => false)) { member = s; break } }
-  return await withServer(member, trust, async call => {
+  for (const s of entry.servers) { if (await withServer(s, creds, async call => await call('ping', {})).then(() => true, () => false)) { member = s; break } }
+  return await withServer(member, creds, async call => {
     const started = Date.now()
     const before = await call('volPending', { name })
     const counts = await resolveAll(call, before.objects)

@@ -1,7 +1,7 @@
 // `afs vos`: volume administration (create, list, setquota), talking to a server.
 import { formatSize, parseSize, MAX_VOLUME_SITES } from '@afs-ts/common'
 import { cacheDirOf, cacheOption, hostPortArg, need, UsageError, EXIT_OK, type Command } from '../args.ts'
-import { caOption, serverAddress, serverCaller, toolTrust } from '../server-client.ts'
+import { serverAddress, serverCaller, serverOptions, toolCreds } from '../server-client.ts'
 import { table } from '../table.ts'
 import { resolveVolume } from './vos-resolve.ts'
 import { progress } from '../progress.ts'
@@ -15,8 +15,8 @@ function size (text: string): number {
 
 export const vosCommand: Command = {
   name: 'vos',
-  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos resolve NAME [--server HOST:PORT] [--json] | afs vos addsite|remsite NAME HOST:PORT [--server HOST:PORT] | afs vos setquota NAME SIZE [--server HOST:PORT] | afs vos listaddrs [--server HOST:PORT] [--json] | afs vos move NAME --to HOST:PORT [--server HOST:PORT]\n  (every vos command: [--ca FILE], the cell\'s CA; default $AFS_CA, or the local cache manager\'s, --cache DIR)',
-  options: { server: { type: 'string', multiple: true }, to: { type: 'string' }, quota: { type: 'string' }, quorum: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption(), ...caOption() },
+  usage: 'afs vos create NAME --server HOST:PORT [--server HOST:PORT …] [--quota SIZE] [--quorum any|majority] | afs vos list [--server HOST:PORT] [--json] | afs vos examine NAME [--server HOST:PORT] [--json] | afs vos resolve NAME [--server HOST:PORT] [--json] | afs vos addsite|remsite NAME HOST:PORT [--server HOST:PORT] | afs vos setquota NAME SIZE [--server HOST:PORT] | afs vos listaddrs [--server HOST:PORT] [--json] | afs vos move NAME --to HOST:PORT [--server HOST:PORT]\n  (every vos command: [--ca FILE], the cell\'s CA, default $AFS_CA or the local cache manager\'s (--cache DIR); changes need a token of system:administrators (afs login) or [--localauth DATADIR] on a server)',
+  options: { server: { type: 'string', multiple: true }, to: { type: 'string' }, quota: { type: 'string' }, quorum: { type: 'string' }, json: { type: 'boolean' }, ...cacheOption(), ...serverOptions() },
   async run (v, pos) {
     const [sub, ...rest] = pos
     // On create, each --server is a site (two or more: a replicated volume); elsewhere, the one server to ask.
@@ -57,7 +57,7 @@ export const vosCommand: Command = {
       }
       case 'resolve': {
         const [name] = need(rest, 1, 'vos resolve NAME')
-        return await resolveVolume(await toolTrust(v), await serverAddress(v, cacheDirOf(v)), name, v.json === true)
+        return await resolveVolume(await toolCreds(v), await serverAddress(v, cacheDirOf(v)), name, v.json === true)
       }
       case 'addsite': case 'remsite': {
         const [name, site] = need(rest, 2, `vos ${sub} NAME HOST:PORT`)

@@ -1,0 +1,6 @@
+export * from './pts.ts'
+export * from './embedded-pts.ts'
+export * from './etcd-pts.ts'
+export * from './protection.ts'
+export * from './remote-protection.ts'
+export * from './token.ts'
