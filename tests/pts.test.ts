@@ -29,7 +29,7 @@ async function whoami (conn: RpcConnection, token?: string): Promise<string> {
 test('the first server makes admin; admin makes users and groups; tokens are per local user; non-admins are refused; bad passwords slow down', async t => {
   const stack = new Stack()
   try {
-    const { server, clients: [a] } = await cell(stack, 1)
+    const { server, clients: [a] } = await cell(stack, 1, { login: false })
     const adminPw = join(server.dataDir, 'admin.password')
     t.is(statSync(adminPw).mode & 0o777, 0o600)
     // No token yet: the cell's administrators' commands are refused, with what to do.
@@ -104,7 +104,7 @@ test('a server takes a token only as its cell signed it: tampered, expired, anot
 test('two local users of one client: each holds only their own tokens, and cannot read the other\'s', async t => {
   const stack = new Stack()
   try {
-    const { server, clients: [a] } = await cell(stack, 1)
+    const { server, clients: [a] } = await cell(stack, 1, { login: false })
     await afs(['pts', 'createuser', 'dave', '--password-file', passwordFile('dave-secret-1'), '--server', server.address])
     await asCaller(['login', 'admin', '--password-file', join(server.dataDir, 'admin.password'), '--cache', a.cache])
     // As uid 65534: dave logs in through the mount (the cache manager's control socket is root's).

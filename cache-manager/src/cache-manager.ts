@@ -9,7 +9,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { makeLog, type Fid, type Trust } from '@afs-ts/common'
-import { TokenTable } from './tokens.ts'
+import { TokenTable, actingUid } from './tokens.ts'
+
+/** Where local users' tokens are kept, in the cache directory. */
+const TOKENS_FILE = 'tokens.json'
 import { Cell } from './cell.ts'
 import { ContainerStore } from './container-file.ts'
 import { newCounters, type Counters } from './counters.ts'
@@ -50,7 +53,7 @@ export class CacheManager {
   readonly counters: Counters = newCounters()
   readonly cells = new Map<string, Cell>()
   /** Local users' tokens (`afs login`): each request carries the acting user's. */
-  readonly tokens = new TokenTable()
+  readonly tokens: TokenTable
   table!: FsObjectTable
   readonly containers: ContainerStore
   readonly space: CacheSpace
@@ -73,14 +76,20 @@ export class CacheManager {
   onReconnected: (cell: Cell) => void = () => {}
 
   constructor (readonly opts: CacheManagerOptions) {
+    this.tokens = new TokenTable(join(opts.cacheDir, TOKENS_FILE))
     this.containers = new ContainerStore(opts.cacheDir)
     this.space = new CacheSpace(this, opts.cacheBytes ?? DEFAULT_CACHE_BYTES)
     this.files = new WholeFiles(this)
-    this.cml = new ClientModifyLog(opts.cacheDir)
+    this.cml = new ClientModifyLog(opts.cacheDir, cell => {
+      const by = actingUid()
+      return by === undefined ? {} : { by, user: this.tokens.get(by, cell)?.user }
+    })
     this.local = new LocalObjects(this)
     this.objects = new ObjectCache(this)
     this.emulator = new Emulator(this)
     this.reintegrator = new Reintegrator(this)
+    // A login: changes that waited for that user's token go on.
+    this.tokens.onChange(() => { for (const c of this.cells.values()) void this.reintegrator.run(c) })
     this.connectivity = new Connectivity(this)
     this.conflicts = new ConflictKeeper(this)
     this.ancestors = new Ancestors(opts.cacheDir)
@@ -93,6 +102,7 @@ export class CacheManager {
   async ready (): Promise<void> {
     await mkdir(this.opts.cacheDir, { recursive: true })
     this.clientId = await this.loadClientId()
+    await this.tokens.load()
     await this.containers.ready()
     const { table, damaged } = await openTable(this.opts.cacheDir)
     this.table = table
@@ -123,6 +133,7 @@ export class CacheManager {
     for (const c of this.cells.values()) c.close()
     await this.table.close()
     await this.cml.close()
+    await this.tokens.flushed()
   }
 
   private async loadClientId (): Promise<string> {

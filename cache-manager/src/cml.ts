@@ -27,8 +27,14 @@ export interface CmlRecord {
    * stopped answering: it may be there already (the server knows it by the number).
    */
   maybeApplied?: boolean
+  /** The local user whose process made the change, and the cell user their token named then: it is replayed as them. */
+  by?: number
+  user?: string
   body: CmlRecordBody
 }
+
+/** Who makes the change being logged: the acting local user, and the cell user of their token. */
+export type Author = (cell: string) => { by?: number, user?: string }
 
 /** The fid a record is about (the object it creates, changes or removes). */
 export function subject (b: CmlRecordBody): Fid {
@@ -133,7 +139,7 @@ export class ClientModifyLog {
   private pendingDone: Array<() => void> = []
   private doneTimer: NodeJS.Timeout | null = null
 
-  constructor (cacheDir: string) {
+  constructor (cacheDir: string, private readonly author: Author = () => ({})) {
     // Durable: a record is on disk (flushed, not just committed) before the mutation it logs returns success.
     this.db = openLmdb({ path: join(cacheDir, 'cml.lmdb'), compression: false })
     this.records = this.db.openDB({ name: 'records', keyEncoding: 'uint32' })
@@ -241,7 +247,8 @@ export class ClientModifyLog {
         }
       }
       if (this.nextLocalVnode !== undefined) this.meta.put('nextLocalVnode', this.nextLocalVnode)
-      added = { seq, cell, time: Date.now(), frozen: false, body, ...(maybeApplied ? { maybeApplied: true } : {}) }
+      const { by, user } = this.author(cell)
+      added = { seq, cell, time: Date.now(), frozen: false, body, ...(maybeApplied ? { maybeApplied: true } : {}), ...(by !== undefined ? { by } : {}), ...(user !== undefined ? { user } : {}) }
       this.records.put(seq, added)
     })
     await this.reserving

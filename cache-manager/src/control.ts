@@ -4,9 +4,10 @@ import { createServer, type Server } from 'node:net'
 import { rm } from 'node:fs/promises'
 import { join, relative, isAbsolute, resolve, sep } from 'node:path'
 import { z } from 'zod'
-import { RpcConnection, badRequest, invalid, fidKey } from '@afs-ts/common'
+import { RpcConnection, badRequest, invalid, fidKey, MAX_ACL_ENTRIES, type Acl } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
 import type { Vfs } from './vfs.ts'
+import { actingWith } from './tokens.ts'
 import { statusReport } from './status.ts'
 import { CLI_SOURCE, DEFAULT_HOARD_PRIORITY, parsePriority, type HoardDb } from './hoard/hoard-db.ts'
 import type { HoardWalker } from './hoard/walker.ts'
@@ -17,6 +18,17 @@ import { dropListing } from './fs-object.ts'
 import type { Choice } from './repair/repairer.ts'
 
 export const CONTROL_SOCKET = 'control.sock'
+
+/** The tokens a control request came with (a JSON list of {cell, token}); none or malformed: none. */
+function callerTokens (token: string | null): Map<string, string> {
+  const out = new Map<string, string>()
+  if (!token) return out
+  try {
+    const list = JSON.parse(token) as unknown
+    if (Array.isArray(list)) for (const t of list) if (typeof t?.cell === 'string' && typeof t?.token === 'string') out.set(t.cell, t.token)
+  } catch { /* none */ }
+  return out
+}
 
 /** A path as the user gave it (absolute, under the mount) → the mount-relative path the Vfs takes. */
 export function toMountPath (mountDir: string, p: string): string {
@@ -40,6 +52,8 @@ export const controlRequests = {
   trust: none,
   flush: pathArgs,
   whereis: pathArgs,
+  getacl: pathArgs,
+  setacl: z.object({ path, acl: z.object({ pos: z.array(z.tuple([z.number().int(), z.number().int()])).max(MAX_ACL_ENTRIES), neg: z.array(z.tuple([z.number().int(), z.number().int()])).max(MAX_ACL_ENTRIES) }) }),
   lsmount: pathArgs,
   mkmount: z.object({ path, volume: z.string().min(1).max(63) }),
   listquota: pathArgs,
@@ -97,7 +111,7 @@ export class ControlServer {
 
   async listen (): Promise<void> {
     await rm(this.socketPath, { force: true })
-    const server = createServer(socket => { new RpcConnection(socket, (op, args) => this.onRequest(op, args)) })
+    const server = createServer(socket => { new RpcConnection(socket, (op, args, ctx) => this.onRequest(op, args, ctx.token)) })
     this.server = server
     await new Promise<void>((res, rej) => { server.once('error', rej); server.listen(this.socketPath, () => res()) })
   }
@@ -119,6 +133,8 @@ export class ControlServer {
     trust: () => ({ ca: [this.cm.opts.trust.ca].flat(), mount: this.mountDir }),
     flush: async (a: Parsed<'flush'>) => await this.onFlush(a.path),
     whereis: async (a: Parsed<'whereis'>) => await this.onWhereis(a.path),
+    getacl: async (a: Parsed<'getacl'>) => await this.onGetAcl(a.path),
+    setacl: async (a: Parsed<'setacl'>) => await this.onSetAcl(a.path, a.acl),
     lsmount: async (a: Parsed<'lsmount'>) => await this.onLsmount(a.path),
     mkmount: async (a: Parsed<'mkmount'>) => { await this.vfs.mkmount(this.inMount(a.path), a.volume, { uid: 0, gid: 0, pid: 0 }); return {} },
     listquota: async (a: Parsed<'listquota'>) => await this.onListquota(a.path),
@@ -159,11 +175,12 @@ export class ControlServer {
     hoardSuggest: () => [...this.cm.objects.misses.values()].sort((a, b) => b.count - a.count).map(m => `add ${this.outOfMount(m.path)} ${DEFAULT_HOARD_PRIORITY}`),
   } satisfies { [O in ControlOp]: (a: Parsed<O>) => unknown }
 
-  private async onRequest (op: string, args: unknown): Promise<unknown> {
+  /** A request runs as the caller: with the tokens it came with (`afs` reads them from the caller's own token file), or as system:anyuser. */
+  private async onRequest (op: string, args: unknown, token: string | null): Promise<unknown> {
     if (!Object.hasOwn(controlRequests, op)) throw badRequest(`unknown control request ${op}`)
     const o = op as ControlOp
     const handler = this.handlers[o] as (a: unknown) => unknown
-    return await handler(parse(controlRequests[o], args))
+    return await actingWith(callerTokens(token), async () => await handler(parse(controlRequests[o], args)))
   }
 
   /** A resolver's path pattern as the user gives it (under the mount) → as conflicts know paths (from the cell down). */
@@ -232,6 +249,23 @@ export class ControlServer {
     const { cell, obj } = await this.vfs.resolveObject(this.inMount(path))
     const v = await cell.volumeById(obj.status.fid.volume)
     return { cell: cell.name, volume: v.name, fid: fidKey(obj.status.fid), servers: v.entry.servers }
+  }
+
+  /** A directory's ACL as its server has it now (asked as the caller). */
+  private async onGetAcl (path: string) {
+    const { cell, obj } = await this.vfs.resolveObject(this.inMount(path))
+    if (obj.status.type !== 'dir') throw invalid(`${path} is not a directory: ACLs are directories'`)
+    const { status, access } = await cell.route(obj.status.fid.volume).call('fetchStatus', { fid: obj.status.fid })
+    return { cell: cell.name, fid: fidKey(status.fid), acl: status.acl ?? null, access: access ?? null }
+  }
+
+  /** Sets a directory's ACL (as the caller: the administer right on it needed), on every member that answers. */
+  private async onSetAcl (path: string, acl: Acl) {
+    const { cell, obj } = await this.vfs.resolveObject(this.inMount(path))
+    if (obj.status.type !== 'dir') throw invalid(`${path} is not a directory: ACLs are directories'`)
+    const r = await cell.route(obj.status.fid.volume).call('storeAcl', { fid: obj.status.fid, acl })
+    obj.cbExpiresAt = 0 // (its status here is from before: fetched again when next used)
+    return { cell: cell.name, fid: fidKey(r.status.fid), acl: r.status.acl ?? null }
   }
 
   private async onLsmount (path: string) {

@@ -85,7 +85,7 @@ export class FsObjectTable {
   save (o: FsObject): Promise<boolean> {
     const p: PersistedObject = {
       key: o.key, cell: o.cell, status: o.status, cachedVersion: o.cachedVersion, cachedBytes: o.cachedBytes,
-      dirty: o.dirty, lastUse: o.lastUse, listedVersion: o.entries ? o.listedVersion : -1, listed: o.entries !== null, baseVersion: o.baseVersion, conflict: o.conflict, place: o.place,
+      dirty: o.dirty, lastUse: o.lastUse, listedVersion: o.entries ? o.listedVersion : -1, listed: o.entries !== null, baseVersion: o.baseVersion, conflict: o.conflict, place: o.place, access: o.access,
     }
     return this.persisted.put(o.key, p)
   }

@@ -42,6 +42,12 @@ export interface FsObject {
   conflict: ConflictMark | null
   /** Where it was last seen (Coda's parent fid and name): names a conflict after its listing forgot it. */
   place: Place | null
+  /**
+   * Each local user's rights on it, as its server last said (uid → rlidwka bits): good
+   * while its callback holds, and what is checked while disconnected, so that one user's
+   * access never serves another's.
+   */
+  access: Record<number, number>
 }
 
 export interface Place { dir: Fid, name: string }
@@ -50,7 +56,7 @@ export interface Place { dir: Fid, name: string }
 export interface ConflictMark { kind: ConflictKind, id: string }
 
 /** Fields that survive a restart of the cache manager (all callbacks are void after one). */
-export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cachedVersion' | 'cachedBytes' | 'dirty' | 'lastUse' | 'listedVersion' | 'baseVersion' | 'conflict' | 'place'> & {
+export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cachedVersion' | 'cachedBytes' | 'dirty' | 'lastUse' | 'listedVersion' | 'baseVersion' | 'conflict' | 'place'> & Partial<Pick<FsObject, 'access'>> & {
   /** Whether a listing (current or not) is kept; absent in caches written before it was. */
   listed?: boolean
 }
@@ -58,7 +64,7 @@ export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cached
 export function newObject (key: string, cell: string, status: VnodeStatus): FsObject {
   return {
     key, cell, status, cbExpiresAt: 0, cbEpoch: '', cachedVersion: null, cachedBytes: 0, dirty: false, writeGen: 0, loggedGen: 0,
-    localMtimeMs: 0, localMtimeNs: 0, localCtimeMs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, unlinked: false, conflict: null, place: null,
+    localMtimeMs: 0, localMtimeNs: 0, localCtimeMs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, unlinked: false, conflict: null, place: null, access: {},
   }
 }
 

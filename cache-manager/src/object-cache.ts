@@ -6,7 +6,7 @@
 //   3. taking callback breaks (demote, never evict) and revalidating all after a replay
 //   4. forgetting objects whose last name is gone, and running concurrent work once
 import {
-  isUnreachable, AfsError, fidKey, makeLog, notDir, notFound, volumeOffline,
+  isUnreachable, AfsError, fidKey, formatRights, makeLog, notDir, notFound, permission, volumeOffline,
   type DirReply, type Fid, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { Cell } from './cell.ts'
@@ -18,6 +18,7 @@ import type { ReadFdCache } from './read-fd-cache.ts'
 import { isLocalFid, type ClientModifyLog } from './cml.ts'
 import type { LocalObjects } from './local-objects.ts'
 import type { Counters } from './counters.ts'
+import { NO_USER, actingUid } from './tokens.ts'
 
 const log = makeLog('cache-manager')
 
@@ -103,10 +104,37 @@ export class ObjectCache {
   /** Takes a status reply from a server: refreshes the object and its callback. */
   accept (cell: Cell, reply: StatusReply): FsObject {
     const o = this.d.table.upsert(cell.name, reply.status)
+    // Rights known under a promise that was broken may be stale (a new ACL breaks it): only this caller's are known again.
+    if (!this.hasCallback(o)) o.access = {}
+    const uid = actingUid()
+    if (reply.access !== undefined && uid !== undefined) o.access[uid] = reply.access
     o.cbExpiresAt = reply.callback.expiresAt
     o.cbEpoch = cell.route(reply.status.fid.volume).epoch
     void this.d.table.save(o)
     return o
+  }
+
+  /**
+   * Refuses what the acting local user may not do to `o` (`rights`: rlidwka bits): by the
+   * rights its server gave that user, asked for again (as that user) when its callback is
+   * gone; while disconnected, by the rights last known (none known: refused). Objects made
+   * offline and work of no local user are not checked here (their server checks them).
+   */
+  async checkAccess (cell: Cell, o: FsObject, rights: number): Promise<void> {
+    const uid = actingUid()
+    if (uid === undefined || uid === NO_USER || isLocalFid(o.status.fid)) return
+    let have = this.hasCallback(o) ? o.access[uid] : undefined
+    if (have === undefined && cell.route(o.status.fid.volume).connected) {
+      try {
+        this.accept(cell, await cell.route(o.status.fid.volume).call('fetchStatus', { fid: o.status.fid }))
+        have = o.access[uid]
+      } catch (err) {
+        if (!isUnreachable(err)) throw err
+      }
+    }
+    have ??= o.access[uid]
+    if (have === undefined) throw permission(`${o.status.type === 'dir' ? 'this directory' : 'this file'}: no rights of uid ${uid} are known here while its server is unreachable`)
+    if ((have & rights) !== rights) throw permission(`uid ${uid} lacks the ${formatRights(rights & ~have)} right here (has ${formatRights(have) || 'none'})`)
   }
 
   /** Refreshes a status we got as a side effect of a mutation (no callback change). */

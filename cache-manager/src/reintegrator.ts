@@ -9,7 +9,7 @@
 //      record once, so a replay cut anywhere resumes without duplicates
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import { isUnreachable, makeLog, sameFid, type CmlRecordBody, type Fid, type ReplayReply, type VnodeStatus } from '@afs-ts/common'
+import { AfsError, isUnreachable, makeLog, sameFid, type CmlRecordBody, type Fid, type ReplayReply, type VnodeStatus } from '@afs-ts/common'
 import type { ContainerStore } from './container-file.ts'
 import type { LocalObjects } from './local-objects.ts'
 import type { ObjectCache } from './object-cache.ts'
@@ -22,12 +22,22 @@ import { directories, isCreate, isLocalFid, type CmlRecord, type ClientModifyLog
 import type { FsObject } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import { uploadGate } from './upload-gate.ts'
+import { NO_USER, actingAs, type TokenTable } from './tokens.ts'
+import type { Volume } from './volume.ts'
 
 const log = makeLog('reintegrator')
 /** Records frozen and replayed per chunk. */
 export const REINTEGRATION_CHUNK = 100
 
-export interface ReintegrationReport { cell: string, at: number, applied: number, conflicts: number, done: boolean, error?: string }
+/** `waitingFor`: the local user (and cell user) whose token is needed to go on: their changes wait for `afs login`. */
+export interface ReintegrationReport { cell: string, at: number, applied: number, conflicts: number, done: boolean, error?: string, waitingFor?: { uid: number, user: string } }
+
+/** A record whose user has no good token: reintegration waits for them to log in again (nothing is dropped). */
+class NeedsLogin extends Error {
+  constructor (readonly uid: number, readonly user: string, why: string) {
+    super(`uid ${uid} must log in again as ${user} (afs login ${user}): ${why}; their changes wait in the log`)
+  }
+}
 export interface Progress { done: number, total: number }
 
 /** What reintegration needs of the cache manager. */
@@ -40,6 +50,7 @@ export interface ReintegratorDeps {
   readonly conflicts: Pick<ConflictKeeper, 'absorb' | 'flag'>
   readonly ancestors: Pick<Ancestors, 'drop'>
   readonly files: Pick<WholeFiles, 'stored'>
+  readonly tokens: Pick<TokenTable, 'get'>
   readonly resolvers: Pick<Resolvers, 'run'>
 }
 
@@ -97,6 +108,7 @@ export class Reintegrator {
       if (report.done) this.d.objects.afterReintegration(cell)
     } catch (err) {
       report.error = (err as Error).message
+      if (err instanceof NeedsLogin) report.waitingFor = { uid: err.uid, user: err.user }
       log.warn(`reintegration of ${cell.name} stopped after ${progress.done}/${progress.total}: ${report.error}`)
       await this.settle().catch(e => log.error(`reintegration of ${cell.name}: ${(e as Error).message}`))
     }
@@ -123,26 +135,41 @@ export class Reintegrator {
       return 'absorbed'
     }
     const volume = cell.route(body.fid.volume)
-    let reply: ReplayReply
-    try {
-      if (body.op === 'store') {
-        const o = this.d.table.get(objectKey(cell.name, body.fid))
-        reply = await uploadGate(o).upload(async () => {
-          const { path, size } = await this.container(cell, r, body)
-          return await volume.upload('replay', { seq: r.seq, record: { ...body, size } }, () => createReadStream(path, { highWaterMark: 1 << 20 }))
-        })
-      } else {
-        reply = await volume.call('replay', { seq: r.seq, record: body })
+    // Replayed as the user who made it, with their token (one who had none then: as system:anyuser).
+    if (r.by !== undefined && r.user !== undefined && !this.d.tokens.get(r.by, cell.name)) throw new NeedsLogin(r.by, r.user, 'no token, or an expired one')
+    return await actingAs(r.by ?? NO_USER, async () => {
+      let reply: ReplayReply
+      try {
+        reply = await this.send(cell, volume, r, body)
+      } catch (err) {
+        if (isUnreachable(err)) throw err
+        if (err instanceof AfsError && err.code === 'UNAUTHENTICATED' && r.by !== undefined) throw new NeedsLogin(r.by, r.user ?? '?', err.message)
+        // (Refused for want of rights, it is a conflict like any other: flagged, its bytes kept.)
+        const kept = await this.d.conflicts.flag(cell, r, body, err)
+        if (!('same' in kept)) {
+          this.d.cml.done(r.seq)
+          return 'conflict'
+        }
+        reply = { seq: r.seq, status: kept.same, duplicate: true } // the server has this change already
       }
-    } catch (err) {
-      if (isUnreachable(err)) throw err
-      const kept = await this.d.conflicts.flag(cell, r, body, err)
-      if (!('same' in kept)) {
-        this.d.cml.done(r.seq)
-        return 'conflict'
-      }
-      reply = { seq: r.seq, status: kept.same, duplicate: true } // the server has this change already
+      return await this.applied(cell, r, body, reply)
+    })
+  }
+
+  /** Sends one record to the volume's server(s). */
+  private async send (cell: Cell, volume: Volume, r: CmlRecord, body: CmlRecordBody): Promise<ReplayReply> {
+    if (body.op === 'store') {
+      const o = this.d.table.get(objectKey(cell.name, body.fid))
+      return await uploadGate(o).upload(async () => {
+        const { path, size } = await this.container(cell, r, body)
+        return await volume.upload('replay', { seq: r.seq, record: { ...body, size } }, () => createReadStream(path, { highWaterMark: 1 << 20 }))
+      })
     }
+    return await volume.call('replay', { seq: r.seq, record: body })
+  }
+
+  /** A record the server took (or had): the log and the cache follow. */
+  private async applied (cell: Cell, r: CmlRecord, body: CmlRecordBody, reply: ReplayReply): Promise<'applied'> {
     const created = isCreate(body) && reply.status ? { local: r.body.fid, server: reply.status.fid } : undefined
     const rebase = reply.status && !created && 'base' in body ? { fid: body.fid, from: body.base, to: reply.status.dataVersion } : undefined
     this.d.cml.done(r.seq, { created, rebase })

@@ -3,7 +3,7 @@
 import { open as fsOpen, read as fsRead, write as fsWrite, close as fsClose, fsync as fsFsync, constants } from 'node:fs'
 import { promisify } from 'node:util'
 import {
-  isUnreachable, conflict, fromTimespec, invalid, isDir, noData, notDir, notFound, notSupported, permission, rootFid, badRequest,
+  RIGHT_LOOKUP, RIGHT_READ, RIGHT_WRITE, isUnreachable, conflict, fromTimespec, invalid, isDir, noData, notDir, notFound, notSupported, permission, rootFid, badRequest,
   TYPE_BITS, type StatfsReply, type Timespec, type XattrMode,
 } from '@afs-ts/common'
 import type { CacheManager } from './cache-manager.ts'
@@ -113,6 +113,7 @@ export class Vfs {
   async readdir (path: string): Promise<string[]> {
     const n = await this.resolve(path)
     if (n.kind === 'root') return ['.', '..', ...this.cm.cells.keys()]
+    await this.cm.objects.checkAccess(n.cell, n.obj, RIGHT_LOOKUP)
     return ['.', '..', ...(await this.cm.objects.entries(n.cell, n.obj)).keys()]
   }
 
@@ -141,6 +142,8 @@ export class Vfs {
     if (obj.status.type === 'dir') throw isDir('is a directory')
     const writable = (flags & O_ACCMODE) !== constants.O_RDONLY
     if (writable && obj.conflict) throw conflict(`${path} is in conflict: resolve it with afs repair`)
+    // What this user may do, by the rights their server gave them (the data may be here for another user).
+    if (!obj.conflict) await this.cm.objects.checkAccess(cell, obj, (flags & O_ACCMODE) === constants.O_RDONLY ? RIGHT_READ : (flags & O_ACCMODE) === constants.O_WRONLY ? RIGHT_WRITE : RIGHT_READ | RIGHT_WRITE)
     try {
       return await this.openHandle(cell, obj, writable, (flags & constants.O_APPEND) !== 0)
     } catch (err) {

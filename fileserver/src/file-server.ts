@@ -20,6 +20,7 @@ import { CallbackTable, type Breaks } from './callback-table.ts'
 import { VolumeStore, type Update } from './volume-store.ts'
 import { Replayer } from './replay.ts'
 import { Resolver } from './resolve.ts'
+import { Access, NEW_VOLUME_ACL, asking, ownerNow, type Asker } from './access.ts'
 import { VolumeMover } from './volume-move.ts'
 import { newObject, toStatus, type Making } from './vnode.ts'
 import type { Database } from 'lmdb'
@@ -107,6 +108,7 @@ export class FileServer {
   /** Volumes an admin command changes now, where the location database keeps no locks. */
   private readonly adminBusy = new Set<string>()
   readonly resolver: Resolver
+  private readonly access: Access
   private sweeping: NodeJS.Timeout | null = null
   private sweepRunning = false
 
@@ -117,7 +119,7 @@ export class FileServer {
         : new RemoteLocationDb(opts.vldb, opts.cell, serverId, trust)
     this.pts = this.vldb instanceof VolumeLocationDb ? new Protection(new EmbeddedPts(store.root), tokenKey, opts.cell)
       : this.vldb instanceof EtcdLocationDb ? new Protection(new EtcdPts(this.vldb.client, opts.cell, async call => await (this.vldb as EtcdLocationDb).ask(call)), tokenKey, opts.cell)
-        : new RemoteProtection(new Peer(opts.vldb!, `server:${serverId}`, { cell: opts.cell, trust }))
+        : new RemoteProtection(new Peer(opts.vldb!, `server:${serverId}`, { cell: opts.cell, trust }), tokenKey, opts.cell)
     this.callbacks = new CallbackTable(opts.callbackTableMax)
     this.replayer = new Replayer(store)
     this.locks = new LockTable(opts.lockLeaseMs)
@@ -126,6 +128,7 @@ export class FileServer {
     }, Math.min(1000, this.locks.leaseMs / 4))
     this.lockExpiry.unref()
     this.vldb.onChange?.(entry => { this.locationChanged(entry) })
+    this.access = new Access(store)
     this.mover = new VolumeMover({
       store, vldb: this.vldb, self: () => this.address, peer: a => this.peer(a),
       breakAll: async volume => { await this.sendBreaks(this.callbacks.breakVolume(volume)) },
@@ -396,7 +399,7 @@ export class FileServer {
       log.warn(`volume ${name} (${id}): dropping the old copy kept here before it moves here`)
       await this.store.dropVolume(id)
     }
-    await this.store.createVolume(id, name, quota, slot === null ? undefined : { self: this.serverId, slot }, createdMs)
+    await this.store.createVolume(id, name, quota, slot === null ? undefined : { self: this.serverId, slot }, createdMs, NEW_VOLUME_ACL)
     await this.store.root.flushed
   }
 
@@ -511,6 +514,7 @@ export class FileServer {
     ptExamine: async a => await this.pts.examine(a.name),
     ptMembership: async a => await this.pts.membership(a.name),
     ptList: async () => await this.pts.list(),
+    ptNames: async a => ({ names: await this.pts.names(a.ids) }),
     ptLogin: async a => await this.pts.login(a.name, a.password),
     ptIdentify: async a => await this.pts.identify(a.token),
     whoami: async (_, ctx) => (await this.caller(ctx)).identity,
@@ -525,6 +529,7 @@ export class FileServer {
     setattr: async ({ fid, seq, ...change }, _, me) =>
       await this.mutated(me, [fid], this.reply(me, await this.once(me, { seq }, fid, u => this.store.setattr(fid, change, u)))),
     setxattr: async (a, _, me) => await this.onXattr(a, a.value, a.mode, me),
+    storeAcl: async (a, _, me) => await this.mutated(me, [a.fid], this.reply(me, await this.once(me, a, a.fid, u => this.store.setAcl(a.fid, a.acl, u)))),
     removexattr: async (a, _, me) => await this.onXattr(a, null, 'replace', me),
     lock: async (a, _, me) => await this.onLock(a, me!),
     unlock: (a, _, me) => { this.locks.release(lockRequest(a, me!, 'write')); return {} },
@@ -585,7 +590,14 @@ export class FileServer {
       if (!identity.admin) throw permission(`${op}: volume administration is for members of system:administrators (you are ${identity.name}: afs login, or --localauth on a server)`)
     }
     const volume = volumeOf(op, a)
-    if (volume !== undefined && client && !client.id.startsWith('server:')) await this.fence(volume)
+    if (volume !== undefined && client && !byServer) await this.fence(volume)
+    const asker: Asker = byServer ? 'server' : (await this.caller(ctx)).identity
+    if (volume !== undefined) this.access.check(op, a, asker)
+    return await asking.run(asker, async () => await this.dispatchChecked(op, a, ctx, client, volume))
+  }
+
+  /** A request that passed its checks: requests for a volume in its move's switch wait for it. */
+  private async dispatchChecked<O extends Op> (op: O, a: Args<O>, ctx: RequestContext, client: ClientRecord | null, volume: number | undefined): Promise<unknown> {
     if (!UPDATE_OPS.has(op)) {
       this.mover.check(volume)
       return await this.handlers[op](a, ctx, client?.id ?? null)
@@ -672,10 +684,12 @@ export class FileServer {
   }
 
   /** A status reply with a fresh callback promise for `client`. */
-  private reply (client: string | null, status: VnodeStatus) {
+  private reply (client: string | null, status: VnodeStatus): StatusReply {
     const { expiresAt, evicted } = this.callbacks.grant(fidKey(status.fid), client ?? '')
     if (evicted.size) void this.sendBreaks(evicted)
-    return { status, callback: { expiresAt } }
+    // The caller's rights come with it, as AFS's CallerAccess: its cache manager checks them for its other users itself.
+    const who = asking.getStore()
+    return who === undefined ? { status, callback: { expiresAt } } : { status, callback: { expiresAt }, access: this.access.rights(status.fid, who) }
   }
 
   private onFetchDir (a: Args<'fetchDir'>, me: string | null) {
@@ -727,7 +741,7 @@ export class FileServer {
 
   private async onCreate (a: Making & { dir: Fid, name: string, seq?: number }, me: string | null) {
     if (a.op === 'mkmount') await this.vldb.get(a.volume)
-    const r = await this.once(me, a, a.dir, u => this.store.create(a.dir, a.name, newObject(a), u))
+    const r = await this.once(me, a, a.dir, u => this.store.create(a.dir, a.name, newObject(a, ownerNow()), u))
     return await this.mutated(me, [a.dir], { ...this.reply(me, r.status), dir: r.dir })
   }
 

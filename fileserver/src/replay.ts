@@ -15,6 +15,7 @@ import {
 import type { InboundStream } from '@afs-ts/common'
 import type { Update, VolumeStore, Within } from './volume-store.ts'
 import { newObject, toStatus } from './vnode.ts'
+import { ownerNow } from './access.ts'
 
 /** Results of a client's changes are kept for this many of its numbers below its newest. */
 const RESULTS_KEPT = 1000
@@ -101,7 +102,7 @@ export class Replayer {
         // Two clients made the same directory: one directory, with both sides' entries in it.
         if (there && r.op === 'mkdir' && s.get(there).type === 'dir') { await s.record(() => mark(s.get(there))); return [] }
         if (there) throw conflicted('name/name', `${r.name} was created on the server too`)
-        await s.create(r.dir, r.name, newObject(r), u)
+        await s.create(r.dir, r.name, newObject(r, ownerNow()), u)
         return [r.dir]
       }
       case 'store': {

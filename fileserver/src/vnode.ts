@@ -33,8 +33,8 @@ export interface VolumeRecord {
   movingTo?: string
 }
 
-/** What a create makes. */
-export interface NewObject { type: ObjectType, mode: number, uid: number, gid: number, target?: string, rdev?: number }
+/** What a create makes; `owner`: the cell user who made it (their token's). */
+export interface NewObject { type: ObjectType, mode: number, uid: number, gid: number, target?: string, rdev?: number, owner?: number }
 
 /** A create-like request or log record (they name their fields alike). */
 export type Making =
@@ -43,8 +43,8 @@ export type Making =
   | { op: 'mknod', type: SpecialType, mode: number, rdev: number, uid: number, gid: number }
   | { op: 'mkmount', volume: string, uid: number, gid: number }
 
-export function newObject (m: Making): NewObject {
-  const owner = { uid: m.uid, gid: m.gid }
+export function newObject (m: Making, by?: number): NewObject {
+  const owner = { uid: m.uid, gid: m.gid, ...(by !== undefined ? { owner: by } : {}) }
   switch (m.op) {
     case 'create': return { type: 'file', mode: m.mode, ...owner }
     case 'mkdir': return { type: 'dir', mode: m.mode, ...owner }
@@ -68,5 +68,7 @@ export function toStatus (volume: number, v: VnodeRecord): VnodeStatus {
   if (v.xattrs) s.xattrs = v.xattrs
   if (v.vv) { s.vv = v.vv; s.sid = v.sid; if (v.history) s.history = v.history }
   if (v.conflict) s.conflict = true
+  if (v.acl) s.acl = v.acl
+  if (v.owner !== undefined) s.owner = v.owner
   return s
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { statfs as fsStatfs } from 'node:fs/promises'
 import {
   AfsError, compareVv, conflict, crossVolume, maxVv, exists, sameFid, invalid, permission, isDir, notDir, notEmpty, notFound, noData, noSpace, notPermitted, quotaExceeded, takesXattr, xattrBytes,
-  type Fid, type ObjectType, type StatfsReply, type RenameReply, type VnodeStatus, type XattrMode,
+  type Acl, type Fid, type ObjectType, type StatfsReply, type RenameReply, type VnodeStatus, type XattrMode,
   tooManyLinks, DIR_PAGE_ENTRIES, MAX_LINKS, MAX_VOLUME_SITES, MAX_XATTR_TOTAL_BYTES, ROOT_VNODE, ROOT_UNIQUE,
 } from '@afs-ts/common'
 import { BlobStore } from './blob-store.ts'
@@ -87,7 +87,7 @@ export class VolumeStore {
    * replicated volume (its id, its slot among the sites); every member starts with the
    * same root, made at `createdMs`.
    */
-  async createVolume (id: number, name: string, quota: number, replica?: { self: string, slot: number }, createdMs = Date.now()): Promise<void> {
+  async createVolume (id: number, name: string, quota: number, replica?: { self: string, slot: number }, createdMs = Date.now(), acl?: Acl): Promise<void> {
     await this.root.transaction(() => {
       if (this.volumes.get(id)) throw exists(`volume ${id} exists on this server`)
       const vol: VolumeRecord = { id, name, quota, usage: 0, files: 1, nextVnode: ROOT_VNODE + 1 }
@@ -97,6 +97,7 @@ export class VolumeStore {
         vnode: ROOT_VNODE, unique: ROOT_UNIQUE, type: 'dir', mode: 0o755, uid: 0, gid: 0, nlink: 2, size: DIR_SIZE,
         atimeMs: createdMs, mtimeMs: createdMs, ctimeMs: createdMs, dataVersion: 1, parent: ROOT_VNODE,
       }
+      if (acl) root.acl = acl
       if (replica) { root.vv = {}; root.sid = `created:${id}` }
       this.vnodes.put([id, ROOT_VNODE], root)
     })
@@ -406,6 +407,9 @@ export class VolumeStore {
       }
       if (obj.target !== undefined) made.target = obj.target
       if (obj.rdev !== undefined) made.rdev = obj.rdev
+      if (obj.owner !== undefined) made.owner = obj.owner
+      // A new directory starts with its parent's ACL, as in AFS.
+      if (isDirectory && dir.acl) made.acl = dir.acl
       this.put(vol.id, made, u)
       this.dirents.put([vol.id, dir.vnode, name], [vnode, unique, obj.type])
       dirOut = this.touchDir(vol.id, this.vnodes.get([vol.id, dir.vnode])!, u, isDirectory ? { nlink: dir.nlink + 1 } : {})
@@ -504,7 +508,8 @@ export class VolumeStore {
       const isDirMove = moved.type === 'dir' && src.vnode !== dst.vnode
       this.dirents.remove([vol, src.vnode, fromName])
       this.dirents.put([vol, dst.vnode, toName], e)
-      const movedOut = { ...moved, ctimeMs: Date.now(), parent: moved.type === 'dir' ? dst.vnode : moved.parent }
+      // (A file's parent is the directory whose ACL governs it: the one it was last put in.)
+      const movedOut = { ...moved, ctimeMs: Date.now(), parent: dst.vnode }
       this.put(vol, movedOut, u)
       out.moved = toStatus(vol, movedOut)
       const srcNow = this.vnodes.get([vol, src.vnode])!
@@ -560,6 +565,25 @@ export class VolumeStore {
       u.within?.(out)
     })
     return toStatus(fid.volume, out!)
+  }
+
+  /** Sets a directory's ACL (`afs fs setacl`). */
+  async setAcl (fid: Fid, acl: Acl, u: Update = {}): Promise<VnodeStatus> {
+    let out: VnodeRecord | null = null
+    await this.root.transaction(() => {
+      const cur = this.get(fid)
+      if (cur.type !== 'dir') throw notDir('an ACL is a directory\'s')
+      out = { ...cur, acl, ctimeMs: Date.now() }
+      this.put(fid.volume, out!, u)
+      u.within?.(out)
+    })
+    return toStatus(fid.volume, out!)
+  }
+
+  /** The record of directory `vnode` of `volume`, if there is one (for ACL checks). */
+  dirRecord (volume: number, vnode: number): VnodeRecord | undefined {
+    const r = this.vnodes.get([volume, vnode])
+    return r?.type === 'dir' ? r : undefined
   }
 
   /**
@@ -754,6 +778,8 @@ function fromStatus (s: VnodeStatus, parent: number): VnodeRecord {
   if (s.rdev !== undefined) rec.rdev = s.rdev
   if (s.xattrs) rec.xattrs = s.xattrs
   if (s.conflict) rec.conflict = true
+  if (s.acl) rec.acl = s.acl
+  if (s.owner !== undefined) rec.owner = s.owner
   return rec
 }
 

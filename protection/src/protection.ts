@@ -5,7 +5,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { invalid, makeLog, permission, unauthenticated, type IdentityRecord } from '@afs-ts/common'
+import { invalid, isUnreachable, makeLog, permission, unauthenticated, type IdentityRecord } from '@afs-ts/common'
 import { ADMINISTRATORS, ANYUSER, AUTHUSER, BUILT_IN_GROUPS, checkName, notAnEntry, view, type PtsEntry, type PtsStore, type PtsView } from './pts.ts'
 import { LOCALAUTH_USER, checkPassword, hashPassword, newPassword, signToken, verifyToken } from './token.ts'
 
@@ -40,6 +40,8 @@ export interface ProtectionService {
   /** A user's groups, or a group's members. */
   membership (name: string): Promise<PtsView[]>
   list (): Promise<PtsView[]>
+  /** The names of ids that name an entry (an ACL's entries shown by name). */
+  names (ids: number[]): Promise<Record<string, string>>
   login (name: string, password: string): Promise<{ token: string, expiresMs: number, user: string }>
   /** The identity behind a token; a bad one is refused (UNAUTHENTICATED) with why. */
   identify (token: string): Promise<Identity>
@@ -47,7 +49,7 @@ export interface ProtectionService {
 
 export class Protection implements ProtectionService {
   private readonly failures = new Map<string, number>()
-  private readonly identities = new Map<string, { at: number, identity: Identity }>()
+  private readonly identities = new Identities()
 
   constructor (private readonly store: PtsStore, private readonly key: Uint8Array, private readonly cell: string) {}
 
@@ -116,7 +118,7 @@ export class Protection implements ProtectionService {
       for (const g of (await this.store.list()).filter(x => x.members?.includes(e.id))) await this.store.change(g.name, x => ({ ...x, members: (x.members ?? []).filter(m => m !== e.id) }))
     }
     await this.store.remove(name)
-    this.identities.clear()
+    this.identities.forget()
     log.info(`${by.identity.name} deleted ${e.kind} ${name}${e.kind === 'user' ? ': its tokens are void' : ''}`)
   }
 
@@ -125,7 +127,7 @@ export class Protection implements ProtectionService {
     if (!by.identity.admin && by.identity.uid !== e.id) throw permission(`only ${name} or a member of system:administrators sets ${name}'s password`)
     const hashed = await hashPassword(checkedPassword(password))
     await this.store.change(name, x => ({ ...x, hash: hashed, tokenEpoch: (x.tokenEpoch ?? 1) + 1 }))
-    this.identities.clear()
+    this.identities.forget()
     log.info(`${name}'s password was changed by ${by.identity.name}: its older tokens are void`)
   }
 
@@ -144,6 +146,15 @@ export class Protection implements ProtectionService {
 
   async list (): Promise<PtsView[]> {
     return (await this.store.list()).map(view).sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  async names (ids: number[]): Promise<Record<string, string>> {
+    const out: Record<string, string> = {}
+    for (const id of new Set(ids)) {
+      const name = BUILT_IN_GROUPS.find(g => g.id === id)?.name ?? (await this.store.get(id))?.name
+      if (name !== undefined) out[String(id)] = name
+    }
+    return out
   }
 
   /**
@@ -166,22 +177,22 @@ export class Protection implements ProtectionService {
   }
 
   async identify (token: string): Promise<Identity> {
-    const known = this.identities.get(token)
-    if (known && Date.now() - known.at < IDENTITY_MS) return known.identity
+    const known = this.identities.fresh(token)
+    if (known) return known
     const c = await verifyToken(this.key, token, this.cell)
-    let identity: Identity
-    if (c.user === LOCALAUTH_USER) {
-      identity = { uid: c.uid, name: LOCALAUTH_USER, cps: [c.uid, ADMINISTRATORS, AUTHUSER, ANYUSER], admin: true }
-    } else {
-      const e = await this.store.get(c.user)
-      if (!e || e.kind !== 'user' || e.id !== c.uid) throw unauthenticated(`the token is for ${c.user}, who is no user of the cell any more`)
-      if ((e.tokenEpoch ?? 1) !== c.epoch) throw unauthenticated(`the token for ${c.user} was revoked (a new password): log in again`)
-      const groups = (await this.store.list()).filter(g => g.kind === 'group' && g.members?.includes(e.id)).map(g => g.id)
-      identity = { uid: e.id, name: e.name, cps: [e.id, ...groups, AUTHUSER, ANYUSER], admin: groups.includes(ADMINISTRATORS) }
+    if (c.user === LOCALAUTH_USER) return this.identities.keep(token, { uid: c.uid, name: LOCALAUTH_USER, cps: [c.uid, ADMINISTRATORS, AUTHUSER, ANYUSER], admin: true })
+    let e: PtsEntry | undefined
+    let groups: number[]
+    try {
+      e = await this.store.get(c.user)
+      groups = (await this.store.list()).filter(g => g.kind === 'group' && g.members?.includes(c.uid)).map(g => g.id)
+    } catch (err) {
+      if (!isUnreachable(err)) throw err
+      return this.identities.lastKnown(token, c)
     }
-    if (this.identities.size > 10_000) this.identities.clear()
-    this.identities.set(token, { at: Date.now(), identity })
-    return identity
+    if (!e || e.kind !== 'user' || e.id !== c.uid) throw unauthenticated(`the token is for ${c.user}, who is no user of the cell any more`)
+    if ((e.tokenEpoch ?? 1) !== c.epoch) throw unauthenticated(`the token for ${c.user} was revoked (a new password): log in again`)
+    return this.identities.keep(token, { uid: e.id, name: e.name, cps: [e.id, ...groups, AUTHUSER, ANYUSER], admin: groups.includes(ADMINISTRATORS) })
   }
 
   private needAdmin (by: Caller, what: string): void {
@@ -199,6 +210,43 @@ export class Protection implements ProtectionService {
     const e = await this.store.get(name)
     if (!e || (kind && e.kind !== kind)) throw notAnEntry(name)
     return e
+  }
+}
+
+/**
+ * Identities found for tokens: each used for a second (group changes and revocations
+ * take effect after it), and each user's last one kept for when the protection database
+ * does not answer: a token this cell signed then stands for the user as last known (or,
+ * never known here, for just an authenticated user), so that volumes go on being served.
+ */
+export class Identities {
+  private readonly byToken = new Map<string, { at: number, identity: Identity }>()
+  private readonly byUser = new Map<string, Identity>()
+
+  fresh (token: string): Identity | undefined {
+    const known = this.byToken.get(token)
+    return known && Date.now() - known.at < IDENTITY_MS ? known.identity : undefined
+  }
+
+  keep (token: string, identity: Identity): Identity {
+    if (this.byToken.size > 10_000) this.byToken.clear()
+    this.byToken.set(token, { at: Date.now(), identity })
+    this.byUser.set(identity.name, identity)
+    return identity
+  }
+
+  /** With the database unreachable: the user of a token checked as good, as last known. */
+  lastKnown (token: string, c: { user: string, uid: number }): Identity {
+    const last = this.byUser.get(c.user)
+    const identity = last?.uid === c.uid ? last : { uid: c.uid, name: c.user, cps: [c.uid, AUTHUSER, ANYUSER], admin: false }
+    log.warn(`the protection database does not answer: ${c.user} is taken as last known (${identity.cps.length - 2} groups)`)
+    this.byToken.set(token, { at: Date.now(), identity })
+    return identity
+  }
+
+  /** A change in the database: what was found before is found again. */
+  forget (): void {
+    this.byToken.clear()
   }
 }
 

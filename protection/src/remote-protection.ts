@@ -2,15 +2,15 @@
 // to the server that does (the cell's first), with the caller's token, so that the one
 // that keeps it decides who may do what.
 import { AfsError, connectionLost, isUnreachable, type Peer, type Op, type Args, type Reply } from '@afs-ts/common'
-import type { Caller, Identity, ProtectionService } from './protection.ts'
+import { Identities, type Caller, type Identity, type ProtectionService } from './protection.ts'
+import { verifyToken } from './token.ts'
 import type { PtsView } from './pts.ts'
 
-const IDENTITY_MS = 1_000
-
 export class RemoteProtection implements ProtectionService {
-  private readonly identities = new Map<string, { at: number, identity: Identity }>()
+  private readonly identities = new Identities()
 
-  constructor (private readonly peer: Peer) {}
+  /** `key`, `cell`: to check tokens here when the server that keeps the database does not answer. */
+  constructor (private readonly peer: Peer, private readonly key: Uint8Array, private readonly cell: string) {}
 
   async createUser (by: Caller, name: string, password: string | null): Promise<PtsView> { return await this.ask(by, 'ptCreateUser', { name, password }) }
   async createGroup (by: Caller, name: string): Promise<PtsView> { return await this.ask(by, 'ptCreateGroup', { name }) }
@@ -21,15 +21,18 @@ export class RemoteProtection implements ProtectionService {
   async examine (name: string): Promise<PtsView> { return await this.ask(null, 'ptExamine', { name }) }
   async membership (name: string): Promise<PtsView[]> { return await this.ask(null, 'ptMembership', { name }) }
   async list (): Promise<PtsView[]> { return await this.ask(null, 'ptList', {}) }
+  async names (ids: number[]): Promise<Record<string, string>> { return (await this.ask(null, 'ptNames', { ids })).names }
   async login (name: string, password: string): Promise<{ token: string, expiresMs: number, user: string }> { return await this.ask(null, 'ptLogin', { name, password }) }
 
   async identify (token: string): Promise<Identity> {
-    const known = this.identities.get(token)
-    if (known && Date.now() - known.at < IDENTITY_MS) return known.identity
-    const identity = await this.ask(null, 'ptIdentify', { token })
-    if (this.identities.size > 10_000) this.identities.clear()
-    this.identities.set(token, { at: Date.now(), identity })
-    return identity
+    const known = this.identities.fresh(token)
+    if (known) return known
+    try {
+      return this.identities.keep(token, await this.ask(null, 'ptIdentify', { token }))
+    } catch (err) {
+      if (!isUnreachable(err)) throw err
+      return this.identities.lastKnown(token, await verifyToken(this.key, token, this.cell))
+    }
   }
 
   private async ask<O extends Op> (by: Caller | null, op: O, args: Args<O>): Promise<Reply<O>> {

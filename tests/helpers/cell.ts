@@ -3,6 +3,7 @@
 // sleep) and tears down last-in-first-out: clients unmount before servers stop.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, readFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -100,7 +101,8 @@ export async function startServer (dataDir?: string, cell = 'test', listen = '12
 }
 
 /** `extra`: more `afs client` arguments. */
-export async function startClient (servers: string[], opts: { mount?: string, cache?: string, cacheSize?: string, profiles?: string, hoardInterval?: number, env?: Record<string, string>, extra?: string[] } = {}): Promise<Client> {
+/** `login` false: the client's user gets no token (it acts as system:anyuser). */
+export async function startClient (servers: string[], opts: { mount?: string, cache?: string, cacheSize?: string, profiles?: string, hoardInterval?: number, env?: Record<string, string>, extra?: string[], login?: boolean } = {}): Promise<Client> {
   const mount = opts.mount ?? await tempDir('afs-mnt-')
   const cache = opts.cache ?? await tempDir('afs-cache-')
   const args = ['client', ...servers.flatMap(s => ['--server', s]), '--mount', mount, '--cache', cache]
@@ -113,7 +115,24 @@ export async function startClient (servers: string[], opts: { mount?: string, ca
   args.push(...opts.extra ?? [])
   const d = await startDaemon(args, opts.env)
   const cells = d.ready.cells as string[]
+  if (opts.login !== false) for (const s of servers) await loginAsAdmin(s, cache)
   return { ...d, mount: d.ready.mount as string, cache, cellPath: join(d.ready.mount as string, cells[0]) }
+}
+
+/**
+ * Gives the test's user (this process's uid) a token as the cell's admin, as `afs up`
+ * does, when the cell's admin password is known here and its server answers (a client
+ * started while its servers are away keeps the token it held before, in its cache).
+ */
+async function loginAsAdmin (server: string, cache: string): Promise<void> {
+  const ca = caOf.get(server)
+  const pw = [...dataOf].filter(([a]) => caOf.get(a) === ca).map(([, dir]) => join(dir, 'admin.password')).find(f => existsSync(f))
+  if (!pw) return
+  await new Promise<void>(resolve => {
+    const p = spawn(process.execPath, [AFS, 'login', 'admin', '--password-file', pw, '--cache', cache, '--server', server], { stdio: 'ignore', env: { ...process.env, AFS_CA: ca ?? '' } })
+    const timer = setTimeout(() => p.kill('SIGKILL'), 10_000)
+    p.on('close', () => { clearTimeout(timer); resolve() })
+  })
 }
 
 /**

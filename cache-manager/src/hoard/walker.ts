@@ -11,6 +11,7 @@ import type { CacheSpace } from '../cache-space.ts'
 import type { ObjectCache } from '../object-cache.ts'
 import type { WholeFiles } from '../whole-file.ts'
 import type { Vfs } from '../vfs.ts'
+import { actingAs } from '../tokens.ts'
 import type { Cell } from '../cell.ts'
 import { hasData, type FsObject } from '../fs-object.ts'
 import type { HoardDb, HoardEntry } from './hoard-db.ts'
@@ -59,9 +60,11 @@ export class HoardWalker {
 
   /** Walks every `intervalMs` from now on (and once soon). */
   start (intervalMs: number): void {
-    this.timer = setInterval(() => { void this.walk() }, intervalMs)
+    // Walks of their own run as the user the cache manager runs as (its tokens); one asked for by `afs hoard walk`, as its caller.
+    const own = () => { void actingAs(process.getuid?.() ?? 0, async () => await this.walk()) }
+    this.timer = setInterval(own, intervalMs)
     this.timer.unref()
-    setTimeout(() => { void this.walk() }, 1000).unref()
+    setTimeout(own, 1000).unref()
   }
 
   close (): void {

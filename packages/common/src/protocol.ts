@@ -2,6 +2,7 @@
 // arrival: the peer is hostile), and its reply type. Version 1 is sent in `hello`.
 import { z } from 'zod'
 import type { Fid } from './fid.ts'
+import { ALL_RIGHTS, MAX_ACL_ENTRIES, type Acl } from './acl.ts'
 
 export const PROTOCOL_VERSION = 1
 export const MAX_NAME_BYTES = 255
@@ -104,12 +105,17 @@ export interface VnodeStatus {
   history?: string[]
   /** A replicated volume's object in server/server conflict: its members changed it apart. */
   conflict?: boolean
+  /** A directory's access control list (absent: a directory from before ACLs, open to all). */
+  acl?: Acl
+  /** The cell user (protection database id) who made it, when one with a token did: AFS's owner. */
+  owner?: number
 }
 
 /** A callback promise: the server tells us before this object changes, until expiresAt (ms epoch). */
 export interface CallbackPromise { expiresAt: number }
 
-export interface StatusReply { status: VnodeStatus, callback: CallbackPromise }
+/** `access`: the caller's rights on the object (a directory's own, a file's directory's), as AFS's CallerAccess. */
+export interface StatusReply { status: VnodeStatus, callback: CallbackPromise, access?: number }
 export interface CreateReply extends StatusReply { dir: VnodeStatus }
 export interface DirReply extends StatusReply { entries: Array<[string, Fid, ObjectType]>, more: boolean }
 /**
@@ -210,11 +216,14 @@ const seq = u53.min(1).optional()
 /** A version vector: member server id → updates. */
 const vvSchema = z.record(z.string().max(128), u53).refine(v => Object.keys(v).length <= 64, { message: 'a version vector has at most 64 members' })
 const objectTypeSchema = z.enum(['file', 'dir', 'symlink', 'mount', ...SPECIAL_TYPES])
+const aclEntries = z.array(z.tuple([z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1), z.number().int().min(0).max(ALL_RIGHTS)])).max(MAX_ACL_ENTRIES)
+const aclSchema = z.object({ pos: aclEntries, neg: aclEntries })
 /** A directory's status as one member hands it to another (resolution). */
 const dirStatusSchema = z.object({
   fid: fidSchema, type: z.literal('dir'), mode: u32, uid: u32, gid: u32, nlink: u32, size: u53,
   atimeMs: timeMs, mtimeMs: timeMs, ctimeMs: timeMs, atimeNs: subMs.optional(), mtimeNs: subMs.optional(), dataVersion: u53,
   xattrs: z.record(z.string().max(255), xattrValue).optional(), vv: vvSchema, sid: z.string().max(300), history: z.array(z.string().max(300)).max(64).optional(),
+  acl: aclSchema.optional(), owner: z.number().int().optional(),
 })
 /** A create in a replicated volume sent on to the other members: the fid the first member gave the object. */
 const newFid = fidSchema.optional()
@@ -254,6 +263,8 @@ export const requests = {
   ptExamine: z.object({ name: ptsName }),
   ptMembership: z.object({ name: ptsName }),
   ptList: z.object({}).optional(),
+  /** The names of ids (for showing ACLs); an id no entry has any more is left out. */
+  ptNames: z.object({ ids: z.array(z.number().int()).max(1_000) }),
   ptLogin: z.object({ name: ptsName, password: passwordSchema }),
   /** Server to server: the identity behind a token (for a server that does not keep the protection database). */
   ptIdentify: z.object({ token: z.string().min(1).max(4096) }),
@@ -287,6 +298,8 @@ export const requests = {
     atimeMs: timeMs.optional(), mtimeMs: timeMs.optional(), atimeNs: subMs.optional(), mtimeNs: subMs.optional(), size: u53.optional(), seq,
   }),
   setxattr: z.object({ fid: fidSchema, name: xattrName, value: xattrValue, mode: xattrMode, seq }),
+  /** `afs fs setacl`: a directory's whole ACL (the administer right on it needed). */
+  storeAcl: z.object({ fid: fidSchema, acl: aclSchema, seq }),
   removexattr: z.object({ fid: fidSchema, name: xattrName, seq }),
   /**
    * Advisory locks, held as a lease the client renews (renewLocks). `end` null: to the end
@@ -339,7 +352,7 @@ export const requests = {
 export type Op = keyof typeof requests
 
 /** Requests that change a volume (a replicated volume's go to every member that answers; a moving volume's wait for its switch). */
-export const UPDATE_OPS: ReadonlySet<Op> = new Set<Op>(['store', 'create', 'mkdir', 'symlink', 'mknod', 'mkmount', 'link', 'remove', 'rmdir', 'rename', 'setattr', 'setxattr', 'removexattr', 'replay'])
+export const UPDATE_OPS: ReadonlySet<Op> = new Set<Op>(['store', 'create', 'mkdir', 'symlink', 'mknod', 'mkmount', 'link', 'remove', 'rmdir', 'rename', 'setattr', 'setxattr', 'removexattr', 'storeAcl', 'replay'])
 export type Args<O extends Op> = z.infer<(typeof requests)[O]>
 
 /** What each request answers: callers get it typed, the server's handlers are checked against it. */
@@ -364,6 +377,7 @@ export interface Replies {
   ptExamine: PtsRecord
   ptMembership: PtsRecord[]
   ptList: PtsRecord[]
+  ptNames: { names: Record<string, string> }
   ptLogin: { token: string, expiresMs: number, user: string }
   ptIdentify: IdentityRecord
   whoami: IdentityRecord
@@ -385,6 +399,7 @@ export interface Replies {
   rename: RenameReply
   setattr: StatusReply
   setxattr: StatusReply
+  storeAcl: StatusReply
   removexattr: StatusReply
   lock: LockReply
   unlock: Record<string, never>

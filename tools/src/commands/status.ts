@@ -26,6 +26,7 @@ export const statusCommand: Command = {
       table(['CELL', 'VOLUME', 'ID', 'SERVER', 'STATE', 'CACHED', 'BYTES', 'CML', 'CML BYTES'], s.volumes.map(x => [x.cell, x.name, x.id, x.sites.length > 1 ? `${x.server} (${x.reachable.length}/${x.sites.length} up)` : x.server, x.state, x.cachedObjects, formatSize(x.cachedBytes), x.cml.records, formatSize(x.cml.bytes)])),
       ...s.reintegration.running.map(r => `reintegrating ${r.cell}: ${r.done}/${r.total} records\n`),
       ...s.reintegration.last.map(r => `last reintegration of ${r.cell}: ${new Date(r.at).toISOString()}, ${r.applied} applied, ${r.conflicts} conflicts${r.done ? '' : ' (more to do)'}\n`),
+      ...s.reintegration.last.filter(r => r.waitingFor).map(r => `reintegration of ${r.cell} waits: ${r.error}\n`),
       s.locks.length ? table(['LOCK', 'FID', 'KIND', 'BYTES', 'HELD'], s.locks.map(l => [l.family, l.fid, l.kind, `${l.start}-${l.end ?? 'end'}`, l.where === 'server' ? 'on the server' : 'this machine only'])) : '',
       s.conflicts.length ? table(['CONFLICT', 'KIND'], s.conflicts.map(c => [c.path, c.kind])) + `${s.conflicts.length} to repair: afs repair show PATH, afs repair interactive\n` : '',
       table(['COUNTER', 'VALUE'], Object.entries(s.counters)),
