@@ -69,16 +69,19 @@ function untrusted (message: string): AfsError {
  * once, with an error saying so (a frame it can read), and closed; `onRefused` says why
  * a connection was refused, in one line.
  */
-export function tlsAcceptor (trust: Required<Trust>, onSecure: (tls: TLSSocket, peerVerified: boolean) => void, onRefused: (why: string) => void): (socket: Socket) => void {
+export function tlsAcceptor (trust: Required<Trust>, onSecure: (tls: TLSSocket, peerVerified: boolean) => void, onRefused: (why: string) => void, handshakeMs = HANDSHAKE_TIMEOUT_MS): (socket: Socket) => void {
   const tls = createTlsServer({
-    ca: trust.ca, cert: trust.cert, key: trust.key, requestCert: true, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    ca: trust.ca, cert: trust.cert, key: trust.key, requestCert: true, rejectUnauthorized: false, handshakeTimeout: handshakeMs,
   }, socket => { onSecure(socket, socket.authorized) })
-  tls.on('tlsClientError', (err, socket) => { onRefused(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}: TLS handshake failed (${err.message})`) })
+  tls.on('tlsClientError', (err, socket) => {
+    onRefused(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}: TLS handshake failed (${err.message})`)
+    socket.destroy() // (with a listener here, node leaves the connection open)
+  })
   return socket => {
     const from = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`
     socket.on('error', () => {})
     // (A peer that sends nothing at all is dropped as one whose handshake never ends.)
-    const idle = setTimeout(() => { onRefused(`${from}: no TLS handshake in ${HANDSHAKE_TIMEOUT_MS} ms`); socket.destroy() }, HANDSHAKE_TIMEOUT_MS)
+    const idle = setTimeout(() => { onRefused(`${from}: no TLS handshake in ${handshakeMs} ms`); socket.destroy() }, handshakeMs)
     socket.once('close', () => clearTimeout(idle))
     socket.once('data', (first: Buffer) => {
       clearTimeout(idle)
