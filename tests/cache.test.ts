@@ -41,7 +41,7 @@ test('a file larger than the whole cache fails to open with EFBIG and a log line
 test('a directory of 100,000 entries creates, lists and looks up', async t => {
   const stack = new Stack()
   try {
-    const { server, clients: [a, b] } = await cell(stack, 2)
+    const { server, clients: [a, b] } = await cell(stack, 2, {}, true)
     const dir = join(a.cellPath, 'many')
     mkdirSync(dir)
     // 98,000 entries through the protocol (FUSE costs ~1 ms of CPU per create on 2 cores),

@@ -15,7 +15,7 @@ let client: Client
 
 test.before(async () => {
   stack = new Stack()
-  client = (await cell(stack, 1)).clients[0]
+  client = (await cell(stack, 1, {}, true)).clients[0]
 })
 test.after.always(async () => { await stack.unwind() })
 

@@ -38,7 +38,7 @@ const maybe = (path: string): Stats | null => { try { return lstatSync(path) } c
 test.serial('FIFOs, sockets and device nodes made on one client are seen on the other, renamed, linked and removed', async t => {
   const stack = new Stack()
   try {
-    const { clients: [a, b] } = await cell(stack, 2)
+    const { clients: [a, b] } = await cell(stack, 2, {}, true)
     await makeNodes(a.cellPath)
     const server = createServer(s => s.end('over the socket\n'))
     await new Promise<void>(resolve => server.listen(join(a.cellPath, 'sock'), resolve))
@@ -67,7 +67,7 @@ test.serial('FIFOs, sockets and device nodes made on one client are seen on the 
 test.serial('a FIFO in /afs passes data between two processes', async t => {
   const stack = new Stack()
   try {
-    const { clients: [a] } = await cell(stack, 1)
+    const { clients: [a] } = await cell(stack, 1, {}, true)
     const fifo = join(a.cellPath, 'pipe')
     await run('mkfifo', [fifo])
     const { stdout } = await run('sh', ['-c', `printf 'through the pipe' > "$1" & cat "$1"; wait`, 'sh', fifo], { timeout: 10_000 })
@@ -78,7 +78,7 @@ test.serial('a FIFO in /afs passes data between two processes', async t => {
 test.serial('special files made offline are replayed to the server', async t => {
   const stack = new Stack()
   try {
-    const { clients: [a, b] } = await cell(stack, 2)
+    const { clients: [a, b] } = await cell(stack, 2, {}, true)
     readdirSync(a.cellPath) // cached, so that names can be made in it offline
     await afsOk(['disconnect', '--cache', a.cache])
     await makeNodes(a.cellPath)
@@ -93,7 +93,7 @@ test.serial('special files made offline are replayed to the server', async t => 
 test.serial('device nodes are root\'s to make; anyone makes a FIFO', async t => {
   const stack = new Stack()
   try {
-    const { clients: [a] } = await cell(stack, 1) as { clients: Client[] }
+    const { clients: [a] } = await cell(stack, 1, {}, true) as { clients: Client[] }
     await run('chmod', ['777', a.cellPath])
     const nobody = (...cmd: string[]) => run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...cmd])
     const err = await nobody('mknod', join(a.cellPath, 'dev'), 'c', '1', '3').then(() => null, (e: { stderr: string }) => e.stderr)

@@ -4,7 +4,8 @@ import { constants, readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { AfsError } from '@afs-ts/common'
+import { ALL_RIGHTS, type AfsError } from '@afs-ts/common'
+import { ANYUSER } from '@afs-ts/protection'
 import { FileServer } from '@afs-ts/fileserver'
 import { CacheManager } from '../src/cache-manager.ts'
 import { Vfs } from '../src/vfs.ts'
@@ -15,6 +16,8 @@ async function setup (t: { teardown (fn: () => Promise<void>): void }, clients =
   const dir = await mkdtemp(join(tmpdir(), 'afs-vfs-'))
   const server = await FileServer.open({ dataDir: join(dir, 'srv'), cell: 'unit' })
   const address = await server.listen()
+  // Not about access: the root is everyone's to change (these caches have no tokens).
+  await server.store.setAcl((await server.vldb.get('root.cell')).root, { pos: [[ANYUSER, ALL_RIGHTS]], neg: [] })
   const vfss: Vfs[] = []
   for (let i = 0; i < clients; i++) {
     const cm = new CacheManager({ cacheDir: join(dir, `cache${i}`), cells: [[address]], trust: { ca: await readFile(join(dir, 'srv', 'tls', 'ca.pem'), 'utf8') } })

@@ -202,11 +202,16 @@ export async function addClient (stack: Stack, servers: string[], opts: Paramete
   return c
 }
 
-/** A cell with one server and `n` clients, torn down by `stack`. */
-export async function cell (stack: Stack, n = 1, clientOpts: Parameters<typeof startClient>[1] = {}) {
+/**
+ * A cell with one server and `n` clients, torn down by `stack`. `open`: its root
+ * directory's ACL lets everyone do everything (for tests of other local users, and of
+ * raw protocol clients, that are not about access).
+ */
+export async function cell (stack: Stack, n = 1, clientOpts: Parameters<typeof startClient>[1] = {}, open = false) {
   const server = await startServer()
   stack.defer(server.dataDir)
   stack.push(() => server.stop())
+  if (open) await openRoot(server)
   const clients: Client[] = []
   for (let i = 0; i < n; i++) clients.push(await addClient(stack, [server.address], clientOpts))
   return { server, clients }
@@ -245,4 +250,16 @@ export async function rawConnection (address: string): Promise<RpcConnection> {
   const conn = new RpcConnection(await connectTo(address, 5_000, { ca: await readFile(ca, 'utf8') }))
   await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: `test-${process.pid}-${Math.random()}`, hostname: 'test' })
   return conn
+}
+
+/** Gives the cell's root directory the ACL `system:anyuser rlidwka`, as its administrator (a token made with the server's key). */
+export async function openRoot (server: Server): Promise<void> {
+  const { readTokenKey } = await import('@afs-ts/common/cell-ca')
+  const { signToken } = await import('@afs-ts/protection')
+  const token = (await signToken(await readTokenKey(join(server.dataDir, 'tls')), { user: '<localauth>', uid: 0, epoch: 0, cell: 'test' })).token
+  const conn = await rawConnection(server.address)
+  try {
+    const root = await conn.request('vlGet', { name: 'root.cell' }) as { root: { volume: number, vnode: number, unique: number } }
+    await conn.request('storeAcl', { fid: root.root, acl: { pos: [[-101, 127]], neg: [] } }, { token })
+  } finally { conn.close() }
 }

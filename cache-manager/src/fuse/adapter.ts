@@ -138,7 +138,7 @@ function withTokenFiles (ops: ReturnType<typeof makeOps>, files: TokenFiles, cal
     flush: (path, fh, cb) => files.ownsHandle(fh) ? now(cb, () => files.flush(fh)) : ops.flush(path, fh, cb),
     release: (path, fh, cb) => files.ownsHandle(fh) ? now(cb, () => files.release(fh)) : ops.release(path, fh, cb),
     ftruncate: (path, fh, size, cb) => files.ownsHandle(fh) ? now(cb, () => files.truncate(fh, size)) : ops.ftruncate(path, fh, size, cb),
-    truncate: (path, size, cb) => files.owns(path) ? now(cb, () => { if (size === 0) files.unlink(path, caller()) }) : ops.truncate(path, size, cb),
+    truncate: (path, size, cb) => files.owns(path) ? now(cb, () => files.truncatePath(path, size, caller())) : ops.truncate(path, size, cb),
     unlink: (path, cb) => files.owns(path) ? now(cb, () => files.unlink(path, caller())) : ops.unlink(path, cb),
   }
 }

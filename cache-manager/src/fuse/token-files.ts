@@ -94,6 +94,22 @@ export class TokenFiles {
     this.handles.delete(fh)
   }
 
+  /**
+   * A truncate by path (the kernel sends one for an O_TRUNC open): what the user's open
+   * handles hold is cut to `size`; with none open, a truncate to nothing drops the tokens.
+   */
+  truncatePath (path: string, size: number, caller: Caller): void {
+    const uid = this.mine(path, caller)
+    let open = false
+    for (const o of this.handles.values()) {
+      if (o.uid !== uid) continue
+      o.data = o.data.subarray(0, size)
+      o.dirty = true
+      open = true
+    }
+    if (!open && size === 0) this.tokens.drop(uid)
+  }
+
   /** Drops every token of the user (afs logout). */
   unlink (path: string, caller: Caller): void {
     const uid = this.mine(path, caller)
