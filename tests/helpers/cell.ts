@@ -247,7 +247,8 @@ export async function eventually (check: () => boolean | Promise<boolean>, ms = 
 export async function rawConnection (address: string): Promise<RpcConnection> {
   const ca = caFileOf(address)
   if (!ca) throw new Error(`no server started here at ${address}`)
-  const conn = new RpcConnection(await connectTo(address, 5_000, { ca: await readFile(ca, 'utf8') }))
+  // (Generous: a server busy with resolution under a loaded test run may take a while over a handshake.)
+  const conn = new RpcConnection(await connectTo(address, 20_000, { ca: await readFile(ca, 'utf8') }))
   await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: `test-${process.pid}-${Math.random()}`, hostname: 'test' })
   return conn
 }
