@@ -2,33 +2,22 @@
 // the cache manager for each local user from the rights their server gave them.
 import test from 'ava'
 import { spawn } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readTokenKey } from '@afs-ts/common/cell-ca'
 import { signToken } from '@afs-ts/protection'
-import { Stack, addClient, afs, afsOk, cell, eventually, rawConnection, status, type Client, type Server } from './helpers/cell.ts'
+import { Stack, addClient, afs, afsAsCaller, afsOk, cell, readableFile, eventually, rawConnection, status, type Client, type Server } from './helpers/cell.ts'
 
-function shared (text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'afs-acl-'))
-  chmodSync(dir, 0o755)
-  const f = join(dir, 'f')
-  writeFileSync(f, text + '\n', { mode: 0o644 })
-  return f
-}
-
-/** `afs ARGS…` as the caller (the client's user: its tokens, no --localauth). */
-const asCaller = async (args: string[]) => await afs(args, { env: { AFS_LOCALAUTH: '' } })
 
 async function user (server: Server, name: string): Promise<{ id: number, password: string }> {
   const password = `${name}-secret-1`
-  await afsOk(['pts', 'createuser', name, '--password-file', shared(password), '--server', server.address])
+  await afsOk(['pts', 'createuser', name, '--password-file', readableFile(password), '--server', server.address])
   const { id } = JSON.parse(await afsOk(['pts', 'examine', name, '--json', '--server', server.address])) as { id: number }
   return { id, password }
 }
 
 async function login (c: Client, name: string, password: string): Promise<void> {
-  const r = await asCaller(['login', name, '--password-file', shared(password), '--cache', c.cache])
+  const r = await afsAsCaller(['login', name, '--password-file', readableFile(password), '--cache', c.cache])
   if (r.code !== 0) throw new Error(r.stderr)
 }
 
@@ -105,7 +94,7 @@ test('a raw protocol client claiming another user\'s uid gets nothing; a tool wi
       t.is(await refused('storeAcl', { fid: parse(dirFid.fid), acl: { pos: [[-101, 127]], neg: [] }, seq: 2 }), 'PERMISSION')
     } finally { conn.close() }
     const anon = await addClient(stack, [server.address], { login: false })
-    const r = await asCaller(['fs', 'setacl', join(anon.cellPath, 'closed'), 'system:anyuser', 'all', '--cache', anon.cache])
+    const r = await afsAsCaller(['fs', 'setacl', join(anon.cellPath, 'closed'), 'system:anyuser', 'all', '--cache', anon.cache])
     t.is(r.code, 1)
     t.regex(r.stderr, /lacks the/)
   } finally { await stack.unwind() }

@@ -3,7 +3,7 @@
 // sleep) and tears down last-in-first-out: clients unmount before servers stop.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, readFile } from 'node:fs/promises'
-import { existsSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -263,4 +263,18 @@ export async function openRoot (server: Server): Promise<void> {
     const root = await conn.request('vlGet', { name: 'root.cell' }) as { root: { volume: number, vnode: number, unique: number } }
     await conn.request('storeAcl', { fid: root.root, acl: { pos: [[-101, 127]], neg: [] } }, { token })
   } finally { conn.close() }
+}
+
+/** A file holding `text` (one line) that every local user may read (a password, a CA copy, for tests that run commands as other users). */
+export function readableFile (text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'afs-shared-'))
+  chmodSync(dir, 0o755)
+  const f = join(dir, 'f')
+  writeFileSync(f, text + '\n', { mode: 0o644 })
+  return f
+}
+
+/** `afs ARGS…` as the caller: with the tokens its cache manager holds for this user, never --localauth. */
+export async function afsAsCaller (args: string[], input?: string): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  return await afs(args, { env: { AFS_LOCALAUTH: '' }, input })
 }
