@@ -1,12 +1,13 @@
 // Disconnected operation with real processes and real signals: a server killed or
 // frozen while a client works, the client killed while offline, reintegration by
 // itself when the server is back, and conflicts with a second client.
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import {
   chmodSync, linkSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmdirSync, statSync, symlinkSync,
   truncateSync, unlinkSync, utimesSync, writeFileSync, lstatSync, existsSync,
 } from 'node:fs'
 import { join } from 'node:path'
+import { controlCall } from '@afs-ts/tools'
 import { Stack, addClient, afs, eventually, startClient, startServer, status, type Client, type Server } from './helpers/cell.ts'
 
 type Status = Awaited<ReturnType<typeof status>> & {
@@ -227,31 +228,59 @@ test.serial('write-back mode logs changes and trickles them to the server; recon
   } finally { await stack.unwind() }
 })
 
+/** Files made offline under `many/` (a create and a store each, replayed in batches), then reconnected. */
+async function offlineMany (c: Client, n: number): Promise<void> {
+  mkdirSync(join(c.cellPath, 'many'))
+  readdirSync(join(c.cellPath, 'many'))
+  if ((await afs(['disconnect', '--cache', c.cache])).code !== 0) throw new Error('afs disconnect failed')
+  for (let i = 0; i < n; i++) writeFileSync(join(c.cellPath, 'many', `f${i}`), `contents of ${i}\n`.repeat(2000))
+  if ((await st(c)).volumes[0].cml.records !== 2 * n) throw new Error('not every change was logged')
+  await afs(['reconnect', '--cache', c.cache])
+}
+
+/** Records left in a client's log, asked through its control socket (quick enough to catch a replay under way). */
+async function recordsLeft (c: Client): Promise<number> {
+  return ((await controlCall(c.cache, 'status')) as unknown as { cml: { records: number } }).cml.records
+}
+
+/** After a cut replay resumed: nothing in conflict, and a fresh client sees every file once, whole. */
+async function allThere (t: ExecutionContext, stack: Stack, c: Client, server: Server, n: number): Promise<void> {
+  t.true(await eventually(async () => await recordsLeft(c) === 0 && await stateOf(c) === 'connected', 30_000))
+  t.deepEqual((await st(c)).conflicts, [])
+  const fresh = await addClient(stack, [server.address])
+  const names = readdirSync(join(fresh.cellPath, 'many'))
+  t.is(names.length, n)
+  for (let i = 0; i < n; i += 37) t.is(readFileSync(join(fresh.cellPath, 'many', `f${i}`), 'utf8'), `contents of ${i}\n`.repeat(2000))
+}
+
 test.serial('a reintegration cut by a server SIGKILL resumes without applying a record twice', async t => {
   const stack = new Stack()
   try {
     const { box, cbox } = await serverAndClient(stack)
-    const c = cbox.client
-    mkdirSync(join(c.cellPath, 'many'))
-    readdirSync(join(c.cellPath, 'many'))
-    t.is((await afs(['disconnect', '--cache', c.cache])).code, 0)
-    const N = 300
-    for (let i = 0; i < N; i++) writeFileSync(join(c.cellPath, 'many', `f${i}`), `contents of ${i}\n`.repeat(2000))
-    t.is((await st(c)).volumes[0].cml.records, 2 * N)
-    await afs(['reconnect', '--cache', c.cache])
-    // Kill the server as soon as the replay is under way.
-    t.true(await eventually(async () => (await st(c)).volumes[0].cml.records < 2 * N - 20, 20_000))
+    const N = 600
+    await offlineMany(cbox.client, N)
+    // Kill the server as soon as the replay is under way: most likely in the middle of a batch.
+    t.true(await eventually(async () => await recordsLeft(cbox.client) < 2 * N, 20_000))
     box.server.proc.kill('SIGKILL')
     await box.server.stop()
-    const left = (await st(c)).volumes[0].cml.records
-    t.true(left > 0, 'the kill came mid-replay')
+    t.true(await recordsLeft(cbox.client) > 0, 'the kill came mid-replay')
     box.server = await restartServer(stack, box.server)
-    t.true(await eventually(async () => (await st(c)).volumes[0].cml.records === 0 && await stateOf(c) === 'connected', 30_000))
-    t.deepEqual((await st(c)).conflicts, [])
-    const fresh = await addClient(stack, [box.server.address])
-    const names = readdirSync(join(fresh.cellPath, 'many'))
-    t.is(names.length, N)
-    for (let i = 0; i < N; i += 37) t.is(readFileSync(join(fresh.cellPath, 'many', `f${i}`), 'utf8'), `contents of ${i}\n`.repeat(2000))
+    await allThere(t, stack, cbox.client, box.server, N)
+  } finally { await stack.unwind() }
+})
+
+test.serial('a reintegration cut by the cache manager\'s SIGKILL resumes where the server got to, each record applied once', async t => {
+  const stack = new Stack()
+  try {
+    const { box, cbox } = await serverAndClient(stack)
+    const c = cbox.client
+    const N = 600
+    await offlineMany(c, N)
+    t.true(await eventually(async () => await recordsLeft(c) < 2 * N, 20_000))
+    // Batches the server applied whose replies never arrived, and records done but not yet written off the log.
+    await c.stop('SIGKILL')
+    cbox.client = await startClient([box.server.address], { cache: c.cache, mount: c.mount })
+    await allThere(t, stack, cbox.client, box.server, N)
   } finally { await stack.unwind() }
 })
 

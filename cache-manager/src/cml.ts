@@ -5,9 +5,11 @@
 // cancelled or rewritten.
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
-import { fidKey, makeLog, sameFid, type CmlRecordBody, type Fid, type ObjectType } from '@afs-ts/common'
+import { directories, fidKey, isCreate, isLocalFid, makeLog, madeType, subject, withFidReplaced, type CmlRecordBody, type Fid } from '@afs-ts/common'
 import { normalizeConflict, type ConflictRecord, type Resolution } from './repair/conflict.ts'
 import type { SavedCell } from './cell.ts'
+
+export { directories, isCreate, isLocalFid, madeType, subject, withFidReplaced }
 
 const log = makeLog('cml')
 /** Replayed records whose removal is written in one transaction (well under the server's 1,000 kept results). */
@@ -35,51 +37,6 @@ export interface CmlRecord {
 
 /** Who makes the change being logged: the acting local user, and the cell user of their token. */
 export type Author = (cell: string) => { by?: number, user?: string }
-
-/** The fid a record is about (the object it creates, changes or removes). */
-export function subject (b: CmlRecordBody): Fid {
-  return b.fid
-}
-
-/** The directories a record names (where it creates, removes, links or renames). */
-export function directories (b: CmlRecordBody): Fid[] {
-  switch (b.op) {
-    case 'create': case 'mkdir': case 'symlink': case 'mknod': case 'remove': case 'rmdir': case 'link': return [b.dir]
-    case 'rename': return [b.fromDir, b.toDir]
-    case 'store': case 'setattr': case 'xattr': return []
-    default: { const never: never = b; return never }
-  }
-}
-
-/** `b` with `from` replaced by `to` in every fid it names; null when it names no `from`. */
-export function withFidReplaced (b: CmlRecordBody, from: Fid, to: Fid): CmlRecordBody | null {
-  const out: Record<string, unknown> = { ...b }
-  let changed = false
-  for (const k of ['fid', 'dir', 'fromDir', 'toDir']) {
-    const f = out[k] as Fid | undefined
-    if (f && sameFid(f, from)) { out[k] = to; changed = true }
-  }
-  return changed ? out as CmlRecordBody : null
-}
-
-/** The type of object a create record makes (null for other records). */
-export function madeType (b: CmlRecordBody): ObjectType | null {
-  switch (b.op) {
-    case 'create': return 'file'
-    case 'mkdir': return 'dir'
-    case 'symlink': return 'symlink'
-    case 'mknod': return b.type
-    default: return null
-  }
-}
-
-export function isCreate (b: CmlRecordBody): boolean {
-  return b.op === 'create' || b.op === 'mkdir' || b.op === 'symlink' || b.op === 'mknod'
-}
-
-export function isLocalFid (f: Fid): boolean {
-  return f.unique === 0
-}
 
 /**
  * Cancellation rules, applied when a record is appended (Coda's cmlent cancellations).

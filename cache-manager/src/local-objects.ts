@@ -33,9 +33,10 @@ export class LocalObjects {
 
   /**
    * The create of `local` reached the server as `server`: the cached object, its
-   * container and every listing in `dirs` that names it now use the server fid.
+   * container and the listings that name it (at `names`, or anywhere in those
+   * directories when not there) now use the server fid.
    */
-  async replace (cell: string, local: Fid, server: VnodeStatus, dirs: Fid[]): Promise<void> {
+  async replace (cell: string, local: Fid, server: VnodeStatus, names: Array<{ dir: Fid, name: string }>): Promise<void> {
     const from = objectKey(cell, local)
     const to = objectKey(cell, server.fid)
     const o = this.d.table.get(from)
@@ -57,22 +58,33 @@ export class LocalObjects {
     if (o.entries) o.listedVersion = server.dataVersion
     this.d.table.rekey(o, status)
     this.d.readFds.rekey(from, to)
-    for (const dir of dirs) {
+    const map = (f: Fid) => sameFid(f, local) ? server.fid : f
+    const byDir = new Map<FsObject, string[]>()
+    for (const { dir, name } of names) {
       const p = this.d.table.get(objectKey(cell, this.d.cml.mapped(dir)))
-      if (p) this.remapEntries(p, f => sameFid(f, local) ? server.fid : f)
+      if (p?.entries) byDir.set(p, [...byDir.get(p) ?? [], name])
     }
+    for (const [p, at] of byDir) {
+      // (A whole listing is looked through only when none of those names holds it: a large directory's creates stay cheap.)
+      if (!at.map(name => this.remapEntry(p, name, map)).includes(true)) this.remapEntries(p, map)
+    }
+  }
+
+  /** Renames the fid the listing's entry `name` names, as `map` says; whether it did. */
+  private remapEntry (p: FsObject, name: string, map: (f: Fid) => Fid): boolean {
+    const e = p.entries?.get(name)
+    if (!e) return false
+    const fid = map(e.fid)
+    if (fid === e.fid) return false
+    const moved = { fid, type: e.type }
+    p.entries!.set(name, moved)
+    this.d.table.saveEntry(p, name, moved)
+    return true
   }
 
   /** Renames the fids a cached listing names, as `map` says. */
   private remapEntries (p: FsObject, map: (f: Fid) => Fid): void {
-    if (!p.entries) return
-    for (const [name, e] of p.entries) {
-      const fid = map(e.fid)
-      if (fid === e.fid) continue
-      const moved = { fid, type: e.type }
-      p.entries.set(name, moved)
-      this.d.table.saveEntry(p, name, moved)
-    }
+    for (const name of p.entries?.keys() ?? []) this.remapEntry(p, name, map)
   }
 
   /** Gives a container its new name, keeping the old one until `settle`; false when there is none. */

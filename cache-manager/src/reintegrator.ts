@@ -8,8 +8,11 @@
 //   4. stop at the first unreachable server and resume later: the server applies each
 //      record once, so a replay cut anywhere resumes without duplicates
 import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
-import { AfsError, isUnreachable, makeLog, sameFid, type CmlRecordBody, type Fid, type ReplayReply, type VnodeStatus } from '@afs-ts/common'
+import { readFile, stat } from 'node:fs/promises'
+import {
+  AfsError, MAX_BATCH_BYTES, MAX_BATCH_INLINE_BYTES, MAX_BATCH_RECORDS, isUnreachable, makeLog, namesGiven, sameFid,
+  type CmlRecordBody, type Fid, type ReplayBatchReply, type ReplayReply, type VnodeStatus,
+} from '@afs-ts/common'
 import type { ContainerStore } from './container-file.ts'
 import type { LocalObjects } from './local-objects.ts'
 import type { ObjectCache } from './object-cache.ts'
@@ -18,7 +21,7 @@ import type { ConflictKeeper } from './repair/conflict-keeper.ts'
 import type { Resolvers } from './repair/resolvers.ts'
 import type { WholeFiles } from './whole-file.ts'
 import type { Cell } from './cell.ts'
-import { directories, isCreate, isLocalFid, type CmlRecord, type ClientModifyLog } from './cml.ts'
+import { isCreate, isLocalFid, type CmlRecord, type ClientModifyLog } from './cml.ts'
 import type { FsObject } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import { uploadGate } from './upload-gate.ts'
@@ -27,7 +30,7 @@ import type { Volume } from './volume.ts'
 
 const log = makeLog('reintegrator')
 /** Records frozen and replayed per chunk. */
-export const REINTEGRATION_CHUNK = 100
+export const REINTEGRATION_CHUNK = 256
 
 /** `waitingFor`: the local user (and cell user) whose token is needed to go on: their changes wait for `afs login`. */
 export interface ReintegrationReport { cell: string, at: number, applied: number, conflicts: number, done: boolean, error?: string, waitingFor?: { uid: number, user: string } }
@@ -39,6 +42,10 @@ class NeedsLogin extends Error {
   }
 }
 export interface Progress { done: number, total: number }
+
+type Outcome = 'applied' | 'conflict' | 'absorbed'
+/** Records replayed in one request: `at`, each one's place in its chunk; `next`, the place after the last. */
+interface Batch { volume: Volume, items: Array<{ r: CmlRecord, record: CmlRecordBody, data?: Buffer, at: number }>, next: number }
 
 /** What reintegration needs of the cache manager. */
 export interface ReintegratorDeps {
@@ -91,15 +98,21 @@ export class Reintegrator {
       for (let i = 0; i < records.length; i += REINTEGRATION_CHUNK) {
         const chunk = records.slice(i, i + REINTEGRATION_CHUNK).filter(r => this.d.cml.get(r.seq))
         await this.d.cml.freeze(chunk)
-        for (const { seq } of chunk) {
-          // Read it again: an earlier record of the same object may have moved its base.
-          const r = this.d.cml.get(seq)
-          if (!r) continue
-          const outcome = await this.replayOne(cell, r)
+        const count = (r: CmlRecord, outcome: Outcome) => {
           if (log.debugging) log.debug(`${cell.name}: record ${r.seq} (${r.body.op} ${JSON.stringify(r.body).slice(0, 200)}${r.maybeApplied ? ', maybe applied' : ''}): ${outcome}`)
           if (outcome === 'applied') report.applied++
           else if (outcome === 'conflict') report.conflicts++
           progress.done++
+        }
+        for (let k = 0; k < chunk.length;) {
+          const batch = await this.batchAt(cell, chunk, k)
+          if (batch) {
+            k = await this.replayBatch(cell, batch, count)
+            continue
+          }
+          // Read it again: an earlier record of the same object may have moved its base.
+          const r = this.d.cml.get(chunk[k++].seq)
+          if (r) count(r, await this.replayOne(cell, r))
         }
         await this.settle()
         log.info(`reintegration of ${cell.name}: ${progress.done}/${progress.total} records`)
@@ -126,34 +139,144 @@ export class Reintegrator {
    * its object is already in (its local version is kept there). Throws when the server
    * is unreachable.
    */
-  private async replayOne (cell: Cell, r: CmlRecord): Promise<'applied' | 'conflict' | 'absorbed'> {
+  private async replayOne (cell: Cell, r: CmlRecord): Promise<Outcome> {
     const o = this.d.table.get(objectKey(cell.name, r.body.fid))
     const body = this.d.cml.mappedBody(r.body)
-    if (this.inConflict(o, body) || this.createConflicted(cell, body)) {
+    if (this.absorbed(cell, o, body)) {
       if (o) await this.d.conflicts.absorb(o, body)
       this.d.cml.done(r.seq)
       return 'absorbed'
     }
     const volume = cell.route(body.fid.volume)
-    // Replayed as the user who made it, with their token (one who had none then: as system:anyuser).
-    if (r.by !== undefined && r.user !== undefined && !this.d.tokens.get(r.by, cell.name)) throw new NeedsLogin(r.by, r.user, 'no token, or an expired one')
+    this.needToken(cell, r)
     return await actingAs(r.by ?? NO_USER, async () => {
       let reply: ReplayReply
       try {
         reply = await this.send(cell, volume, r, body)
       } catch (err) {
-        if (isUnreachable(err)) throw err
-        if (err instanceof AfsError && err.code === 'UNAUTHENTICATED' && r.by !== undefined) throw new NeedsLogin(r.by, r.user ?? '?', err.message)
-        // (Refused for want of rights, it is a conflict like any other: flagged, its bytes kept.)
-        const kept = await this.d.conflicts.flag(cell, r, body, err)
-        if (!('same' in kept)) {
-          this.d.cml.done(r.seq)
-          return 'conflict'
-        }
-        reply = { seq: r.seq, status: kept.same, duplicate: true } // the server has this change already
+        return await this.refused(cell, r, body, err)
       }
       return await this.applied(cell, r, body, reply)
     })
+  }
+
+  /** A record is replayed as the user who made it, with their token (one who had none then: as system:anyuser). */
+  private needToken (cell: Cell, r: CmlRecord): void {
+    if (!this.hasToken(cell, r)) throw new NeedsLogin(r.by!, r.user!, 'no token, or an expired one')
+  }
+
+  private hasToken (cell: Cell, r: CmlRecord): boolean {
+    return r.by === undefined || r.user === undefined || this.d.tokens.get(r.by, cell.name) !== undefined
+  }
+
+  /** Whether a record goes into the conflict its object is in, not to the server. */
+  private absorbed (cell: Cell, o: FsObject | undefined, body: CmlRecordBody): boolean {
+    return this.inConflict(o, body) || this.createConflicted(cell, body)
+  }
+
+  /**
+   * A record the server refused: flagged as a conflict, its bytes kept (one refused for
+   * want of rights too), unless the server has that change already. Throws when the
+   * server is unreachable, or the user's token is no good any more.
+   */
+  private async refused (cell: Cell, r: CmlRecord, body: CmlRecordBody, err: unknown): Promise<Outcome> {
+    if (isUnreachable(err)) throw err
+    if (err instanceof AfsError && err.code === 'UNAUTHENTICATED' && r.by !== undefined) throw new NeedsLogin(r.by, r.user ?? '?', err.message)
+    const kept = await this.d.conflicts.flag(cell, r, body, err)
+    if (!('same' in kept)) {
+      this.d.cml.done(r.seq)
+      return 'conflict'
+    }
+    return await this.applied(cell, r, body, { seq: r.seq, status: kept.same, duplicate: true })
+  }
+
+  /**
+   * The records from `chunk[k]` on that can go to the server in one request: of one
+   * unreplicated volume, made by one user, none absorbed into a conflict, stores of
+   * small files (their bytes go inline, read all at once). Null when there are fewer
+   * than two.
+   */
+  private async batchAt (cell: Cell, chunk: CmlRecord[], k: number): Promise<Batch | null> {
+    const picked: Array<{ r: CmlRecord, body: CmlRecordBody, at: number }> = []
+    let volume: Volume | undefined
+    for (let at = k; at < chunk.length && picked.length < MAX_BATCH_RECORDS; at++) {
+      const r = this.d.cml.get(chunk[at].seq)
+      if (!r) continue
+      const body = this.d.cml.mappedBody(r.body)
+      const v = cell.route(body.fid.volume)
+      if (v.provisional || v.replicated || (volume && v !== volume) || (picked.length > 0 && r.by !== picked[0].r.by)) break
+      if (this.absorbed(cell, this.d.table.get(objectKey(cell.name, r.body.fid)), body) || !this.hasToken(cell, r)) break
+      volume = v
+      picked.push({ r, body, at })
+    }
+    // (A container that cannot be read: its store replays alone, and says why.)
+    const containers = await Promise.all(picked.map(async p => p.body.op === 'store' ? await this.container(cell, p.r, p.body).catch(() => null) : undefined))
+    let bytes = 0
+    const fits = (size: number) => size <= MAX_BATCH_INLINE_BYTES && (bytes += size) <= MAX_BATCH_BYTES
+    let n = containers.findIndex(c => c === null || (c !== undefined && !fits(c.size)))
+    if (n < 0) n = picked.length
+    if (n < 2 || !volume) return null
+    // What each file holds now, in one piece: writes wait while it is read.
+    const data = await Promise.all(picked.slice(0, n).map(async (p, i) => {
+      const c = containers[i]
+      return c ? await uploadGate(this.d.table.get(objectKey(cell.name, p.body.fid))).upload(async () => await readFile(c.path)) : undefined
+    }))
+    // (One that grew since its size was taken ends the batch before it.)
+    bytes = 0
+    const grown = data.findIndex(d => d !== undefined && !fits(d.length))
+    if (grown >= 0) n = grown
+    if (n < 2) return null
+    const items = picked.slice(0, n).map((p, i) => {
+      const d = data[i]
+      return { r: p.r, record: p.body.op === 'store' && d ? { ...p.body, size: d.length } : p.body, data: d, at: p.at }
+    })
+    return { volume, items, next: items[items.length - 1].at + 1 }
+  }
+
+  /**
+   * Sends a batch; its records that the server took (or had) are done in order, and the
+   * one it refused, if any, is handled as a refused single record. Returns how far in the
+   * chunk it got. A batch refused as a whole (not for want of a server or a login) is
+   * replayed record by record.
+   */
+  private async replayBatch (cell: Cell, batch: Batch, count: (r: CmlRecord, outcome: Outcome) => void): Promise<number> {
+    const { volume, items } = batch
+    const first = items[0].r
+    let reply: ReplayBatchReply
+    try {
+      reply = await actingAs(first.by ?? NO_USER, async () => await volume.call('replayBatch', {
+        volume: volume.id,
+        records: items.map(({ r, record, data }) => data ? { seq: r.seq, record, data } : { seq: r.seq, record }),
+      }))
+    } catch (err) {
+      if (isUnreachable(err)) throw err
+      if (err instanceof AfsError && err.code === 'UNAUTHENTICATED' && first.by !== undefined) throw new NeedsLogin(first.by, first.user ?? '?', err.message)
+      log.warn(`${cell.name}: a batch of ${items.length} records was refused whole (${(err as Error).message}); replaying them one by one`)
+      for (const { r } of items) {
+        const now = this.d.cml.get(r.seq)
+        if (now) count(now, await this.replayOne(cell, now))
+      }
+      return batch.next
+    }
+    // Each read again: a create before it in the batch mapped its fids, a store moved its base.
+    const again = (seq: number) => {
+      const r = this.d.cml.get(seq)
+      if (!r) throw new Error(`record ${seq} left the log while it was replayed`)
+      return { r, body: this.d.cml.mappedBody(r.body) }
+    }
+    for (const result of reply.results) {
+      const { r, body } = again(result.seq)
+      count(r, await this.applied(cell, r, body, result))
+    }
+    let done = reply.results.length
+    const { failed } = reply
+    if (failed) {
+      const { r, body } = again(failed.seq)
+      count(r, await actingAs(r.by ?? NO_USER, async () => await this.refused(cell, r, body, AfsError.fromWire(failed.error))))
+      done++
+    }
+    // (The rest of the batch, not tried, goes in the next one.)
+    return done < items.length ? items[done].at : batch.next
   }
 
   /** Sends one record to the volume's server(s). */
@@ -175,8 +298,8 @@ export class Reintegrator {
     this.d.cml.done(r.seq, { created, rebase })
     if (created && reply.status) {
       // Where the object has names now: where it was made, and where later records moved or linked it.
-      const dirs = [...directories(body), ...this.d.cml.mentioning(cell.name, created.server).flatMap(x => directories(x.body))]
-      await this.d.local.replace(cell.name, created.local, reply.status, dirs)
+      const names = [...namesGiven(body), ...this.d.cml.mentioning(cell.name, created.server).flatMap(x => namesGiven(x.body))]
+      await this.d.local.replace(cell.name, created.local, reply.status, names)
     }
     if (body.op === 'store') await this.stored(cell, body.fid, reply.status)
     return 'applied'

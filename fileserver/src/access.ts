@@ -84,8 +84,9 @@ function needs (op: Op, a: Record<string, unknown>): Need[] {
     case 'rename': return [{ fid: a.fromDir as Fid, rights: RIGHT_DELETE, what: 'rename out' }, { fid: a.toDir as Fid, rights: RIGHT_INSERT, what: 'rename in' }]
     case 'storeAcl': return [{ fid, rights: RIGHT_ADMINISTER, what: 'set ACL' }]
     case 'replay': {
-      const r = a.record as { op: Op } & Record<string, unknown>
-      return needs(r.op, r)
+      const r = a.record as { op: Op | 'xattr' } & Record<string, unknown>
+      // (A logged extended attribute is set or removed as the server has it then.)
+      return needs(r.op === 'xattr' ? 'setxattr' : r.op, r)
     }
     default: return []
   }

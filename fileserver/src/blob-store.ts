@@ -13,6 +13,9 @@ import { AfsError, invalid } from '@afs-ts/common'
 export interface WrittenBlob { name: string, size: number }
 
 export class BlobStore {
+  /** Volumes whose blob directory exists. */
+  private readonly made = new Set<number>()
+
   constructor (readonly dir: string) {}
 
   async ready (): Promise<void> {
@@ -42,13 +45,39 @@ export class BlobStore {
       if (expectSize !== undefined && size !== expectSize) throw invalid(`got ${size} bytes, ${expectSize} declared`)
       const fh = await open(tmp, 'r+')
       try { await fh.sync() } finally { await fh.close() }
-      await mkdir(join(this.dir, 'vols', String(volume)), { recursive: true })
+      await this.volumeDir(volume)
       await rename(tmp, this.path(volume, name))
       return { name, size }
     } catch (err) {
       await rm(tmp, { force: true })
       throw AfsError.from(err)
     }
+  }
+
+  /** Writes `data` as a new blob of `volume` (a small file's bytes, all in memory). */
+  async writeBytes (volume: number, prefix: string, data: Uint8Array): Promise<WrittenBlob> {
+    const name = `${prefix}.${randomBytes(6).toString('hex')}`
+    const tmp = join(this.dir, 'tmp', `${volume}.${name}`)
+    try {
+      const fh = await open(tmp, 'wx')
+      try {
+        await fh.writeFile(data)
+        await fh.sync()
+      } finally { await fh.close() }
+      await this.volumeDir(volume)
+      await rename(tmp, this.path(volume, name))
+      return { name, size: data.byteLength }
+    } catch (err) {
+      await rm(tmp, { force: true })
+      throw AfsError.from(err)
+    }
+  }
+
+  /** Makes the directory of `volume`'s blobs, once. */
+  private async volumeDir (volume: number): Promise<void> {
+    if (this.made.has(volume)) return
+    await mkdir(join(this.dir, 'vols', String(volume)), { recursive: true })
+    this.made.add(volume)
   }
 
   /** The first `size` bytes of an existing blob (zero-filled past its end) as a stream. */
@@ -64,6 +93,7 @@ export class BlobStore {
 
   /** Deletes every blob of `volume`. */
   async removeVolume (volume: number): Promise<void> {
+    this.made.delete(volume)
     await rm(join(this.dir, 'vols', String(volume)), { recursive: true, force: true })
   }
 

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto'
 import {
   AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, moved, permission, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
   noLock, wouldBlock, tlsAcceptor, parseHostPort, type Trust, isUnreachable, UPDATE_OPS, Metrics, RPC_SECONDS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
-  type Args, type Quorum, type Reply, type StatusReply, type VolumeEntry, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
+  type Args, type CmlRecordBody, type ReplayReply, type Quorum, type Reply, type StatusReply, type VolumeEntry, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { EtcdLocationDb, ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, parseEtcdUrl, type LocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
@@ -548,6 +548,7 @@ export class FileServer {
     rmdir: async (a, _, me) => await this.onRemove(a, true, me),
     rename: async (a, _, me) => await this.onRename(a, me),
     replay: async (a, ctx, me) => await this.onReplay(a, ctx, me),
+    replayBatch: async (a, _, me) => await this.onReplayBatch(a, me),
     resolve: async a => ({ outcome: await this.resolver.resolve(a.fid) }),
     volExamine: async a => await this.resolver.examine(await this.vldb.get(a.name)),
     volPending: async a => await this.resolver.pending(await this.vldb.get(a.name)),
@@ -773,9 +774,25 @@ export class FileServer {
   private async onReplay (a: Args<'replay'>, ctx: RequestContext, me: string | null) {
     const u = this.update(me, a.seq, a.newFid)
     const { reply, changed } = await this.replayer.apply(me ?? '', a.seq, a.record, ctx.body, u)
-    this.touched(a.record.fid.volume, u)
-    if (reply.status) this.callbacks.grant(fidKey(reply.status.fid), me ?? '')
+    this.replayed(a.record, reply, u, me)
     return await this.mutated(me, changed, reply)
+  }
+
+  /** Records in one request, one sync and one reply: each checked against the ACLs as it comes (it may name what an earlier one made). */
+  private async onReplayBatch (a: Args<'replayBatch'>, me: string | null) {
+    const asker = asking.getStore() ?? ANONYMOUS
+    const { changed, ...reply } = await this.replayer.applyBatch(me ?? '', a.volume, a.records, {
+      check: record => this.access.check('replay', { seq: 0, record }, asker),
+      update: seq => this.update(me, seq, undefined),
+      applied: (record, r, u) => this.replayed(record, r, u, me),
+    })
+    return await this.mutated(me, changed, reply)
+  }
+
+  /** After a replayed record: a replicated volume's update waits for its COP2; the client has a callback on what it made or changed. */
+  private replayed (record: CmlRecordBody, reply: ReplayReply, u: Update, me: string | null): void {
+    this.touched(record.fid.volume, u)
+    if (reply.status) this.callbacks.grant(fidKey(reply.status.fid), me ?? '')
   }
 
   /**

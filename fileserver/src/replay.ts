@@ -10,15 +10,33 @@
 //      result instead of applying the change twice
 import type { Database } from 'lmdb'
 import {
-  conflict, notFound, stale, type CmlRecordBody, type ConflictKind, type Fid, type ReplayReply, type VnodeStatus, sameFid,
+  AfsError, badRequest, conflict, directories, fidKey, isCreate, notFound, rebased, stale, subject, withFidReplaced, sameFid,
+  type CmlRecordBody, type ConflictKind, type Fid, type ReplayBatchReply, type ReplayReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { InboundStream } from '@afs-ts/common'
+import type { WrittenBlob } from './blob-store.ts'
 import type { Update, VolumeStore, Within } from './volume-store.ts'
 import { newObject, toStatus } from './vnode.ts'
 import { ownerNow } from './access.ts'
 
 /** Results of a client's changes are kept for this many of its numbers below its newest. */
 const RESULTS_KEPT = 1000
+
+/** A store's new contents: streamed in with the request, or a blob written already (a batch's). */
+type Contents = InboundStream | { written: WrittenBlob }
+
+/** A record of a batch, with its file's bytes when it is a store. */
+export interface BatchItem { seq: number, record: CmlRecordBody, data?: Uint8Array }
+
+/** What the file server does around each record of a batch. */
+export interface BatchHooks {
+  /** Throws when the asker may not make this change (the record as it will be applied). */
+  check (record: CmlRecordBody): void
+  /** The update context of record `seq`. */
+  update (seq: number): Update
+  /** After a record was applied (or found applied before). */
+  applied (record: CmlRecordBody, reply: ReplayReply, u: Update): void
+}
 
 /** A client's numbered change: its number, and the number of the removal a replacing rename also stands for. */
 export interface Numbered { client: string, seq: number, removeSeq?: number }
@@ -35,10 +53,90 @@ export class Replayer {
   }
 
   /** Applies `record` for `client` unless it already was; returns the fids whose callbacks must break. */
-  async apply (client: string, seq: number, record: CmlRecordBody, body: InboundStream | null, u: Update = {}): Promise<{ reply: ReplayReply, changed: Fid[] }> {
-    const r = await this.once({ client, seq }, record.fid.volume, u, v => this.perform(record, body, v))
+  async apply (client: string, seq: number, record: CmlRecordBody, body: Contents | null, u: Update = {}): Promise<{ reply: ReplayReply, changed: Fid[] }> {
+    return await this.applyRecord(client, seq, record, body, u, false)
+  }
+
+  /** `held`: the caller holds the record's number (a batch does), so nothing else applies it meanwhile. */
+  private async applyRecord (client: string, seq: number, record: CmlRecordBody, body: Contents | null, u: Update, held: boolean): Promise<{ reply: ReplayReply, changed: Fid[] }> {
+    const r = await this.once({ client, seq }, record.fid.volume, u, v => this.perform(record, body, v), held)
     if ('duplicate' in r) return { reply: { seq, status: r.duplicate, duplicate: true }, changed: [] }
     return { reply: { seq, status: r.status, duplicate: false }, changed: r.done }
+  }
+
+  /**
+   * Applies `client`'s records of `volume` in order, each as apply() does, until one
+   * fails. A record may name the local fid of a create earlier in the batch (it gets the
+   * fid the create made) and be based on the version an earlier record of its object
+   * replaced (it is based on the new one): the rules the client follows between single
+   * replays. The stores' blobs are written first, all at once, so their syncs overlap;
+   * then all records apply in one transaction, with one commit. The batch holds its
+   * numbers meanwhile: a connected request standing for one of them waits for it.
+   */
+  async applyBatch (client: string, volume: number, items: BatchItem[], hooks: BatchHooks): Promise<ReplayBatchReply & { changed: Fid[] }> {
+    for (const it of items) {
+      if (it.record.fid.volume !== volume) throw badRequest(`record ${it.seq} is not of volume ${volume}`)
+      if ((it.record.op === 'store') !== (it.data !== undefined)) throw badRequest(`record ${it.seq}: a batch's stores, and only they, carry their bytes`)
+      if (it.record.op === 'store' && it.data?.byteLength !== it.record.size) throw badRequest(`record ${it.seq}: ${it.data?.byteLength} bytes, ${it.record.size} declared`)
+    }
+    const blobs = await Promise.allSettled(items.map(async it => it.data && it.record.op === 'store'
+      ? await this.store.blobs.writeBytes(volume, `${it.record.fid.vnode}.${it.record.fid.unique}`, it.data)
+      : null))
+    const unused = new Set(blobs.flatMap(b => b.status === 'fulfilled' && b.value ? [b.value.name] : []))
+    const made = new Map<string, Fid>()
+    const replaced: Array<{ fid: Fid, from: number | null, to: number }> = []
+    const out: ReplayBatchReply & { changed: Fid[] } = { results: [], failed: null, changed: [] }
+    const release = await this.hold(items.map(it => `${client}:${it.seq}`))
+    try {
+      await this.store.inOneTransaction(async () => {
+        for (const [i, it] of items.entries()) {
+          let record = it.record
+          for (const f of [record.fid, ...directories(record)]) {
+            const to = made.get(fidKey(f))
+            if (to) record = withFidReplaced(record, f, to) ?? record
+          }
+          for (const r of replaced) record = rebased(record, r.fid, r.from, r.to) ?? record
+          const blob = blobs[i]
+          try {
+            if (blob.status === 'rejected') throw blob.reason
+            hooks.check(record)
+            const u = hooks.update(it.seq)
+            const { reply, changed } = await this.applyRecord(client, it.seq, record, blob.value ? { written: blob.value } : null, u, true)
+            if (blob.value && !reply.duplicate) unused.delete(blob.value.name)
+            out.results.push(reply)
+            out.changed.push(...changed)
+            hooks.applied(record, reply, u)
+            if (!reply.status) continue
+            if (isCreate(it.record)) made.set(fidKey(it.record.fid), reply.status.fid)
+            else if ('base' in record) replaced.push({ fid: subject(record), from: record.base, to: reply.status.dataVersion })
+          } catch (err) {
+            out.failed = { seq: it.seq, error: AfsError.from(err).toWire() }
+            break
+          }
+        }
+      })
+    } finally {
+      release()
+      for (const name of unused) await this.store.blobs.remove(volume, name)
+    }
+    return out
+  }
+
+  /**
+   * Takes the numbers `keys` (client:seq) once no change of them is under way; returns
+   * the function that lets them go. A change of one of them arriving meanwhile waits.
+   */
+  private async hold (keys: string[]): Promise<() => void> {
+    for (let going = keys.flatMap(k => this.busy.get(k) ?? []); going.length > 0; going = keys.flatMap(k => this.busy.get(k) ?? [])) {
+      await Promise.allSettled(going)
+    }
+    let release!: () => void
+    const held = new Promise<void>(resolve => { release = resolve })
+    for (const k of keys) this.busy.set(k, held)
+    return () => {
+      for (const k of keys) this.busy.delete(k)
+      release()
+    }
   }
 
   /**
@@ -64,9 +162,9 @@ export class Replayer {
    * `u.within` inside its transaction. The same number arriving twice at once (a replay
    * overtaking the request it stands for) waits for the first.
    */
-  private async once<T> (n: Numbered, volume: number, u: Update, change: (u: Update) => Promise<T>): Promise<{ done: T, status: VnodeStatus | null } | { duplicate: VnodeStatus | null }> {
+  private async once<T> (n: Numbered, volume: number, u: Update, change: (u: Update) => Promise<T>, held = false): Promise<{ done: T, status: VnodeStatus | null } | { duplicate: VnodeStatus | null }> {
     const key = `${n.client}:${n.seq}`
-    for (let going = this.busy.get(key); going; going = this.busy.get(key)) await going.catch(() => {})
+    for (let going = held ? undefined : this.busy.get(key); going; going = this.busy.get(key)) await going.catch(() => {})
     const before = this.applied(n.client, n.seq)
     if (before) return { duplicate: before.status }
     let status: VnodeStatus | null = null
@@ -76,6 +174,7 @@ export class Replayer {
       if (n.removeSeq !== undefined) this.remember(n.client, n.removeSeq, null)
     }
     u.within = mark
+    if (held) return { done: await change(u), status }
     const p = change(u)
     this.busy.set(key, p)
     try {
@@ -93,7 +192,7 @@ export class Replayer {
     for (const k of this.results.getKeys({ start: [client, 0], end: [client, floor + 1] })) this.results.remove(k)
   }
 
-  private async perform (r: CmlRecordBody, body: InboundStream | null, u: Update): Promise<Fid[]> {
+  private async perform (r: CmlRecordBody, body: Contents | null, u: Update): Promise<Fid[]> {
     const mark = u.within!
     const s = this.store
     switch (r.op) {
@@ -109,7 +208,10 @@ export class Replayer {
         this.checkBase(r.fid, r.base, 'remove/update')
         if (!body) throw conflicted('update/update', 'store without data')
         // The base is checked again inside the transaction: a store may land in between.
-        await s.store(r.fid, body, r.size, { mtimeMs: r.mtimeMs, mtimeNs: r.mtimeNs }, u, { ifVersion: r.base ?? undefined })
+        const mtime = { mtimeMs: r.mtimeMs, mtimeNs: r.mtimeNs }
+        const expect = { ifVersion: r.base ?? undefined }
+        if ('written' in body) await s.storeBlob(r.fid, body.written, mtime, u, expect)
+        else await s.store(r.fid, body, r.size, mtime, u, expect)
         return [r.fid]
       }
       case 'setattr': {

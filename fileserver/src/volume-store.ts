@@ -10,7 +10,8 @@ import {
   type Acl, type Fid, type ObjectType, type StatfsReply, type RenameReply, type VnodeStatus, type XattrMode,
   tooManyLinks, DIR_PAGE_ENTRIES, MAX_LINKS, MAX_VOLUME_SITES, MAX_XATTR_TOTAL_BYTES, ROOT_VNODE, ROOT_UNIQUE,
 } from '@afs-ts/common'
-import { BlobStore } from './blob-store.ts'
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { BlobStore, type WrittenBlob } from './blob-store.ts'
 import { toStatus, type DirentValue, type NewObject, type VnodeRecord, type VolumeRecord } from './vnode.ts'
 
 const DIR_SIZE = 4096
@@ -53,6 +54,8 @@ export class VolumeStore {
   private readonly tombstones: Database<{ unique: number, vv: Record<string, number> }, VKey>
   /** Numbers this server's own updates of replicated volumes (those no client numbered). */
   private unnumbered = 0
+  /** Inside inOneTransaction: the blobs to remove once it commits. */
+  private readonly joined = new AsyncLocalStorage<Array<[number, string]>>()
 
   private constructor (dir: string) {
     this.root = openLmdb({ path: join(dir, 'meta.lmdb'), compression: false, maxDbs: 64 })
@@ -61,6 +64,33 @@ export class VolumeStore {
     this.volumes = this.root.openDB({ name: 'volumes', keyEncoding: 'uint32' })
     this.tombstones = this.root.openDB({ name: 'tombstones' })
     this.blobs = new BlobStore(dir)
+  }
+
+  /**
+   * Runs `changes` (mutations of this store, one after another) in one transaction, with
+   * one commit: a batch of replayed records. Blobs its changes free are removed after the
+   * commit. Mutations made meanwhile outside it commit after it, in the same commit or the
+   * next, as any others.
+   */
+  async inOneTransaction<T> (changes: () => Promise<T>): Promise<T> {
+    const freed: Array<[number, string]> = []
+    const out = await this.root.transaction(async () => await this.joined.run(freed, changes))
+    for (const [volume, name] of freed) await this.blobs.remove(volume, name)
+    return out
+  }
+
+  /** A mutation's transaction: its own, or the one it runs inside (inOneTransaction). */
+  private async tx (change: () => void): Promise<void> {
+    if (this.joined.getStore()) change()
+    else await this.root.transaction(change)
+  }
+
+  /** Removes a blob no record points to after a committed change (inside inOneTransaction: after its commit). */
+  private async freeBlob (volume: number, name: string | undefined): Promise<void> {
+    const later = this.joined.getStore()
+    if (!name) return
+    if (later) later.push([volume, name])
+    else await this.blobs.remove(volume, name)
   }
 
   static async open (dir: string): Promise<VolumeStore> {
@@ -88,7 +118,7 @@ export class VolumeStore {
    * same root, made at `createdMs`.
    */
   async createVolume (id: number, name: string, quota: number, replica?: { self: string, slot: number }, createdMs = Date.now(), acl?: Acl): Promise<void> {
-    await this.root.transaction(() => {
+    await this.tx(() => {
       if (this.volumes.get(id)) throw exists(`volume ${id} exists on this server`)
       const vol: VolumeRecord = { id, name, quota, usage: 0, files: 1, nextVnode: ROOT_VNODE + 1 }
       if (replica) vol.replica = { ...replica, vv: {} }
@@ -140,7 +170,7 @@ export class VolumeStore {
     const counts = new Map<number, number>()
     for (const v of vnodes) counts.set(v, (counts.get(v) ?? 0) + 1)
     const others = updateSet.filter(m => m !== self)
-    await this.root.transaction(() => {
+    await this.tx(() => {
       let total = 0
       for (const [vnode, n] of counts) {
         total += n
@@ -179,7 +209,7 @@ export class VolumeStore {
 
   /** The volume moved to `to`: from now on every request for it is refused here. */
   async markMoved (id: number, to: string): Promise<void> {
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const { movingTo: _, ...vol } = this.volume(id)
       this.volumes.put(id, { ...vol, movedTo: to })
     })
@@ -192,7 +222,7 @@ export class VolumeStore {
 
   /** A move's switch begins (`to`) or was found not to have happened (undefined): kept on disk, so a crash in between is known at restart. */
   async markMoving (id: number, to: string | undefined): Promise<void> {
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const { movingTo: _, ...vol } = this.volume(id)
       this.volumes.put(id, to === undefined ? vol : { ...vol, movingTo: to })
     })
@@ -200,7 +230,7 @@ export class VolumeStore {
 
   /** A volume moving here that could not be finished is dropped (its objects too), so that a later move starts clean. */
   async dropVolume (id: number): Promise<void> {
-    await this.root.transaction(() => {
+    await this.tx(() => {
       for (const { key } of this.vnodes.getRange({ start: [id, 0], end: [id + 1, 0] })) this.vnodes.remove(key)
       for (const { key } of this.dirents.getRange({ start: [id, 0, ''], end: [id + 1, 0, ''] })) this.dirents.remove(key)
       for (const { key } of this.tombstones.getRange({ start: [id, 0], end: [id + 1, 0] })) this.tombstones.remove(key)
@@ -210,7 +240,7 @@ export class VolumeStore {
   }
 
   async setQuota (id: number, quota: number): Promise<void> {
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const vol = this.volume(id)
       this.volumes.put(id, { ...vol, quota })
     })
@@ -292,17 +322,32 @@ export class VolumeStore {
 
   /** A transaction of its own for `within` (a replayed record that needs no change). */
   async record (within: Within): Promise<void> {
-    await this.root.transaction(() => within(null))
+    await this.tx(() => within(null))
   }
 
   /** Replaces a file's whole contents with `body` (exactly `size` bytes). */
   async store (fid: Fid, body: AsyncIterable<Buffer>, size: number, mtime: Mtime = {}, u: Update = {}, expect: Expect = {}): Promise<VnodeStatus> {
+    this.checkStorable(fid, size, expect)
+    const blob = await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, body, size)
+    return await this.replaceBlob(fid, blob, mtime, u, expect)
+  }
+
+  /** Like store(), with the contents already written as a blob of the volume (removed when the store fails). */
+  async storeBlob (fid: Fid, blob: WrittenBlob, mtime: Mtime = {}, u: Update = {}, expect: Expect = {}): Promise<VnodeStatus> {
+    try {
+      this.checkStorable(fid, blob.size, expect)
+    } catch (err) {
+      await this.blobs.remove(fid.volume, blob.name)
+      throw err
+    }
+    return await this.replaceBlob(fid, blob, mtime, u, expect)
+  }
+
+  private checkStorable (fid: Fid, size: number, expect: Expect): void {
     const before = this.get(fid)
     if (before.type !== 'file') throw isDir('not a file')
     checkExpected(before, expect, 'update/update')
     this.checkQuota(fid.volume, size - before.size)
-    const blob = await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, body, size)
-    return await this.replaceBlob(fid, blob, mtime, u, expect)
   }
 
   /** New contents, with `extra` attributes; the mtime is `extra`'s or now. */
@@ -311,7 +356,7 @@ export class VolumeStore {
     let out: VnodeRecord | null = null
     const now = Date.now()
     try {
-      await this.root.transaction(() => {
+      await this.tx(() => {
         const v = this.get(fid)
         checkExpected(v, expect, 'update/update')
         this.checkQuota(fid.volume, blob.size - v.size)
@@ -328,7 +373,7 @@ export class VolumeStore {
       await this.blobs.remove(fid.volume, blob.name)
       throw err
     }
-    await this.blobs.remove(fid.volume, old)
+    await this.freeBlob(fid.volume, old)
     return toStatus(fid.volume, out!)
   }
 
@@ -393,7 +438,7 @@ export class VolumeStore {
     let made: VnodeRecord | null = null
     let dirOut: VnodeRecord | null = null
     const now = Date.now()
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const dir = this.dirFor(dirFid)
       if (this.dirents.get([dirFid.volume, dir.vnode, name])) throw exists(`${name} exists`)
       const vol = this.volume(dirFid.volume)
@@ -422,7 +467,7 @@ export class VolumeStore {
     if (target.volume !== dirFid.volume) throw crossVolume('hard links stay within a volume')
     let linked: VnodeRecord | null = null
     let dirOut: VnodeRecord | null = null
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const dir = this.dirFor(dirFid)
       const v = this.get(target)
       if (v.type === 'dir' || v.type === 'mount') throw permission('cannot hard-link a directory')
@@ -443,7 +488,7 @@ export class VolumeStore {
     let fid: Fid | null = null
     let after: VnodeRecord | null = null
     let freed: string | undefined
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const dir = this.dirFor(dirFid)
       const e = this.dirents.get([dirFid.volume, dir.vnode, name])
       if (!e) throw notFound(`${name} does not exist`)
@@ -459,7 +504,7 @@ export class VolumeStore {
       ;({ after, freed } = this.unlinkVnode(fid, v, u))
       u.within?.(after)
     })
-    await this.blobs.remove(dirFid.volume, freed)
+    await this.freeBlob(dirFid.volume, freed)
     return { dir: toStatus(dirFid.volume, dirOut!), fid: fid!, status: after ? toStatus(dirFid.volume, after) : null }
   }
 
@@ -490,7 +535,7 @@ export class VolumeStore {
     const vol = fromDir.volume
     const out: RenameReply = { fromDir: null!, toDir: null!, moved: null!, replaced: null }
     let freed: string | undefined
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const src = this.dirFor(fromDir)
       const e = this.dirents.get([vol, src.vnode, fromName])
       if (!e) throw notFound(`${fromName} does not exist`)
@@ -520,7 +565,7 @@ export class VolumeStore {
       out.toDir = toStatus(vol, dstOut)
       u.within?.(movedOut)
     })
-    await this.blobs.remove(vol, freed)
+    await this.freeBlob(vol, freed)
     return out
   }
 
@@ -558,7 +603,7 @@ export class VolumeStore {
       return await this.replaceBlob(fid, blob, this.attrFields(rest), u)
     }
     let out: VnodeRecord | null = null
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const cur = this.get(fid)
       out = { ...cur, ...this.attrFields(change), ctimeMs: Date.now() }
       this.put(fid.volume, out!, u)
@@ -570,7 +615,7 @@ export class VolumeStore {
   /** Sets a directory's ACL (`afs fs setacl`). */
   async setAcl (fid: Fid, acl: Acl, u: Update = {}): Promise<VnodeStatus> {
     let out: VnodeRecord | null = null
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const cur = this.get(fid)
       if (cur.type !== 'dir') throw notDir('an ACL is a directory\'s')
       out = { ...cur, acl, ctimeMs: Date.now() }
@@ -592,7 +637,7 @@ export class VolumeStore {
    */
   async setxattr (fid: Fid, name: string, value: Uint8Array | null, mode: XattrMode, u: Update = {}): Promise<VnodeStatus> {
     let out: VnodeRecord | null = null
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const cur = this.get(fid)
       if (value && !takesXattr(cur.type, name)) throw notPermitted(`${name}: user attributes are kept on files and directories only`)
       const xattrs = { ...cur.xattrs }
@@ -619,7 +664,7 @@ export class VolumeStore {
 
   /** Raises the volume's vector to include `vv` (after this member took every update `vv` counts). */
   async raiseVolumeVector (volume: number, vv: Record<string, number>): Promise<void> {
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const vol = this.volume(volume)
       if (vol.replica) this.volumes.put(volume, { ...vol, replica: { ...vol.replica, vv: maxVv(vol.replica.vv, vv) } })
     })
@@ -642,7 +687,7 @@ export class VolumeStore {
 
   /** Raises an object's vector to count what `vv` counts (members found to hold the same updates, counted differently). */
   async setVector (fid: Fid, vv: Record<string, number>, dataVersion = 0): Promise<void> {
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const v = this.get(fid)
       this.vnodes.put([fid.volume, fid.vnode], { ...v, vv: maxVv(v.vv ?? {}, vv), dataVersion: Math.max(v.dataVersion, dataVersion) })
     })
@@ -650,7 +695,7 @@ export class VolumeStore {
 
   /** Marks an object in server/server conflict (members changed it apart): it refuses updates until repaired. */
   async markConflict (fid: Fid, on: boolean): Promise<void> {
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const v = this.get(fid)
       const next = { ...v }
       if (on) next.conflict = true
@@ -668,7 +713,7 @@ export class VolumeStore {
     const blob = body && status.type === 'file' ? await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, body, status.size) : null
     let old: string | undefined
     try {
-      await this.root.transaction(() => {
+      await this.tx(() => {
         const cur = this.vnodes.get([fid.volume, fid.vnode])
         if (cur && cur.unique !== fid.unique) throw conflict(`vnode ${fid.vnode} holds another object here`)
         unchanged(cur, expect)
@@ -686,7 +731,7 @@ export class VolumeStore {
       if (blob) await this.blobs.remove(fid.volume, blob.name)
       throw err
     }
-    if (blob) await this.blobs.remove(fid.volume, old)
+    if (blob) await this.freeBlob(fid.volume, old)
   }
 
   /**
@@ -702,7 +747,7 @@ export class VolumeStore {
     const fid = status.fid
     const kept: string[] = []
     const freed: string[] = []
-    await this.root.transaction(() => {
+    await this.tx(() => {
       const cur = this.vnodes.get([fid.volume, fid.vnode])
       if (cur && (cur.unique !== fid.unique || cur.type !== 'dir')) throw conflict(`vnode ${fid.vnode} holds another object here`)
       unchanged(cur, expect)
@@ -737,7 +782,7 @@ export class VolumeStore {
       this.vnodes.put([fid.volume, fid.vnode], rec)
       if (!cur) this.addUsage(fid.volume, 0, 1)
     })
-    for (const f of freed) await this.blobs.remove(fid.volume, f)
+    for (const f of freed) await this.freeBlob(fid.volume, f)
     return kept
   }
 

@@ -26,7 +26,7 @@ export async function tempDir (prefix = 'afs-test-'): Promise<string> {
 
 /** Starts `afs ARGS…` and resolves when it prints its JSON readiness line. */
 export async function startDaemon (args: string[], env: Record<string, string> = {}): Promise<Daemon> {
-  const nodeArgs = env.AFS_NODE_ARGS?.split(' ').filter(Boolean) ?? []
+  const nodeArgs = (env.AFS_NODE_ARGS ?? process.env.AFS_NODE_ARGS)?.split(' ').filter(Boolean) ?? []
   const proc = spawn(process.execPath, [...nodeArgs, AFS, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AFS_LOG: 'info', AFS_LOG_FORMAT: 'text', ...env } })
   let err = ''
   proc.stderr!.on('data', d => { err += d; if (err.length > 200_000) err = err.slice(-100_000) })

@@ -4,8 +4,11 @@
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 
+// Servers and cache managers keep many small files' syncs and renames under way at once.
+process.env.UV_THREADPOOL_SIZE ??= '16'
+
 const root = join(import.meta.dirname, '..', '..')
-const SOURCES = ['tools/src', 'cache-manager/src', 'fileserver/src', 'volumes/src', 'packages/common/src']
+const SOURCES = ['tools/src', 'cache-manager/src', 'fileserver/src', 'volumes/src', 'protection/src', 'packages/common/src']
 
 function newest (dir) {
   let t = 0

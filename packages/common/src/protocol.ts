@@ -3,6 +3,7 @@
 import { z } from 'zod'
 import type { Fid } from './fid.ts'
 import { ALL_RIGHTS, MAX_ACL_ENTRIES, type Acl } from './acl.ts'
+import type { WireError } from './errors.ts'
 
 export const PROTOCOL_VERSION = 1
 export const MAX_NAME_BYTES = 255
@@ -207,6 +208,21 @@ export type CmlRecordBody = z.infer<typeof cmlRecordSchema>
 /** The reply to a replayed record: the new status of the object it made or changed, if any. */
 export interface ReplayReply { seq: number, status: VnodeStatus | null, duplicate: boolean }
 
+/** A batch's stores carry their file's bytes inline up to this size (larger ones replay alone, streamed). */
+export const MAX_BATCH_INLINE_BYTES = 64 * 1024
+export const MAX_BATCH_RECORDS = 256
+/** Inline bytes of a whole batch, well inside one frame. */
+export const MAX_BATCH_BYTES = 4 * 1024 * 1024
+const inlineData = z.custom<Uint8Array>(v => v instanceof Uint8Array, { message: 'inline data is bytes' })
+  .refine(v => v.byteLength <= MAX_BATCH_INLINE_BYTES, { message: `inline data is at most ${MAX_BATCH_INLINE_BYTES} bytes` })
+const batchItem = z.object({ seq: u53, record: cmlRecordSchema, data: inlineData.optional() })
+
+/**
+ * The reply to a batch of records: the replies of those applied (or applied before), in
+ * order, and the record that stopped it with its error (the rest were not tried).
+ */
+export interface ReplayBatchReply { results: ReplayReply[], failed: { seq: number, error: WireError } | null }
+
 /**
  * The number a connected mutation carries: the sequence number its client's log record
  * would have (Coda's StoreId). A client that gives up waiting logs the change under the
@@ -314,6 +330,13 @@ export const requests = {
   statfs: z.object({ volume: u32 }),
   replay: z.object({ seq: u53, record: cmlRecordSchema, newFid }),
   /**
+   * Records of one unreplicated volume, applied in order as `replay` applies each, with
+   * one reply and one sync for all: a record may name the fid a create before it in the
+   * batch was logged with, and the base version an earlier record of its object left.
+   */
+  replayBatch: z.object({ volume: u32, records: z.array(batchItem).min(1).max(MAX_BATCH_RECORDS) })
+    .refine(b => b.records.reduce((n, r) => n + (r.data?.byteLength ?? 0), 0) <= MAX_BATCH_BYTES, { message: `a batch carries at most ${MAX_BATCH_BYTES} bytes inline` }),
+  /**
    * COP2 of a replicated volume's update `sid`: the members (server ids) that applied
    * it, so that each counts the others' share too.
    */
@@ -352,7 +375,7 @@ export const requests = {
 export type Op = keyof typeof requests
 
 /** Requests that change a volume (a replicated volume's go to every member that answers; a moving volume's wait for its switch). */
-export const UPDATE_OPS: ReadonlySet<Op> = new Set<Op>(['store', 'create', 'mkdir', 'symlink', 'mknod', 'mkmount', 'link', 'remove', 'rmdir', 'rename', 'setattr', 'setxattr', 'removexattr', 'storeAcl', 'replay'])
+export const UPDATE_OPS: ReadonlySet<Op> = new Set<Op>(['store', 'create', 'mkdir', 'symlink', 'mknod', 'mkmount', 'link', 'remove', 'rmdir', 'rename', 'setattr', 'setxattr', 'removexattr', 'storeAcl', 'replay', 'replayBatch'])
 export type Args<O extends Op> = z.infer<(typeof requests)[O]>
 
 /** What each request answers: callers get it typed, the server's handlers are checked against it. */
@@ -408,6 +431,7 @@ export interface Replies {
   readlink: { target: string }
   statfs: StatfsReply
   replay: ReplayReply
+  replayBatch: ReplayBatchReply
   cop2: Record<string, never>
   resolve: { outcome: 'equal' | 'weakly-equal' | 'resolved' | 'conflict' | 'unreachable' }
   resolvePull: Record<string, never>
