@@ -3,7 +3,7 @@
 //   2. keep callback promises, and break every other holder's before a mutation returns
 //   3. host the embedded volume location database of a one-machine cell
 import { createServer, type AddressInfo, type Server } from 'node:net'
-import { open as openFile } from 'node:fs/promises'
+
 import { join, resolve as resolvePath } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import { readTokenKey, saveServerTls, serverTrust } from '@afs-ts/common/cell-ca'
@@ -12,7 +12,7 @@ import { mkdir } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
 import {
   AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, moved, permission, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
-  noLock, wouldBlock, tlsAcceptor, parseHostPort, type Trust, isUnreachable, UPDATE_OPS, Metrics, RPC_SECONDS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, CHUNK_BYTES,
+  noLock, wouldBlock, tlsAcceptor, parseHostPort, type Trust, isUnreachable, UPDATE_OPS, Metrics, RPC_SECONDS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION,
   type Args, type CmlRecordBody, type ReplayReply, type Quorum, type Reply, type StatusReply, type VolumeEntry, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { EtcdLocationDb, ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, parseEtcdUrl, type LocationDb } from '@afs-ts/volumes'
@@ -700,17 +700,17 @@ export class FileServer {
 
   private async onFetchData (fid: Fid, me: string | null): Promise<Download<StatusReply>> {
     for (let attempt = 0; ; attempt++) {
-      const { status, path } = this.store.blobPath(fid)
+      const { status, blob } = this.store.blobOf(fid)
       // Promise before any await: a store committing meanwhile must find this promise to break.
       const reply = this.reply(me, status)
-      if (!path) return new Download(reply, emptyBody())
+      if (!blob) return new Download(reply, emptyBody())
       try {
         // Each version has its own blob: this one holds exactly `status`'s data, or is gone.
-        const fh = await openFile(path, 'r')
-        return new Download(reply, fh.createReadStream({ highWaterMark: CHUNK_BYTES }))
+        return new Download(reply, await this.store.blobs.open(fid.volume, blob))
       } catch (err) {
         // A store replaced the blob between reading the record and opening it: look again.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw AfsError.from(err)
+        const e = AfsError.from(err)
+        if (e.code !== 'NOT_FOUND' || attempt >= 5) throw e
       }
     }
   }

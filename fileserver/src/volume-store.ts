@@ -63,7 +63,7 @@ export class VolumeStore {
     this.dirents = this.root.openDB({ name: 'dirents' })
     this.volumes = this.root.openDB({ name: 'volumes', keyEncoding: 'uint32' })
     this.tombstones = this.root.openDB({ name: 'tombstones' })
-    this.blobs = new BlobStore(dir)
+    this.blobs = new BlobStore(dir, this.root.openDB({ name: 'inline-blobs', encoding: 'binary' }))
   }
 
   /**
@@ -312,10 +312,11 @@ export class VolumeStore {
     return e ? { volume: dir.volume, vnode: e[0], unique: e[1] } : null
   }
 
-  blobPath (fid: Fid): { status: VnodeStatus, path: string | null } {
+  /** A file's status and the blob that holds its bytes now (none: it is empty). */
+  blobOf (fid: Fid): { status: VnodeStatus, blob: string | null } {
     const v = this.get(fid)
     if (v.type !== 'file') throw isDir('not a file')
-    return { status: toStatus(fid.volume, v), path: v.blob ? this.blobs.path(fid.volume, v.blob) : null }
+    return { status: toStatus(fid.volume, v), blob: v.blob ?? null }
   }
 
   // ---- mutations ----
@@ -365,6 +366,7 @@ export class VolumeStore {
         // A change time from the writer (the time of its last write) never moves ctime back.
         const ctimeMs = extra.ctimeMs === undefined ? now : Math.max(v.ctimeMs, extra.ctimeMs)
         out = { ...v, ...extra, ...mtime, blob: blob.name, size: blob.size, dataVersion: v.dataVersion + 1, ctimeMs }
+        this.blobs.keep(fid.volume, blob)
         this.put(fid.volume, out!, u)
         this.addUsage(fid.volume, blob.size - v.size, 0)
         u.within?.(out)
@@ -719,8 +721,10 @@ export class VolumeStore {
         unchanged(cur, expect)
         old = cur?.blob
         const rec = fromStatus(status, cur?.parent ?? parent)
-        if (blob) rec.blob = blob.name
-        else if (status.type === 'file' && cur?.blob) { rec.blob = cur.blob; old = undefined }
+        if (blob) {
+          rec.blob = blob.name
+          this.blobs.keep(fid.volume, blob)
+        } else if (status.type === 'file' && cur?.blob) { rec.blob = cur.blob; old = undefined }
         this.vnodes.put([fid.volume, fid.vnode], rec)
         this.numberedPast(fid.volume, fid.vnode)
         if (!cur) this.addUsage(fid.volume, status.type === 'file' ? status.size : 0, 1)

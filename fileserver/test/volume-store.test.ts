@@ -1,10 +1,10 @@
 import test from 'ava'
 import { mkdtemp, rm, readdir, writeFile, mkdir } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { VolumeStore } from '../src/volume-store.ts'
-import { rootFid, MAX_LINKS, type AfsError } from '@afs-ts/common'
+import { rootFid, MAX_LINKS, type AfsError, type Fid } from '@afs-ts/common'
+import { INLINE_BLOB_BYTES } from '../src/blob-store.ts'
 
 const VOL = 7
 const root = rootFid(VOL)
@@ -18,6 +18,14 @@ async function store (t: { teardown (fn: () => Promise<void>): void }) {
   return { s, dir }
 }
 async function * bytes (b: Buffer) { yield b }
+/** A file's bytes as the server holds them. */
+async function contentsOf (s: VolumeStore, fid: Fid): Promise<Buffer> {
+  const { blob } = s.blobOf(fid)
+  if (!blob) return Buffer.alloc(0)
+  const parts: Buffer[] = []
+  for await (const c of await s.blobs.open(fid.volume, blob)) parts.push(c)
+  return Buffer.concat(parts)
+}
 
 test('create, store, fetch, and data versions', async t => {
   const { s } = await store(t)
@@ -27,9 +35,9 @@ test('create, store, fetch, and data versions', async t => {
   t.is(after.dataVersion, 2)
   t.is(after.size, 5)
   t.is(after.mtimeMs, 1234)
-  t.is(readFileSync(s.blobPath(status.fid).path!, 'utf8'), 'hello')
+  t.is((await contentsOf(s, status.fid)).toString(), 'hello')
   t.is((await t.throwsAsync(s.store(status.fid, bytes(Buffer.from('toolong')), 3)) as AfsError).code, 'INVALID')
-  t.is(readFileSync(s.blobPath(status.fid).path!, 'utf8'), 'hello', 'a short or long body changes nothing')
+  t.is((await contentsOf(s, status.fid)).toString(), 'hello', 'a short or long body changes nothing')
 })
 
 test('quota: a store past it fails with QUOTA and changes nothing', async t => {
@@ -83,24 +91,33 @@ test('truncate through setattr keeps a prefix and zero-fills past the end', asyn
   const { status } = await s.create(root, 't', { type: 'file', mode: 0o644, ...owner })
   await s.store(status.fid, bytes(Buffer.from('abcdef')), 6)
   await s.setattr(status.fid, { size: 3 })
-  t.is(readFileSync(s.blobPath(status.fid).path!, 'utf8'), 'abc')
+  t.is((await contentsOf(s, status.fid)).toString(), 'abc')
   await s.setattr(status.fid, { size: 5 })
-  t.deepEqual(readFileSync(s.blobPath(status.fid).path!), Buffer.from('abc\0\0'))
+  t.deepEqual(await contentsOf(s, status.fid), Buffer.from('abc\0\0'))
 })
 
 test('a blob no record points to (crash between rename and commit) is removed at start', async t => {
   const { s, dir } = await store(t)
+  const big = Buffer.alloc(INLINE_BLOB_BYTES + 1, 0x6b)
   const { status } = await s.create(root, 'f', { type: 'file', mode: 0o644, ...owner })
-  await s.store(status.fid, bytes(Buffer.from('kept')), 4)
+  await s.store(status.fid, bytes(big), big.length)
+  const { status: small } = await s.create(root, 'g', { type: 'file', mode: 0o644, ...owner })
+  await s.store(small.fid, bytes(Buffer.from('inline')), 6)
   await mkdir(join(dir, 'vols', String(VOL)), { recursive: true })
   await writeFile(join(dir, 'vols', String(VOL), '2.1.deadbeef0000'), 'orphan')
   await writeFile(join(dir, 'tmp', 'half-written'), 'torn')
+  const inline = s.root.openDB<Uint8Array, [number, string]>({ name: 'inline-blobs', encoding: 'binary' })
+  await inline.put([VOL, '3.1.deadbeef0000~i'], Buffer.from('orphan'))
   await s.close()
   const again = await VolumeStore.open(dir)
   t.teardown(() => again.close())
   t.deepEqual(await readdir(join(dir, 'vols', String(VOL))), [again.get(status.fid).blob])
   t.deepEqual(await readdir(join(dir, 'tmp')), [])
-  t.is(readFileSync(again.blobPath(status.fid).path!, 'utf8'), 'kept')
+  t.deepEqual(await contentsOf(again, status.fid), big)
+  t.is((await contentsOf(again, small.fid)).toString(), 'inline', 'a small file\'s bytes are kept inline')
+  t.true(again.get(small.fid).blob?.endsWith('~i'))
+  const keys = [...again.root.openDB<Uint8Array, [number, string]>({ name: 'inline-blobs', encoding: 'binary' }).getKeys()]
+  t.deepEqual(keys, [[VOL, again.get(small.fid).blob]], 'the inline orphan is gone')
 })
 
 test('conditional store and remove change nothing when the object moved on; locate finds every name', async t => {
@@ -110,7 +127,7 @@ test('conditional store and remove change nothing when the object moved on; loca
   const stale = await t.throwsAsync(s.store(status.fid, bytes(Buffer.from('two')), 3, undefined, undefined, { ifVersion: 1 })) as AfsError
   t.is(stale.code, 'CONFLICT')
   t.is((stale.data as { serverVersion: number }).serverVersion, v2.dataVersion)
-  t.is(readFileSync(s.blobPath(status.fid).path!, 'utf8'), 'one')
+  t.is((await contentsOf(s, status.fid)).toString(), 'one')
   const { status: other } = await s.create(root, 'b', { type: 'file', mode: 0o644, ...owner })
   t.is((await t.throwsAsync(s.remove(root, 'a', false, undefined, { ifFid: other.fid })) as AfsError).code, 'CONFLICT')
   t.is((await t.throwsAsync(s.remove(root, 'a', false, undefined, { ifVersion: 1 })) as AfsError).code, 'CONFLICT')
