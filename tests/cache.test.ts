@@ -68,3 +68,26 @@ test('a directory of 100,000 entries creates, lists and looks up', async t => {
     t.is(readdirSync(dir).length, N)
   } finally { await stack.unwind() }
 })
+
+test('a directory listed cold brings its children\'s statuses (bulk status): ls -l costs a request a page, a cold read one fetch', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [writer, reader] } = await cell(stack, 2)
+    const N = 200
+    mkdirSync(join(writer.cellPath, 'many'))
+    for (let i = 0; i < N; i++) writeFileSync(join(writer.cellPath, 'many', `f${i}`), `file ${i}\n`)
+    statSync(join(reader.cellPath, 'many'))
+    const rpcs = async () => (await status(reader)).counters.rpcs
+    const before = await rpcs()
+    const names = readdirSync(join(reader.cellPath, 'many'))
+    t.is(names.length, N)
+    for (const n of names) t.true(statSync(join(reader.cellPath, 'many', n)).isFile())
+    const listed = await rpcs()
+    t.true(listed - before <= 3, `${listed - before} requests for a cold ls -l of ${N} files`)
+    for (let i = 0; i < N; i++) t.is(readFileSync(join(reader.cellPath, 'many', `f${i}`), 'utf8'), `file ${i}\n`)
+    t.is(await rpcs() - listed, N, 'one fetch per file, no status before it')
+    // The statuses came with callbacks: a change elsewhere is seen.
+    writeFileSync(join(writer.cellPath, 'many', 'f7'), 'changed\n')
+    t.true(await eventually(() => readFileSync(join(reader.cellPath, 'many', 'f7'), 'utf8') === 'changed\n'))
+  } finally { await stack.unwind() }
+})

@@ -139,6 +139,11 @@ export class ObjectCache {
     if ((have & rights) !== rights) throw permission(`uid ${uid} lacks the ${formatRights(rights & ~have)} right here (has ${formatRights(have) || 'none'})`)
   }
 
+  /** A status that came with a listing: taken for an object not cached yet (one cached is revalidated its own way). */
+  private acceptNew (cell: Cell, reply: StatusReply): void {
+    if (!this.d.table.get(objectKey(cell.name, reply.status.fid))) this.accept(cell, reply)
+  }
+
   /** Refreshes a status we got as a side effect of a mutation (no callback change). */
   update (cell: Cell, status: VnodeStatus): FsObject {
     const o = this.d.table.upsert(cell.name, status)
@@ -195,15 +200,20 @@ export class ObjectCache {
   /** Lists a directory from its server; returns the listing it made (dir.entries may change again meanwhile). */
   private async list (cell: Cell, dir: FsObject): Promise<Map<string, Dirent>> {
     const fid = dir.status.fid
+    const volume = cell.route(fid.volume)
+    // Listed for the first time (a cold walk, ls -l, a hoard walk), its children's statuses come with it.
+    // (Not from a replicated volume: a status there is compared across its members.)
+    const statuses = dir.entries === null && !volume.replicated
     for (let attempt = 0; attempt < 5; attempt++) {
       const entries = new Map<string, Dirent>()
       let after: string | undefined
       let first: DirReply | null = null
       let last: DirReply
       do {
-        last = await cell.route(fid.volume).call('fetchDir', after === undefined ? { fid } : { fid, after })
+        last = await volume.call('fetchDir', { fid, ...after === undefined ? {} : { after }, ...statuses ? { statuses } : {} })
         first ??= last
         for (const [name, f, type] of last.entries) { entries.set(name, { fid: f, type }); after = name }
+        for (const s of last.statuses ?? []) if (s) this.acceptNew(cell, s)
       } while (last.more && last.status.dataVersion === first.status.dataVersion)
       if (last.status.dataVersion !== first.status.dataVersion) continue // changed under us: list again
       this.accept(cell, last)

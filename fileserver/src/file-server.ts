@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto'
 import {
   AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, moved, permission, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
   noLock, wouldBlock, tlsAcceptor, parseHostPort, type Trust, isUnreachable, UPDATE_OPS, Metrics, RPC_SECONDS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION,
-  type Args, type CmlRecordBody, type ReplayReply, type Quorum, type Reply, type StatusReply, type VolumeEntry, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
+  type Args, type CmlRecordBody, type DirReply, type ReplayReply, type Quorum, type Reply, type StatusReply, type VolumeEntry, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { EtcdLocationDb, ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, parseEtcdUrl, type LocationDb } from '@afs-ts/volumes'
 import { CallbackTable, type Breaks } from './callback-table.ts'
@@ -693,9 +693,20 @@ export class FileServer {
     return who === undefined ? { status, callback: { expiresAt } } : { status, callback: { expiresAt }, access: this.access.rights(status.fid, who) }
   }
 
-  private onFetchDir (a: Args<'fetchDir'>, me: string | null) {
+  private onFetchDir (a: Args<'fetchDir'>, me: string | null): DirReply {
     const page = this.store.listDir(a.fid, a.after)
-    return { ...this.reply(me, this.store.status(a.fid)), ...page }
+    const reply = { ...this.reply(me, this.store.status(a.fid)), ...page }
+    if (!a.statuses) return reply
+    const who = asking.getStore() ?? ANONYMOUS
+    const statuses = page.entries.map(([, fid]) => {
+      try {
+        this.access.check('fetchStatus', { fid }, who)
+        return this.reply(me, this.store.status(fid))
+      } catch {
+        return null // (not to be looked up by this caller, or gone meanwhile: it asks for it alone if it needs it)
+      }
+    })
+    return { ...reply, statuses }
   }
 
   private async onFetchData (fid: Fid, me: string | null): Promise<Download<StatusReply>> {

@@ -118,7 +118,7 @@ export interface CallbackPromise { expiresAt: number }
 /** `access`: the caller's rights on the object (a directory's own, a file's directory's), as AFS's CallerAccess. */
 export interface StatusReply { status: VnodeStatus, callback: CallbackPromise, access?: number }
 export interface CreateReply extends StatusReply { dir: VnodeStatus }
-export interface DirReply extends StatusReply { entries: Array<[string, Fid, ObjectType]>, more: boolean }
+export interface DirReply extends StatusReply { entries: Array<[string, Fid, ObjectType]>, more: boolean, statuses?: Array<StatusReply | null> }
 /**
  * How a replicated volume takes updates: `any` member that answers (Coda's optimistic
  * choice: always writable, members may diverge and need resolution or repair), or only
@@ -287,7 +287,12 @@ export const requests = {
   /** Who the server takes the caller for (the token its requests carry, or none). */
   whoami: z.object({}).optional(),
   fetchStatus: z.object({ fid: fidSchema }),
-  fetchDir: z.object({ fid: fidSchema, after: z.string().max(1024).optional() }),
+  /**
+   * A page of a directory's entries. `statuses`: with each entry's status and a callback
+   * on it (AFS's InlineBulkStatus), null where the caller may not look it up: one request
+   * for a whole cold page.
+   */
+  fetchDir: z.object({ fid: fidSchema, after: z.string().max(1024).optional(), statuses: z.boolean().optional() }),
   fetchData: z.object({ fid: fidSchema }),
   /** `ifVersion`: store only if the file is still at that version (repairs), else CONFLICT. */
   /** `ctimeMs`: when the client changed the contents (its last write); the file's ctime becomes that unless it is later already. */
