@@ -1,6 +1,6 @@
 // What every benchmark measures beside afs-ts in the same run: local disk, and a plain
 // fuse-native passthrough of a local directory (the floor of any Node FUSE file system).
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { openSync, readSync, closeSync, writeFileSync, rmSync, writeSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -40,7 +40,16 @@ export async function passthrough (stack: Stack): Promise<string> {
   const mnt = await tempDir('afs-bench-pt-')
   const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'passthrough.mts'), src, mnt], { stdio: ['ignore', 'pipe', 'inherit'] })
   await new Promise<void>(res => createInterface({ input: proc.stdout! }).on('line', l => { if (l.includes('ready')) res() }))
-  stack.push(async () => { proc.kill('SIGTERM'); await new Promise(r => proc.once('exit', r)); if (!await isMounted(mnt)) rmSync(mnt, { recursive: true, force: true }); rmSync(src, { recursive: true, force: true }) })
+  stack.push(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM')
+      await new Promise(r => proc.once('exit', r))
+    }
+    // (One that died leaves its mount behind.)
+    if (await isMounted(mnt)) spawnSync('fusermount', ['-u', '-z', mnt])
+    rmSync(mnt, { recursive: true, force: true })
+    rmSync(src, { recursive: true, force: true })
+  })
   return mnt
 }
 

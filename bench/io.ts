@@ -3,8 +3,30 @@
 // with the same work on local disk and on a minimal fuse-native passthrough.
 import { mkdirSync, openSync, closeSync, writeFileSync, readFileSync, statSync, readdirSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
 import { Stack, cell, tempDir, status } from '../tests/helpers/cell.ts'
 import { MiB, dropCaches, passthrough, readAll, time, writeFileOf } from './baselines.ts'
+
+/** The source tree: files in directories of a few dozen, sizes spread as a source tree's are (many small, a few large). */
+const TREE_FILES = 4442
+const TREE_MB = 135
+
+async function sourceTarball (stack: Stack): Promise<string> {
+  const dir = await tempDir('afs-bench-tree-')
+  stack.defer(dir)
+  let seed = 42
+  const random = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
+  const sizes = Array.from({ length: TREE_FILES }, () => Math.exp(random() * 12))
+  const scale = TREE_MB * 1e6 / sizes.reduce((a, b) => a + b, 0)
+  for (let i = 0; i < TREE_FILES; i++) {
+    const sub = join(dir, 'src', `d${Math.floor(i / 40)}`, `e${i % 3}`)
+    if (i % 40 < 3) mkdirSync(sub, { recursive: true })
+    writeFileSync(join(sub, `f${i}.ts`), Buffer.alloc(Math.max(1, Math.round(sizes[i] * scale)), 0x61 + (i % 26)))
+  }
+  const tarball = join(dir, 'tree.tar')
+  execFileSync('tar', ['cf', tarball, '-C', dir, 'src'])
+  return tarball
+}
 
 interface Row { work: string, afs: number, local: number, pt: number, unit: string }
 const rows: Row[] = []
@@ -60,6 +82,20 @@ async function main (): Promise<void> {
     }
     for (const op of ['create', 'stat', 'unlink']) rows.push({ work: `${op} 5,000 files`, afs: meta[op].afs, local: meta[op].local, pt: meta[op].pt, unit: 'ops/s' })
     rows.push({ work: 'readdir of 5,000 entries', afs: meta.readdir.afs, local: meta.readdir.local, pt: meta.readdir.pt, unit: 'lists/s' })
+
+    // A source tree as a tarball on local disk: unpacked, walked cold (by the other client) and removed.
+    const tarball = await sourceTarball(stack)
+    const tree: Record<string, Record<string, number>> = { x: {}, walk: {}, rm: {} }
+    for (const [k, d] of Object.entries({ ...dirs, afs: writer.cellPath })) {
+      tree.x[k] = time(() => execFileSync('tar', ['xf', tarball, '-C', d]))
+      dropCaches()
+      const walked = k === 'afs' ? reader.cellPath : d
+      tree.walk[k] = time(() => execFileSync('sh', ['-c', 'find "$1" -type f -exec cat {} + > /dev/null', 'walk', join(walked, 'src')]))
+      tree.rm[k] = time(() => execFileSync('rm', ['-rf', join(d, 'src')]))
+    }
+    rows.push({ work: `tar x of ${TREE_FILES} files (${TREE_MB} MB)`, afs: tree.x.afs, local: tree.x.local, pt: tree.x.pt, unit: 's' })
+    rows.push({ work: 'find -exec cat of that tree, cold', afs: tree.walk.afs, local: tree.walk.local, pt: tree.walk.pt, unit: 's' })
+    rows.push({ work: 'rm -rf of that tree', afs: tree.rm.afs, local: tree.rm.local, pt: tree.rm.pt, unit: 's' })
 
     console.log(`\n${'work'.padEnd(40)} ${'afs-ts'.padStart(10)} ${'local'.padStart(10)} ${'passthru'.padStart(10)}  unit    afs/local  afs/passthru`)
     for (const r of rows) {

@@ -21,8 +21,23 @@ const ops = {
   unlink: (path: string, cb: any) => fs.unlink(p(path), cbErr(cb)),
   mkdir: (path: string, mode: number, cb: any) => fs.mkdir(p(path), mode, cbErr(cb)),
   rmdir: (path: string, cb: any) => fs.rmdir(p(path), cbErr(cb)),
-  utimens: (path: string, a: number, m: number, cb: any) => fs.utimes(p(path), a / 1000, m / 1000, cbErr(cb)),
+  // (Each time comes as { sec, nsec }, or null to leave it as it is.)
+  utimens: (path: string, a: Time | null, m: Time | null, cb: any) => {
+    fs.lstat(p(path), (err, st) => {
+      if (err) return cb(err.errno ?? -5)
+      const at = a ? a.sec + a.nsec / 1e9 : st.atimeMs / 1000
+      const mt = m ? m.sec + m.nsec / 1e9 : st.mtimeMs / 1000
+      fs.utimes(p(path), at, mt, cbErr(cb))
+    })
+  },
+  chmod: (path: string, mode: number, cb: any) => fs.chmod(p(path), mode, cbErr(cb)),
+  chown: (path: string, uid: number, gid: number, cb: any) => fs.lchown(p(path), uid, gid, cbErr(cb)),
+  rename: (from: string, to: string, cb: any) => fs.rename(p(from), p(to), cbErr(cb)),
+  link: (from: string, to: string, cb: any) => fs.link(p(from), p(to), cbErr(cb)),
+  symlink: (target: string, path: string, cb: any) => fs.symlink(target, p(path), cbErr(cb)),
+  readlink: (path: string, cb: any) => fs.readlink(p(path), cbErr(cb)),
 }
+interface Time { sec: number, nsec: number }
 const fuse = new Fuse(mnt, ops, { force: true, mkdir: true, kernelCache: true, bigWrites: true, maxWrite: 131072, attrTimeout: 1, entryTimeout: 1 })
 fuse.mount(err => {
   if (err) { console.error(err); process.exit(1) }
