@@ -7,6 +7,7 @@ import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
 import { directories, fidKey, isCreate, isLocalFid, makeLog, madeType, subject, withFidReplaced, type CmlRecordBody, type Fid } from '@afs-ts/common'
 import { normalizeConflict, type ConflictRecord, type Resolution } from './repair/conflict.ts'
+import { mergeAttrs } from './fs-object.ts'
 import type { SavedCell } from './cell.ts'
 
 export { directories, isCreate, isLocalFid, madeType, subject, withFidReplaced }
@@ -443,12 +444,4 @@ function removeFrom (index: Map<string, Set<number>>, key: string, seq: number):
 
 function onlyTimes (attrs: Record<string, unknown>): boolean {
   return Object.keys(attrs).every(k => k === 'atimeMs' || k === 'mtimeMs' || k === 'atimeNs' || k === 'mtimeNs')
-}
-
-/** Attributes set by `older`, then by `newer`: a time set again loses the older nanoseconds. */
-function mergeAttrs<A extends { atimeMs?: number, mtimeMs?: number, atimeNs?: number, mtimeNs?: number }> (older: A, newer: A): A {
-  const out = { ...older, ...newer }
-  if (newer.atimeMs !== undefined && newer.atimeNs === undefined) delete out.atimeNs
-  if (newer.mtimeMs !== undefined && newer.mtimeNs === undefined) delete out.mtimeNs
-  return out
 }

@@ -26,6 +26,11 @@ export interface FsObject {
   localMtimeNs: number
   /** When the container was last written (ms epoch): its ctime until the store. */
   localCtimeMs: number
+  /**
+   * Attributes set while the file was open for writing and not yet stored (tar x's
+   * fchown, fchmod and futimens before close): they go with its store.
+   */
+  heldAttrs: LocalAttrs | null
   openCount: number
   lastUse: number
   /**
@@ -64,7 +69,7 @@ export type PersistedObject = Pick<FsObject, 'key' | 'cell' | 'status' | 'cached
 export function newObject (key: string, cell: string, status: VnodeStatus): FsObject {
   return {
     key, cell, status, cbExpiresAt: 0, cbEpoch: '', cachedVersion: null, cachedBytes: 0, dirty: false, writeGen: 0, loggedGen: 0,
-    localMtimeMs: 0, localMtimeNs: 0, localCtimeMs: 0, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, unlinked: false, conflict: null, place: null, access: {},
+    localMtimeMs: 0, localMtimeNs: 0, localCtimeMs: 0, heldAttrs: null, openCount: 0, lastUse: Date.now(), entries: null, listedVersion: -1, baseVersion: null, unlinked: false, conflict: null, place: null, access: {},
   }
 }
 
@@ -88,6 +93,14 @@ export function typeOf (s: VnodeStatus): ObjectType { return s.type }
 
 /** Attributes a setattr changes (undefined: unchanged). */
 export interface LocalAttrs { mode?: number, uid?: number, gid?: number, atimeMs?: number, mtimeMs?: number, atimeNs?: number, mtimeNs?: number }
+
+/** Attributes set by `older`, then by `newer`: a time set again loses the older nanoseconds. */
+export function mergeAttrs<A extends { atimeMs?: number, mtimeMs?: number, atimeNs?: number, mtimeNs?: number }> (older: A, newer: A): A {
+  const out = { ...older, ...newer }
+  if (newer.atimeMs !== undefined && newer.atimeNs === undefined) delete out.atimeNs
+  if (newer.mtimeMs !== undefined && newer.mtimeNs === undefined) delete out.mtimeNs
+  return out
+}
 
 /** `s` with `a`'s attributes set (permission bits only for the mode). */
 export function withAttrs (s: VnodeStatus, a: LocalAttrs): VnodeStatus {

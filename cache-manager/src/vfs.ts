@@ -317,6 +317,7 @@ export class Vfs {
 
   private async setattr (path: string, change: LocalAttrs): Promise<void> {
     const { cell, obj } = await this.resolveObject(path)
+    if (this.cm.files.hold(cell, obj, change, this.writers(obj))) return
     await this.ns.mutate(cell, obj, async (volume, seq) => {
       this.cm.objects.accept(cell, await volume.call('setattr', { fid: obj.status.fid, ...change, seq }))
     }, sent => this.cm.emulator.setattr(cell, obj, change, sent))

@@ -16,7 +16,7 @@ import type { Ancestors } from './repair/ancestors.ts'
 import type { ConflictKeeper } from './repair/conflict-keeper.ts'
 import type { Cell } from './cell.ts'
 import { isLocalFid, type ClientModifyLog } from './cml.ts'
-import { hasData, localMtime, type FsObject } from './fs-object.ts'
+import { hasData, localMtime, mergeAttrs, withAttrs, type FsObject, type LocalAttrs } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import { uploadGate } from './upload-gate.ts'
 
@@ -33,7 +33,7 @@ export interface WholeFilesDeps {
   readonly space: CacheSpace
   readonly counters: Counters
   readonly readFds: Pick<ReadFdCache, 'drop'>
-  readonly emulator: Pick<Emulator, 'store'>
+  readonly emulator: Pick<Emulator, 'store' | 'setattr'>
   readonly conflicts: Pick<ConflictKeeper, 'keepLater'>
   readonly ancestors: Pick<Ancestors, 'keep'>
   readonly fileLocks: Pick<Locks, 'writeGeneration'>
@@ -110,6 +110,22 @@ export class WholeFiles {
   }
 
   /**
+   * Holds an attribute change of a file open for writing, with writes not yet stored, to
+   * send with its store at close (no request of its own); false when it must go now
+   * (the file is clean, in conflict, or its volume logs changes). Its status shows it at once.
+   */
+  hold (cell: Cell, o: FsObject, change: LocalAttrs, openForWriting: boolean): boolean {
+    if (!openForWriting || !o.dirty || o.unlinked || o.conflict || o.status.type !== 'file' || Object.keys(change).length === 0) return false
+    if (!this.d.objects.online(cell, o.status.fid.volume) || cell.writeBack) return false
+    o.heldAttrs = mergeAttrs(o.heldAttrs ?? {}, change)
+    // (The store's change time: what is shown now stays, once the server has it.)
+    o.localCtimeMs = Date.now()
+    o.status = { ...withAttrs(o.status, change), ctimeMs: o.localCtimeMs }
+    if (change.mtimeMs !== undefined) { o.localMtimeMs = change.mtimeMs; o.localMtimeNs = change.mtimeNs ?? 0 }
+    return true
+  }
+
+  /**
    * Stores a dirty container whole; later writes keep it dirty. Serialized per object.
    * While the server is unreachable the store goes to the log instead (under `sent`: the
    * number of a request the server stopped answering, which this store stands for).
@@ -118,24 +134,35 @@ export class WholeFiles {
     await this.d.objects.serialize(o.key, async () => {
       if (!o.dirty || o.unlinked) return
       if (o.conflict) await this.d.conflicts.keepLater(o)
+      // (Attributes set while it was written go with it; any set from now on wait for the next store.)
+      const held = o.heldAttrs
+      o.heldAttrs = null
       if (!this.d.objects.online(cell, o.status.fid.volume)) {
         if (o.loggedGen !== o.writeGen || o.writeGen === 0) await this.d.emulator.store(cell, o, sent)
+        if (held) await this.d.emulator.setattr(cell, o, held)
         return
       }
       let gen = 0
       let size = 0
       let reply: StatusReply
       const seq = await this.d.cml.reserve()
+      const { mtimeMs: _, mtimeNs: __, ...attrs } = held ?? {}
       try {
         reply = await uploadGate(o).upload(async () => {
           gen = o.writeGen
           size = await this.d.containers.size(o.key)
           return await cell.route(o.status.fid.volume).upload('store',
-            { fid: o.status.fid, size, ...localMtime(o), ...(o.localCtimeMs ? { ctimeMs: o.localCtimeMs } : {}), ...fenced(this.d.fileLocks.writeGeneration(o.status.fid)), seq },
+            { fid: o.status.fid, size, ...localMtime(o), ...(o.localCtimeMs ? { ctimeMs: o.localCtimeMs } : {}), ...fenced(this.d.fileLocks.writeGeneration(o.status.fid)), seq, ...attrs },
             () => size === 0 ? noBytes() : createReadStream(this.d.containers.path(o.key), { start: 0, end: size - 1, highWaterMark: CHUNK_BYTES }))
         })
       } catch (err) {
-        if (isUnreachable(err)) return await this.d.emulator.store(cell, o, seq)
+        // A held change is never lost with the store: logged after it, or held again.
+        if (isUnreachable(err)) {
+          await this.d.emulator.store(cell, o, seq)
+          if (held) await this.d.emulator.setattr(cell, o, held)
+          return
+        }
+        if (held) o.heldAttrs = mergeAttrs(held, o.heldAttrs ?? {})
         if (AfsError.from(err).code === 'NO_LOCK') await this.lockLost(cell, o)
         if (isRejection(err)) await this.discardLocal(o)
         throw err
@@ -146,8 +173,22 @@ export class WholeFiles {
       if (log.debugging) log.debug(`stored ${o.key} as version ${reply.status.dataVersion} (${size} bytes)`)
       if (o.writeGen === gen) o.dirty = false
       this.d.space.setCached(o, reply.status.dataVersion, size)
+      // Held while this store was on its way, and nothing left to store: they go now.
+      if (o.heldAttrs && !o.dirty) await this.sendHeld(cell, o)
     })
     await this.d.space.trim()
+  }
+
+  /** Sends held attributes as a change of their own (the log takes them while the server is unreachable). */
+  private async sendHeld (cell: Cell, o: FsObject): Promise<void> {
+    const held = o.heldAttrs!
+    o.heldAttrs = null
+    try {
+      this.d.objects.accept(cell, await cell.route(o.status.fid.volume).call('setattr', { fid: o.status.fid, ...held }))
+    } catch (err) {
+      if (!isUnreachable(err)) throw err
+      await this.d.emulator.setattr(cell, o, held)
+    }
   }
 
   /**

@@ -733,7 +733,8 @@ export class FileServer {
       throw noLock(`the write lock (generation ${a.lock}) this store was made under is no longer held`)
     }
     const body = ctx.body
-    const status = await this.once(me, a, a.fid, u => this.store.store(a.fid, body, a.size, { mtimeMs: a.mtimeMs, mtimeNs: a.mtimeNs, ctimeMs: a.ctimeMs }, u, { ifVersion: a.ifVersion }))
+    const attrs = { mode: a.mode, uid: a.uid, gid: a.gid, atimeMs: a.atimeMs, atimeNs: a.atimeNs }
+    const status = await this.once(me, a, a.fid, u => this.store.store(a.fid, body, a.size, { mtimeMs: a.mtimeMs, mtimeNs: a.mtimeNs, ctimeMs: a.ctimeMs }, u, { ifVersion: a.ifVersion }, attrs))
     return await this.mutated(me, [a.fid], this.reply(me, status))
   }
 

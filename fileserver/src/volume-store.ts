@@ -327,10 +327,12 @@ export class VolumeStore {
   }
 
   /** Replaces a file's whole contents with `body` (exactly `size` bytes). */
-  async store (fid: Fid, body: AsyncIterable<Buffer>, size: number, mtime: Mtime = {}, u: Update = {}, expect: Expect = {}): Promise<VnodeStatus> {
+  /** `attrs`: attributes set with the new contents (those set while the file was being written). */
+  async store (fid: Fid, body: AsyncIterable<Buffer>, size: number, mtime: Mtime = {}, u: Update = {}, expect: Expect = {}, attrs: AttrChange = {}): Promise<VnodeStatus> {
     this.checkStorable(fid, size, expect)
     const blob = await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, body, size)
-    return await this.replaceBlob(fid, blob, mtime, u, expect)
+    const { mtimeMs: _, mtimeNs: __, size: ___, ...others } = attrs
+    return await this.replaceBlob(fid, blob, { ...this.attrFields(others), ...mtime }, u, expect)
   }
 
   /** Like store(), with the contents already written as a blob of the volume (removed when the store fails). */

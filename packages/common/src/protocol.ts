@@ -297,7 +297,11 @@ export const requests = {
   /** `ifVersion`: store only if the file is still at that version (repairs), else CONFLICT. */
   /** `ctimeMs`: when the client changed the contents (its last write); the file's ctime becomes that unless it is later already. */
   /** `lock`: the generation of the write lock the client writes under; refused (NO_LOCK) once that lock is gone. */
-  store: z.object({ fid: fidSchema, size: u53, mtimeMs: timeMs.optional(), mtimeNs: subMs.optional(), ctimeMs: timeMs.optional(), ifVersion: u53.optional(), lock: u53.optional(), seq }),
+  /** With the attributes set while the file was open for writing (tar x's fchown, fchmod and futimens): one request at close. */
+  store: z.object({
+    fid: fidSchema, size: u53, mtimeMs: timeMs.optional(), mtimeNs: subMs.optional(), ctimeMs: timeMs.optional(), ifVersion: u53.optional(), lock: u53.optional(), seq,
+    mode: u32.optional(), uid: u32.optional(), gid: u32.optional(), atimeMs: timeMs.optional(), atimeNs: subMs.optional(),
+  }),
   create: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq, newFid }),
   mkdir: z.object({ dir: fidSchema, name: nameSchema, mode: u32, uid: u32, gid: u32, seq, newFid }),
   symlink: z.object({ dir: fidSchema, name: nameSchema, target: z.string().min(1).max(MAX_PATH_BYTES), uid: u32, gid: u32, seq, newFid }),
