@@ -162,9 +162,15 @@ export class WholeFiles {
           if (held) await this.d.emulator.setattr(cell, o, held)
           return
         }
-        if (held) o.heldAttrs = mergeAttrs(held, o.heldAttrs ?? {})
-        if (AfsError.from(err).code === 'NO_LOCK') await this.lockLost(cell, o)
-        if (isRejection(err)) await this.discardLocal(o)
+        if (AfsError.from(err).code === 'NO_LOCK') {
+          await this.lockLost(cell, o)
+          if (held) await this.d.emulator.setattr(cell, o, held)
+        } else if (held) o.heldAttrs = mergeAttrs(held, o.heldAttrs ?? {}) // (for the next try)
+        if (isRejection(err)) {
+          await this.discardLocal(o)
+          // The bytes were refused for good; the attributes are a change of their own.
+          if (o.heldAttrs) await this.sendHeld(cell, o).catch((e: unknown) => { log.warn(`${o.key}: attributes set while it was written: ${(e as Error).message}`) })
+        }
         throw err
       }
       this.d.counters.stores++
