@@ -24,6 +24,16 @@ async function main (): Promise<void> {
     mkdirSync(join(c.cellPath, 'offline'))
     readdirSync(join(c.cellPath, 'offline'))
     const connected = createAll(join(c.cellPath, 'online'))
+    // Write-back: the same work logged and trickled to the server in the background.
+    mkdirSync(join(c.cellPath, 'wb'))
+    readdirSync(join(c.cellPath, 'wb'))
+    await afs(['disconnect', '--write-back', '--age', '1', '--cache', c.cache])
+    const wb = createAll(join(c.cellPath, 'wb'))
+    const lastChange = Date.now()
+    type Left = { cml: { records: number } }
+    await eventually(async () => ((await controlCall(c.cache, 'status')) as unknown as Left).cml.records === 0, 600_000)
+    console.log(`${N} creates+writes of ${SIZE} B in write-back mode: ${(N / wb).toFixed(0)} ops/s (write-back/connected ${(connected / wb).toFixed(2)}x); on the server ${((Date.now() - lastChange) / 1000).toFixed(1)} s after the last change`)
+    await afs(['reconnect', '--cache', c.cache])
     await afs(['disconnect', '--cache', c.cache])
     const offline = createAll(join(c.cellPath, 'offline'))
     const s = await controlCall(c.cache, 'status') as unknown as { cml: { records: number, bytes: number } }
