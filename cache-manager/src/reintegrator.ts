@@ -1,6 +1,8 @@
 // The reintegrator (Coda's reintegration daemon). Responsibilities:
 //   1. when a cell's servers are back (and on `afs reconnect`, `afs sync`), replay its
-//      log in order, in chunks that are frozen first, with progress in status and log
+//      log in order, in chunks that are frozen first, with progress in status and log;
+//      consecutive records of one unreplicated volume and one user go in batches (one
+//      request, applied in one transaction on the server)
 //   2. map local fids to the server fids their creates received, and carry each
 //      record's base version forward as earlier records of the same object apply
 //   3. flag conflicts — keep both versions on disk, mark the object — and go on with
@@ -275,6 +277,7 @@ export class Reintegrator {
       count(r, await actingAs(r.by ?? NO_USER, async () => await this.refused(cell, r, body, AfsError.fromWire(failed.error))))
       done++
     }
+    if (done === 0) throw new Error(`${volume.name}: a server answered a batch of ${items.length} records with none`)
     // (The rest of the batch, not tried, goes in the next one.)
     return done < items.length ? items[done].at : batch.next
   }

@@ -1,5 +1,6 @@
-// Reintegration on the server (Coda's ViceReintegrate): applies one record of a
-// client's modification log at a time, in the client's order. Responsibilities:
+// Reintegration on the server (Coda's ViceReintegrate): applies the records of a
+// client's modification log in the client's order, one at a time or a batch of them in
+// one transaction. Responsibilities:
 //   1. apply a record only when the object still has the version the change was based
 //      on; otherwise answer CONFLICT with its kind, changing nothing
 //   2. apply each of a client's changes exactly once, whichever way it comes: every
