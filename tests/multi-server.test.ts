@@ -49,6 +49,8 @@ test('a second server joins the cell through the first; a volume created on it i
     // Quotas are set on the volume's own server, whichever server the command asks.
     await afsOk(['vos', 'setquota', 'proj', '1M', '--server', s1.address])
     t.is(JSON.parse(await afsOk(['fs', 'listquota', join(a.cellPath, 'proj'), '--cache', a.cache, '--json'])).quota, 2 ** 20)
+    // The second server's connections to the first (locations, tokens) never push each other out.
+    t.notRegex(s1.stderr(), /server:\S+ said hello again/)
 
     // The first server dies: the volume on the second goes on being read and written.
     await s1.stop('SIGKILL')

@@ -119,7 +119,7 @@ export class FileServer {
         : new RemoteLocationDb(opts.vldb, opts.cell, serverId, trust)
     this.pts = this.vldb instanceof VolumeLocationDb ? new Protection(new EmbeddedPts(store.root), tokenKey, opts.cell)
       : this.vldb instanceof EtcdLocationDb ? new Protection(new EtcdPts(this.vldb.client, opts.cell, async call => await (this.vldb as EtcdLocationDb).ask(call)), tokenKey, opts.cell)
-        : new RemoteProtection(new Peer(opts.vldb!, `server:${serverId}`, { cell: opts.cell, trust }), tokenKey, opts.cell)
+        : new RemoteProtection(new Peer(opts.vldb!, `server:${serverId}:pts`, { cell: opts.cell, trust }), tokenKey, opts.cell)
     this.callbacks = new CallbackTable(opts.callbackTableMax)
     this.replayer = new Replayer(store)
     this.locks = new LockTable(opts.lockLeaseMs)
@@ -650,7 +650,12 @@ export class FileServer {
     if (a.protocol !== PROTOCOL_VERSION) throw protocolError(`protocol ${a.protocol} is not ${PROTOCOL_VERSION}`)
     if (a.clientId.startsWith('server:') && this.verified.get(conn) !== true) throw protocolError('a server of the cell proves itself with a certificate of the cell\'s CA; this connection showed none')
     const old = this.clients.get(a.clientId)
-    if (old && old !== conn) { this.callbacks.dropClient(a.clientId); old.destroy() }
+    if (old && old !== conn) {
+      // (Each of a peer's connections says hello as its own: a second with the same id means the first is dead.)
+      log.info(`${a.clientId} said hello again on a new connection: its old one is closed`)
+      this.callbacks.dropClient(a.clientId)
+      old.destroy()
+    }
     conn.peer = { id: a.clientId, hostname: a.hostname } satisfies ClientRecord
     this.clients.set(a.clientId, conn)
     return { cell: this.cell, protocol: PROTOCOL_VERSION, serverId: this.serverId, rootVolume: ROOT_VOLUME_NAME }

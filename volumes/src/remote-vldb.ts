@@ -13,7 +13,8 @@ export class RemoteLocationDb implements LocationDb {
 
   /** `cell`: the cell this server belongs to; a location database of another cell is refused. */
   constructor (readonly address: string, cell: string, serverId: string, trust: Trust) {
-    this.peer = new Peer(address, `server:${serverId}`, { cell, trust })
+    // (Its own id: the server's other connections to that server say hello as `server:ID`.)
+    this.peer = new Peer(address, `server:${serverId}:vldb`, { cell, trust })
   }
 
   async get (nameOrId: string | number): Promise<VolumeEntry> {
