@@ -5,7 +5,7 @@
 // cancelled or rewritten.
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { join } from 'node:path'
-import { directories, fidKey, isCreate, isLocalFid, makeLog, madeType, subject, withFidReplaced, type CmlRecordBody, type Fid } from '@afs-ts/common'
+import { directories, fidKey, isCreate, isLocalFid, makeLog, madeType, subject, withFidReplaced, withFidsMapped, type CmlRecordBody, type Fid } from '@afs-ts/common'
 import { normalizeConflict, type ConflictRecord, type Resolution } from './repair/conflict.ts'
 import { mergeAttrs } from './fs-object.ts'
 import type { SavedCell } from './cell.ts'
@@ -401,11 +401,7 @@ export class ClientModifyLog {
 
   /** `b` with every local fid whose create was replayed replaced by its server fid. */
   mappedBody (b: CmlRecordBody): CmlRecordBody {
-    for (const f of [subject(b), ...directories(b)]) {
-      const to = this.mapped(f)
-      if (to !== f) b = withFidReplaced(b, f, to) ?? b
-    }
-    return b
+    return withFidsMapped(b, f => this.mapped(f))
   }
 
   /** A new local fid for an object created while disconnected (uniquifier 0 marks it); persisted with the record that uses it. */

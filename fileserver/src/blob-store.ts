@@ -41,7 +41,7 @@ export class BlobStore {
   }
 
   /** Writes `source` as a new blob of `volume`; fails (leaving nothing) unless exactly `expectSize` bytes came. */
-  async write (volume: number, prefix: string, source: AsyncIterable<Buffer>, expectSize?: number): Promise<WrittenBlob> {
+  async write (volume: number, prefix: string, source: AsyncIterable<Buffer> | Iterable<Buffer>, expectSize?: number): Promise<WrittenBlob> {
     if (expectSize !== undefined && expectSize <= INLINE_BLOB_BYTES) {
       const chunks: Buffer[] = []
       let size = 0
@@ -71,26 +71,6 @@ export class BlobStore {
       await this.volumeDir(volume)
       await rename(tmp, this.path(volume, name))
       return { name, size }
-    } catch (err) {
-      await rm(tmp, { force: true })
-      throw AfsError.from(err)
-    }
-  }
-
-  /** Writes `data` as a new blob of `volume` (a small file's bytes, all in memory). */
-  async writeBytes (volume: number, prefix: string, data: Uint8Array): Promise<WrittenBlob> {
-    if (data.byteLength <= INLINE_BLOB_BYTES) return inlineBlob(prefix, data)
-    const name = `${prefix}.${randomBytes(6).toString('hex')}`
-    const tmp = join(this.dir, 'tmp', `${volume}.${name}`)
-    try {
-      const fh = await open(tmp, 'wx')
-      try {
-        await fh.writeFile(data)
-        await fh.sync()
-      } finally { await fh.close() }
-      await this.volumeDir(volume)
-      await rename(tmp, this.path(volume, name))
-      return { name, size: data.byteLength }
     } catch (err) {
       await rm(tmp, { force: true })
       throw AfsError.from(err)
@@ -137,17 +117,22 @@ export class BlobStore {
     else await unlink(this.path(volume, name)).catch(() => {})
   }
 
+  /** The names of `volume`'s inline blobs. */
+  private * inlineNames (volume: number): Iterable<string> {
+    for (const [, name] of this.inline.getKeys({ start: [volume, ''], end: [volume + 1, ''] })) yield name
+  }
+
   /** Deletes every blob of `volume`. */
   async removeVolume (volume: number): Promise<void> {
     this.made.delete(volume)
-    for (const key of this.inline.getKeys({ start: [volume, ''], end: [volume + 1, ''] })) void this.inline.remove(key).catch(() => {})
+    for (const name of this.inlineNames(volume)) void this.inline.remove([volume, name]).catch(() => {})
     await rm(join(this.dir, 'vols', String(volume)), { recursive: true, force: true })
   }
 
   /** Deletes blobs of `volume` that `isReferenced` does not claim. Returns how many. */
   async collect (volume: number, isReferenced: (name: string) => boolean): Promise<number> {
     let removed = 0
-    for (const [, name] of this.inline.getKeys({ start: [volume, ''], end: [volume + 1, ''] })) {
+    for (const name of this.inlineNames(volume)) {
       if (!isReferenced(name)) { await this.remove(volume, name); removed++ }
     }
     let names: string[]

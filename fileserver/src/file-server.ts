@@ -3,7 +3,6 @@
 //   2. keep callback promises, and break every other holder's before a mutation returns
 //   3. host the embedded volume location database of a one-machine cell
 import { createServer, type AddressInfo, type Server } from 'node:net'
-
 import { join, resolve as resolvePath } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import { readTokenKey, saveServerTls, serverTrust } from '@afs-ts/common/cell-ca'

@@ -11,7 +11,7 @@
 //      result instead of applying the change twice
 import type { Database } from 'lmdb'
 import {
-  AfsError, badRequest, conflict, directories, fidKey, isCreate, notFound, rebased, stale, subject, withFidReplaced, sameFid,
+  AfsError, badRequest, conflict, fidKey, isCreate, notFound, rebased, stale, subject, withFidsMapped, sameFid,
   type CmlRecordBody, type ConflictKind, type Fid, type ReplayBatchReply, type ReplayReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { InboundStream } from '@afs-ts/common'
@@ -81,7 +81,7 @@ export class Replayer {
       if (it.record.op === 'store' && it.data?.byteLength !== it.record.size) throw badRequest(`record ${it.seq}: ${it.data?.byteLength} bytes, ${it.record.size} declared`)
     }
     const blobs = await Promise.allSettled(items.map(async it => it.data && it.record.op === 'store'
-      ? await this.store.blobs.writeBytes(volume, `${it.record.fid.vnode}.${it.record.fid.unique}`, it.data)
+      ? await this.store.blobs.write(volume, `${it.record.fid.vnode}.${it.record.fid.unique}`, [Buffer.from(it.data.buffer, it.data.byteOffset, it.data.byteLength)], it.data.byteLength)
       : null))
     const unused = new Set(blobs.flatMap(b => b.status === 'fulfilled' && b.value ? [b.value.name] : []))
     const made = new Map<string, Fid>()
@@ -91,11 +91,7 @@ export class Replayer {
     try {
       await this.store.inOneTransaction(async () => {
         for (const [i, it] of items.entries()) {
-          let record = it.record
-          for (const f of [record.fid, ...directories(record)]) {
-            const to = made.get(fidKey(f))
-            if (to) record = withFidReplaced(record, f, to) ?? record
-          }
+          let record = withFidsMapped(it.record, f => made.get(fidKey(f)) ?? f)
           for (const r of replaced) record = rebased(record, r.fid, r.from, r.to) ?? record
           const blob = blobs[i]
           try {

@@ -326,8 +326,10 @@ export class VolumeStore {
     await this.tx(() => within(null))
   }
 
-  /** Replaces a file's whole contents with `body` (exactly `size` bytes). */
-  /** `attrs`: attributes set with the new contents (those set while the file was being written). */
+  /**
+   * Replaces a file's whole contents with `body` (exactly `size` bytes); `attrs`: attributes
+   * set with them (those set while the file was being written).
+   */
   async store (fid: Fid, body: AsyncIterable<Buffer>, size: number, mtime: Mtime = {}, u: Update = {}, expect: Expect = {}, attrs: AttrChange = {}): Promise<VnodeStatus> {
     this.checkStorable(fid, size, expect)
     const blob = await this.blobs.write(fid.volume, `${fid.vnode}.${fid.unique}`, body, size)

@@ -39,6 +39,15 @@ export function withFidReplaced (b: CmlRecordBody, from: Fid, to: Fid): CmlRecor
   return changed ? out as CmlRecordBody : null
 }
 
+/** `b` with each fid it names (its object, its directories) replaced by `map`'s answer for it, where that differs. */
+export function withFidsMapped (b: CmlRecordBody, map: (f: Fid) => Fid): CmlRecordBody {
+  for (const f of [subject(b), ...directories(b)]) {
+    const to = map(f)
+    if (to !== f) b = withFidReplaced(b, f, to) ?? b
+  }
+  return b
+}
+
 /** The type of object a create record makes (null for other records). */
 export function madeType (b: CmlRecordBody): ObjectType | null {
   switch (b.op) {
