@@ -1,6 +1,6 @@
 // Runs a cache manager: the core, its FUSE mount and its control socket. Tears down in
 // reverse order of start: control socket, mount, core.
-import { mkdir, realpath, stat } from 'node:fs/promises'
+import { mkdir, opendir, realpath } from 'node:fs/promises'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { makeLog } from '@afs-ts/common'
@@ -91,10 +91,14 @@ export class CacheManagerProcess {
   }
 }
 
-/** A cache manager that died left its mount behind ("Transport endpoint is not connected"): detach it. */
+/**
+ * A cache manager that died left its mount behind ("Transport endpoint is not connected"): detach it.
+ * A stat of the mount point is not enough to tell: the kernel answers it from attributes it still
+ * holds for a while after the daemon is gone. Opening the directory always asks the daemon.
+ */
 async function clearStaleMount (dir: string): Promise<void> {
   try {
-    await stat(dir)
+    await (await opendir(dir)).close()
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOTCONN') return
     log.warn(`${dir} is a dead mount of an earlier run; unmounting it`)
