@@ -3,11 +3,10 @@
 // whole-file streams in bounded chunks. Every frame is validated; garbage gets a clear
 // PROTOCOL error back and the connection closes, the process never crashes.
 import { EventEmitter } from 'node:events'
-import { createHash } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { AfsError, badRequest, connectionLost, protocolError, timeout, type WireError } from './errors.ts'
 import { encodeFrame, FrameDecoder, CHUNK_BYTES, isRawChunk, rawChunkHeader } from './frame.ts'
-import { InboundStream } from './stream.ts'
+import { InboundStream, StreamChecksum } from './stream.ts'
 
 const REQ = 0
 const RES = 1
@@ -112,7 +111,7 @@ export class RpcConnection extends EventEmitter {
   }
 
   private async sendBody (id: number, body: AsyncIterable<Buffer>): Promise<void> {
-    const hash = createHash('sha256')
+    const hash = new StreamChecksum()
     for await (const data of body) {
       for (let off = 0; off < data.length; off += CHUNK_BYTES) {
         if (this.closed) throw connectionLost('connection closed while sending')
@@ -126,7 +125,7 @@ export class RpcConnection extends EventEmitter {
         if (this.socket.writableLength > SEND_WINDOW_BYTES) await this.drained()
       }
     }
-    this.send([END, id, hash.digest('hex')])
+    this.send([END, id, hash.digest()])
   }
 
   private drained (): Promise<void> {
@@ -250,13 +249,13 @@ export class RpcConnection extends EventEmitter {
     stream.pushChunk(Buffer.from(data.buffer, data.byteOffset, data.byteLength))
   }
 
-  private onEnd (id: number, sha256: unknown): void {
+  private onEnd (id: number, checksum: unknown): void {
     const up = this.uploads.get(id)
-    if (up) { up.end(String(sha256)); return }
+    if (up) { up.end(String(checksum)); return }
     const p = this.pending.get(id)
     if (!p?.download) return
     this.pending.delete(id)
-    p.download.end(String(sha256))
+    p.download.end(String(checksum))
   }
 
   private shutdown (err: AfsError): void {
