@@ -41,6 +41,8 @@ export interface Step extends Outcome {
   client: string
   /** Whether the client was certainly offline when the step ran. */
   offline: boolean
+  /** Index of the step that began that offline period (the step's own when online). */
+  offlineFrom: number
   /** Index of the step that ended that offline period (Infinity: never during the run). */
   offlineUntil: number
   /** When it ended (ms epoch), to read beside the cache managers' logs. */
@@ -102,8 +104,9 @@ export class History {
     return this.offlineSince.has(client)
   }
 
-  add (s: Omit<Step, 'i' | 'offline' | 'offlineUntil' | 'at' | 'pendingUntil'>): Step {
-    const step: Step = { ...s, i: this.steps.length, offline: this.offlineSince.has(s.client), offlineUntil: Infinity, at: Date.now(), pendingUntil: Infinity }
+  add (s: Omit<Step, 'i' | 'offline' | 'offlineFrom' | 'offlineUntil' | 'at' | 'pendingUntil'>): Step {
+    const i = this.steps.length
+    const step: Step = { ...s, i, offline: this.offlineSince.has(s.client), offlineFrom: this.offlineSince.get(s.client) ?? i, offlineUntil: Infinity, at: Date.now(), pendingUntil: Infinity }
     this.steps.push(step)
     return step
   }
@@ -135,12 +138,16 @@ export class History {
       // A rename that conflicted is kept at either of its names.
       const kept = (e: Effect) => covered(w.op === 'rename' ? [e.path, ...w.paths] : [e.path])
       for (const e of w.effects) {
-        if (later.some(x => replacesEffect(x, e)) || kept(e) || this.ownUnsent(w, e)) continue
+        const holds = (e: Effect) => {
+          if (later.some(x => replacesEffect(x, e)) || kept(e) || this.ownUnsent(w, e)) return true
+          const have = server.get(e.path)
+          return e.kind === 'absent' ? !have
+            : e.kind === 'exists' ? have !== undefined && (e.type === undefined || have.type === e.type)
+              : have !== undefined && (have.mode & 0o7777) === e.mode
+        }
+        if (this.movedTo(w, e.path).some(path => holds({ ...e, path }))) continue
         const have = server.get(e.path)
-        const held = e.kind === 'absent' ? !have
-          : e.kind === 'exists' ? have !== undefined && (e.type === undefined || have.type === e.type)
-            : have !== undefined && (have.mode & 0o7777) === e.mode
-        if (!held) losses.push(`step ${w.i} (${w.client} ${w.op} ${w.detail}): expected ${describe(e)}, the servers have ${have ? `${have.type} ${(have.mode & 0o7777).toString(8)}` : 'nothing'} there`)
+        losses.push(`step ${w.i} (${w.client} ${w.op} ${w.detail}): expected ${describe(e)}, the servers have ${have ? `${have.type} ${(have.mode & 0o7777).toString(8)}` : 'nothing'} there`)
       }
       for (const [n, token] of w.tokens.entries()) {
         if (found.has(token)) continue
@@ -169,6 +176,22 @@ export class History {
       .filter(c => { const by = touchedBy(c.path); by.delete(c.client); return by.size < (c.client === SERVERS ? 2 : 1) })
       .map(c => `${c.client} ${c.path} (${c.kind}): no other client touched it`)
     return { losses, divergences, falseConflicts, misplaced, conflicts: conflicts.length }
+  }
+
+  /**
+   * Where `path` of an offline step `w` may be on the servers: there, or where another
+   * client moved a directory above it while `w` waited in its log. The log names that
+   * directory by fid, so the change lands wherever the directory went (Coda does the same).
+   */
+  private movedTo (w: Step, path: string): string[] {
+    const places = [path]
+    if (!w.offline) return places
+    for (const x of this.steps) {
+      if (x.i < w.offlineFrom || x.i >= w.offlineUntil || !x.ok || x.op !== 'rename' || x.client === w.client) continue
+      const [from, to] = x.paths
+      for (const p of [...places]) if (p !== from && within(p, from)) places.push(to + p.slice(from.length))
+    }
+    return places
   }
 
   /**

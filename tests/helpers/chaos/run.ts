@@ -85,17 +85,19 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
     const everyone = (f: (name: string) => void) => { for (const m of members) f(m.name) }
     // Only the tree's last member going and its first coming back take the clients offline and back.
     const treeUp = () => treeSites.some(t => running(t) && !t.frozen)
+    /** Clients disconnected by hand: offline whatever the servers do, until reconnected. */
+    const forced = new Set<string>()
     const changing = async (site: Site, what: string, change: () => unknown) => {
       const was = treeUp()
       await change()
       history.note(site.name, what)
       if (was && !treeUp()) everyone(n => history.goOffline(n))
-      if (!was && treeUp()) everyone(n => history.goOnline(n))
+      if (!was && treeUp()) everyone(n => { if (!forced.has(n)) history.goOnline(n) })
     }
     const thaw = async (site: Site) => { if (site.frozen) await changing(site, 'SIGCONT', () => { site.s!.proc.kill('SIGCONT'); site.frozen = false }) }
     const restartServer = async (site: Site) => { if (!running(site)) await changing(site, 'restarted', () => startSite(site)) }
-    const restartClient = async (m: Member) => { if (!m.client) { await up(m); history.note(m.name, 'restarted'); history.goOnline(m.name) } }
-    const forced = new Set<string>()
+    // A client starts connected (a forced one is disconnected again just after): it may replay if the tree is up.
+    const restartClient = async (m: Member) => { if (!m.client) { await up(m); history.note(m.name, 'restarted'); if (treeUp()) history.goOnline(m.name) } }
     /** A move of the tree to the other server (two servers), under way while the workload goes on; server faults wait for it. */
     let moving: Promise<void> | null = null
 

@@ -1,0 +1,45 @@
+// The chaos checker judged on hand-made histories: what it must call a loss, and what not.
+import test from 'ava'
+import { History, type Effect, type FinalObject, type View } from './helpers/chaos/history.ts'
+
+const op = (h: History, client: string, name: string, paths: string[], effects: Effect[]) =>
+  h.add({ client, op: name, paths, detail: paths.join(' → '), ok: true, tokens: [], effects })
+const dir: FinalObject = { type: 'dir', mode: 0o755 }
+const file: FinalObject = { type: 'file', mode: 0o644, content: '' }
+
+/** c0 makes y, goes offline and creates y/b; meanwhile c1 moves y to z; c0 comes back. */
+function movedUnderOfflineCreate (): History {
+  const h = new History()
+  op(h, 'c0', 'mkdir', ['y'], [{ kind: 'exists', path: 'y', type: 'dir' }])
+  h.goOffline('c0')
+  op(h, 'c0', 'create', ['y/b'], [{ kind: 'exists', path: 'y/b', type: 'file' }])
+  op(h, 'c1', 'rename', ['y', 'z'], [{ kind: 'absent', path: 'y' }, { kind: 'exists', path: 'z', type: 'dir' }])
+  h.goOnline('c0')
+  return h
+}
+
+test('an offline create lands where another client moved its directory meanwhile: no loss', t => {
+  const server: View = new Map([['z', dir], ['z/b', file]])
+  const v = movedUnderOfflineCreate().judge(server, new Map(), [], new Set())
+  t.deepEqual(v.losses, [])
+})
+
+test('an offline create found neither where it was made nor where its directory went is a loss', t => {
+  const server: View = new Map([['z', dir]])
+  const v = movedUnderOfflineCreate().judge(server, new Map(), [], new Set())
+  t.deepEqual(v.losses, ['step 1 (c0 create y/b): expected y/b to exist as a file, the servers have nothing there'])
+})
+
+test('a move made before the client went offline does not excuse a create missing at its own path', t => {
+  const h = new History()
+  op(h, 'c0', 'mkdir', ['y'], [{ kind: 'exists', path: 'y', type: 'dir' }])
+  op(h, 'c1', 'rename', ['y', 'z'], [{ kind: 'absent', path: 'y' }, { kind: 'exists', path: 'z', type: 'dir' }])
+  h.drained('c1')
+  op(h, 'c0', 'mkdir', ['y'], [{ kind: 'exists', path: 'y', type: 'dir' }])
+  h.goOffline('c0')
+  op(h, 'c0', 'create', ['y/b'], [{ kind: 'exists', path: 'y/b', type: 'file' }])
+  h.goOnline('c0')
+  const server: View = new Map([['y', dir], ['z', dir], ['z/b', file]])
+  const v = h.judge(server, new Map(), [], new Set())
+  t.deepEqual(v.losses, ['step 3 (c0 create y/b): expected y/b to exist as a file, the servers have nothing there'])
+})
