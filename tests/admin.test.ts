@@ -82,7 +82,7 @@ test('bad arguments give a one-line error and exit 2; --help everywhere', async 
   for (const cmd of ['up', 'server', 'client', 'status', 'vos', 'fs']) {
     const r = await afs([cmd, '--help'])
     t.is(r.code, 0)
-    t.regex(r.stdout, /^usage: afs/)
+    t.regex(r.stdout, /^Usage: afs/)
   }
   const r = await afs(['status', '--cache', '/nonexistent-afs-cache'])
   t.is(r.code, 1)

@@ -1,8 +1,9 @@
-// Argument parsing shared by every subcommand: node's parseArgs, strict, with one-line
-// errors, --help everywhere, and the defaults of where a cell keeps its state.
-import { parseArgs, type ParseArgsConfig } from 'node:util'
+// What every subcommand shares: commander for its verbs, options and --help (unknown
+// flags and stray arguments are refused per verb), one-line errors with named exit
+// codes, and the defaults of where a cell keeps its state.
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import type { Command } from 'commander'
 import { parseHostPort, type HostPort } from '@afs-ts/common'
 
 export const EXIT_OK = 0
@@ -11,25 +12,49 @@ export const EXIT_USAGE = 2
 
 export class UsageError extends Error {}
 
+/** A command's code fills in its commander command: options, arguments, verbs, actions (its name and summary are in `catalog.ts`). */
+export type Define = (cmd: Command) => void
+
+/** `afs vos create`, as the user typed it, for messages. */
+export function commandPath (cmd: Command): string {
+  const names: string[] = []
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name())
+  return names.join(' ')
+}
+
+/**
+ * The action of a verb: its positional arguments and options in, an exit code out. A
+ * UsageError is a one-line error and exit 2; any other, a one-line error and exit 1.
+ */
+export function act<O extends object> (cmd: Command, fn: (args: string[], opts: O) => Promise<number>): Command {
+  return cmd.action(async (...xs: unknown[]) => {
+    const c = xs[xs.length - 1] as Command
+    try {
+      process.exitCode = await fn(c.args, c.opts<O>())
+    } catch (err) {
+      const usage = err instanceof UsageError
+      process.stderr.write(`${commandPath(c)}: ${(err as Error).message}\n${usage ? `(${commandPath(c)} --help for usage)\n` : ''}`)
+      process.exitCode = usage ? EXIT_USAGE : EXIT_FAILURE
+    }
+  })
+}
+
+/** Collects a repeatable option's values (`--server A --server B`). */
+export function collect (value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
+}
+
 /** HOST:PORT given on the command line, or a usage error naming `flag` (when given). */
 export function hostPortArg (text: string, flag?: string): HostPort {
   try { return parseHostPort(text) } catch (err) { throw new UsageError(`${flag ? `${flag}: ` : ''}${(err as Error).message}`) }
 }
 
-/** A command's code (its name and summary are in `catalog.ts`, so that listing them loads none of it). */
-export interface Command {
-  name: string
-  usage: string
-  options: NonNullable<ParseArgsConfig['options']>
-  run (values: Record<string, unknown>, positionals: string[]): Promise<number>
-}
-
-export function parse (cmd: Command, argv: string[]) {
-  try {
-    return parseArgs({ args: argv, options: { ...cmd.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
-  } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0])
-  }
+/** A number of seconds given on the command line, within [min, max], or a usage error naming `flag`. */
+export function secondsArg (text: string | undefined, flag: string, min: number, max = Infinity): number | undefined {
+  if (text === undefined) return undefined
+  const n = Number(text)
+  if (text.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag} ${text}: a number of seconds${max === Infinity ? ` (${min} or more)` : `, from ${min} to ${max}`}`)
+  return n
 }
 
 /** Where `afs up` keeps its server data and cache by default. */
@@ -42,15 +67,16 @@ export function defaultCacheDir (): string {
   return join(defaultStateDir(), 'cache')
 }
 
-export function cacheOption () {
-  return { cache: { type: 'string' as const } }
+/** --cache DIR: which cache manager to ask. */
+export function withCache (cmd: Command): Command {
+  return cmd.option('--cache <dir>', `the cache manager's cache directory (default ${defaultCacheDir()})`)
 }
 
-export function cacheDirOf (values: Record<string, unknown>): string {
-  return (values.cache as string | undefined) ?? defaultCacheDir()
+/** --json: the answer as JSON instead of a table. */
+export function withJson (cmd: Command): Command {
+  return cmd.option('--json', 'print JSON instead of a table')
 }
 
-export function need (positionals: string[], n: number, what: string): string[] {
-  if (positionals.length !== n) throw new UsageError(`expected ${what}`)
-  return positionals
+export function cacheDirOf (values: { cache?: string }): string {
+  return values.cache ?? defaultCacheDir()
 }

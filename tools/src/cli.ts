@@ -1,27 +1,37 @@
-// The `afs` command: a catalog of subcommands, one file each (loaded when it runs), named exit codes.
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, parse } from './args.ts'
+// The `afs` command: a catalog of subcommands, one file each, loaded only when it runs
+// (`afs --help` loads none; `afs completion` all), parsed by commander; named exit codes.
+import { Command, CommanderError } from 'commander'
+import { EXIT_OK, EXIT_USAGE, commandPath } from './args.ts'
 import { CATALOG } from './catalog.ts'
 
-function help (): string {
-  const w = Math.max(...CATALOG.map(c => c.name.length))
-  return 'afs — afs-ts, a distributed file system in the AFS/Coda tradition\n\nusage: afs COMMAND [options]   (afs COMMAND --help for more)\n\n' +
-    CATALOG.map(c => `  ${c.name.padEnd(w)}  ${c.summary}`).join('\n') + '\n'
+/** Every command's errors start with its path and end with where its usage is. */
+function configure (cmd: Command): void {
+  const path = commandPath(cmd)
+  cmd.configureOutput({ outputError: (text, write) => write(`${path}: ${text.replace(/^error: /, '')}`) })
+    .showHelpAfterError(`(${path} --help for usage)`)
+  for (const sub of cmd.commands) configure(sub)
 }
 
 export async function main (argv: string[]): Promise<number> {
-  const [name, ...rest] = argv
-  if (!name || name === '--help' || name === '-h' || name === 'help') { process.stdout.write(help()); return name ? EXIT_OK : EXIT_USAGE }
-  const entry = CATALOG.find(c => c.name === name)
-  if (!entry) { process.stderr.write(`afs: unknown command '${name}' (afs --help lists them)\n`); return EXIT_USAGE }
-  const cmd = await entry.load()
+  const program = new Command('afs')
+    .description('afs-ts, a distributed file system in the AFS/Coda tradition')
+    .usage('COMMAND [options]   (afs COMMAND --help for more)')
+    .exitOverride()
+    .helpCommand('help [command]', 'show the help of a command')
+  // `afs help vos` and `afs vos --help` alike load vos.
+  const wanted = argv[0] === 'help' ? argv[1] : argv[0]
+  for (const entry of CATALOG) {
+    const cmd = program.command(entry.name).description(entry.summary)
+    if (wanted === entry.name || wanted === 'completion') (await entry.load())(cmd)
+  }
+  configure(program)
   try {
-    const { values, positionals } = parse(cmd, rest)
-    if (values.help) { process.stdout.write(`usage: ${cmd.usage}\n\n${entry.summary}\n`); return EXIT_OK }
-    return await cmd.run(values, positionals)
+    await program.parseAsync(argv, { from: 'user' })
+    return Number(process.exitCode ?? EXIT_OK)
   } catch (err) {
-    if (err instanceof UsageError) { process.stderr.write(`afs ${name}: ${err.message}\nusage: ${cmd.usage}\n`); return EXIT_USAGE }
-    process.stderr.write(`afs ${name}: ${(err as Error).message}\n`)
-    return EXIT_FAILURE
+    if (!(err instanceof CommanderError)) throw err
+    // Help asked for is a success; help shown for want of a verb, and every parse error, are usage errors.
+    return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT_OK : EXIT_USAGE
   }
 }
 

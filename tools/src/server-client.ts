@@ -10,14 +10,19 @@ import { AfsError, Peer, type Op, type Args, type Reply, type Trust } from '@afs
 import { readTokenKey } from '@afs-ts/common/cell-ca'
 import { LOCALAUTH_USER, signToken } from '@afs-ts/protection'
 import { controlCall } from './control-client.ts'
+import type { Command } from 'commander'
 import { cacheDirOf, UsageError } from './args.ts'
 
 /** A localauth token's lifetime: one command's. */
 const LOCALAUTH_MS = 3600_000
 
-/** The options that say whom a command trusts and speaks as. */
-export function serverOptions () {
-  return { ca: { type: 'string' as const }, localauth: { type: 'string' as const } }
+/** The options of a command that talks to servers: whom it trusts, whom it speaks as, which cache manager and server to ask. */
+export interface ToolOptions { ca?: string, localauth?: string, cache?: string, mount?: string, server?: string }
+
+/** --ca FILE and --localauth DATADIR: whom a command trusts and speaks as. */
+export function withServerOptions (cmd: Command): Command {
+  return cmd.option('--ca <file>', 'the cell CA to trust (default $AFS_CA, or the local cache manager\'s)')
+    .option('--localauth <datadir>', 'act as the cell\'s administrator with the key in a server\'s data directory (default $AFS_LOCALAUTH)')
 }
 
 /** What a command trusts, and the token it speaks with in a cell (none: system:anyuser). */
@@ -27,8 +32,8 @@ export interface ToolCreds { trust: Trust, token (cell: string): Promise<string 
 export interface HeldToken { cell: string, user: string, token: string, expiresMs: number }
 
 /** What a command trusts: --ca FILE, $AFS_CA, or the local cache manager's CAs. */
-export async function toolTrust (values: Record<string, unknown>): Promise<Trust> {
-  const file = (values.ca as string | undefined) ?? process.env.AFS_CA
+export async function toolTrust (values: ToolOptions): Promise<Trust> {
+  const file = values.ca ?? process.env.AFS_CA
   if (file) {
     try { return { ca: await readFile(file, 'utf8') } } catch (err) { throw new UsageError(`--ca ${file}: ${(err as Error).message}`) }
   }
@@ -40,7 +45,7 @@ export async function toolTrust (values: Record<string, unknown>): Promise<Trust
 }
 
 /** The token file of the calling user in the local cache manager's mount (--mount DIR, or asked of it; null: no cache manager answers). */
-export async function tokenFile (values: Record<string, unknown>): Promise<string | null> {
+export async function tokenFile (values: ToolOptions): Promise<string | null> {
   const uid = String(process.getuid?.() ?? 0)
   if (typeof values.mount === 'string') return join(values.mount, '.afs-tokens', uid)
   try {
@@ -51,15 +56,15 @@ export async function tokenFile (values: Record<string, unknown>): Promise<strin
 }
 
 /** The calling user's tokens held by the local cache manager. */
-export async function heldTokens (values: Record<string, unknown>): Promise<HeldToken[]> {
+export async function heldTokens (values: ToolOptions): Promise<HeldToken[]> {
   const file = await tokenFile(values)
   if (!file) return []
   try { return JSON.parse(await readFile(file, 'utf8')) as HeldToken[] } catch { return [] }
 }
 
-export async function toolCreds (values: Record<string, unknown>): Promise<ToolCreds> {
+export async function toolCreds (values: ToolOptions): Promise<ToolCreds> {
   const trust = await toolTrust(values)
-  const local = (values.localauth as string | undefined) ?? process.env.AFS_LOCALAUTH
+  const local = values.localauth ?? process.env.AFS_LOCALAUTH
   if (local) {
     const key = await readTokenKey(join(local, 'tls')).catch(err => { throw new UsageError(`--localauth ${local}: ${(err as Error).message}`) })
     return { trust, token: async cell => (await signToken(key, { user: LOCALAUTH_USER, uid: 0, epoch: 0, cell }, LOCALAUTH_MS)).token }
@@ -72,7 +77,7 @@ export type ServerCall = <O extends Op>(op: O, args: Args<O>, timeoutMs?: number
 export type ServerCallTo = <O extends Op>(address: string, op: O, args: Args<O>, timeoutMs?: number) => Promise<Reply<O>>
 
 /** Requests to servers, each on a connection of its own, with what the command was told to use, found at the first (`timeoutMs`: long work, a move). */
-export function serverCaller (values: Record<string, unknown>): ServerCallTo {
+export function serverCaller (values: ToolOptions): ServerCallTo {
   let creds: Promise<ToolCreds> | null = null
   return async (address, op, args, timeoutMs) => await withServer(address, await (creds ??= toolCreds(values)), async call => await call(op, args, timeoutMs))
 }
@@ -101,7 +106,7 @@ export async function withServer<T> (address: string, creds: ToolCreds, fn: (cal
 }
 
 /** --server if given, else the first server of the cache manager's first cell. */
-export async function serverAddress (values: Record<string, unknown>, cacheDir: string): Promise<string> {
+export async function serverAddress (values: ToolOptions, cacheDir: string): Promise<string> {
   if (typeof values.server === 'string') return values.server
   const cells = await controlCall(cacheDir, 'servers')
   if (!cells[0]?.servers[0]) throw new Error('no server known: pass --server HOST:PORT')

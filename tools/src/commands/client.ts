@@ -3,38 +3,44 @@ import { parseSize } from '@afs-ts/common'
 import { CacheManagerProcess } from '@afs-ts/cache-manager'
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
-import { UsageError, EXIT_OK, hostPortArg, type Command } from '../args.ts'
+import { act, collect, secondsArg, UsageError, EXIT_OK, hostPortArg, type Define } from '../args.ts'
 import { parseCellsFile } from '../cells-file.ts'
 import { untilSignal } from '../lifecycle.ts'
 
-export const clientCommand: Command = {
-  name: 'client',
-  usage: 'afs client (--server HOST:PORT … | --cells FILE) --ca FILE --mount DIR --cache DIR [--cache-size SIZE] [--profiles DIR] [--hoard-interval SECONDS] [--metrics HOST:PORT]\n  (--ca: the cell CA\'s certificate, DATA/tls/ca.pem of its first server; more than one for more cells; a cells file may name it per cell)',
-  options: { server: { type: 'string', multiple: true }, cells: { type: 'string' }, ca: { type: 'string', multiple: true }, mount: { type: 'string' }, cache: { type: 'string' }, 'cache-size': { type: 'string' }, profiles: { type: 'string' }, 'hoard-interval': { type: 'string' }, metrics: { type: 'string' } },
-  async run (v) {
-    const servers = (v.server as string[] | undefined) ?? []
-    if ((servers.length === 0 && !v.cells) || !v.mount || !v.cache) throw new UsageError('--server (or --cells), --mount and --cache are required')
-    for (const s of [...servers, ...(v.metrics !== undefined ? [v.metrics as string] : [])]) hostPortArg(s)
-    const cacheBytes = sizeOption(v['cache-size'])
+export const defineClient: Define = cmd => {
+  cmd.option('--server <host:port>', 'a server of a cell to mount (once per cell)', collect)
+    .option('--cells <file>', 'a cells file (CellServDB format): each cell\'s servers, and its CA on a ca line')
+    .option('--ca <file>', 'the cell CA\'s certificate (DATA/tls/ca.pem of its first server); once per cell', collect)
+    .requiredOption('--mount <dir>', 'where to mount (the cells appear under it)')
+    .requiredOption('--cache <dir>', 'the cache directory: containers, metadata, the log')
+    .option('--cache-size <size>', 'how much disk the cache may use (e.g. 4G)')
+    .option('--profiles <dir>', 'a directory of hoard profiles, applied live')
+    .option('--hoard-interval <seconds>', 'how often the hoard walk runs')
+    .option('--metrics <host:port>', 'serve Prometheus metrics there')
+  act<{ server?: string[], cells?: string, ca?: string[], mount: string, cache: string, cacheSize?: string, profiles?: string, hoardInterval?: string, metrics?: string }>(cmd, async (_args, v) => {
+    const servers = v.server ?? []
+    if (servers.length === 0 && !v.cells) throw new UsageError('--server (or --cells) is required')
+    for (const s of [...servers, ...(v.metrics !== undefined ? [v.metrics] : [])]) hostPortArg(s)
+    const cacheBytes = sizeOption(v.cacheSize)
     // Each --server names one cell; a cells file (CellServDB format) lists each cell's servers.
     const cells = servers.map(s => [s])
-    const cas = (v.ca as string[] | undefined) ?? []
+    const cas = v.ca ?? []
     if (v.cells) {
-      const listed = parseCellsFile(await readFile(v.cells as string, 'utf8'), v.cells as string)
+      const listed = parseCellsFile(await readFile(v.cells, 'utf8'), v.cells)
       cells.push(...listed.map(c => c.servers))
-      cas.push(...listed.flatMap(c => c.ca ? [resolve(dirname(v.cells as string), c.ca)] : []))
+      cas.push(...listed.flatMap(c => c.ca ? [resolve(dirname(v.cells!), c.ca)] : []))
     }
     if (cas.length === 0) throw new UsageError('--ca FILE is required: the cell CA\'s certificate (DATA/tls/ca.pem on the cell\'s first server), or a ca line in the cells file')
     const trust = { ca: await Promise.all(cas.map(async f => await readCa(f))) }
-    const interval = v['hoard-interval'] === undefined ? undefined : Number(v['hoard-interval'])
-    if (interval !== undefined && !(interval > 0)) throw new UsageError(`--hoard-interval must be a number of seconds, not ${v['hoard-interval']}`)
+    const interval = secondsArg(v.hoardInterval, '--hoard-interval', 0)
+    if (interval === 0) throw new UsageError('--hoard-interval 0: the walk needs some seconds between runs')
     const proc = new CacheManagerProcess({
-      cacheDir: v.cache as string, mountDir: v.mount as string, cells, trust, cacheBytes,
-      profilesDir: v.profiles as string | undefined, hoardIntervalMs: interval === undefined ? undefined : interval * 1000, metrics: v.metrics as string | undefined,
+      cacheDir: v.cache, mountDir: v.mount, cells, trust, cacheBytes,
+      profilesDir: v.profiles, hoardIntervalMs: interval === undefined ? undefined : interval * 1000, metrics: v.metrics,
     })
     await runClient(proc)
     return EXIT_OK
-  },
+  })
 }
 
 /** A CA certificate file (PEM), checked for being one. */
@@ -45,9 +51,9 @@ export async function readCa (file: string): Promise<string> {
   return text
 }
 
-export function sizeOption (v: unknown): number | undefined {
+export function sizeOption (v: string | undefined): number | undefined {
   if (v === undefined) return undefined
-  try { return parseSize(v as string) } catch (err) { throw new UsageError((err as Error).message) }
+  try { return parseSize(v) } catch (err) { throw new UsageError((err as Error).message) }
 }
 
 export async function runClient (proc: CacheManagerProcess, afterReady?: () => void): Promise<void> {

@@ -2,66 +2,58 @@
 import { readFile } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
 import { formatSize } from '@afs-ts/common'
-import { cacheDirOf, cacheOption, need, UsageError, EXIT_OK, EXIT_FAILURE, type Command } from '../args.ts'
+import { act, cacheDirOf, withCache, withJson, EXIT_OK, EXIT_FAILURE, type Define } from '../args.ts'
 import { controlCall } from '../control-client.ts'
 import { table } from '../table.ts'
 import { progress } from '../progress.ts'
 
 interface WalkProgress { entries: number, entriesDone: number, objects: number, fetched: number, bytes: number }
 
-export const hoardCommand: Command = {
-  name: 'hoard',
-  usage: 'afs hoard add PATH [PRIORITY[:c|c+|d|d+]] | remove PATH | list | walk | verify | clear | load FILE | suggest  [--cache DIR] [--json]',
-  options: { ...cacheOption(), json: { type: 'boolean' } },
-  async run (v, pos) {
-    const [sub, ...rest] = pos
-    const cache = cacheDirOf(v)
-    const json = (x: unknown) => process.stdout.write(JSON.stringify(x, null, 2) + '\n')
-    switch (sub) {
-      case 'add': {
-        if (rest.length < 1 || rest.length > 2) throw new UsageError('expected hoard add PATH [PRIORITY[:c|c+|d|d+]]')
-        await controlCall(cache, 'hoardAdd', { path: resolve(rest[0]), ...(rest[1] ? { priority: rest[1] } : {}) })
-        process.stdout.write(`hoarding ${rest[0]}\n`)
-        return EXIT_OK
-      }
-      case 'remove': {
-        const [p] = need(rest, 1, 'hoard remove PATH')
-        const r = await controlCall(cache, 'hoardRemove', { path: resolve(p) })
-        process.stdout.write(r.removed ? `no longer hoarding ${p}\n` : `${p} was not hoarded\n`)
-        return r.removed ? EXIT_OK : EXIT_FAILURE
-      }
-      case 'list': {
-        need(rest, 0, 'hoard list')
-        const r = await controlCall(cache, 'hoardList')
-        if (v.json) { json(r); return EXIT_OK }
-        process.stdout.write(r.entries.length ? table(['PATH', 'PRIORITY', 'EXPAND', 'SOURCE'], r.entries.map(e => [e.path, e.priority, e.expansion, e.source])) : 'nothing hoarded\n')
-        for (const e of r.profileErrors) process.stdout.write(`profile not applied: ${e}\n`)
-        return EXIT_OK
-      }
-      case 'walk': return await walk(cache, v.json === true)
-      case 'verify': {
-        need(rest, 0, 'hoard verify')
-        const missing = await controlCall(cache, 'hoardVerify')
-        if (v.json) { json(missing); return EXIT_OK }
-        process.stdout.write(missing.length ? table(['NOT IN THE CACHE', 'WHY'], missing.map(m => [m.path, m.reason])) : 'every hoarded object is in the cache\n')
-        return missing.length ? EXIT_FAILURE : EXIT_OK
-      }
-      case 'clear': need(rest, 0, 'hoard clear'); await controlCall(cache, 'hoardClear'); process.stdout.write('hoard database cleared\n'); return EXIT_OK
-      case 'load': {
-        const [file] = need(rest, 1, 'hoard load FILE')
-        const r = await controlCall(cache, 'hoardLoad', { text: await readFile(file, 'utf8'), name: basename(file) })
-        process.stdout.write(`${file}: ${r.applied} lines applied\n`)
-        return EXIT_OK
-      }
-      case 'suggest': {
-        need(rest, 0, 'hoard suggest')
-        const lines = await controlCall(cache, 'hoardSuggest')
-        process.stdout.write(lines.length ? `# misses while disconnected, as profile lines to review\n${lines.join('\n')}\n` : '# no misses recorded\n')
-        return EXIT_OK
-      }
-      default: throw new UsageError(sub ? `unknown hoard command '${sub}'` : 'hoard needs a command: add, remove, list, walk, verify, clear, load, suggest')
-    }
-  },
+type HoardOptions = { cache?: string, json?: boolean }
+
+export const defineHoard: Define = cmd => {
+  const verb = (name: string, summary: string) => withCache(cmd.command(name).description(summary))
+  const json = (x: unknown) => process.stdout.write(JSON.stringify(x, null, 2) + '\n')
+  act<HoardOptions>(verb('add', 'keep PATH in the cache: PRIORITY 1-1000 (default 500), and :c its children, :c+ also children made later, :d its descendants, :d+ also ones made later')
+    .argument('<path>').argument('[priority]'), async ([path, priority], v) => {
+    await controlCall(cacheDirOf(v), 'hoardAdd', { path: resolve(path), ...(priority ? { priority } : {}) })
+    process.stdout.write(`hoarding ${path}\n`)
+    return EXIT_OK
+  })
+  act<HoardOptions>(verb('remove', 'stop hoarding PATH').argument('<path>'), async ([p], v) => {
+    const r = await controlCall(cacheDirOf(v), 'hoardRemove', { path: resolve(p) })
+    process.stdout.write(r.removed ? `no longer hoarding ${p}\n` : `${p} was not hoarded\n`)
+    return r.removed ? EXIT_OK : EXIT_FAILURE
+  })
+  act<HoardOptions>(withJson(verb('list', 'what is hoarded, and from which profile')), async (_args, v) => {
+    const r = await controlCall(cacheDirOf(v), 'hoardList')
+    if (v.json) { json(r); return EXIT_OK }
+    process.stdout.write(r.entries.length ? table(['PATH', 'PRIORITY', 'EXPAND', 'SOURCE'], r.entries.map(e => [e.path, e.priority, e.expansion, e.source])) : 'nothing hoarded\n')
+    for (const e of r.profileErrors) process.stdout.write(`profile not applied: ${e}\n`)
+    return EXIT_OK
+  })
+  act<HoardOptions>(withJson(verb('walk', 'fetch everything hoarded now, with progress (Ctrl-C interrupts)')), async (_args, v) => await walk(cacheDirOf(v), v.json === true))
+  act<HoardOptions>(withJson(verb('verify', 'list hoarded objects that are not in the cache')), async (_args, v) => {
+    const missing = await controlCall(cacheDirOf(v), 'hoardVerify')
+    if (v.json) { json(missing); return EXIT_OK }
+    process.stdout.write(missing.length ? table(['NOT IN THE CACHE', 'WHY'], missing.map(m => [m.path, m.reason])) : 'every hoarded object is in the cache\n')
+    return missing.length ? EXIT_FAILURE : EXIT_OK
+  })
+  act<HoardOptions>(verb('clear', 'forget every hoard entry'), async (_args, v) => {
+    await controlCall(cacheDirOf(v), 'hoardClear')
+    process.stdout.write('hoard database cleared\n')
+    return EXIT_OK
+  })
+  act<HoardOptions>(verb('load', 'apply a hoard profile file').argument('<file>'), async ([file], v) => {
+    const r = await controlCall(cacheDirOf(v), 'hoardLoad', { text: await readFile(file, 'utf8'), name: basename(file) })
+    process.stdout.write(`${file}: ${r.applied} lines applied\n`)
+    return EXIT_OK
+  })
+  act<HoardOptions>(verb('suggest', 'the misses while disconnected, as profile lines to review'), async (_args, v) => {
+    const lines = await controlCall(cacheDirOf(v), 'hoardSuggest')
+    process.stdout.write(lines.length ? `# misses while disconnected, as profile lines to review\n${lines.join('\n')}\n` : '# no misses recorded\n')
+    return EXIT_OK
+  })
 }
 
 /** A walk in the foreground with a progress line; Ctrl-C interrupts it. */

@@ -3,26 +3,30 @@
 // which the kernel lets no one else open). Requests made by that user's processes carry
 // the token; without one they are system:anyuser's.
 import { readFile, unlink, writeFile } from 'node:fs/promises'
-import { cacheDirOf, cacheOption, need, UsageError, EXIT_OK, type Command } from '../args.ts'
-import { heldTokens, serverAddress, serverOptions, tokenFile, toolTrust, withServer, type HeldToken, type ToolCreds } from '../server-client.ts'
+import type { Command } from 'commander'
+import { act, cacheDirOf, withCache, withJson, UsageError, EXIT_OK, type Define } from '../args.ts'
+import { heldTokens, serverAddress, tokenFile, toolTrust, withServer, withServerOptions, type HeldToken, type ToolCreds, type ToolOptions } from '../server-client.ts'
 import { readPassword } from '../password.ts'
 import { table } from '../table.ts'
 import { tokenFileText } from '@afs-ts/cache-manager/tokens'
 
-async function myTokenFile (v: Record<string, unknown>): Promise<string> {
+async function myTokenFile (v: ToolOptions): Promise<string> {
   const file = await tokenFile(v)
   if (!file) throw new UsageError(`no cache manager answers at ${cacheDirOf(v)} (--cache DIR, or --mount DIR): tokens are held by one`)
   return file
 }
 
-export const loginCommand: Command = {
-  name: 'login',
-  usage: 'afs login USER [--password-file FILE] [--cache DIR | --mount DIR --server HOST:PORT --ca FILE]\n  (the password from the terminal, without echo, unless --password-file or a line on stdin; --mount: the cache manager\'s mount, for users who cannot reach its control socket)',
-  options: { 'password-file': { type: 'string' }, server: { type: 'string' }, mount: { type: 'string' }, ...cacheOption(), ...serverOptions() },
-  async run (v, pos) {
-    const [user] = need(pos, 1, 'login USER')
+/** --mount DIR: the cache manager's mount, for users who cannot reach its control socket. */
+const withMount = (cmd: Command) => cmd.option('--mount <dir>', 'the cache manager\'s mount (for users who cannot reach its control socket)')
+
+export const defineLogin: Define = cmd => {
+  withServerOptions(withMount(withCache(cmd)))
+    .argument('<user>', 'a user of the cell')
+    .option('--password-file <file>', 'the password is this file\'s first line (default: asked on the terminal without echo, or a line on stdin)')
+    .option('--server <host:port>', 'the server to ask (default: the cache manager\'s first)')
+  act<ToolOptions & { passwordFile?: string }>(cmd, async ([user], v) => {
     const file = await myTokenFile(v)
-    const password = await readPassword(v['password-file'], `Password for ${user}: `)
+    const password = await readPassword(v.passwordFile, `Password for ${user}: `)
     const via = await serverAddress(v, cacheDirOf(v))
     // Asked as no one: the login itself is what proves who the caller is.
     const creds: ToolCreds = { trust: await toolTrust(v), token: async () => undefined }
@@ -35,15 +39,11 @@ export const loginCommand: Command = {
     await writeFile(file, tokenFileText([...others, held]))
     process.stdout.write(`${held.user} has a token for cell ${held.cell} until ${utc(held.expiresMs)}\n`)
     return EXIT_OK
-  },
+  })
 }
 
-export const tokensCommand: Command = {
-  name: 'tokens',
-  usage: 'afs tokens [--cache DIR | --mount DIR] [--json]',
-  options: { json: { type: 'boolean' }, mount: { type: 'string' }, ...cacheOption() },
-  async run (v, pos) {
-    need(pos, 0, 'tokens')
+export const defineTokens: Define = cmd => {
+  act<ToolOptions & { json?: boolean }>(withJson(withMount(withCache(cmd))), async (_args, v) => {
     const list = await heldTokens(v)
     const shown = list.map(t => ({ user: t.user, cell: t.cell, expiresMs: t.expiresMs, expired: t.expiresMs <= Date.now() }))
     if (v.json) { process.stdout.write(JSON.stringify(shown, null, 2) + '\n'); return EXIT_OK }
@@ -51,21 +51,17 @@ export const tokensCommand: Command = {
       ? table(['USER', 'CELL', 'EXPIRES'], shown.map(t => [t.user, t.cell, `${utc(t.expiresMs)}${t.expired ? ' (expired)' : ''}`]))
       : 'no tokens: processes of this user act as system:anyuser (afs login USER)\n')
     return EXIT_OK
-  },
+  })
 }
 
-export const logoutCommand: Command = {
-  name: 'logout',
-  usage: 'afs logout [--cache DIR | --mount DIR]',
-  options: { mount: { type: 'string' }, ...cacheOption() },
-  async run (v, pos) {
-    need(pos, 0, 'logout')
+export const defineLogout: Define = cmd => {
+  act<ToolOptions>(withMount(withCache(cmd)), async (_args, v) => {
     const file = await myTokenFile(v)
     const had = JSON.parse(await readFile(file, 'utf8').catch(() => '[]')) as unknown[]
     await unlink(file)
     process.stdout.write(`dropped ${had.length} token${had.length === 1 ? '' : 's'}\n`)
     return EXIT_OK
-  },
+  })
 }
 
 function utc (ms: number): string {

@@ -2,34 +2,38 @@
 // database, the others join the cell through it (`--vldb HOST:PORT`).
 import { FileServer } from '@afs-ts/fileserver'
 import { parseEtcdUrl } from '@afs-ts/volumes'
-import { UsageError, EXIT_OK, hostPortArg, type Command } from '../args.ts'
+import { act, secondsArg, UsageError, EXIT_OK, hostPortArg, type Define } from '../args.ts'
 import { untilSignal } from '../lifecycle.ts'
 
-export const serverCommand: Command = {
-  name: 'server',
-  usage: 'afs server --data DIR --listen HOST:PORT --cell NAME [--vldb HOST:PORT | --vldb etcd://HOST:PORT[,HOST:PORT…] [--lease-ttl SECONDS]] [--advertise HOST:PORT] [--resolve-every SECONDS] [--metrics HOST:PORT] [--tls DIR]\n  (--resolve-every: how often replicated volumes are compared with their other members; 0: only when a client finds a difference, or by afs vos resolve;\n   --tls: the cell CA and this server\'s certificate, from afs cell init / issue-server or the first server\'s DATA/tls; default DATA/tls, made with a new cell CA by a new cell\'s first server)',
-  options: { data: { type: 'string' }, listen: { type: 'string' }, cell: { type: 'string' }, advertise: { type: 'string' }, vldb: { type: 'string' }, 'resolve-every': { type: 'string' }, 'lease-ttl': { type: 'string' }, metrics: { type: 'string' }, tls: { type: 'string' } },
-  async run (v) {
-    if (!v.data || !v.listen || !v.cell) throw new UsageError('--data, --listen and --cell are required')
-    const hp = hostPortArg(v.listen as string, '--listen')
+export const defineServer: Define = cmd => {
+  cmd.requiredOption('--data <dir>', 'where the server keeps its volumes (LMDB and blobs), its TLS directory and keys')
+    .requiredOption('--listen <host:port>', 'where it listens (port 0: any free port)')
+    .requiredOption('--cell <name>', 'the cell\'s name')
+    .option('--vldb <where>', 'join a cell: HOST:PORT of its first server, or etcd://HOST:PORT[,HOST:PORT…] for a location database in etcd')
+    .option('--lease-ttl <seconds>', 'with an etcd location database: how long this server stays listed after it stops answering (2-3600)')
+    .option('--advertise <host:port>', 'the address clients are given for this server (default: where it listens)')
+    .option('--resolve-every <seconds>', 'how often replicated volumes are compared with their other members; 0: only when a client finds a difference, or by afs vos resolve')
+    .option('--metrics <host:port>', 'serve Prometheus metrics there')
+    .option('--tls <dir>', 'the cell CA and this server\'s certificate, from afs cell init / issue-server or the first server\'s DATA/tls (default DATA/tls, made with a new cell CA by a new cell\'s first server)')
+  act<{ data: string, listen: string, cell: string, vldb?: string, leaseTtl?: string, advertise?: string, resolveEvery?: string, metrics?: string, tls?: string }>(cmd, async (_args, v) => {
+    const hp = hostPortArg(v.listen, '--listen')
     const etcd = typeof v.vldb === 'string' && v.vldb.startsWith('etcd://')
-    if (etcd) { try { parseEtcdUrl(v.vldb as string) } catch (err) { throw new UsageError(`--vldb: ${(err as Error).message}`) } } else if (v.vldb !== undefined) hostPortArg(v.vldb as string, '--vldb')
-    const ttl = v['lease-ttl'] === undefined ? undefined : Number(v['lease-ttl'])
-    if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 2 && ttl <= 3600)) throw new UsageError(`--lease-ttl ${v['lease-ttl'] as string}: whole seconds, from 2 to 3600`)
+    if (etcd) { try { parseEtcdUrl(v.vldb!) } catch (err) { throw new UsageError(`--vldb: ${(err as Error).message}`) } } else if (v.vldb !== undefined) hostPortArg(v.vldb, '--vldb')
+    const ttl = secondsArg(v.leaseTtl, '--lease-ttl', 2, 3600)
+    if (ttl !== undefined && !Number.isInteger(ttl)) throw new UsageError(`--lease-ttl ${v.leaseTtl!}: whole seconds, from 2 to 3600`)
     if (ttl !== undefined && !etcd) throw new UsageError('--lease-ttl goes with --vldb etcd://…')
-    if (v.advertise !== undefined) hostPortArg(v.advertise as string, '--advertise')
-    if (v.metrics !== undefined) hostPortArg(v.metrics as string, '--metrics')
-    const every = v['resolve-every'] === undefined ? undefined : Number(v['resolve-every'])
-    if (every !== undefined && !(Number.isFinite(every) && every >= 0 && every <= 86_400)) throw new UsageError(`--resolve-every ${v['resolve-every'] as string}: seconds, from 0 (never) to 86400`)
+    if (v.advertise !== undefined) hostPortArg(v.advertise, '--advertise')
+    if (v.metrics !== undefined) hostPortArg(v.metrics, '--metrics')
+    const every = secondsArg(v.resolveEvery, '--resolve-every', 0, 86_400)
     const server = await FileServer.open({
-      dataDir: v.data as string, cell: v.cell as string, host: hp.host, port: hp.port,
-      advertise: v.advertise as string | undefined, vldb: v.vldb as string | undefined, sweepMs: every === undefined ? undefined : every * 1000, leaseTtlS: ttl, tlsDir: v.tls as string | undefined,
+      dataDir: v.data, cell: v.cell, host: hp.host, port: hp.port,
+      advertise: v.advertise, vldb: v.vldb, sweepMs: every === undefined ? undefined : every * 1000, leaseTtlS: ttl, tlsDir: v.tls,
     })
     const address = await server.listen()
-    const metrics = v.metrics === undefined ? undefined : await server.serveMetrics(v.metrics as string)
+    const metrics = v.metrics === undefined ? undefined : await server.serveMetrics(v.metrics)
     process.stdout.write(JSON.stringify({ ready: 'server', address, cell: server.cell, ...(metrics ? { metrics } : {}) }) + '\n')
     await untilSignal()
     await server.close()
     return EXIT_OK
-  },
+  })
 }

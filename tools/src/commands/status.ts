@@ -1,14 +1,12 @@
 // `afs status`: per volume and server, connection state and cache use; counters.
 import { formatSize } from '@afs-ts/common'
-import { cacheDirOf, cacheOption, EXIT_OK, type Command } from '../args.ts'
+import { act, cacheDirOf, withCache, withJson, EXIT_OK, type Define } from '../args.ts'
 import { controlCall } from '../control-client.ts'
 import { table } from '../table.ts'
 
-export const statusCommand: Command = {
-  name: 'status',
-  usage: 'afs status [--cache DIR] [--json] [--misses]',
-  options: { ...cacheOption(), json: { type: 'boolean' }, misses: { type: 'boolean' } },
-  async run (v) {
+export const defineStatus: Define = cmd => {
+  withJson(withCache(cmd)).option('--misses', 'the objects asked for while disconnected that were not in the cache')
+  act<{ cache?: string, json?: boolean, misses?: boolean }>(cmd, async (_args, v) => {
     const s = await controlCall(cacheDirOf(v), 'status')
     if (v.misses) {
       if (v.json) process.stdout.write(JSON.stringify(s.misses, null, 2) + '\n')
@@ -33,5 +31,5 @@ export const statusCommand: Command = {
     ]
     process.stdout.write(out.join('\n'))
     return EXIT_OK
-  },
+  })
 }

@@ -5,24 +5,26 @@ import { join } from 'node:path'
 import { ADMIN_PASSWORD_FILE } from '@afs-ts/protection'
 import { FileServer } from '@afs-ts/fileserver'
 import { CacheManagerProcess } from '@afs-ts/cache-manager'
-import { UsageError, EXIT_OK, defaultStateDir, type Command } from '../args.ts'
+import { act, UsageError, EXIT_OK, defaultStateDir, type Define } from '../args.ts'
 import { CA_FILE } from '@afs-ts/common/cell-ca'
 import { readCa, runClient, sizeOption } from './client.ts'
 
-export const upCommand: Command = {
-  name: 'up',
-  usage: 'afs up [--mount DIR] [--state DIR] [--cell NAME] [--port N] [--cache-size SIZE]',
-  options: { mount: { type: 'string' }, state: { type: 'string' }, cell: { type: 'string' }, port: { type: 'string' }, 'cache-size': { type: 'string' } },
-  async run (v) {
-    const state = (v.state as string | undefined) ?? defaultStateDir()
-    const port = v.port === undefined ? 7000 : Number(v.port)
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, not ${v.port}`)
-    const cell = (v.cell as string | undefined) ?? 'local'
+export const defineUp: Define = cmd => {
+  cmd.option('--mount <dir>', 'where to mount the cell', '/afs')
+    .option('--state <dir>', `where the server's data and the cache live (default ${defaultStateDir()})`)
+    .option('--cell <name>', 'the cell\'s name', 'local')
+    .option('--port <n>', 'the server\'s port on 127.0.0.1', '7000')
+    .option('--cache-size <size>', 'how much disk the cache may use (e.g. 4G)')
+  act<{ mount: string, state?: string, cell: string, port: string, cacheSize?: string }>(cmd, async (_args, v) => {
+    const state = v.state ?? defaultStateDir()
+    const port = Number(v.port)
+    if (!/^\d+$/.test(v.port) || port > 65535) throw new UsageError(`--port must be 0-65535, not ${v.port}`)
+    const cell = v.cell
     if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(cell)) throw new UsageError(`--cell: '${cell}' is not a cell name (letters, digits, . and -)`)
     const server = await FileServer.open({ dataDir: join(state, 'server'), cell, host: '127.0.0.1', port })
     const address = await server.listen()
     const proc = new CacheManagerProcess({
-      cacheDir: join(state, 'cache'), mountDir: (v.mount as string | undefined) ?? '/afs', cells: [[address]], cacheBytes: sizeOption(v['cache-size']),
+      cacheDir: join(state, 'cache'), mountDir: v.mount, cells: [[address]], cacheBytes: sizeOption(v.cacheSize),
       trust: { ca: await readCa(join(state, 'server', 'tls', CA_FILE)) },
     })
     // The user who ran it works as the cell's admin at once (a token held for their uid).
@@ -40,5 +42,5 @@ export const upCommand: Command = {
       await server.close()
     }
     return EXIT_OK
-  },
+  })
 }
