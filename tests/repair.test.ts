@@ -554,11 +554,11 @@ test.serial('afs repair refuses bad input clearly', async t => {
       [['resolve', join(a.cellPath, 'nothing.txt'), '--keep', 'local'], 1, /no conflict at/],
       [['resolve', join(a.cellPath, 'x'), '--keep', 'local', '--merge-auto'], 2, /one of --keep/],
       [['resolve', join(a.cellPath, 'x'), '--keep', 'local', '--as', 'y'], 2, /--as goes with --keep both/],
-      [['resolve', '--all', '--keep', 'local', '--kind', 'weird'], 2, /--kind weird/],
-      [['show'], 2, /expected repair show/],
-      [['frobnicate'], 2, /unknown repair command/],
+      [['resolve', '--all', '--keep', 'local', '--kind', 'weird'], 2, /--kind <kind>' argument 'weird' is invalid. Allowed choices are update\/update/],
+      [['show'], 2, /afs repair show: missing required argument 'ref'/],
+      [['frobnicate'], 2, /afs repair: unknown command 'frobnicate'/],
       [['undo', 'no-such-id'], 1, /no resolution no-such-id/],
-      [['resolver', 'add', '*.x'], 2, /expected resolver add PATTERN COMMAND/],
+      [['resolver', 'add', '*.x'], 2, /afs repair resolver add: missing required argument 'command'/],
       [['discard-local', '/elsewhere/file'], 1, /not under the mount/],
     ]
     for (const [args, code, re] of cases) {

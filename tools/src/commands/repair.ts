@@ -91,7 +91,7 @@ export const defineRepair: Define = cmd => {
 
   const resolver = cmd.command('resolver').description('commands that resolve new conflicts by themselves, by path pattern')
   act<RepairOptions & { kind?: string }>(verb(resolver, 'add', 'resolve new conflicts on PATTERN by COMMAND (it gets %L %S %B %O %P; or merge-auto)')
-    .argument('<pattern>').argument('<command...>').addOption(kind()), async ([pattern, ...command], v) => {
+    .argument('<pattern>', 'a glob of paths (** for any depth)').argument('<command...>', 'run for each new conflict, with %L %S %B %O %P for the local, server, base and output files and the path; or merge-auto').addOption(kind()), async ([pattern, ...command], v) => {
     await controlCall(cacheDirOf(v), 'resolverAdd', { pattern, command: command.join(' '), kinds: v.kind === undefined ? undefined : [v.kind] })
     process.stdout.write(`new conflicts on ${pattern} will be resolved by: ${command.join(' ')}\n`)
     return EXIT_OK
