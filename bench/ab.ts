@@ -6,7 +6,7 @@
 // Prints the medians and B/A. (`node --import tsx bench/ab.ts hold` is the half that
 // holds one cell up until its stdin closes.)
 import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
@@ -46,6 +46,18 @@ const works: Record<string, { unit: string, run: Work }> = {
       const mbps = 256 / time(() => readAll(join(m.reader, `big${i}`)))
       unlinkSync(join(m.writer, `big${i}`))
       return mbps
+    },
+  },
+  'cold open+read of the first byte of 256 MiB': {
+    unit: 'ms',
+    run: (m, i) => {
+      writeFileOf(join(m.writer, `first${i}`), 256 * MiB)
+      statSync(join(m.reader, `first${i}`))
+      dropCaches()
+      const buf = Buffer.alloc(1)
+      const ms = 1000 * time(() => { const fd = openSync(join(m.reader, `first${i}`), 'r'); readSync(fd, buf, 0, 1, 0); closeSync(fd) })
+      unlinkSync(join(m.writer, `first${i}`))
+      return ms
     },
   },
   '10,000 open+read+close 4 KiB, cached': {

@@ -1,8 +1,10 @@
 // The cache's limits through a real mount: LRU eviction under --cache-size, a file
-// larger than the cache, a directory of 100,000 entries.
+// larger than the cache, a directory of 100,000 entries, bulk status, a cold large file
+// read as it comes in.
 import test from 'ava'
 import { openSync, closeSync, readFileSync, writeFileSync, readdirSync, statSync, mkdirSync, existsSync } from 'node:fs'
-import { writeFile } from 'node:fs/promises'
+import { appendFile, readFile, writeFile } from 'node:fs/promises'
+import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { Stack, cell, status, eventually, rawConnection } from './helpers/cell.ts'
 import type { Fid } from '@afs-ts/common'
@@ -89,5 +91,27 @@ test('a directory listed cold brings its children\'s statuses (bulk status): ls 
     // The statuses came with callbacks: a change elsewhere is seen.
     writeFileSync(join(writer.cellPath, 'many', 'f7'), 'changed\n')
     t.true(await eventually(() => readFileSync(join(reader.cellPath, 'many', 'f7'), 'utf8') === 'changed\n'))
+  } finally { await stack.unwind() }
+})
+
+test('a cold read of a large file is read as it comes in, byte for byte, by concurrent readers too; a second open reads the cache', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [writer, reader] } = await cell(stack, 2)
+    const data = randomBytes(48 * 1024 * 1024)
+    await writeFile(join(writer.cellPath, 'big'), data)
+    const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+    const before = (await status(reader)).counters
+    const [one, two] = await Promise.all([readFile(join(reader.cellPath, 'big')), readFile(join(reader.cellPath, 'big'))])
+    t.is(digest(one), digest(data))
+    t.is(digest(two), digest(data))
+    const after = (await status(reader)).counters
+    t.is(after.fetches - before.fetches, 1, 'one fetch for both readers')
+    t.true(after.streamedOpens - before.streamedOpens >= 1, 'read while it was fetched')
+    t.is(digest(await readFile(join(reader.cellPath, 'big'))), digest(data))
+    t.is((await status(reader)).counters.streamedOpens, after.streamedOpens, 'cached: read from the container')
+    // A write through the reader works on the whole file, fetched or not.
+    await appendFile(join(reader.cellPath, 'big'), 'tail')
+    t.is(digest(await readFile(join(writer.cellPath, 'big'))), digest(Buffer.concat([data, Buffer.from('tail')])))
   } finally { await stack.unwind() }
 })

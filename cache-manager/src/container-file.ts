@@ -1,13 +1,16 @@
 // Container files: one file in the cache directory per cached file's contents (Venus'
 // container files). A fetch writes a temp file and renames it into place, so a crash
-// leaves either the old container or the new one.
-import { createWriteStream } from 'node:fs'
-import { mkdir, rename, rm, readdir, stat, truncate, writeFile } from 'node:fs/promises'
+// leaves either the old container or the new one; readers may read it as it fills.
+import { open as fsOpen } from 'node:fs'
+import { promisify } from 'node:util'
+import { mkdir, open, rename, rm, readdir, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { pipeline } from 'node:stream/promises'
-import { Readable } from 'node:stream'
 import { randomBytes } from 'node:crypto'
 import { AfsError } from '@afs-ts/common'
+import { Filling } from './filling.ts'
+
+/** A raw descriptor (a FileHandle would close it when collected). */
+const openFd = promisify(fsOpen)
 
 export class ContainerStore {
   readonly dir: string
@@ -28,16 +31,35 @@ export class ContainerStore {
     return join(this.dir, key)
   }
 
-  /** Writes `body` as the new container of `key`; returns the byte count. */
-  async fill (key: string, body: AsyncIterable<Buffer>): Promise<number> {
+  /**
+   * Writes `body` as the new container of `key`; returns the byte count. With `publish`,
+   * readers may read the bytes as they come in: it is given the container's Filling
+   * (for a file of `size` bytes) before the first byte is written.
+   */
+  async fill (key: string, body: AsyncIterable<Buffer>, publish?: { size: number, to: (f: Filling) => void }): Promise<number> {
     const tmp = join(this.tmp, `${key}.${randomBytes(4).toString('hex')}`)
     let bytes = 0
-    const counted = async function * () { for await (const c of body) { bytes += c.length; yield c } }
+    let filling: Filling | null = null
+    let out: FileHandle | null = null
     try {
-      await pipeline(Readable.from(counted()), createWriteStream(tmp))
+      out = await open(tmp, 'w')
+      if (publish) {
+        filling = new Filling(await openFd(tmp, 'r'), publish.size)
+        publish.to(filling)
+      }
+      for await (const chunk of body) {
+        for (let at = 0; at < chunk.length;) at += (await out.write(chunk, at, chunk.length - at, bytes + at)).bytesWritten
+        bytes += chunk.length
+        filling?.wrote(chunk.length)
+      }
+      await out.close()
+      out = null
       await rename(tmp, this.path(key))
+      filling?.end()
       return bytes
     } catch (err) {
+      filling?.end(err)
+      await out?.close().catch(() => {})
       await rm(tmp, { force: true })
       throw AfsError.from(err)
     }

@@ -7,6 +7,8 @@ export interface Counters {
   probes: number
   /** Whole-file data fetches. */
   fetches: number
+  /** Read-only opens of a file fetched cold, read as it came in (before its fetch ended). */
+  streamedOpens: number
   /** Whole-file stores. */
   stores: number
   /** Callback breaks received (one per object). */
@@ -18,5 +20,5 @@ export interface Counters {
 }
 
 export function newCounters (): Counters {
-  return { rpcs: 0, probes: 0, fetches: 0, stores: 0, callbackBreaks: 0, bytesFetched: 0, bytesStored: 0, evictions: 0 }
+  return { rpcs: 0, probes: 0, fetches: 0, streamedOpens: 0, stores: 0, callbackBreaks: 0, bytesFetched: 0, bytesStored: 0, evictions: 0 }
 }

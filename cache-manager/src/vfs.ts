@@ -11,6 +11,7 @@ import type { Cell } from './cell.ts'
 import { hasData, seenAt, type FsObject, type LocalAttrs } from './fs-object.ts'
 import { Namespace, splitPath, type Caller } from './namespace.ts'
 import { uploadGate } from './upload-gate.ts'
+import type { Filling } from './filling.ts'
 
 const openAsync = promisify(fsOpen)
 const closeAsync = promisify(fsClose)
@@ -26,7 +27,8 @@ export interface Attr {
 }
 type Node = { kind: 'root' } | { kind: 'object', cell: Cell, obj: FsObject }
 /** An open file: `shared` descriptors belong to the read-fd cache; `append`: opened with O_APPEND. */
-interface Handle { cell: Cell, obj: FsObject, fd: number, writable: boolean, shared: boolean, append: boolean }
+/** `filling`: the file is read while its fetch fills the container (`fd` is the filling's). */
+interface Handle { cell: Cell, obj: FsObject, fd: number, writable: boolean, shared: boolean, append: boolean, filling?: Filling }
 
 export class Vfs {
   private readonly handles = new Map<number, Handle>()
@@ -154,12 +156,16 @@ export class Vfs {
   private async openHandle (cell: Cell, obj: FsObject, writable: boolean, append = false): Promise<number> {
     obj.openCount++
     try {
-      await this.cm.files.ensureData(cell, obj)
-      if (writable) await this.cm.files.keepAncestor(cell, obj)
+      // Read-only, a cold file is read as it comes in; written, it is fetched whole first.
+      const filling = writable ? null : await this.cm.files.readable(cell, obj)
+      if (writable) {
+        await this.cm.files.ensureData(cell, obj)
+        await this.cm.files.keepAncestor(cell, obj)
+      }
       const path = this.cm.containers.path(obj.key)
-      const { fd, shared } = writable ? { fd: await openAsync(path, 'r+'), shared: false } : await this.cm.readFds.acquire(obj.key, obj.cachedVersion, path)
+      const { fd, shared } = filling ? { fd: filling.fd, shared: false } : writable ? { fd: await openAsync(path, 'r+'), shared: false } : await this.cm.readFds.acquire(obj.key, obj.cachedVersion, path)
       const fh = this.nextHandle++
-      this.handles.set(fh, { cell, obj, fd, writable, shared, append })
+      this.handles.set(fh, { cell, obj, fd, writable, shared, append, ...(filling ? { filling } : {}) })
       obj.lastUse = Date.now()
       return fh
     } catch (err) {
@@ -186,9 +192,10 @@ export class Vfs {
     return h
   }
 
-  read (fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
+  async read (fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
     const h = this.handle(fh)
-    return new Promise((resolve, reject) => fsRead(h.fd, buf, 0, len, pos, (err, n) => err ? reject(err) : resolve(n)))
+    if (h.filling) await h.filling.until(pos + len)
+    return await new Promise((resolve, reject) => fsRead(h.fd, buf, 0, len, pos, (err, n) => err ? reject(err) : resolve(n)))
   }
 
   write (fh: number, buf: Buffer, len: number, position: number): Promise<number> {
@@ -231,7 +238,8 @@ export class Vfs {
     const h = this.handles.get(fh)
     if (!h) return
     this.handles.delete(fh)
-    if (h.shared) this.cm.readFds.release(h.obj.key, h.fd)
+    if (h.filling) h.filling.release()
+    else if (h.shared) this.cm.readFds.release(h.obj.key, h.fd)
     else await closeAsync(h.fd).catch(() => {})
     h.obj.openCount--
     if (h.obj.openCount > 0) return

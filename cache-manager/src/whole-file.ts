@@ -1,6 +1,7 @@
 // Whole files (AFS's and Coda's unit of caching): fetched whole into a container when
 // opened, stored back whole when closed. Responsibilities:
 //   1. fetch a file's current version once for concurrent callers, with room made first
+//      (a cold read-only open reads it as it comes in)
 //   2. store a written file whole (or log it while disconnected), one store at a time
 //   3. keep the ancestor of a file about to change offline, for conflicts' three-way merges
 import { createReadStream } from 'node:fs'
@@ -19,6 +20,7 @@ import { isLocalFid, type ClientModifyLog } from './cml.ts'
 import { hasData, localMtime, mergeAttrs, withAttrs, type FsObject, type LocalAttrs } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import { uploadGate } from './upload-gate.ts'
+import { Fillings, type Filling } from './filling.ts'
 
 const log = makeLog('cache-manager')
 /** Fetches of a file overtaken by a break of its callback, at most (then the last one is used). */
@@ -42,7 +44,11 @@ export interface WholeFilesDeps {
 }
 
 export class WholeFiles {
-  constructor (private readonly d: WholeFilesDeps) {}
+  private readonly fillings: Fillings
+
+  constructor (private readonly d: WholeFilesDeps) {
+    this.fillings = new Fillings(d.containers)
+  }
 
   /** A store replayed from the log: the container now holds the server's new version. */
   stored (cell: Cell, fid: Fid, status: VnodeStatus): void {
@@ -72,6 +78,18 @@ export class WholeFiles {
     }
   }
 
+  /**
+   * For a read-only open: where to read the file from. Null: its container, complete. A
+   * Filling (taken for the caller, who releases it): the file is fetched cold right now,
+   * and its bytes may be read as they come in.
+   */
+  async readable (cell: Cell, o: FsObject): Promise<Filling | null> {
+    if (o.cachedVersion !== null) { await this.ensureData(cell, o); return null }
+    const filling = await this.fillings.take(o.key, this.ensureData(cell, o))
+    if (filling) this.d.counters.streamedOpens++
+    return filling
+  }
+
   private refreshable (cell: Cell, o: FsObject): boolean {
     return cell.route(o.status.fid.volume).connected && !o.dirty && !this.d.cml.references(cell.name, o.status.fid)
   }
@@ -89,16 +107,17 @@ export class WholeFiles {
     this.d.space.reservedBytes += size
     try {
       for (let attempt = 1; ; attempt++) {
-        const { result, body } = await cell.route(o.status.fid.volume).download('fetchData', { fid: o.status.fid })
-        const reply = result
+        const { result: reply, body } = await cell.route(o.status.fid.volume).download('fetchData', { fid: o.status.fid })
         this.d.counters.fetches++
         // Take the status and callback now: a break for a newer version can arrive while the
         // data streams in, and must not be undone by taking them afterwards.
         this.d.objects.accept(cell, reply)
-        const bytes = await this.d.containers.fill(o.key, body)
+        const raced = reply.callback.expiresAt === 0
+        // Readers waiting for this file read it as it comes in — unless a break overtook the
+        // reply and it is fetched once more.
+        const bytes = await this.fillings.fill(o.key, body, raced && attempt < FETCH_ATTEMPTS ? null : reply.status.size)
         this.d.counters.bytesFetched += bytes
         this.d.space.setCached(o, reply.status.dataVersion, bytes)
-        const raced = reply.callback.expiresAt === 0
         if (log.debugging) log.debug(`fetched ${o.key} version ${reply.status.dataVersion} (${bytes} bytes${raced ? ', overtaken by a callback break' : ''})`)
         // A break overtook the reply: the file changed after this version was read. Once
         // more, so that an open right after another client's store sees that store.

@@ -13,8 +13,8 @@ import { FUSE_MAX_WRITE_BYTES, KERNEL_ATTR_TIMEOUT_S, KERNEL_ENTRY_TIMEOUT_S } f
 
 type Cb = (err: number, ...rest: unknown[]) => void
 
-/** fuse-native fails a handler after this long; a whole-file fetch in open may take longer. */
-const HANDLER_TIMEOUTS_MS = { default: 120_000, lock: false, flock: false, open: 3_600_000, create: 3_600_000, flush: 3_600_000, fsync: 3_600_000, release: 3_600_000, truncate: 3_600_000, ftruncate: 3_600_000 }
+/** fuse-native fails a handler after this long; a whole-file fetch in open, or a read waiting for its part of one, may take longer. */
+const HANDLER_TIMEOUTS_MS = { default: 120_000, lock: false, flock: false, open: 3_600_000, read: 3_600_000, create: 3_600_000, flush: 3_600_000, fsync: 3_600_000, release: 3_600_000, truncate: 3_600_000, ftruncate: 3_600_000 }
 /** A handler unanswered this long is logged. */
 const SLOW_OP_MS = 10_000
 const BLOCK = 4096
