@@ -90,6 +90,12 @@ test('a raw protocol client claiming another user\'s uid gets nothing; a tool wi
     try {
       const refused = async (op: string, args: object) => await conn.request(op, args).then(() => 'allowed', (err: Error & { code?: string }) => err.code ?? err.message)
       t.is(await refused('fetchData', { fid: parse(fid) }), 'PERMISSION')
+      // Bulk status answers each object as its own fetchStatus would: nothing for what may not be looked up.
+      const { volume } = parse(fid)
+      const bulk = await conn.request('fetchStatuses', { volume, fids: [parse(fid), { volume, vnode: 1, unique: 1 }] }) as { statuses: Array<{ status: { type: string } } | null> }
+      t.is(bulk.statuses[0], null, 'the closed file: no status')
+      t.is(bulk.statuses[1]?.status.type, 'dir', 'the volume\'s root, open to lookups: its status')
+      t.is(await refused('fetchStatuses', { volume: volume + 1, fids: [parse(fid)] }), 'INVALID')
       t.is(await refused('create', { dir: parse(dirFid.fid), name: 'forged', mode: 0o644, uid: 0, gid: 0, seq: 1 }), 'PERMISSION')
       t.is(await refused('storeAcl', { fid: parse(dirFid.fid), acl: { pos: [[-101, 127]], neg: [] }, seq: 2 }), 'PERMISSION')
     } finally { conn.close() }

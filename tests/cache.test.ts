@@ -1,12 +1,12 @@
 // The cache's limits through a real mount: LRU eviction under --cache-size, a file
 // larger than the cache, a directory of 100,000 entries, bulk status, a cold large file
-// read as it comes in.
+// read as it comes in, bulk revalidation after a restart or a reconnection.
 import test from 'ava'
-import { openSync, closeSync, readFileSync, writeFileSync, readdirSync, statSync, mkdirSync, existsSync } from 'node:fs'
+import { openSync, closeSync, chmodSync, readFileSync, writeFileSync, readdirSync, statSync, mkdirSync, existsSync } from 'node:fs'
 import { appendFile, readFile, writeFile } from 'node:fs/promises'
 import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { Stack, cell, status, eventually, rawConnection } from './helpers/cell.ts'
+import { Stack, addClient, afsOk, cell, status, eventually, rawConnection, tempDir } from './helpers/cell.ts'
 import type { Fid } from '@afs-ts/common'
 
 test('LRU eviction keeps the cache under its size, never evicting open files', async t => {
@@ -113,5 +113,40 @@ test('a cold read of a large file is read as it comes in, byte for byte, by conc
     // A write through the reader works on the whole file, fetched or not.
     await appendFile(join(reader.cellPath, 'big'), 'tail')
     t.is(digest(await readFile(join(writer.cellPath, 'big'))), digest(Buffer.concat([data, Buffer.from('tail')])))
+  } finally { await stack.unwind() }
+})
+
+test('after a restart or a reconnection, the cached objects of a volume are revalidated in bulk: a few requests, not one each; what changed meanwhile is seen', async t => {
+  const stack = new Stack()
+  try {
+    const { server, clients: [writer] } = await cell(stack, 1)
+    const cache = await tempDir('afs-cache-')
+    stack.defer(cache)
+    const mount = await tempDir('afs-mnt-')
+    let reader = await addClient(stack, [server.address], { cache, mount })
+    const N = 300
+    mkdirSync(join(writer.cellPath, 'd'))
+    for (let i = 0; i < N; i++) writeFileSync(join(writer.cellPath, 'd', `f${i}`), `file ${i}\n`)
+    const readAll = () => { for (let i = 0; i < N; i++) t.is(readFileSync(join(reader.cellPath, 'd', `f${i}`), 'utf8'), i === 7 ? 'changed while it was away\n' : `file ${i}\n`) }
+    for (let i = 0; i < N; i++) readFileSync(join(reader.cellPath, 'd', `f${i}`))
+    await reader.stop()
+    writeFileSync(join(writer.cellPath, 'd', 'f7'), 'changed while it was away\n')
+    chmodSync(join(writer.cellPath, 'd', 'f8'), 0o600)
+    reader = await addClient(stack, [server.address], { cache, mount })
+    const rpcs = async () => (await status(reader)).counters.rpcs
+    let before = await rpcs()
+    readAll()
+    t.is(statSync(join(reader.cellPath, 'd', 'f8')).mode & 0o777, 0o600)
+    let used = await rpcs() - before
+    t.log(`after a restart: ${used} requests for ${N} cached files`)
+    t.true(used <= 10, `${used} requests to revalidate ${N} cached files after a restart (one fetch among them: f7 changed)`)
+    await afsOk(['disconnect', '--cache', cache])
+    await afsOk(['reconnect', '--cache', cache])
+    t.true(await eventually(async () => (await status(reader) as unknown as { volumes: Array<{ state: string }> }).volumes.every(v => v.state === 'connected'), 20_000))
+    before = await rpcs()
+    readAll()
+    used = await rpcs() - before
+    t.log(`after a reconnection: ${used} requests`)
+    t.true(used <= 5, `${used} requests to revalidate ${N} cached files after a reconnection`)
   } finally { await stack.unwind() }
 })

@@ -1,12 +1,14 @@
 // The objects this cache holds, as the namespace uses them (Coda's fsdb). Responsibilities:
 //   1. statuses under callbacks: an object from cache while its promise holds, else one
-//      fetchStatus; while its volume is unreachable, the cached object as it is
+//      fetchStatus — with every other cached object of its volume that lost its promise
+//      too (a restart, a reconnection), in bulk; while its volume is unreachable, the
+//      cached object as it is
 //   2. directory listings: fetched in pages, kept at their version, our own changes
 //      applied in place, the log's and the conflicts' names laid over the server's
 //   3. taking callback breaks (demote, never evict) and revalidating all after a replay
 //   4. forgetting objects whose last name is gone, and running concurrent work once
 import {
-  isUnreachable, AfsError, fidKey, formatRights, makeLog, notDir, notFound, permission, volumeOffline,
+  isUnreachable, AfsError, fidKey, formatRights, makeLog, notDir, notFound, permission, volumeOffline, BULK_STATUS_MAX,
   type DirReply, type Fid, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { Cell } from './cell.ts'
@@ -42,6 +44,8 @@ export class ObjectCache {
   readonly misses = new Map<string, Miss>()
   private readonly inflight = new Map<string, Promise<unknown>>()
   private readonly locks = new Map<string, Promise<unknown>>()
+  /** By cell and volume: the cached objects still to revalidate in bulk, found once per link epoch. */
+  private readonly stale = new Map<string, { epoch: string, keys: string[] }>()
 
   constructor (private readonly d: ObjectCacheDeps) {}
 
@@ -77,6 +81,7 @@ export class ObjectCache {
    * have their server fids by now.
    */
   afterReintegration (cell: Cell): void {
+    for (const k of this.stale.keys()) if (k.startsWith(`${cell.name}|`)) this.stale.delete(k)
     for (const o of this.d.table.values()) {
       if (o.cell !== cell.name) continue
       o.cbExpiresAt = 0
@@ -174,8 +179,7 @@ export class ObjectCache {
     if (o && (isLocalFid(fid) || o.conflict)) return o
     try {
       await cell.volumeById(fid.volume)
-      const reply = await cell.route(fid.volume).call('fetchStatus', { fid })
-      const fresh = this.accept(cell, reply)
+      const fresh = o ? await this.revalidate(cell, o) : this.accept(cell, await cell.route(fid.volume).call('fetchStatus', { fid }))
       fresh.lastUse = Date.now()
       return fresh
     } catch (err) {
@@ -183,6 +187,54 @@ export class ObjectCache {
       if (o) { o.lastUse = Date.now(); return o }
       throw err
     }
+  }
+
+  /**
+   * A cached object whose promise is gone, asked for again — in one request with the
+   * other cached objects of its volume that lost theirs as well (after a restart or a
+   * reconnection: Coda validates a volume's objects at once), up to BULK_STATUS_MAX.
+   * Their contents and listings stay if their versions did not change.
+   */
+  private async revalidate (cell: Cell, o: FsObject): Promise<FsObject> {
+    const fid = o.status.fid
+    const volume = cell.route(fid.volume)
+    // (Not in a replicated volume: a status there is compared across its members.)
+    const others = volume.replicated ? [] : this.staleBeside(cell, o, volume.epoch)
+    if (others.length > 0) {
+      try {
+        const { statuses } = await volume.call('fetchStatuses', { volume: fid.volume, fids: [fid, ...others.map(x => x.status.fid)] })
+        for (const r of statuses.slice(1)) if (r) this.accept(cell, r)
+        if (statuses[0]) return this.accept(cell, statuses[0])
+        // Gone, or not to be looked up: its own answer says which.
+      } catch (err) {
+        if (isUnreachable(err)) throw err
+        log.warn(`${cell.name}: bulk status of volume ${fid.volume} failed (${(err as Error).message}); asking one object at a time`)
+      }
+    }
+    return this.accept(cell, await volume.call('fetchStatus', { fid }))
+  }
+
+  /**
+   * Up to BULK_STATUS_MAX - 1 cached objects of `o`'s volume, clean and without a promise,
+   * most recently used first: found by one pass over the cache per link epoch (a new
+   * epoch voided every promise of the volume), then taken a batch at a time.
+   */
+  private staleBeside (cell: Cell, o: FsObject, epoch: string): FsObject[] {
+    const volume = o.status.fid.volume
+    const revalidatable = (x: FsObject) => x !== o && !this.hasCallback(x) && !x.dirty && !x.conflict && !isLocalFid(x.status.fid) && !this.d.cml.references(cell.name, x.status.fid)
+    const k = `${cell.name}|${volume}`
+    let q = this.stale.get(k)
+    if (q?.epoch !== epoch) {
+      const found = [...this.d.table.values()].filter(x => x.cell === cell.name && x.status.fid.volume === volume && revalidatable(x))
+      q = { epoch, keys: found.sort((a, b) => a.lastUse - b.lastUse).map(x => x.key) }
+      this.stale.set(k, q)
+    }
+    const out: FsObject[] = []
+    while (out.length < BULK_STATUS_MAX - 1 && q.keys.length > 0) {
+      const x = this.d.table.get(q.keys.pop()!)
+      if (x && revalidatable(x)) out.push(x)
+    }
+    return out
   }
 
   /** A directory's entries, listed from the server unless cached at its current version (or the server is unreachable). */

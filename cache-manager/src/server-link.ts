@@ -106,12 +106,17 @@ export class ServerLink extends EventEmitter {
   /**
    * A break can overtake the reply whose promise it breaks (the server breaks it while
    * the reply is on its way): a reply whose object was broken after the request went out
-   * comes with no promise, so a stale version is never trusted.
+   * comes with no promise, so a stale version is never trusted — each status of a bulk
+   * reply alike.
    */
   private voidBrokenPromise (out: unknown, sent: number): void {
-    const reply = ((out as { result?: unknown })?.result ?? out) as Partial<StatusReply> | null
-    if (!reply?.status || !reply.callback) return
-    if ((this.brokenAt.get(fidKey(reply.status.fid)) ?? 0) > sent) reply.callback = { expiresAt: 0 }
+    const reply = ((out as { result?: unknown })?.result ?? out) as (Partial<StatusReply> & { statuses?: unknown }) | null
+    const voidIfBroken = (r: Partial<StatusReply> | null) => {
+      if (r?.status && r.callback && (this.brokenAt.get(fidKey(r.status.fid)) ?? 0) > sent) r.callback = { expiresAt: 0 }
+    }
+    voidIfBroken(reply)
+    // (Bulk statuses, of a listing's entries or of many objects, each came with a promise too.)
+    if (Array.isArray(reply?.statuses)) for (const s of reply.statuses as Array<StatusReply | null>) voidIfBroken(s)
   }
 
   /** `afs disconnect` / `afs reconnect`. */

@@ -1,5 +1,6 @@
 // The link to one server, against a scripted peer on real TCP: a callback break that
-// overtakes the reply whose promise it breaks leaves that reply without a promise.
+// overtakes the reply whose promise it breaks leaves that reply (or that status of a bulk
+// reply) without a promise.
 import test from 'ava'
 import { createServer, type AddressInfo } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -21,10 +22,11 @@ test('a break that arrives before the reply it breaks voids the reply\'s promise
     conn.handler = async (op, args) => {
       if (op === 'hello') return { cell: 'c', protocol: PROTOCOL_VERSION, serverId: 's', rootVolume: 'root.cell' }
       if (op === 'ping') return {}
-      const asked = (args as { fid: Fid }).fid
       // Another client's store commits while this reply is on its way: the break goes first.
       await conn.request('callbackBreak', { fids: [fid] })
-      return { status: { ...status, fid: asked }, callback: { expiresAt: Date.now() + 60_000 } }
+      const reply = (f: Fid) => ({ status: { ...status, fid: f }, callback: { expiresAt: Date.now() + 60_000 } })
+      if (op === 'fetchStatuses') return { statuses: (args as { fids: Fid[] }).fids.map(reply) }
+      return reply((args as { fid: Fid }).fid)
     }
   }, () => {}))
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -35,4 +37,8 @@ test('a break that arrives before the reply it breaks voids the reply\'s promise
   t.is(broken.callback.expiresAt, 0, 'the version in the reply is already stale: no promise')
   const other = await link.call('fetchStatus', { fid: { ...fid, vnode: 8 } }) as StatusReply
   t.true(other.callback.expiresAt > Date.now(), 'a break of another object leaves this promise')
+  // Each status of a bulk reply alike.
+  const bulk = await link.call('fetchStatuses', { volume: 1, fids: [{ ...fid, vnode: 9 }, fid] })
+  t.true(bulk.statuses[0]!.callback.expiresAt > Date.now(), 'not broken: its promise holds')
+  t.is(bulk.statuses[1]!.callback.expiresAt, 0, 'broken while the reply was on its way: no promise')
 })

@@ -73,6 +73,7 @@ function needs (op: Op, a: Record<string, unknown>): Need[] {
   switch (op) {
     case 'fetchStatus': case 'locate': case 'readlink': case 'resolve': return [{ fid, rights: RIGHT_LOOKUP, what: 'status' }]
     case 'fetchDir': return [{ fid, rights: RIGHT_LOOKUP, what: 'listing' }]
+    case 'fetchStatuses': return [] // (each object checked on its own: null where refused)
     case 'lookup': return [{ fid: dir, rights: RIGHT_LOOKUP, what: 'lookup' }]
     case 'fetchData': return [{ fid, rights: RIGHT_READ, what: 'read' }]
     case 'store': case 'setattr': case 'setxattr': case 'removexattr': case 'repairReplica': return [{ fid, rights: RIGHT_WRITE, what: 'write' }]

@@ -519,6 +519,10 @@ export class FileServer {
     whoami: async (_, ctx) => (await this.caller(ctx)).identity,
     statfs: async a => await this.store.statfs(a.volume),
     fetchStatus: (a, _, me) => this.reply(me, this.store.status(a.fid)),
+    fetchStatuses: (a, _, me) => {
+      if (a.fids.some(f => f.volume !== a.volume)) throw invalid(`fetchStatuses asks for objects of volume ${a.volume} only`)
+      return { statuses: this.statusesOf(a.fids, me) }
+    },
     fetchDir: (a, _, me) => this.onFetchDir(a, me),
     fetchData: async (a, _, me) => await this.onFetchData(a.fid, me),
     locate: a => ({ places: this.store.locate(a.fid) }),
@@ -701,16 +705,20 @@ export class FileServer {
     const page = this.store.listDir(a.fid, a.after)
     const reply = { ...this.reply(me, this.store.status(a.fid)), ...page }
     if (!a.statuses) return reply
+    return { ...reply, statuses: this.statusesOf(page.entries.map(([, fid]) => fid), me) }
+  }
+
+  /** Bulk status: each object's status with a callback, null where the caller may not look it up or it is gone. */
+  private statusesOf (fids: Fid[], me: string | null): Array<StatusReply | null> {
     const who = asking.getStore() ?? ANONYMOUS
-    const statuses = page.entries.map(([, fid]) => {
+    return fids.map(fid => {
       try {
         this.access.check('fetchStatus', { fid }, who)
         return this.reply(me, this.store.status(fid))
       } catch {
-        return null // (not to be looked up by this caller, or gone meanwhile: it asks for it alone if it needs it)
+        return null // (not to be looked up by this caller, or gone: it asks for it alone if it needs it)
       }
     })
-    return { ...reply, statuses }
   }
 
   private async onFetchData (fid: Fid, me: string | null): Promise<Download<StatusReply>> {

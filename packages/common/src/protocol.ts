@@ -16,6 +16,8 @@ export const MAX_XATTR_VALUE_BYTES = 65_536
 export const MAX_XATTR_TOTAL_BYTES = 65_536
 /** A directory listing comes in pages of at most this many entries. */
 export const DIR_PAGE_ENTRIES = 20_000
+/** Statuses asked for in one fetchStatuses, at most. */
+export const BULK_STATUS_MAX = 5_000
 
 const u32 = z.number().int().min(0).max(2 ** 32 - 1)
 const u53 = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
@@ -288,6 +290,12 @@ export const requests = {
   whoami: z.object({}).optional(),
   fetchStatus: z.object({ fid: fidSchema }),
   /**
+   * The statuses of many objects of one volume, each with a callback on it, null where the
+   * caller may not look it up or it is gone (AFS's FetchBulkStatus): a cache revalidates
+   * what it held before a restart or a reconnection in one request, not one per object.
+   */
+  fetchStatuses: z.object({ volume: u32, fids: z.array(fidSchema).min(1).max(BULK_STATUS_MAX) }),
+  /**
    * A page of a directory's entries. `statuses`: with each entry's status and a callback
    * on it (AFS's InlineBulkStatus), null where the caller may not look it up: one request
    * for a whole cold page.
@@ -414,6 +422,7 @@ export interface Replies {
   ptIdentify: IdentityRecord
   whoami: IdentityRecord
   fetchStatus: StatusReply
+  fetchStatuses: { statuses: Array<StatusReply | null> }
   fetchDir: DirReply
   /** Comes with the file's bytes as a streamed body. */
   fetchData: StatusReply
