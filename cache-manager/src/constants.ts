@@ -21,3 +21,5 @@ export const PROBES_TO_RECONNECT = 2
 export const WRITE_BACK_AGE_MS = 5_000
 /** Periodic hoard walks. */
 export const HOARD_WALK_INTERVAL_MS = 10 * 60_000
+/** Files this big or bigger are read as they come in when opened cold; smaller ones arrive in a chunk or two anyway. */
+export const STREAMED_READ_MIN_BYTES = 1024 * 1024

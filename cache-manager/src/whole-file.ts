@@ -1,7 +1,7 @@
 // Whole files (AFS's and Coda's unit of caching): fetched whole into a container when
 // opened, stored back whole when closed. Responsibilities:
 //   1. fetch a file's current version once for concurrent callers, with room made first
-//      (a cold read-only open reads it as it comes in)
+//      (a cold read-only open of a large one reads it as it comes in)
 //   2. store a written file whole (or log it while disconnected), one store at a time
 //   3. keep the ancestor of a file about to change offline, for conflicts' three-way merges
 import { createReadStream } from 'node:fs'
@@ -20,6 +20,7 @@ import { isLocalFid, type ClientModifyLog } from './cml.ts'
 import { hasData, localMtime, mergeAttrs, withAttrs, type FsObject, type LocalAttrs } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import { uploadGate } from './upload-gate.ts'
+import { STREAMED_READ_MIN_BYTES } from './constants.ts'
 import { Fillings, type Filling } from './filling.ts'
 
 const log = makeLog('cache-manager')
@@ -113,9 +114,10 @@ export class WholeFiles {
         // data streams in, and must not be undone by taking them afterwards.
         this.d.objects.accept(cell, reply)
         const raced = reply.callback.expiresAt === 0
-        // Readers waiting for this file read it as it comes in — unless a break overtook the
-        // reply and it is fetched once more.
-        const bytes = await this.fillings.fill(o.key, body, raced && attempt < FETCH_ATTEMPTS ? null : reply.status.size)
+        // Readers waiting for a large file read it as it comes in — unless a break overtook
+        // the reply and it is fetched once more.
+        const streamed = reply.status.size >= STREAMED_READ_MIN_BYTES && !(raced && attempt < FETCH_ATTEMPTS)
+        const bytes = await this.fillings.fill(o.key, body, streamed ? reply.status.size : null)
         this.d.counters.bytesFetched += bytes
         this.d.space.setCached(o, reply.status.dataVersion, bytes)
         if (log.debugging) log.debug(`fetched ${o.key} version ${reply.status.dataVersion} (${bytes} bytes${raced ? ', overtaken by a callback break' : ''})`)
