@@ -19,8 +19,12 @@ async function examine (via: Server, volume: string): Promise<Examined> {
 }
 
 async function volumeState (cache: string, volume: string): Promise<string | undefined> {
-  const s = JSON.parse(await afsOk(['status', '--cache', cache, '--json'])) as { volumes: Array<{ name: string, state: string }> }
-  return s.volumes.find(v => v.name === volume)?.state
+  return (await volumeStatus(cache, volume))?.state
+}
+
+async function volumeStatus (cache: string, volume: string): Promise<{ name: string, state: string, reachable: string[] } | undefined> {
+  const s = JSON.parse(await afsOk(['status', '--cache', cache, '--json'])) as { volumes: Array<{ name: string, state: string, reachable: string[] }> }
+  return s.volumes.find(v => v.name === volume)
 }
 
 async function fourServers (stack: Stack): Promise<{ s0: Server, members: Server[] }> {
@@ -123,8 +127,12 @@ test('members that each took a different write to one file: a server/server conf
     writeFileSync(join(a.cellPath, 'split', 'made-by-A'), 'a\n')
     await s1.stop('SIGKILL')
     const [s2b, s3b] = [await restart(s2), await restart(s3)]
-    // B writes once it reaches s2 or s3 (not to its log: it is connected).
-    t.true(await eventually(async () => (await volumeState(b.cache, 'split')) === 'connected', 20_000))
+    // B writes once it reaches both s2 and s3 (not to its log: it is connected; and to both,
+    // or the one it did not reach would keep the first version as a third).
+    t.true(await eventually(async () => {
+      const v = await volumeStatus(b.cache, 'split')
+      return v?.state === 'connected' && [s2b, s3b].every(x => v.reachable.includes(x.address))
+    }, 20_000))
     writeFileSync(join(b.cellPath, 'split', 'f'), 'written by B on s2 and s3\n')
     writeFileSync(join(b.cellPath, 'split', 'g'), 'one\ntwo\nthree by B\n')
     writeFileSync(join(b.cellPath, 'split', 'made-by-B'), 'b\n')
