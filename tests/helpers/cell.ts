@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
-import { RpcConnection, PROTOCOL_VERSION, connectTo } from '@afs-ts/common'
+import { RpcConnection, PROTOCOL_VERSION, badRequest, connectTo } from '@afs-ts/common'
 import { initCellCa } from '@afs-ts/common/cell-ca'
 
 export const ROOT = resolve(import.meta.dirname, '..', '..')
@@ -249,6 +249,9 @@ export async function rawConnection (address: string): Promise<RpcConnection> {
   if (!ca) throw new Error(`no server started here at ${address}`)
   // (Generous: a server busy with resolution under a loaded test run may take a while over a handshake.)
   const conn = new RpcConnection(await connectTo(address, 20_000, { ca: await readFile(ca, 'utf8') }))
+  // Its statuses come with callback promises: it takes their breaks, as a client does (a
+  // server drops a client that refuses one, and closes its connection).
+  conn.handler = async op => { if (op === 'callbackBreak') return {}; throw badRequest(`a test connection takes no ${op}`) }
   await conn.request('hello', { protocol: PROTOCOL_VERSION, clientId: `test-${process.pid}-${Math.random()}`, hostname: 'test' })
   return conn
 }
