@@ -150,3 +150,37 @@ test('after a restart or a reconnection, the cached objects of a volume are reva
     t.true(used <= 5, `${used} requests to revalidate ${N} cached files after a reconnection`)
   } finally { await stack.unwind() }
 })
+
+test('a cold listing brings small files\' bytes: opening them then costs no request each; one changed since is read new; no bytes for a caller without the read right', async t => {
+  const stack = new Stack()
+  try {
+    const { server, clients: [writer, reader] } = await cell(stack, 2)
+    const N = 100
+    mkdirSync(join(writer.cellPath, 'small'))
+    for (let i = 0; i < N; i++) writeFileSync(join(writer.cellPath, 'small', `f${i}`), `small file ${i}\n`.repeat(i + 1))
+    writeFileSync(join(writer.cellPath, 'small', 'big'), Buffer.alloc(64 * 1024, 7))
+    const counters = async () => (await status(reader)).counters
+    t.is(readdirSync(join(reader.cellPath, 'small')).length, N + 1)
+    t.true(await eventually(async () => (await counters()).prefetchedFiles >= N), 'the small files\' containers were filled from the listing')
+    writeFileSync(join(writer.cellPath, 'small', 'f5'), 'changed after the listing\n')
+    const before = await counters()
+    for (let i = 0; i < N; i++) t.is(readFileSync(join(reader.cellPath, 'small', `f${i}`), 'utf8'), i === 5 ? 'changed after the listing\n' : `small file ${i}\n`.repeat(i + 1))
+    t.deepEqual(readFileSync(join(reader.cellPath, 'small', 'big')), Buffer.alloc(64 * 1024, 7))
+    const after = await counters()
+    t.is(after.fetches - before.fetches, 2, 'fetched: the big one, and the one changed since (a callback break)')
+    // The bytes come only to a caller who may read them: one with the lookup right alone gets the statuses.
+    const dir = join(writer.cellPath, 'small')
+    await afsOk(['fs', 'setacl', dir, 'system:anyuser', 'l', '--cache', writer.cache])
+    const { fid } = JSON.parse(await afsOk(['fs', 'whereis', dir, '--json', '--cache', writer.cache])) as { fid: string }
+    const [volume, vnode, unique] = fid.split('.').map(Number)
+    const conn = await rawConnection(server.address)
+    try {
+      const page = await conn.request('fetchDir', { fid: { volume, vnode, unique }, statuses: true, data: 16 * 1024 }) as { statuses: Array<{ data?: Uint8Array } | null> }
+      t.true(page.statuses.length === N + 1 && page.statuses.every(s => s !== null && s.data === undefined), 'statuses, without bytes')
+      await afsOk(['fs', 'setacl', dir, 'system:anyuser', 'rl', '--cache', writer.cache])
+      const readable = await conn.request('fetchDir', { fid: { volume, vnode, unique }, statuses: true, data: 16 * 1024 }) as { entries: Array<[string]>, statuses: Array<{ data?: Uint8Array } | null> }
+      const withData = readable.entries.map(([name], i) => [name, readable.statuses[i]?.data !== undefined])
+      t.true(withData.every(([name, has]) => has === (name !== 'big')), 'the bytes of each small file, not of the big one')
+    } finally { conn.close() }
+  } finally { await stack.unwind() }
+})

@@ -30,6 +30,7 @@ import { Locks } from './locks.ts'
 import { Connectivity } from './connectivity.ts'
 import { CacheSpace } from './cache-space.ts'
 import { WholeFiles } from './whole-file.ts'
+import { Prefetcher } from './prefetch.ts'
 import { ConflictKeeper } from './repair/conflict-keeper.ts'
 import { Ancestors } from './repair/ancestors.ts'
 import { Repairer } from './repair/repairer.ts'
@@ -58,6 +59,7 @@ export class CacheManager {
   readonly containers: ContainerStore
   readonly space: CacheSpace
   readonly files: WholeFiles
+  readonly prefetcher: Prefetcher
   readonly readFds = new ReadFdCache()
   readonly objects: ObjectCache
   clientId = ''
@@ -80,6 +82,7 @@ export class CacheManager {
     this.containers = new ContainerStore(opts.cacheDir)
     this.space = new CacheSpace(this, opts.cacheBytes ?? DEFAULT_CACHE_BYTES)
     this.files = new WholeFiles(this)
+    this.prefetcher = new Prefetcher(this)
     this.cml = new ClientModifyLog(opts.cacheDir, cell => {
       const by = actingUid()
       return by === undefined ? {} : { by, user: this.tokens.get(by, cell)?.user }

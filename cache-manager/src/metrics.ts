@@ -12,6 +12,7 @@ export function cacheMetrics (cm: Pick<CacheManager, 'counters' | 'space' | 'tab
   m.counted('probes_total', 'Keep-alive and reconnection probes', () => c.probes)
   m.counted('fetches_total', 'Whole-file fetches', () => c.fetches)
   m.counted('streamed_opens_total', 'Read-only opens of a cold file read as it came in', () => c.streamedOpens)
+  m.counted('prefetched_files_total', 'Small files cached from the bytes that came with a cold listing', () => c.prefetchedFiles)
   m.counted('stores_total', 'Whole-file stores', () => c.stores)
   m.counted('fetched_bytes_total', 'Bytes fetched', () => c.bytesFetched)
   m.counted('stored_bytes_total', 'Bytes stored', () => c.bytesStored)

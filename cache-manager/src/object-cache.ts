@@ -3,12 +3,13 @@
 //      fetchStatus — with every other cached object of its volume that lost its promise
 //      too (a restart, a reconnection), in bulk; while its volume is unreachable, the
 //      cached object as it is
-//   2. directory listings: fetched in pages, kept at their version, our own changes
-//      applied in place, the log's and the conflicts' names laid over the server's
+//   2. directory listings: fetched in pages (a cold one with its children's statuses and
+//      small files' bytes), kept at their version, our own changes applied in place, the
+//      log's and the conflicts' names laid over the server's
 //   3. taking callback breaks (demote, never evict) and revalidating all after a replay
 //   4. forgetting objects whose last name is gone, and running concurrent work once
 import {
-  isUnreachable, AfsError, fidKey, formatRights, makeLog, notDir, notFound, permission, volumeOffline, BULK_STATUS_MAX,
+  isUnreachable, AfsError, fidKey, formatRights, makeLog, notDir, notFound, permission, volumeOffline, BULK_STATUS_MAX, PREFETCH_FILE_MAX_BYTES,
   type DirReply, type Fid, type StatusReply, type VnodeStatus,
 } from '@afs-ts/common'
 import type { Cell } from './cell.ts'
@@ -20,6 +21,7 @@ import type { ReadFdCache } from './read-fd-cache.ts'
 import { isLocalFid, type ClientModifyLog } from './cml.ts'
 import type { LocalObjects } from './local-objects.ts'
 import type { Counters } from './counters.ts'
+import type { Prefetcher } from './prefetch.ts'
 import { NO_USER, actingUid } from './tokens.ts'
 
 const log = makeLog('cache-manager')
@@ -37,6 +39,8 @@ export interface ObjectCacheDeps {
   readonly space: { usedBytes: number }
   readonly readFds: ReadFdCache
   readonly counters: Counters
+  /** Fills the containers of files whose bytes came with a listing. */
+  readonly prefetcher: Pick<Prefetcher, 'add'>
 }
 
 export class ObjectCache {
@@ -145,8 +149,8 @@ export class ObjectCache {
   }
 
   /** A status that came with a listing: taken for an object not cached yet (one cached is revalidated its own way). */
-  private acceptNew (cell: Cell, reply: StatusReply): void {
-    if (!this.d.table.get(objectKey(cell.name, reply.status.fid))) this.accept(cell, reply)
+  private acceptNew (cell: Cell, reply: StatusReply): FsObject | null {
+    return this.d.table.get(objectKey(cell.name, reply.status.fid)) ? null : this.accept(cell, reply)
   }
 
   /** Refreshes a status we got as a side effect of a mutation (no callback change). */
@@ -262,10 +266,14 @@ export class ObjectCache {
       let first: DirReply | null = null
       let last: DirReply
       do {
-        last = await volume.call('fetchDir', { fid, ...after === undefined ? {} : { after }, ...statuses ? { statuses } : {} })
+        last = await volume.call('fetchDir', { fid, ...after === undefined ? {} : { after }, ...statuses ? { statuses, data: PREFETCH_FILE_MAX_BYTES } : {} })
         first ??= last
         for (const [name, f, type] of last.entries) { entries.set(name, { fid: f, type }); after = name }
-        for (const s of last.statuses ?? []) if (s) this.acceptNew(cell, s)
+        for (const s of last.statuses ?? []) {
+          const fresh = s ? this.acceptNew(cell, s) : null
+          // A small file's bytes came along: its container is filled now, before it is opened.
+          if (fresh && s?.data) this.d.prefetcher.add(fresh, s.status.dataVersion, s.data)
+        }
       } while (last.more && last.status.dataVersion === first.status.dataVersion)
       if (last.status.dataVersion !== first.status.dataVersion) continue // changed under us: list again
       this.accept(cell, last)

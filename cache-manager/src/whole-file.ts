@@ -67,13 +67,16 @@ export class WholeFiles {
    * still to reach it; otherwise whatever it holds.
    */
   async ensureData (cell: Cell, o: FsObject, priority = this.d.space.usePriority(o.key)): Promise<void> {
-    if (hasData(o) || (o.cachedVersion !== null && !this.refreshable(cell, o))) return
+    const wanted = () => !hasData(o) && (o.cachedVersion === null || this.refreshable(cell, o))
+    if (!wanted()) return
     try {
       await this.d.objects.once(o.key, () => this.fetch(cell, o, priority)).catch(async (err: unknown) => {
         // A fetch shared with a lower-priority caller (a hoard walk) may have found no room that this one would.
         if (!(err instanceof AfsError && err.code === 'NO_SPACE')) throw err
         await this.d.objects.once(o.key, () => this.fetch(cell, o, priority))
       })
+      // What was under way was a prefetch that did not fill it (no room, or an older version): fetched now.
+      if (wanted()) await this.d.objects.once(o.key, () => this.fetch(cell, o, priority))
     } catch (err) {
       if (!isUnreachable(err) || o.cachedVersion === null) throw err
     }

@@ -89,6 +89,11 @@ export class BlobStore {
     if (blob.bytes) this.inline.put([volume, blob.name], blob.bytes)
   }
 
+  /** An inline blob's bytes (null for a blob kept in a file, or gone). */
+  inlineBytes (volume: number, name: string): Uint8Array | null {
+    return isInline(name) ? this.inline.get([volume, name]) ?? null : null
+  }
+
   /** A blob's bytes as a stream; NOT_FOUND once a newer version replaced it. */
   async open (volume: number, name: string): Promise<AsyncIterable<Buffer>> {
     if (!isInline(name)) return (await open(this.path(volume, name), 'r')).createReadStream({ highWaterMark: CHUNK_BYTES })

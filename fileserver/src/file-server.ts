@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises'
 import { randomUUID } from 'node:crypto'
 import {
   AfsError, Download, Peer, RpcConnection, badRequest, exists, fidKey, moved, permission, parseFid, invalid, isOp, makeLog, nameTooLong, notFound, protocolError, requests, MAX_VOLUME_SITES,
-  noLock, wouldBlock, tlsAcceptor, parseHostPort, type Trust, isUnreachable, UPDATE_OPS, Metrics, RPC_SECONDS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION,
+  noLock, wouldBlock, tlsAcceptor, parseHostPort, type Trust, isUnreachable, UPDATE_OPS, Metrics, RPC_SECONDS, LockTable, NAME_TOO_LONG_MESSAGE, PROTOCOL_VERSION, PREFETCH_PAGE_BYTES,
   type Args, type CmlRecordBody, type DirReply, type ReplayReply, type Quorum, type Reply, type StatusReply, type VolumeEntry, type XattrMode, type HeldLock, type LockKind, type LockRequest, type Fid, type LockReply, type LookupReply, type Op, type RequestContext, type VnodeStatus,
 } from '@afs-ts/common'
 import { EtcdLocationDb, ROOT_VOLUME_NAME, RemoteLocationDb, VolumeLocationDb, parseEtcdUrl, type LocationDb } from '@afs-ts/volumes'
@@ -705,20 +705,38 @@ export class FileServer {
     const page = this.store.listDir(a.fid, a.after)
     const reply = { ...this.reply(me, this.store.status(a.fid)), ...page }
     if (!a.statuses) return reply
-    return { ...reply, statuses: this.statusesOf(page.entries.map(([, fid]) => fid), me) }
+    return { ...reply, statuses: this.statusesOf(page.entries.map(([, fid]) => fid), me, a.data ?? 0) }
   }
 
-  /** Bulk status: each object's status with a callback, null where the caller may not look it up or it is gone. */
-  private statusesOf (fids: Fid[], me: string | null): Array<StatusReply | null> {
+  /**
+   * Bulk status: each object's status with a callback, null where the caller may not look
+   * it up or it is gone; with the bytes of each file of at most `dataUpTo` bytes kept inline
+   * that the caller may read, while the page's budget lasts.
+   */
+  private statusesOf (fids: Fid[], me: string | null, dataUpTo = 0): Array<(StatusReply & { data?: Uint8Array }) | null> {
     const who = asking.getStore() ?? ANONYMOUS
+    let budget = PREFETCH_PAGE_BYTES
     return fids.map(fid => {
       try {
         this.access.check('fetchStatus', { fid }, who)
-        return this.reply(me, this.store.status(fid))
+        const status = this.store.status(fid)
+        if (status.type !== 'file' || status.size > Math.min(dataUpTo, budget)) return this.reply(me, status)
+        const data = this.smallData(fid, who)
+        if (!data) return this.reply(me, status)
+        budget -= data.bytes.length
+        return { ...this.reply(me, data.status), data: data.bytes }
       } catch {
         return null // (not to be looked up by this caller, or gone: it asks for it alone if it needs it)
       }
     })
+  }
+
+  /** A small file's bytes kept inline and the status they are of, if the caller may read them. */
+  private smallData (fid: Fid, who: Asker): { status: VnodeStatus, bytes: Uint8Array } | null {
+    try { this.access.check('fetchData', { fid }, who) } catch { return null }
+    const { status, blob } = this.store.blobOf(fid)
+    const bytes = blob === null ? new Uint8Array(0) : this.store.blobs.inlineBytes(fid.volume, blob)
+    return bytes && bytes.length === status.size ? { status, bytes } : null
   }
 
   private async onFetchData (fid: Fid, me: string | null): Promise<Download<StatusReply>> {

@@ -16,6 +16,10 @@ export const MAX_XATTR_VALUE_BYTES = 65_536
 export const MAX_XATTR_TOTAL_BYTES = 65_536
 /** A directory listing comes in pages of at most this many entries. */
 export const DIR_PAGE_ENTRIES = 20_000
+/** Files of at most this many bytes may come with a listing's statuses (fetchDir `data`)… */
+export const PREFETCH_FILE_MAX_BYTES = 16 * 1024
+/** …up to this many bytes of them a page. */
+export const PREFETCH_PAGE_BYTES = 2 * 1024 * 1024
 /** Statuses asked for in one fetchStatuses, at most. */
 export const BULK_STATUS_MAX = 5_000
 
@@ -120,7 +124,8 @@ export interface CallbackPromise { expiresAt: number }
 /** `access`: the caller's rights on the object (a directory's own, a file's directory's), as AFS's CallerAccess. */
 export interface StatusReply { status: VnodeStatus, callback: CallbackPromise, access?: number }
 export interface CreateReply extends StatusReply { dir: VnodeStatus }
-export interface DirReply extends StatusReply { entries: Array<[string, Fid, ObjectType]>, more: boolean, statuses?: Array<StatusReply | null> }
+/** `data` of a status in `statuses`: the file's bytes at that status's version (fetchDir `data`). */
+export interface DirReply extends StatusReply { entries: Array<[string, Fid, ObjectType]>, more: boolean, statuses?: Array<(StatusReply & { data?: Uint8Array }) | null> }
 /**
  * How a replicated volume takes updates: `any` member that answers (Coda's optimistic
  * choice: always writable, members may diverge and need resolution or repair), or only
@@ -298,9 +303,11 @@ export const requests = {
   /**
    * A page of a directory's entries. `statuses`: with each entry's status and a callback
    * on it (AFS's InlineBulkStatus), null where the caller may not look it up: one request
-   * for a whole cold page.
+   * for a whole cold page. `data`: with them, the bytes of each file of at most that many
+   * bytes that the caller may read, while the page's PREFETCH_PAGE_BYTES last (a cold
+   * walk then opens small files without a request each).
    */
-  fetchDir: z.object({ fid: fidSchema, after: z.string().max(1024).optional(), statuses: z.boolean().optional() }),
+  fetchDir: z.object({ fid: fidSchema, after: z.string().max(1024).optional(), statuses: z.boolean().optional(), data: z.number().int().min(0).max(PREFETCH_FILE_MAX_BYTES).optional() }),
   fetchData: z.object({ fid: fidSchema }),
   /** `ifVersion`: store only if the file is still at that version (repairs), else CONFLICT. */
   /** `ctimeMs`: when the client changed the contents (its last write); the file's ctime becomes that unless it is later already. */
