@@ -71,7 +71,7 @@ test('a directory of 100,000 entries creates, lists and looks up', async t => {
   } finally { await stack.unwind() }
 })
 
-test('a directory listed cold brings its children\'s statuses (bulk status): ls -l costs a request a page, a cold read one fetch', async t => {
+test('a directory listed cold brings its children\'s statuses (bulk status): ls -l costs a request a page, a cold read one fetch at most', async t => {
   const stack = new Stack()
   try {
     const { clients: [writer, reader] } = await cell(stack, 2)
@@ -87,7 +87,8 @@ test('a directory listed cold brings its children\'s statuses (bulk status): ls 
     const listed = await rpcs()
     t.true(listed - before <= 3, `${listed - before} requests for a cold ls -l of ${N} files`)
     for (let i = 0; i < N; i++) t.is(readFileSync(join(reader.cellPath, 'many', `f${i}`), 'utf8'), `file ${i}\n`)
-    t.is(await rpcs() - listed, N, 'one fetch per file, no status before it')
+    // (Small files' bytes came with the listing too: the reads cost a fetch each at most.)
+    t.true(await rpcs() - listed <= N, 'at most one fetch per file, no status before it')
     // The statuses came with callbacks: a change elsewhere is seen.
     writeFileSync(join(writer.cellPath, 'many', 'f7'), 'changed\n')
     t.true(await eventually(() => readFileSync(join(reader.cellPath, 'many', 'f7'), 'utf8') === 'changed\n'))
