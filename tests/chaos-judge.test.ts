@@ -43,3 +43,27 @@ test('a move made before the client went offline does not excuse a create missin
   const v = h.judge(server, new Map(), [], new Set())
   t.deepEqual(v.losses, ['step 3 (c0 create y/b): expected y/b to exist as a file, the servers have nothing there'])
 })
+
+/** c0 makes b; c1 renames it to x offline; c0 goes offline, c1 replays (seen drained), c0 chmods b; both come back. */
+function renamedUnderOfflineChmod (): History {
+  const h = new History()
+  op(h, 'c0', 'mkfifo', ['b'], [{ kind: 'exists', path: 'b', type: 'fifo' }])
+  h.drained('c0')
+  h.goOffline('c1')
+  op(h, 'c1', 'rename', ['b', 'x'], [{ kind: 'absent', path: 'b' }, { kind: 'exists', path: 'x', type: 'fifo' }])
+  h.goOffline('c0')
+  h.goOnline('c1')
+  op(h, 'c1', 'mkdir', ['z'], [{ kind: 'exists', path: 'z', type: 'dir' }])
+  h.drained('c1')
+  op(h, 'c0', 'chmod', ['b'], [{ kind: 'mode', path: 'b', mode: 0o755 }])
+  h.goOnline('c0')
+  return h
+}
+
+test('an offline chmod lands on its object wherever another client\'s replayed rename took it; missing there too, a loss', t => {
+  const fifo = (mode: number): FinalObject => ({ type: 'fifo', mode })
+  const dir: FinalObject = { type: 'dir', mode: 0o755 }
+  t.deepEqual(renamedUnderOfflineChmod().judge(new Map([['x', fifo(0o755)], ['z', dir]]), new Map(), [], new Set()).losses, [])
+  t.deepEqual(renamedUnderOfflineChmod().judge(new Map([['x', fifo(0o644)], ['z', dir]]), new Map(), [], new Set()).losses,
+    ['step 3 (c0 chmod b): expected b to have mode 755, the servers have nothing there'])
+})

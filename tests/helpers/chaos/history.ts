@@ -145,7 +145,7 @@ export class History {
             : e.kind === 'exists' ? have !== undefined && (e.type === undefined || have.type === e.type)
               : have !== undefined && (have.mode & 0o7777) === e.mode
         }
-        if (this.movedTo(w, e.path).some(path => holds({ ...e, path }))) continue
+        if (this.movedTo(w, e).some(path => holds({ ...e, path }))) continue
         const have = server.get(e.path)
         losses.push(`step ${w.i} (${w.client} ${w.op} ${w.detail}): expected ${describe(e)}, the servers have ${have ? `${have.type} ${(have.mode & 0o7777).toString(8)}` : 'nothing'} there`)
       }
@@ -179,17 +179,20 @@ export class History {
   }
 
   /**
-   * Where `path` of an offline step `w` may be on the servers: there, or where another
-   * client moved a directory above it while `w` waited in its log. The log names that
-   * directory by fid, so the change lands wherever the directory went (Coda does the same).
+   * Where the object of effect `e` of an offline step `w` may be on the servers: at its
+   * path, or where another client's rename that may have reached the servers while `w`
+   * waited in its log moved it — a directory above it (the log names that directory by
+   * fid, so a change lands wherever the directory went; Coda does the same), or, for a
+   * mode, the object itself (a chmod is logged by fid too).
    */
-  private movedTo (w: Step, path: string): string[] {
-    const places = [path]
+  private movedTo (w: Step, e: Effect): string[] {
+    const places = [e.path]
     if (!w.offline) return places
     for (const x of this.steps) {
-      if (x.i < w.offlineFrom || x.i >= w.offlineUntil || !x.ok || x.op !== 'rename' || x.client === w.client) continue
+      // (x reached the servers between its step and when its client was seen drained.)
+      if (x.i >= w.offlineUntil || x.pendingUntil < w.offlineFrom || !x.ok || x.op !== 'rename' || x.client === w.client) continue
       const [from, to] = x.paths
-      for (const p of [...places]) if (p !== from && within(p, from)) places.push(to + p.slice(from.length))
+      for (const p of [...places]) if ((p !== from || e.kind === 'mode') && within(p, from)) places.push(to + p.slice(from.length))
     }
     return places
   }
