@@ -67,3 +67,16 @@ test('an offline chmod lands on its object wherever another client\'s replayed r
   t.deepEqual(renamedUnderOfflineChmod().judge(new Map([['x', fifo(0o644)], ['z', dir]]), new Map(), [], new Set()).losses,
     ['step 3 (c0 chmod b): expected b to have mode 755, the servers have nothing there'])
 })
+
+test('a change kept in a conflict reported at another hard link of its object is no loss', t => {
+  const h = new History()
+  op(h, 'c0', 'create', ['x'], [{ kind: 'exists', path: 'x', type: 'file' }])
+  op(h, 'c0', 'link', ['x', 'y/x'], [{ kind: 'exists', path: 'y/x' }])
+  h.drained('c0')
+  h.goOffline('c2')
+  op(h, 'c2', 'chmod', ['x'], [{ kind: 'mode', path: 'x', mode: 0o644 }])
+  h.goOnline('c2')
+  const server: View = new Map([['x', { type: 'file', mode: 0o755, content: '' }], ['y', { type: 'dir', mode: 0o755 }], ['y/x', { type: 'file', mode: 0o755, content: '' }]])
+  t.deepEqual(h.judge(server, new Map(), [{ client: 'c2', path: 'y/x', kind: 'update/update', copies: [] }], new Set()).losses, [])
+  t.deepEqual(h.judge(server, new Map(), [], new Set()).losses, ['step 2 (c2 chmod x): expected x to have mode 644, the servers have file 755 there'])
+})

@@ -136,7 +136,8 @@ export class History {
     for (const w of ok) {
       const later = ok.filter(x => this.canReplace(w, x))
       // A rename that conflicted is kept at either of its names.
-      const kept = (e: Effect) => covered(w.op === 'rename' ? [e.path, ...w.paths] : [e.path])
+      // A conflict of an object with hard links may be reported at any of its names.
+      const kept = (e: Effect) => covered(w.op === 'rename' ? [e.path, ...w.paths] : [e.path, ...(e.kind === 'absent' ? [] : this.linkedNames(e.path))])
       for (const e of w.effects) {
         const holds = (e: Effect) => {
           if (later.some(x => replacesEffect(x, e)) || kept(e) || this.ownUnsent(w, e)) return true
@@ -195,6 +196,18 @@ export class History {
       for (const p of [...places]) if ((p !== from || e.kind === 'mode') && within(p, from)) places.push(to + p.slice(from.length))
     }
     return places
+  }
+
+  /** The other names that hard links made during the run gave the object at `path`. */
+  private linkedNames (path: string): string[] {
+    const out: string[] = []
+    for (const x of this.steps) {
+      if (!x.ok || x.op !== 'link') continue
+      const [from, to] = x.paths
+      if (path === from) out.push(to)
+      if (path === to) out.push(from)
+    }
+    return out
   }
 
   /**
