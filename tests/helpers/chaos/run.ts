@@ -46,6 +46,8 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
   const say = opts.log ?? (() => {})
   const stack = new Stack()
   const failedOps: Record<string, number> = {}
+  /** The log lines of clients whose operation hung, for the report. */
+  const hung: string[] = []
   let faults = 0
   try {
     const sites: Site[] = []
@@ -183,7 +185,12 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
       if (await drained(m)) history.drained(m.name)
       if (!out.ok) failedOps[`${out.op} ${out.errno}`] = (failedOps[`${out.op} ${out.errno}`] ?? 0) + 1
       say(`${step.i} ${m.name}${step.offline ? ' (offline)' : ''} ${out.op} ${out.detail}: ${out.ok ? 'ok' : out.errno}`)
-      if (out.errno === 'HUNG') say(`${m.name} log, last lines:\n${(m.log + m.client!.stderr()).split('\n').slice(-40).join('\n')}`)
+      if (out.errno === 'HUNG') {
+        // What the stuck client was doing: shown with the findings (and live, with opts.log).
+        const tail = (m.log + m.client!.stderr()).split('\n').slice(-40)
+        hung.push(`${m.name}: step ${step.i} (${out.op} ${out.detail}) hung; its last log lines:`, ...tail.map(l => `${m.name}:   ${l}`))
+        say(`${m.name} log, last lines:\n${tail.join('\n')}`)
+      }
     }
 
     // Heal: everything back, every log replayed.
@@ -229,6 +236,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosReport> {
     const clientLog = [
       ...members.flatMap(m => (m.log + m.client!.stderr()).split('\n').filter(l => /conflict|error| debug /i.test(l)).map(l => `${m.name}: ${l}`)),
       ...serverWord(),
+      ...hung,
     ]
     return {
       clientLog,
