@@ -72,6 +72,11 @@ export function withCache (cmd: Command): Command {
   return cmd.option('--cache <dir>', `the cache manager's cache directory (default ${defaultCacheDir()})`)
 }
 
+/** A verb of `parent` (`afs vos create`…), with --cache DIR: which cache manager to ask. */
+export function verb (parent: Command, name: string, summary: string): Command {
+  return withCache(parent.command(name).description(summary))
+}
+
 /** --json: the answer as JSON instead of a table. */
 export function withJson (cmd: Command): Command {
   return cmd.option('--json', 'print JSON instead of a table')

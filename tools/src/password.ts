@@ -3,7 +3,13 @@
 import { execFileSync } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
+import type { Command } from 'commander'
 import { UsageError } from './args.ts'
+
+/** --password-file FILE. */
+export function withPasswordFile (cmd: Command): Command {
+  return cmd.option('--password-file <file>', 'the password is this file\'s first line (default: asked on the terminal without echo, or a line on stdin)')
+}
 
 export async function readPassword (file: unknown, prompt: string): Promise<string> {
   if (typeof file === 'string') {

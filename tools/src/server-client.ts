@@ -19,6 +19,11 @@ const LOCALAUTH_MS = 3600_000
 /** The options of a command that talks to servers: whom it trusts, whom it speaks as, which cache manager and server to ask. */
 export interface ToolOptions { ca?: string, localauth?: string, cache?: string, mount?: string, server?: string }
 
+/** --server HOST:PORT: the server to ask (default: the local cache manager's first). */
+export function withServerAsked (cmd: Command): Command {
+  return cmd.option('--server <host:port>', 'the server to ask (default: the cache manager\'s first)')
+}
+
 /** --ca FILE and --localauth DATADIR: whom a command trusts and speaks as. */
 export function withServerOptions (cmd: Command): Command {
   return cmd.option('--ca <file>', 'the cell CA to trust (default $AFS_CA, or the local cache manager\'s)')
@@ -105,10 +110,10 @@ export async function withServer<T> (address: string, creds: ToolCreds, fn: (cal
   }
 }
 
-/** --server if given, else the first server of the cache manager's first cell. */
-export async function serverAddress (values: ToolOptions, cacheDir: string): Promise<string> {
+/** --server if given, else the first server of the cache manager's (--cache DIR) first cell. */
+export async function serverAddress (values: ToolOptions): Promise<string> {
   if (typeof values.server === 'string') return values.server
-  const cells = await controlCall(cacheDir, 'servers')
+  const cells = await controlCall(cacheDirOf(values), 'servers')
   if (!cells[0]?.servers[0]) throw new Error('no server known: pass --server HOST:PORT')
   return cells[0].servers[0]
 }

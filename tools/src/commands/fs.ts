@@ -3,7 +3,7 @@
 // the caller (with the caller's tokens).
 import { resolve } from 'node:path'
 import { formatRights, formatSize, parseRights, withEntry, type Acl } from '@afs-ts/common'
-import { act, cacheDirOf, withCache, withJson, UsageError, EXIT_OK, type Define } from '../args.ts'
+import { act, cacheDirOf, verb, withJson, UsageError, EXIT_OK, type Define } from '../args.ts'
 import { controlCall } from '../control-client.ts'
 import { serverCaller, withServerOptions, type ToolOptions } from '../server-client.ts'
 import { table } from '../table.ts'
@@ -21,40 +21,40 @@ async function ptsServer (cache: string, cell: string): Promise<string> {
 type FsOptions = ToolOptions & { json?: boolean, negative?: boolean }
 
 export const defineFs: Define = cmd => {
-  const verb = (name: string, summary: string) => withJson(withCache(cmd.command(name).description(summary)))
+  const fsVerb = (name: string, summary: string) => withJson(verb(cmd, name, summary))
   const print = (v: FsOptions, human: string, json: unknown) => process.stdout.write(v.json ? JSON.stringify(json, null, 2) + '\n' : human)
-  act<FsOptions>(verb('listquota', 'the quota and use of the volume holding PATH').argument('<path>'), async ([p], v) => {
+  act<FsOptions>(fsVerb('listquota', 'the quota and use of the volume holding PATH').argument('<path>'), async ([p], v) => {
     const cache = cacheDirOf(v)
     const q = await controlCall(cache, 'listquota', { path: resolve(p) })
     const pct = q.quota ? `${Math.round(100 * q.used / q.quota)}%` : '-'
     print(v, table(['VOLUME', 'QUOTA', 'USED', '%USED', 'FILES'], [[q.volume, q.quota ? formatSize(q.quota) : 'no limit', formatSize(q.used), pct, q.files]]), q)
     return EXIT_OK
   })
-  act<FsOptions>(verb('mkmount', 'make PATH a mount point for VOLUME').argument('<path>').argument('<volume>'), async ([p, volume], v) => {
+  act<FsOptions>(fsVerb('mkmount', 'make PATH a mount point for VOLUME').argument('<path>').argument('<volume>'), async ([p, volume], v) => {
     const cache = cacheDirOf(v)
     await controlCall(cache, 'mkmount', { path: resolve(p), volume })
     print(v, `${p} is now a mount point for volume ${volume}\n`, { path: p, volume })
     return EXIT_OK
   })
-  act<FsOptions>(verb('lsmount', 'the volume PATH is a mount point for').argument('<path>'), async ([p], v) => {
+  act<FsOptions>(fsVerb('lsmount', 'the volume PATH is a mount point for').argument('<path>'), async ([p], v) => {
     const cache = cacheDirOf(v)
     const r = await controlCall(cache, 'lsmount', { path: resolve(p) })
     print(v, `'${p}' is a mount point for volume '#${r.volume}'\n`, r)
     return EXIT_OK
   })
-  act<FsOptions>(verb('whereis', 'the servers holding PATH').argument('<path>'), async ([p], v) => {
+  act<FsOptions>(fsVerb('whereis', 'the servers holding PATH').argument('<path>'), async ([p], v) => {
     const cache = cacheDirOf(v)
     const r = await controlCall(cache, 'whereis', { path: resolve(p) })
     print(v, `File ${p} is on host${r.servers.length > 1 ? 's' : ''} ${r.servers.join(' ')} (volume ${r.volume}, fid ${r.fid})\n`, r)
     return EXIT_OK
   })
-  act<FsOptions>(verb('flush', 'drop PATH from the cache (its status; its data too unless open or unsaved)').argument('<path>'), async ([p], v) => {
+  act<FsOptions>(fsVerb('flush', 'drop PATH from the cache (its status; its data too unless open or unsaved)').argument('<path>'), async ([p], v) => {
     const cache = cacheDirOf(v)
     const r = await controlCall(cache, 'flush', { path: resolve(p) })
     print(v, r.evicted ? `flushed ${p}\n` : `flushed the status of ${p}; its data stays while it is open or unsaved\n`, r)
     return EXIT_OK
   })
-  act<FsOptions>(withServerOptions(verb('setacl', 'give WHO RIGHTS on DIR: letters of rlidwka, or read, write, all; none removes the entry').argument('<dir>').argument('<who>').argument('<rights>')).option('--negative', 'a negative entry: WHO is denied RIGHTS'), async ([p, who, rightsText], v) => {
+  act<FsOptions>(withServerOptions(fsVerb('setacl', 'give WHO RIGHTS on DIR: letters of rlidwka, or read, write, all; none removes the entry').argument('<dir>').argument('<who>').argument('<rights>')).option('--negative', 'a negative entry: WHO is denied RIGHTS'), async ([p, who, rightsText], v) => {
     const cache = cacheDirOf(v)
     let rights: number
     try { rights = parseRights(rightsText) } catch (err) { throw new UsageError((err as Error).message) }
@@ -67,7 +67,7 @@ export const defineFs: Define = cmd => {
     print(v, `${p}: ${who} ${rights ? `${v.negative ? 'is denied' : 'has'} ${formatRights(rights)}` : `has no ${v.negative ? 'negative ' : ''}entry now`}\n`, shown)
     return EXIT_OK
   })
-  act<FsOptions>(withServerOptions(verb('listacl', 'the access list of DIR, by name, and your rights').argument('<dir>')), async ([p], v) => {
+  act<FsOptions>(withServerOptions(fsVerb('listacl', 'the access list of DIR, by name, and your rights').argument('<dir>')), async ([p], v) => {
     const cache = cacheDirOf(v)
     const cur = await controlCall(cache, 'getacl', { path: resolve(p) })
     const shown = await show(serverCaller(v), await ptsServer(cache, cur.cell), cur.acl ?? { pos: [[-101, 127]], neg: [] })
@@ -79,7 +79,7 @@ export const defineFs: Define = cmd => {
     ].join(''), { path: p, ...shown, access: cur.access === null ? null : formatRights(cur.access) })
     return EXIT_OK
   })
-  act<FsOptions>(withServerOptions(verb('cleanacl', 'remove the entries of DIR\'s access list whose user or group is gone').argument('<dir>')), async ([p], v) => {
+  act<FsOptions>(withServerOptions(fsVerb('cleanacl', 'remove the entries of DIR\'s access list whose user or group is gone').argument('<dir>')), async ([p], v) => {
     const cache = cacheDirOf(v)
     const cur = await controlCall(cache, 'getacl', { path: resolve(p) })
     if (!cur.acl) { print(v, `${p} has no ACL of its own to clean\n`, { path: p, removed: [] }); return EXIT_OK }

@@ -5,8 +5,8 @@
 import { readFile, unlink, writeFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { act, cacheDirOf, withCache, withJson, UsageError, EXIT_OK, type Define } from '../args.ts'
-import { heldTokens, serverAddress, tokenFile, toolTrust, withServer, withServerOptions, type HeldToken, type ToolCreds, type ToolOptions } from '../server-client.ts'
-import { readPassword } from '../password.ts'
+import { heldTokens, serverAddress, tokenFile, toolTrust, withServer, withServerAsked, withServerOptions, type HeldToken, type ToolCreds, type ToolOptions } from '../server-client.ts'
+import { readPassword, withPasswordFile } from '../password.ts'
 import { table } from '../table.ts'
 import { tokenFileText } from '@afs-ts/cache-manager/tokens'
 
@@ -20,14 +20,12 @@ async function myTokenFile (v: ToolOptions): Promise<string> {
 const withMount = (cmd: Command) => cmd.option('--mount <dir>', 'the cache manager\'s mount (for users who cannot reach its control socket)')
 
 export const defineLogin: Define = cmd => {
-  withServerOptions(withMount(withCache(cmd)))
+  withServerAsked(withPasswordFile(withServerOptions(withMount(withCache(cmd)))))
     .argument('<user>', 'a user of the cell')
-    .option('--password-file <file>', 'the password is this file\'s first line (default: asked on the terminal without echo, or a line on stdin)')
-    .option('--server <host:port>', 'the server to ask (default: the cache manager\'s first)')
   act<ToolOptions & { passwordFile?: string }>(cmd, async ([user], v) => {
     const file = await myTokenFile(v)
     const password = await readPassword(v.passwordFile, `Password for ${user}: `)
-    const via = await serverAddress(v, cacheDirOf(v))
+    const via = await serverAddress(v)
     // Asked as no one: the login itself is what proves who the caller is.
     const creds: ToolCreds = { trust: await toolTrust(v), token: async () => undefined }
     const held = await withServer(via, creds, async (call, cell) => {

@@ -4,8 +4,8 @@ import { lstatSync } from 'node:fs'
 import { formatSize } from '@afs-ts/common'
 import { resolve as resolvePath } from 'node:path'
 import { createInterface } from 'node:readline/promises'
-import { Option, type Command } from 'commander'
-import { act, cacheDirOf, withCache, withJson, UsageError, EXIT_OK, EXIT_FAILURE, type Define } from '../args.ts'
+import { Option } from 'commander'
+import { act, cacheDirOf, verb, withJson, UsageError, EXIT_OK, EXIT_FAILURE, type Define } from '../args.ts'
 import { controlCall } from '../control-client.ts'
 import { table } from '../table.ts'
 import { interactive } from './repair-interactive.ts'
@@ -20,7 +20,6 @@ interface ResolveOptions extends RepairOptions {
 }
 
 export const defineRepair: Define = cmd => {
-  const verb = (parent: Command, name: string, summary: string) => withCache(parent.command(name).description(summary))
   const json = (x: unknown) => { process.stdout.write(JSON.stringify(x, null, 2) + '\n'); return EXIT_OK }
   const kind = () => new Option('--kind <kind>', 'conflicts of this kind only').choices(KINDS)
 

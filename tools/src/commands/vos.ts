@@ -2,8 +2,8 @@
 // remsite, setquota, listaddrs), talking to a server.
 import { formatSize, parseSize, MAX_VOLUME_SITES } from '@afs-ts/common'
 import { Option } from 'commander'
-import { act, cacheDirOf, collect, hostPortArg, withCache, withJson, UsageError, EXIT_OK, type Define } from '../args.ts'
-import { serverAddress, serverCaller, toolCreds, withServerOptions, type ToolOptions } from '../server-client.ts'
+import { act, collect, hostPortArg, verb, withJson, UsageError, EXIT_OK, type Define } from '../args.ts'
+import { serverAddress, serverCaller, toolCreds, withServerAsked, withServerOptions, type ToolOptions } from '../server-client.ts'
 import { table } from '../table.ts'
 import { resolveVolume } from './vos-resolve.ts'
 import { progress } from '../progress.ts'
@@ -19,13 +19,12 @@ type VosOptions = ToolOptions & { json?: boolean }
 
 export const defineVos: Define = cmd => {
   /** A verb of vos, with what every one takes: whom to trust and speak as, and (but create) the server to ask. */
-  const verb = (name: string, summary: string, ask = true) => {
-    const c = withServerOptions(withCache(cmd.command(name).description(summary)))
-    return ask ? c.option('--server <host:port>', 'the server to ask (default: the cache manager\'s first)') : c
+  const vosVerb = (name: string, summary: string, ask = true) => {
+    const c = withServerOptions(verb(cmd, name, summary))
+    return ask ? withServerAsked(c) : c
   }
-  const via = async (v: VosOptions) => await serverAddress(v, cacheDirOf(v))
 
-  act<Omit<ToolOptions, 'server'> & { server?: string[], quota?: string, quorum?: 'any' | 'majority' }>(verb('create', 'make a volume on one server, or replicated on several', false).argument('<name>')
+  act<Omit<ToolOptions, 'server'> & { server?: string[], quota?: string, quorum?: 'any' | 'majority' }>(vosVerb('create', 'make a volume on one server, or replicated on several', false).argument('<name>')
     .option('--server <host:port>', 'a site of the volume: two or more make it replicated', collect)
     .option('--quota <size>', 'the most it may hold (e.g. 10G; default: no limit)')
     .addOption(new Option('--quorum <rule>', 'a replicated volume takes a write when any member does, or only a majority').choices(['any', 'majority'])), async ([name], v) => {
@@ -38,14 +37,14 @@ export const defineVos: Define = cmd => {
     process.stdout.write(`created volume ${e.name} (${e.id}) on ${e.servers.join(', ')}${e.servers.length > 1 ? ` (replicated, quorum ${e.quorum ?? 'any'})` : ''}\n`)
     return EXIT_OK
   })
-  act<VosOptions>(withJson(verb('list', 'every volume of the cell, where it is, its quota')), async (_args, v) => {
-    const list = await serverCaller(v)(await via(v), 'vlList', {})
+  act<VosOptions>(withJson(vosVerb('list', 'every volume of the cell, where it is, its quota')), async (_args, v) => {
+    const list = await serverCaller(v)(await serverAddress(v), 'vlList', {})
     if (v.json) { process.stdout.write(JSON.stringify(list, null, 2) + '\n'); return EXIT_OK }
     process.stdout.write(table(['NAME', 'ID', 'SERVERS', 'QUOTA'], list.map(e => [e.name, e.id, e.servers.join(','), e.quota ? formatSize(e.quota) : 'none'])))
     return EXIT_OK
   })
-  act<VosOptions>(withJson(verb('examine', 'a volume and each of its members: reachable, version, objects, pending, conflicts').argument('<name>')), async ([name], v) => {
-    const x = await serverCaller(v)(await via(v), 'volExamine', { name })
+  act<VosOptions>(withJson(vosVerb('examine', 'a volume and each of its members: reachable, version, objects, pending, conflicts').argument('<name>')), async ([name], v) => {
+    const x = await serverCaller(v)(await serverAddress(v), 'volExamine', { name })
     if (v.json) { process.stdout.write(JSON.stringify({ name: x.volume.name, id: x.volume.id, quota: x.volume.quota, replicated: x.volume.servers.length > 1, quorum: x.volume.quorum ?? 'any', replicas: x.replicas }, null, 2) + '\n'); return EXIT_OK }
     const e = x.volume
     process.stdout.write(`volume ${e.name} (${e.id}), ${e.servers.length > 1 ? `replicated on ${e.servers.length} servers` : 'on one server'}, quota ${e.quota ? formatSize(e.quota) : 'none'}\n`)
@@ -54,31 +53,31 @@ export const defineVos: Define = cmd => {
     ])))
     return EXIT_OK
   })
-  act<VosOptions>(withJson(verb('resolve', 'make the members of a replicated volume equal now, and say what it did').argument('<name>')), async ([name], v) =>
-    await resolveVolume(await toolCreds(v), await via(v), name, v.json === true))
-  act<VosOptions>(verb('addsite', 'make SERVER a member of a volume: the others fill it while it stays in use').argument('<name>').argument('<server>', 'HOST:PORT'), async ([name, site], v) => {
+  act<VosOptions>(withJson(vosVerb('resolve', 'make the members of a replicated volume equal now, and say what it did').argument('<name>')), async ([name], v) =>
+    await resolveVolume(await toolCreds(v), await serverAddress(v), name, v.json === true))
+  act<VosOptions>(vosVerb('addsite', 'make SERVER a member of a volume: the others fill it while it stays in use').argument('<name>').argument('<server>', 'HOST:PORT'), async ([name, site], v) => {
     hostPortArg(site)
-    const e = await serverCaller(v)(await via(v), 'volAddSite', { name, server: site })
+    const e = await serverCaller(v)(await serverAddress(v), 'volAddSite', { name, server: site })
     process.stdout.write(`${site} is a member of ${e.name} now (${e.servers.length} members); the others fill it while it stays in use (afs vos examine ${e.name})\n`)
     return EXIT_OK
   })
-  act<VosOptions>(verb('remsite', 'take SERVER out of a volume (its copy stays on its disk)').argument('<name>').argument('<server>', 'HOST:PORT'), async ([name, site], v) => {
+  act<VosOptions>(vosVerb('remsite', 'take SERVER out of a volume (its copy stays on its disk)').argument('<name>').argument('<server>', 'HOST:PORT'), async ([name, site], v) => {
     hostPortArg(site)
-    const e = await serverCaller(v)(await via(v), 'volRemoveSite', { name, server: site })
+    const e = await serverCaller(v)(await serverAddress(v), 'volRemoveSite', { name, server: site })
     process.stdout.write(`${site} is no member of ${e.name} any more (${e.servers.join(', ')}); its copy stays on its disk\n`)
     return EXIT_OK
   })
-  act<VosOptions & { to: string }>(verb('move', 'move a volume to another server while it stays in use').argument('<name>')
+  act<VosOptions & { to: string }>(vosVerb('move', 'move a volume to another server while it stays in use').argument('<name>')
     .requiredOption('--to <host:port>', 'the server it moves to'), async ([name], v) => await move(v, name))
-  act<VosOptions>(withJson(verb('listaddrs', 'the servers registered in the location database')), async (_args, v) => {
-    const list = await serverCaller(v)(await via(v), 'vlServers', {})
+  act<VosOptions>(withJson(vosVerb('listaddrs', 'the servers registered in the location database')), async (_args, v) => {
+    const list = await serverCaller(v)(await serverAddress(v), 'vlServers', {})
     if (v.json) { process.stdout.write(JSON.stringify(list, null, 2) + '\n'); return EXIT_OK }
     process.stdout.write(list.length ? table(['SERVER', 'ADDRESS', 'SINCE', 'ROLE'], list.map(s => [s.id, s.address, new Date(s.since).toISOString().replace('T', ' ').slice(0, 19), s.leader ? 'leader' : ''])) : 'no servers registered\n')
     return EXIT_OK
   })
-  act<VosOptions>(verb('setquota', 'set the most a volume may hold (SIZE, e.g. 10G; 0: no limit)').argument('<name>').argument('<size>'), async ([name, q], v) => {
+  act<VosOptions>(vosVerb('setquota', 'set the most a volume may hold (SIZE, e.g. 10G; 0: no limit)').argument('<name>').argument('<size>'), async ([name, q], v) => {
     const call = serverCaller(v)
-    const where = await call(await via(v), 'vlGet', { name })
+    const where = await call(await serverAddress(v), 'vlGet', { name })
     const e = await call(where.servers[0], 'volSetQuota', { name, quota: size(q) })
     process.stdout.write(`quota of ${e.name} is ${e.quota ? formatSize(e.quota) : 'none'}\n`)
     return EXIT_OK
@@ -89,7 +88,7 @@ export const defineVos: Define = cmd => {
 async function move (v: VosOptions & { to: string }, name: string): Promise<number> {
   hostPortArg(v.to, '--to')
   const call = serverCaller(v)
-  const where = await call(await serverAddress(v, cacheDirOf(v)), 'vlGet', { name })
+  const where = await call(await serverAddress(v), 'vlGet', { name })
   const started = Date.now()
   process.stderr.write(`moving ${name} from ${where.servers.join(', ')} to ${v.to}: copying while it stays in use…\n`)
   const line = progress()
