@@ -5,12 +5,12 @@
 # times before 1970, getxattr and listxattr answer ERANGE for a short buffer, a get of
 # security.capability or security.selinux (asked on every write and by ls -l; never
 # kept) is answered in C, handlers see the caller's uid/gid/pid, and big_writes /
-# max_write / negative_timeout mount options. A binding patched by an older version of the patch is
+# max_write / negative_timeout / atomic_o_trunc mount options. A binding patched by an older version of the patch is
 # put back to the published files first (kept beside them as *.pristine).
 set -e
 cd "$(dirname "$0")/.."
 dir=node_modules/fuse-native
-marker='afs-ts patch (5)'
+marker='afs-ts patch (6)'
 if grep -qF "$marker" "$dir/index.js" 2>/dev/null && [ -f "$dir/build/Release/fuse.node" ]; then
   exit 0
 fi

@@ -30,6 +30,7 @@ import { Locks } from './locks.ts'
 import { Connectivity } from './connectivity.ts'
 import { CacheSpace } from './cache-space.ts'
 import { WholeFiles } from './whole-file.ts'
+import { ChunkedFiles } from './chunked-file.ts'
 import { Prefetcher } from './prefetch.ts'
 import { ConflictKeeper } from './repair/conflict-keeper.ts'
 import { Ancestors } from './repair/ancestors.ts'
@@ -59,6 +60,7 @@ export class CacheManager {
   readonly containers: ContainerStore
   readonly space: CacheSpace
   readonly files: WholeFiles
+  readonly chunkedFiles: ChunkedFiles
   readonly prefetcher: Prefetcher
   readonly readFds = new ReadFdCache()
   readonly objects: ObjectCache
@@ -82,6 +84,7 @@ export class CacheManager {
     this.containers = new ContainerStore(opts.cacheDir)
     this.space = new CacheSpace(this, opts.cacheBytes ?? DEFAULT_CACHE_BYTES)
     this.files = new WholeFiles(this)
+    this.chunkedFiles = new ChunkedFiles(this)
     this.prefetcher = new Prefetcher(this)
     this.cml = new ClientModifyLog(opts.cacheDir, cell => {
       const by = actingUid()
@@ -158,6 +161,7 @@ export class CacheManager {
     }
     // Containers the log still needs are kept even when the cache lost track of them.
     for (const stray of present) if (!this.cml.referencesKey(stray)) await this.containers.remove(stray)
+    for (const key of this.containers.chunks.keys()) if (!this.table.get(key)) await this.containers.chunks.drop(key)
   }
 
   private watchLink (cell: Cell, link: ServerLink): void {

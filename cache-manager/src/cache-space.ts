@@ -1,7 +1,8 @@
 // The cache's space (Venus' replacement policy over its container files): the bytes
-// containers hold and fetches have been promised, the priority of each object — hoard
-// priority and recent use, 75:25 as in Coda — and eviction, lowest priority first.
-// Never evicts open, dirty, logged or conflicted containers.
+// containers and chunks hold and fetches have been promised, the priority of each object
+// — hoard priority and recent use, 75:25 as in Coda — and eviction, lowest priority first.
+// Never evicts open, dirty, logged or conflicted containers. Chunks of files too big to
+// cache whole go before any container: a file streamed through the cache leaves the rest.
 import { formatSize, noSpace } from '@afs-ts/common'
 import type { ClientModifyLog } from './cml.ts'
 import type { ContainerStore } from './container-file.ts'
@@ -15,7 +16,7 @@ export interface CacheSpaceDeps {
   readonly table: FsObjectTable
   readonly cml: Pick<ClientModifyLog, 'references'>
   readonly readFds: Pick<ReadFdCache, 'drop'>
-  readonly containers: Pick<ContainerStore, 'remove'>
+  readonly containers: Pick<ContainerStore, 'remove' | 'chunks'>
   readonly counters: Counters
 }
 
@@ -28,6 +29,16 @@ export class CacheSpace {
 
   constructor (private readonly d: CacheSpaceDeps, readonly limitBytes: number) {}
 
+  /** Bytes held: containers' and chunks'. */
+  get heldBytes (): number {
+    return this.usedBytes + this.d.containers.chunks.bytes
+  }
+
+  /** How many more bytes than the cache has free `bytes` need (0: they fit). */
+  shortOf (bytes: number): number {
+    return Math.max(0, this.heldBytes + this.reservedBytes + bytes - this.limitBytes)
+  }
+
   setCached (o: FsObject, version: number | null, bytes: number): void {
     this.usedBytes += bytes - o.cachedBytes
     o.cachedVersion = version
@@ -36,21 +47,25 @@ export class CacheSpace {
   }
 
   /**
-   * Evicts containers until `bytes` more fit. Never open, dirty, logged or conflicted ones.
-   * An object's priority weighs its hoard priority and how recently it was used 75:25, as
+   * Evicts until `bytes` more fit: chunks first, least recently read first, those a reader
+   * needs next last; then containers, never open, dirty, logged or conflicted ones. An
+   * object's priority weighs its hoard priority and how recently it was used 75:25, as
    * Coda does; only objects of lower priority than the one that needs the room (`incoming`)
-   * go, unhoarded ones before hoarded ones, lowest first.
+   * go, unhoarded ones before hoarded ones, lowest first. Incoming priority 0 (a prefetch)
+   * evicts nothing.
    */
   async makeRoom (bytes: number, except?: string, incoming = Infinity): Promise<void> {
-    const fits = () => this.usedBytes + this.reservedBytes + bytes <= this.limitBytes
+    const fits = () => this.shortOf(bytes) === 0
     if (fits()) return
+    if (incoming > 0) await this.d.containers.chunks.evict(fits, false)
     for (const [v, score] of this.evictionOrder(except)) {
       if (fits()) break
       if (score >= incoming) continue
       await this.evict(v)
     }
+    if (incoming > 0) await this.d.containers.chunks.evict(fits, true)
     if (!fits()) {
-      throw noSpace(`cache full: ${formatSize(this.usedBytes)} of ${formatSize(this.limitBytes)} held by open, unsaved or higher-priority files`)
+      throw noSpace(`cache full: ${formatSize(this.heldBytes)} of ${formatSize(this.limitBytes)} held by open, unsaved or higher-priority files`)
     }
   }
 
@@ -83,7 +98,9 @@ export class CacheSpace {
     await this.makeRoom(0).catch(() => {})
   }
 
+  /** Evicts an object's container, if it may go, and its chunks (always clean: a reader fetches them again). */
   async evict (o: FsObject): Promise<void> {
+    await this.d.containers.chunks.drop(o.key)
     if (!isEvictable(o) || this.d.cml.references(o.cell, o.status.fid)) return // the log's data stays
     this.d.readFds.drop(o.key)
     await this.d.containers.remove(o.key)

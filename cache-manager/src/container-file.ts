@@ -1,6 +1,7 @@
 // Container files: one file in the cache directory per cached file's contents (Venus'
 // container files). A fetch writes a temp file and renames it into place, so a crash
 // leaves either the old container or the new one; readers may read it as it fills.
+// A file too big to cache whole has chunks instead (`chunks`), gone with its container.
 import { open as fsOpen } from 'node:fs'
 import { promisify } from 'node:util'
 import { mkdir, open, rename, rm, readdir, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises'
@@ -8,6 +9,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { AfsError } from '@afs-ts/common'
 import { Filling } from './filling.ts'
+import { ChunkStore } from './chunk-store.ts'
 
 /** A raw descriptor (a FileHandle would close it when collected). */
 const openFd = promisify(fsOpen)
@@ -15,16 +17,19 @@ const openFd = promisify(fsOpen)
 export class ContainerStore {
   readonly dir: string
   private readonly tmp: string
+  readonly chunks: ChunkStore
 
   constructor (cacheDir: string) {
     this.dir = join(cacheDir, 'containers')
     this.tmp = join(cacheDir, 'tmp')
+    this.chunks = new ChunkStore(join(cacheDir, 'chunks'), this.tmp)
   }
 
   async ready (): Promise<void> {
     await rm(this.tmp, { recursive: true, force: true })
     await mkdir(this.tmp, { recursive: true })
     await mkdir(this.dir, { recursive: true })
+    await this.chunks.ready()
   }
 
   path (key: string): string {
@@ -55,6 +60,7 @@ export class ContainerStore {
       await out.close()
       out = null
       await rename(tmp, this.path(key))
+      await this.chunks.drop(key)
       filling?.end()
       return bytes
     } catch (err) {
@@ -67,6 +73,7 @@ export class ContainerStore {
 
   async createEmpty (key: string): Promise<void> {
     await writeFile(this.path(key), '')
+    await this.chunks.drop(key)
   }
 
   async truncate (key: string, size: number): Promise<void> {
@@ -77,8 +84,10 @@ export class ContainerStore {
     return (await stat(this.path(key))).size
   }
 
+  /** Removes the container of `key` and any chunks of it. */
   async remove (key: string): Promise<void> {
     await rm(this.path(key), { force: true })
+    await this.chunks.drop(key)
   }
 
   async list (): Promise<string[]> {

@@ -18,7 +18,7 @@ export function cacheMetrics (cm: Pick<CacheManager, 'counters' | 'space' | 'tab
   m.counted('stored_bytes_total', 'Bytes stored', () => c.bytesStored)
   m.counted('callback_breaks_total', 'Callback breaks received (one per object)', () => c.callbackBreaks)
   m.counted('evictions_total', 'Objects evicted from the cache', () => c.evictions)
-  m.gauge('bytes', 'Bytes the cache holds', () => cm.space.usedBytes)
+  m.gauge('bytes', 'Bytes the cache holds', () => cm.space.heldBytes)
   m.gauge('limit_bytes', 'The cache\'s size limit', () => cm.space.limitBytes)
   m.gauge('objects', 'Objects the cache knows', () => cm.table.size)
   m.gauge('cml_records', 'Records waiting in the client modification log', () => cm.cml.pending().records)

@@ -329,6 +329,7 @@ export class ObjectCache {
     if (o.openCount > 0 || o.conflict) { o.cbExpiresAt = 0; return }
     this.d.readFds.drop(o.key)
     if (o.cachedVersion !== null && !this.d.cml.references(o.cell, o.status.fid)) await this.d.containers.remove(o.key)
+    else await this.d.containers.chunks.drop(o.key)
     this.d.space.usedBytes -= o.cachedBytes
     this.d.table.delete(o.key)
   }

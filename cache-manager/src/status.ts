@@ -28,7 +28,7 @@ export function statusReport (cm: CacheManager, mount: string) {
       let objects = 0
       let bytes = 0
       for (const o of cm.table.values()) {
-        if (o.cell === cell.name && o.status.fid.volume === v.id) { objects++; bytes += o.cachedBytes }
+        if (o.cell === cell.name && o.status.fid.volume === v.id) { objects++; bytes += o.cachedBytes + cm.containers.chunks.bytesOf(o.key) }
       }
       const state = v.state
       const cml = cm.cml.pending(cell.name, v.id)
@@ -38,7 +38,7 @@ export function statusReport (cm: CacheManager, mount: string) {
   return {
     mount,
     cacheDir: cm.opts.cacheDir,
-    cache: { usedBytes: cm.space.usedBytes, limitBytes: cm.space.limitBytes, objects: cm.table.size },
+    cache: { usedBytes: cm.space.heldBytes, limitBytes: cm.space.limitBytes, objects: cm.table.size, chunks: { ...cm.containers.chunks.count(), bytes: cm.containers.chunks.bytes } },
     counters: { ...cm.counters },
     servers,
     volumes,

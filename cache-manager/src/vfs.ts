@@ -28,7 +28,8 @@ export interface Attr {
 type Node = { kind: 'root' } | { kind: 'object', cell: Cell, obj: FsObject }
 /** An open file: `shared` descriptors belong to the read-fd cache; `append`: opened with O_APPEND. */
 /** `filling`: the file is read while its fetch fills the container (`fd` is the filling's). */
-interface Handle { cell: Cell, obj: FsObject, fd: number, writable: boolean, shared: boolean, append: boolean, filling?: Filling }
+/** `chunked`: the file is read in chunks (no descriptor), by this path (for a miss). */
+interface Handle { cell: Cell, obj: FsObject, fd: number, writable: boolean, shared: boolean, append: boolean, filling?: Filling, chunked?: { path: string } }
 
 export class Vfs {
   private readonly handles = new Map<number, Handle>()
@@ -143,22 +144,28 @@ export class Vfs {
     const { cell, obj } = await this.resolveObject(path)
     if (obj.status.type === 'dir') throw isDir('is a directory')
     const writable = (flags & O_ACCMODE) !== constants.O_RDONLY
-    if (writable && obj.conflict) throw conflict(`${path} is in conflict: resolve it with afs repair`)
+    // (The kernel hands O_TRUNC to open, atomic_o_trunc: what is about to be thrown away is not fetched.)
+    const truncate = (flags & constants.O_TRUNC) !== 0
+    if ((writable || truncate) && obj.conflict) throw conflict(`${path} is in conflict: resolve it with afs repair`)
     // What this user may do, by the rights their server gave them (the data may be here for another user).
-    if (!obj.conflict) await this.cm.objects.checkAccess(cell, obj, (flags & O_ACCMODE) === constants.O_RDONLY ? RIGHT_READ : (flags & O_ACCMODE) === constants.O_WRONLY ? RIGHT_WRITE : RIGHT_READ | RIGHT_WRITE)
+    const reads = (flags & O_ACCMODE) !== constants.O_WRONLY
+    if (!obj.conflict) await this.cm.objects.checkAccess(cell, obj, (reads ? RIGHT_READ : 0) | (writable || truncate ? RIGHT_WRITE : 0))
     try {
-      return await this.openHandle(cell, obj, writable, (flags & constants.O_APPEND) !== 0)
+      if (truncate && !writable) await this.truncateObject(cell, obj, 0)
+      if (!writable && this.cm.chunkedFiles.chunked(obj)) return this.openChunked(cell, obj, path)
+      return await this.openHandle(cell, obj, writable, (flags & constants.O_APPEND) !== 0, truncate)
     } catch (err) {
       throw isUnreachable(err) ? this.cm.objects.miss(path, err) : err
     }
   }
 
-  private async openHandle (cell: Cell, obj: FsObject, writable: boolean, append = false): Promise<number> {
+  private async openHandle (cell: Cell, obj: FsObject, writable: boolean, append = false, truncate = false): Promise<number> {
     obj.openCount++
     try {
-      // Read-only, a cold file is read as it comes in; written, it is fetched whole first.
+      // Read-only, a cold file is read as it comes in; written, it is fetched whole first (emptied: not at all).
       const filling = writable ? null : await this.cm.files.readable(cell, obj)
-      if (writable) {
+      if (writable && truncate) await this.truncateLocally(cell, obj, 0)
+      else if (writable) {
         await this.cm.files.ensureData(cell, obj)
         await this.cm.files.keepAncestor(cell, obj)
       }
@@ -172,6 +179,15 @@ export class Vfs {
       obj.openCount--
       throw err
     }
+  }
+
+  /** A file too big to cache whole, read-only: its chunks are fetched as it is read. */
+  private openChunked (cell: Cell, obj: FsObject, path: string): number {
+    obj.openCount++
+    obj.lastUse = Date.now()
+    const fh = this.nextHandle++
+    this.handles.set(fh, { cell, obj, fd: -1, writable: false, shared: false, append: false, chunked: { path } })
+    return fh
   }
 
   async create (path: string, mode: number, caller: Caller): Promise<number> {
@@ -194,6 +210,7 @@ export class Vfs {
 
   async read (fh: number, buf: Buffer, len: number, pos: number): Promise<number> {
     const h = this.handle(fh)
+    if (h.chunked) return await this.cm.chunkedFiles.read(h.cell, h.obj, h.chunked.path, buf, len, pos)
     if (h.filling) await h.filling.until(pos + len)
     return await new Promise((resolve, reject) => fsRead(h.fd, buf, 0, len, pos, (err, n) => err ? reject(err) : resolve(n)))
   }
@@ -240,12 +257,15 @@ export class Vfs {
     this.handles.delete(fh)
     if (h.filling) h.filling.release()
     else if (h.shared) this.cm.readFds.release(h.obj.key, h.fd)
-    else await closeAsync(h.fd).catch(() => {})
+    else if (!h.chunked) await closeAsync(h.fd).catch(() => {})
     h.obj.openCount--
+    if (h.chunked) this.cm.chunkedFiles.closed(h.obj)
     if (h.obj.openCount > 0) return
     try {
       if (h.obj.unlinked) await this.cm.objects.forget(h.obj)
       else if (h.obj.dirty) await this.cm.files.store(h.cell, h.obj)
+      // A file written past the cache's size (stored at its flush, while still open) may go now.
+      else if (this.cm.space.shortOf(0) > 0) await this.cm.space.trim()
     } finally { this.cm.fileLocks.closed(h.obj.status.fid) }
   }
 
@@ -285,8 +305,13 @@ export class Vfs {
   }
 
   private async truncateLocally (cell: Cell, obj: FsObject, size: number): Promise<void> {
-    if (size > 0 || obj.cachedVersion !== null) await this.cm.files.ensureData(cell, obj)
-    else await this.cm.containers.createEmpty(obj.key)
+    if (size > 0) await this.cm.files.ensureData(cell, obj)
+    else if (!hasData(obj)) {
+      // Emptied: nothing to fetch. (A new file: readers of an older container keep theirs.)
+      await this.cm.containers.remove(obj.key)
+      await this.cm.containers.createEmpty(obj.key)
+      obj.cachedVersion = obj.status.dataVersion
+    }
     await this.cm.files.keepAncestor(cell, obj)
     await uploadGate(obj).write(async () => {
       await this.cm.containers.truncate(obj.key, size)

@@ -19,6 +19,9 @@ export const INLINE_BLOB_BYTES = 16 * 1024
 /** How the name of an inline blob ends. */
 const INLINE = '~i'
 
+/** A part of a blob: `length` bytes from `offset`. */
+export interface ByteRange { offset: number, length: number }
+
 /** `bytes`: an inline blob's, put in by keep() inside the transaction that points to it. */
 export interface WrittenBlob { name: string, size: number, bytes?: Uint8Array }
 
@@ -94,12 +97,20 @@ export class BlobStore {
     return isInline(name) ? this.inline.get([volume, name]) ?? null : null
   }
 
-  /** A blob's bytes as a stream; NOT_FOUND once a newer version replaced it. */
-  async open (volume: number, name: string): Promise<AsyncIterable<Buffer>> {
-    if (!isInline(name)) return (await open(this.path(volume, name), 'r')).createReadStream({ highWaterMark: CHUNK_BYTES })
+  /**
+   * A blob's bytes as a stream, or those of `range` (none past its end); NOT_FOUND once a
+   * newer version replaced it.
+   */
+  async open (volume: number, name: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
+    const start = range?.offset ?? 0
+    const end = range ? start + range.length : Infinity
+    if (!isInline(name)) {
+      return (await open(this.path(volume, name), 'r')).createReadStream({ highWaterMark: CHUNK_BYTES, start, ...end === Infinity ? {} : { end: end - 1 } })
+    }
     const bytes = this.inline.get([volume, name])
     if (!bytes) throw notFound(`blob ${name} of volume ${volume} is gone`)
-    return Readable.from([Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)])
+    const all = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    return Readable.from([range ? all.subarray(start, end) : all])
   }
 
   /** The first `size` bytes of an existing blob (zero-filled past its end) as a stream. */

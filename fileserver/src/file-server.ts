@@ -23,6 +23,7 @@ import { Access, NEW_VOLUME_ACL, asking, ownerNow, type Asker } from './access.t
 import { VolumeMover } from './volume-move.ts'
 import { newObject, toStatus, type Making } from './vnode.ts'
 import type { Database } from 'lmdb'
+import type { ByteRange } from './blob-store.ts'
 
 const log = makeLog('fileserver')
 /** A handler's answer: the reply, or (fetchData) the reply with a body to stream. */
@@ -524,7 +525,7 @@ export class FileServer {
       return { statuses: this.statusesOf(a.fids, me) }
     },
     fetchDir: (a, _, me) => this.onFetchDir(a, me),
-    fetchData: async (a, _, me) => await this.onFetchData(a.fid, me),
+    fetchData: async (a, _, me) => await this.onFetchData(a.fid, me, a.offset === undefined && a.length === undefined ? undefined : { offset: a.offset ?? 0, length: a.length ?? Number.MAX_SAFE_INTEGER }),
     locate: a => ({ places: this.store.locate(a.fid) }),
     lookup: a => this.onLookup(a),
     readlink: a => ({ target: this.store.get(a.fid).target ?? '' }),
@@ -739,15 +740,16 @@ export class FileServer {
     return bytes && bytes.length === status.size ? { status, bytes } : null
   }
 
-  private async onFetchData (fid: Fid, me: string | null): Promise<Download<StatusReply>> {
+  /** A file's bytes, or (`range`) those of a part of it. */
+  private async onFetchData (fid: Fid, me: string | null, range?: ByteRange): Promise<Download<StatusReply>> {
     for (let attempt = 0; ; attempt++) {
       const { status, blob } = this.store.blobOf(fid)
       // Promise before any await: a store committing meanwhile must find this promise to break.
       const reply = this.reply(me, status)
-      if (!blob) return new Download(reply, emptyBody())
+      if (!blob || (range && range.offset >= status.size)) return new Download(reply, emptyBody())
       try {
         // Each version has its own blob: this one holds exactly `status`'s data, or is gone.
-        return new Download(reply, await this.store.blobs.open(fid.volume, blob))
+        return new Download(reply, await this.store.blobs.open(fid.volume, blob, range))
       } catch (err) {
         // A store replaced the blob between reading the record and opening it: look again.
         const e = AfsError.from(err)

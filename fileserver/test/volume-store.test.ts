@@ -200,3 +200,22 @@ test('a move\'s marks: switching is kept on disk until settled; moved away, the 
   t.false(s.hasVolume(VOL))
   t.is(s.volumeCount(), 0)
 })
+
+test('a blob\'s range: the bytes of that part only, none past the end, inline and in a file alike', async t => {
+  const { s } = await store(t)
+  for (const size of [INLINE_BLOB_BYTES, 3 * 1024 * 1024 + 7]) {
+    const data = Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + (i >> 8)) & 0xff))
+    const { status } = await s.create(root, `r${size}`, { type: 'file', mode: 0o644, ...owner })
+    await s.store(status.fid, bytes(data), size)
+    const { blob } = s.blobOf(status.fid)
+    const range = async (offset: number, length: number) => {
+      const parts: Buffer[] = []
+      for await (const c of await s.blobs.open(VOL, blob!, { offset, length })) parts.push(c)
+      return Buffer.concat(parts)
+    }
+    t.true((await range(0, 100)).equals(data.subarray(0, 100)))
+    t.true((await range(size - 10, 1000)).equals(data.subarray(size - 10)), 'cut at the end')
+    t.true((await range(1000, 2 * 1024 * 1024)).equals(data.subarray(1000, 1000 + 2 * 1024 * 1024)))
+    t.is((await range(size, 10)).length, 0)
+  }
+})

@@ -161,7 +161,7 @@ export async function mount (vfs: Vfs, mnt: string): Promise<Mount> {
   fuse = new Fuse(mnt, watched(asCaller(ops, caller)), {
     force: true, mkdir: true, fsname: 'afs-ts', subtype: 'afs', allowOther: isRoot, defaultPermissions: true,
     bigWrites: true, maxWrite: FUSE_MAX_WRITE_BYTES, autoCache: true, attrTimeout: String(KERNEL_ATTR_TIMEOUT_S),
-    entryTimeout: KERNEL_ENTRY_TIMEOUT_S, negativeTimeout: 0, useIno: true, timeout: HANDLER_TIMEOUTS_MS,
+    entryTimeout: KERNEL_ENTRY_TIMEOUT_S, negativeTimeout: 0, useIno: true, atomicOTrunc: true, timeout: HANDLER_TIMEOUTS_MS,
   })
   const f = fuse
   await new Promise<void>((resolve, reject) => f.mount(err => err ? reject(err) : resolve()))

@@ -20,6 +20,8 @@ export const DIR_PAGE_ENTRIES = 20_000
 export const PREFETCH_FILE_MAX_BYTES = 16 * 1024
 /** …up to this many bytes of them a page. */
 export const PREFETCH_PAGE_BYTES = 2 * 1024 * 1024
+/** The longest range one ranged fetchData may ask for. */
+export const FETCH_RANGE_MAX_BYTES = 64 * 1024 * 1024
 /** Statuses asked for in one fetchStatuses, at most. */
 export const BULK_STATUS_MAX = 5_000
 
@@ -308,7 +310,12 @@ export const requests = {
    * walk then opens small files without a request each).
    */
   fetchDir: z.object({ fid: fidSchema, after: z.string().max(1024).optional(), statuses: z.boolean().optional(), data: z.number().int().min(0).max(PREFETCH_FILE_MAX_BYTES).optional() }),
-  fetchData: z.object({ fid: fidSchema }),
+  /**
+   * A file's bytes with its status and a callback. `offset`/`length`: only that range of
+   * them (a file too big to cache whole is read a chunk at a time); the body then holds
+   * exactly the part of the range the file has, no bytes past its end.
+   */
+  fetchData: z.object({ fid: fidSchema, offset: u53.optional(), length: z.number().int().min(1).max(FETCH_RANGE_MAX_BYTES).optional() }),
   /** `ifVersion`: store only if the file is still at that version (repairs), else CONFLICT. */
   /** `ctimeMs`: when the client changed the contents (its last write); the file's ctime becomes that unless it is later already. */
   /** `lock`: the generation of the write lock the client writes under; refused (NO_LOCK) once that lock is gone. */

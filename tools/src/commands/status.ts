@@ -18,7 +18,7 @@ export const defineStatus: Define = cmd => {
       return EXIT_OK
     }
     const out = [
-      `mount ${s.mount}   cache ${s.cacheDir}: ${formatSize(s.cache.usedBytes)} of ${formatSize(s.cache.limitBytes)}, ${s.cache.objects} objects`,
+      `mount ${s.mount}   cache ${s.cacheDir}: ${formatSize(s.cache.usedBytes)} of ${formatSize(s.cache.limitBytes)}, ${s.cache.objects} objects${s.cache.chunks.chunks ? ` (${formatSize(s.cache.chunks.bytes)} in ${s.cache.chunks.chunks} chunks of ${s.cache.chunks.files} files too big to cache whole)` : ''}`,
       '',
       table(['CELL', 'SERVER', 'STATE'], s.servers.map(x => [x.cell, x.address, x.connected ? 'connected' : 'disconnected'])),
       table(['CELL', 'VOLUME', 'ID', 'SERVER', 'STATE', 'CACHED', 'BYTES', 'CML', 'CML BYTES'], s.volumes.map(x => [x.cell, x.name, x.id, x.sites.length > 1 ? `${x.server} (${x.reachable.length}/${x.sites.length} up)` : x.server, x.state, x.cachedObjects, formatSize(x.cachedBytes), x.cml.records, formatSize(x.cml.bytes)])),
