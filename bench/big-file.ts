@@ -31,7 +31,7 @@ async function copy (from: string, to: string, watched?: Client): Promise<{ s: n
   const sampler = (async () => {
     while (sampling && watched) {
       peak = Math.max(peak, (await cacheOf(watched)).usedBytes)
-      await new Promise(resolve => setTimeout(resolve, 200))
+      await new Promise(resolve => setTimeout(resolve, 1000))
     }
   })()
   const t = process.hrtime.bigint()

@@ -46,7 +46,7 @@ test('a file many times the cache is written whole and read back through it in c
       const s = await use(c)
       t.true(s.cache.usedBytes <= s.cache.limitBytes, `${s.cache.usedBytes} <= ${s.cache.limitBytes}`)
       t.true(s.counters.chunkFetches >= 25, `${s.counters.chunkFetches} chunk fetches`)
-      t.true(s.cache.chunks.chunks > 0 && s.cache.chunks.chunks <= 4)
+      t.true(s.cache.chunks.chunks > 0, 'its last chunks stay cached')
     }
     // A part in the middle, and past the end.
     const fh = await open(join(b.cellPath, 'big'), 'r')

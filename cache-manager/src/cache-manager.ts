@@ -15,6 +15,7 @@ import { TokenTable, actingUid } from './tokens.ts'
 const TOKENS_FILE = 'tokens.json'
 import { Cell } from './cell.ts'
 import { ContainerStore } from './container-file.ts'
+import { chunkSizeFor } from './chunk-store.ts'
 import { newCounters, type Counters } from './counters.ts'
 import type { FsObjectTable } from './fs-object-table.ts'
 import { openTable } from './cache-metadata.ts'
@@ -81,8 +82,9 @@ export class CacheManager {
 
   constructor (readonly opts: CacheManagerOptions) {
     this.tokens = new TokenTable(join(opts.cacheDir, TOKENS_FILE))
-    this.containers = new ContainerStore(opts.cacheDir)
-    this.space = new CacheSpace(this, opts.cacheBytes ?? DEFAULT_CACHE_BYTES)
+    const cacheBytes = opts.cacheBytes ?? DEFAULT_CACHE_BYTES
+    this.containers = new ContainerStore(opts.cacheDir, chunkSizeFor(cacheBytes))
+    this.space = new CacheSpace(this, cacheBytes)
     this.files = new WholeFiles(this)
     this.chunkedFiles = new ChunkedFiles(this)
     this.prefetcher = new Prefetcher(this)

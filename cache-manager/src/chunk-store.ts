@@ -2,13 +2,15 @@
 // under the cache directory, named by object key, data version and index, so that a file
 // far bigger than the cache is read through it a chunk at a time and evicted chunk by
 // chunk. A chunk is written to a temp file and renamed into place: a crash leaves it whole
-// or absent, and the chunks found at start are read again after a restart, offline too.
+// or absent, and the chunks found at start are read again after a restart, offline too
+// (kept in a directory per chunk size: those of another size, a cache resized, go).
 import { close as fsClose, open as fsOpen, read as fsRead } from 'node:fs'
 import { promisify } from 'node:util'
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { AfsError, hashMismatch } from '@afs-ts/common'
+import { CHUNK_MAX_BYTES, CHUNK_MIN_BYTES } from './constants.ts'
 
 const openAsync = promisify(fsOpen)
 const closeAsync = promisify(fsClose)
@@ -21,13 +23,24 @@ interface ChunkSet { version: number, chunks: Map<number, Chunk>, keep: { from: 
 /** A descriptor on the chunk a file was last read from (reads come 128 KiB at a time). */
 interface OpenChunk { version: number, index: number, fd: number, refs: number }
 
+/** The chunk size of a cache of `cacheBytes`: CHUNK_MAX_BYTES, halved until sixteen fit (not below CHUNK_MIN_BYTES). */
+export function chunkSizeFor (cacheBytes: number): number {
+  let size = CHUNK_MAX_BYTES
+  while (size > CHUNK_MIN_BYTES && size * 16 > cacheBytes) size /= 2
+  return size
+}
+
 export class ChunkStore {
   /** Bytes all chunks hold. */
   bytes = 0
   private readonly sets = new Map<string, ChunkSet>()
   private readonly fds = new Map<string, OpenChunk>()
+  private readonly dir: string
 
-  constructor (readonly dir: string, private readonly tmp: string) {}
+  /** `root`: the directory of the chunk directories; `chunkBytes`: every chunk's size but a file's last. */
+  constructor (private readonly root: string, private readonly tmp: string, readonly chunkBytes: number) {
+    this.dir = join(root, String(chunkBytes))
+  }
 
   /**
    * Finds the chunks a previous run left, the newest version of each file's (the temp
@@ -35,6 +48,7 @@ export class ChunkStore {
    */
   async ready (): Promise<void> {
     await mkdir(this.dir, { recursive: true })
+    for (const other of await readdir(this.root)) if (other !== String(this.chunkBytes)) await rm(join(this.root, other), { recursive: true, force: true })
     const found: Array<{ name: string, key: string, version: number, index: number }> = []
     for (const name of await readdir(this.dir)) {
       const [key, version, index, ...rest] = name.split(SEP)

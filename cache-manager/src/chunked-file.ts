@@ -10,7 +10,7 @@ import type { ContainerStore } from './container-file.ts'
 import type { Counters } from './counters.ts'
 import type { FsObject } from './fs-object.ts'
 import type { ObjectCache } from './object-cache.ts'
-import { CACHE_CHUNK_BYTES, CHUNKED_FILE_FRACTION, READ_AHEAD_CHUNKS } from './constants.ts'
+import { CHUNKED_FILE_FRACTION, READ_AHEAD_CHUNKS } from './constants.ts'
 
 /** Reads of a chunk that went between its fetch and its read (evicted, or a newer version came), at most. */
 const READ_ATTEMPTS = 5
@@ -34,7 +34,7 @@ export class ChunkedFiles {
 
   constructor (private readonly d: ChunkedFilesDeps) {
     this.minBytes = Math.floor(d.space.limitBytes * CHUNKED_FILE_FRACTION)
-    this.ahead = Math.max(1, Math.min(READ_AHEAD_CHUNKS, Math.floor(d.space.limitBytes / CACHE_CHUNK_BYTES / 4)))
+    this.ahead = Math.max(1, Math.min(READ_AHEAD_CHUNKS, Math.floor(d.space.limitBytes / d.containers.chunks.chunkBytes / 4)))
   }
 
   /** Whether a read-only open of `o` reads it in chunks: a file too big for a fair share of the cache, with no container. */
@@ -48,6 +48,7 @@ export class ChunkedFiles {
    */
   async read (cell: Cell, o: FsObject, path: string, buf: Buffer, len: number, pos: number): Promise<number> {
     const chunks = this.d.containers.chunks
+    const size = chunks.chunkBytes
     const sequential = pos === 0 || this.nextRead.get(o.key) === pos
     let done = 0
     for (let attempt = 1; done < len;) {
@@ -56,9 +57,9 @@ export class ChunkedFiles {
       // (Disconnected, the chunks here are read at whatever version they are, as a whole container would be.)
       const version = connected ? o.status.dataVersion : chunks.versionOf(o.key) ?? o.status.dataVersion
       if (at >= o.status.size) break
-      const index = Math.floor(at / CACHE_CHUNK_BYTES)
-      const within = at - index * CACHE_CHUNK_BYTES
-      const want = Math.min(len - done, CACHE_CHUNK_BYTES - within)
+      const index = Math.floor(at / size)
+      const within = at - index * size
+      const want = Math.min(len - done, size - within)
       if (sequential && connected) this.readAhead(cell, o, index)
       if (!chunks.has(o.key, version, index)) await this.fetchMissing(cell, o, index, path, connected)
       const n = await chunks.read(o.key, version, index, buf, done, want, within)
@@ -89,7 +90,7 @@ export class ChunkedFiles {
 
   /** Fetches the chunks after `index` that are not here, and keeps them from eviction before the rest. */
   private readAhead (cell: Cell, o: FsObject, index: number): void {
-    const last = Math.min(index + this.ahead, Math.ceil(o.status.size / CACHE_CHUNK_BYTES) - 1)
+    const last = Math.min(index + this.ahead, Math.ceil(o.status.size / this.d.containers.chunks.chunkBytes) - 1)
     this.d.containers.chunks.keep(o.key, index, last)
     for (let i = index + 1; i <= last; i++) {
       if (!this.d.containers.chunks.has(o.key, o.status.dataVersion, i)) void this.fetch(cell, o, i).catch(() => {})
@@ -108,18 +109,19 @@ export class ChunkedFiles {
   }
 
   private async fetchChunk (cell: Cell, o: FsObject, index: number): Promise<void> {
-    await this.d.space.makeRoom(CACHE_CHUNK_BYTES, o.key, this.d.space.usePriority(o.key))
-    this.d.space.reservedBytes += CACHE_CHUNK_BYTES
+    const size = this.d.containers.chunks.chunkBytes
+    await this.d.space.makeRoom(size, o.key, this.d.space.usePriority(o.key))
+    this.d.space.reservedBytes += size
     try {
-      const offset = index * CACHE_CHUNK_BYTES
-      const { result: reply, body } = await cell.route(o.status.fid.volume).download('fetchData', { fid: o.status.fid, offset, length: CACHE_CHUNK_BYTES })
+      const offset = index * size
+      const { result: reply, body } = await cell.route(o.status.fid.volume).download('fetchData', { fid: o.status.fid, offset, length: size })
       this.d.counters.chunkFetches++
       // (A newer version than the chunks here: they go, and this one starts its set.)
       this.d.objects.accept(cell, reply)
-      const expect = Math.max(0, Math.min(CACHE_CHUNK_BYTES, reply.status.size - offset))
+      const expect = Math.max(0, Math.min(size, reply.status.size - offset))
       this.d.counters.bytesFetched += await this.d.containers.chunks.put(o.key, reply.status.dataVersion, index, body, expect)
     } finally {
-      this.d.space.reservedBytes -= CACHE_CHUNK_BYTES
+      this.d.space.reservedBytes -= size
     }
   }
 }

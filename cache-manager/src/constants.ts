@@ -23,9 +23,11 @@ export const WRITE_BACK_AGE_MS = 5_000
 export const HOARD_WALK_INTERVAL_MS = 10 * 60_000
 /** Files this big or bigger are read as they come in when opened cold; smaller ones arrive in a chunk or two anyway. */
 export const STREAMED_READ_MIN_BYTES = 1024 * 1024
-/** Files bigger than this share of the cache are read through it in chunks when they have no container (hoarding still caches them whole). */
+/** Files bigger than this share of the cache are read through it in chunks (chunk-store.ts) when they have no container (hoarding still caches them whole). */
 export const CHUNKED_FILE_FRACTION = 1 / 4
-/** The unit a file read in chunks is fetched, kept and evicted in. */
-export const CACHE_CHUNK_BYTES = 1024 * 1024
+/** The unit a file read in chunks is fetched, kept and evicted in: at most this, and at most a sixteenth of the cache… */
+export const CHUNK_MAX_BYTES = 4 * 1024 * 1024
+/** …but never less than this. */
+export const CHUNK_MIN_BYTES = 64 * 1024
 /** Chunks fetched ahead of a reader reading in order, at most (and at most a quarter of the cache). */
 export const READ_AHEAD_CHUNKS = 8

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { AfsError } from '@afs-ts/common'
 import { Filling } from './filling.ts'
 import { ChunkStore } from './chunk-store.ts'
+import { CHUNK_MAX_BYTES } from './constants.ts'
 
 /** A raw descriptor (a FileHandle would close it when collected). */
 const openFd = promisify(fsOpen)
@@ -19,10 +20,11 @@ export class ContainerStore {
   private readonly tmp: string
   readonly chunks: ChunkStore
 
-  constructor (cacheDir: string) {
+  /** `chunkBytes`: the size of the chunks of files too big to cache whole. */
+  constructor (cacheDir: string, chunkBytes = CHUNK_MAX_BYTES) {
     this.dir = join(cacheDir, 'containers')
     this.tmp = join(cacheDir, 'tmp')
-    this.chunks = new ChunkStore(join(cacheDir, 'chunks'), this.tmp)
+    this.chunks = new ChunkStore(join(cacheDir, 'chunks'), this.tmp, chunkBytes)
   }
 
   async ready (): Promise<void> {

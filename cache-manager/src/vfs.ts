@@ -305,13 +305,15 @@ export class Vfs {
   }
 
   private async truncateLocally (cell: Cell, obj: FsObject, size: number): Promise<void> {
-    if (size > 0) await this.cm.files.ensureData(cell, obj)
-    else if (!hasData(obj)) {
-      // Emptied: nothing to fetch. (A new file: readers of an older container keep theirs.)
+    if (size === 0 && !hasData(obj) && !this.cm.cml.references(cell.name, obj.status.fid)) {
+      // Emptied: nothing to fetch. A new container: readers of an older one keep theirs, and
+      // it holds no server version (none is kept as a conflict's ancestor).
+      this.cm.readFds.drop(obj.key)
       await this.cm.containers.remove(obj.key)
       await this.cm.containers.createEmpty(obj.key)
-      obj.cachedVersion = obj.status.dataVersion
-    }
+      obj.cachedVersion = null
+    } else if (size > 0 || obj.cachedVersion !== null) await this.cm.files.ensureData(cell, obj)
+    else await this.cm.containers.createEmpty(obj.key)
     await this.cm.files.keepAncestor(cell, obj)
     await uploadGate(obj).write(async () => {
       await this.cm.containers.truncate(obj.key, size)

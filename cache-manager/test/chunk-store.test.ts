@@ -5,14 +5,14 @@ import test from 'ava'
 import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ChunkStore } from '../src/chunk-store.ts'
+import { ChunkStore, chunkSizeFor } from '../src/chunk-store.ts'
 import type { AfsError } from '@afs-ts/common'
 
 async function chunkStore (t: { teardown (fn: () => Promise<void>): void }) {
   const dir = await mkdtemp(join(tmpdir(), 'afs-chunks-'))
   await mkdir(join(dir, 'tmp'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const open = async () => { const s = new ChunkStore(join(dir, 'chunks'), join(dir, 'tmp')); await s.ready(); return s }
+  const open = async (size = 1024) => { const s = new ChunkStore(join(dir, 'chunks'), join(dir, 'tmp'), size); await s.ready(); return s }
   return { dir, open }
 }
 async function * body (...parts: Buffer[]) { yield * parts }
@@ -77,14 +77,28 @@ test('chunks are found again after a restart; stray and second-version files are
   await s.put(KEY, 3, 0, body(Buffer.alloc(10, 9)), 10)
   await s.put(KEY, 3, 2, body(Buffer.alloc(4, 8)), 4)
   const { writeFile } = await import('node:fs/promises')
-  await writeFile(join(dir, 'chunks', 'garbage'), 'x')
-  await writeFile(join(dir, 'chunks', `${KEY}@2@1`), 'older')
+  await writeFile(join(dir, 'chunks', '1024', 'garbage'), 'x')
+  await writeFile(join(dir, 'chunks', '1024', `${KEY}@2@1`), 'older')
   const again = await open()
   t.is(again.bytes, 14)
   t.is(again.versionOf(KEY), 3)
   t.true((await readChunk(again, 3, 2))!.equals(Buffer.alloc(4, 8)))
-  t.deepEqual((await readdir(join(dir, 'chunks'))).sort(), [`${KEY}@3@0`, `${KEY}@3@2`])
+  t.deepEqual((await readdir(join(dir, 'chunks', '1024'))).sort(), [`${KEY}@3@0`, `${KEY}@3@2`])
   await again.drop(KEY)
   t.is(again.bytes, 0)
-  t.deepEqual(await readdir(join(dir, 'chunks')), [])
+  t.deepEqual(await readdir(join(dir, 'chunks', '1024')), [])
+})
+
+test('chunks of another size (the cache was resized) are not kept; the size follows the cache', async t => {
+  const { dir, open } = await chunkStore(t)
+  const s = await open(1024)
+  await s.put(KEY, 3, 0, body(Buffer.alloc(10)), 10)
+  const resized = await open(2048)
+  t.is(resized.bytes, 0)
+  t.false(resized.has(KEY, 3, 0))
+  t.deepEqual(await readdir(join(dir, 'chunks')), ['2048'])
+  t.is(chunkSizeFor(10 * 2 ** 30), 4 * 2 ** 20)
+  t.is(chunkSizeFor(16 * 2 ** 20), 2 ** 20)
+  t.is(chunkSizeFor(4 * 2 ** 20), 256 * 1024)
+  t.is(chunkSizeFor(100), 64 * 1024)
 })

@@ -88,14 +88,16 @@ export class Workload {
         }
         case 'write': case 'partial': case 'append': {
           const existed = op === 'append' && await typeOf(at(p)) !== undefined
-          const fh = await open(at(p), op === 'append' ? APPEND : RDWR, 0o644)
+          // A whole write empties the file by its open (O_TRUNC: nothing is fetched first) or by ftruncate.
+          const emptied = op === 'write' && this.rnd.int(2) === 0
+          const fh = await open(at(p), op === 'append' ? APPEND : emptied ? RDWR | constants.O_TRUNC : RDWR, 0o644)
           try {
             const st = await notFifo(fh)
             out.ino = st.ino
             const slots = Math.floor(st.size / SLOT)
             out.tokens = op === 'write' ? tokens(1 + this.rnd.int(3)) : tokens(1)
             out.slot = op === 'write' ? -1 : op === 'append' ? slots : this.rnd.int(slots + 1)
-            if (op === 'write') await fh.truncate(0)
+            if (op === 'write' && !emptied) await fh.truncate(0)
             const data = Buffer.from(out.tokens.join(''))
             await fh.write(data, 0, data.length, op === 'append' ? null : Math.max(0, out.slot) * SLOT)
             out.detail = `${p} slot ${out.slot}`
