@@ -108,6 +108,23 @@ test.serial('under a tight cache, high-priority hoarded files stay while low-pri
   } finally { await stack.unwind() }
 })
 
+test.serial('a hoarded file too big to read whole otherwise (over a quarter of the cache) is pinned whole and read whole while disconnected', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [w, a] } = await cell(stack, 2, { cacheSize: '8M' })
+    const big = Buffer.alloc(5 * 1024 * 1024 + 99)
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32BE(i, i)
+    writeFileSync(join(w.cellPath, 'movie'), big)
+    await controlCall(a.cache, 'hoardAdd', { path: join(a.cellPath, 'movie'), priority: '600' })
+    await controlCall(a.cache, 'hoardWalk')
+    t.deepEqual(await missingPaths(a.cache), [])
+    const s = await controlCall(a.cache, 'status') as { cache: { chunks: { chunks: number } }, counters: { chunkFetches: number } }
+    t.is(s.counters.chunkFetches, 0, 'fetched whole, not in chunks')
+    await controlCall(a.cache, 'disconnect', { writeBack: false })
+    t.true(readFileSync(join(a.cellPath, 'movie')).equals(big), 'read whole from its container while disconnected')
+  } finally { await stack.unwind() }
+})
+
 test.serial('a hoard walk runs by itself after reconnection, and an interrupted walk says so', async t => {
   const stack = new Stack()
   try {

@@ -101,7 +101,8 @@ export class ChunkStore {
 
   /**
    * Writes `body` as chunk `index` of version `version` of `key`: exactly `expect` bytes, or
-   * nothing. Chunks of another version of the file go first.
+   * nothing. Chunks of an older version of the file go first; a chunk older than those here
+   * is not kept.
    */
   async put (key: string, version: number, index: number, body: AsyncIterable<Buffer>, expect: number): Promise<number> {
     const tmp = join(this.tmp, `${key}${SEP}${version}${SEP}${index}.${randomBytes(4).toString('hex')}`)
@@ -116,7 +117,10 @@ export class ChunkStore {
         }
       } finally { await out.close() }
       if (bytes !== expect) throw hashMismatch(`chunk ${index} of ${key}: ${bytes} bytes came, ${expect} expected`)
-      if (this.sets.get(key)?.version !== version) await this.drop(key)
+      const here = this.sets.get(key)?.version
+      // (Overtaken by chunks of a newer version: not kept.)
+      if (here !== undefined && here > version) { await rm(tmp, { force: true }); return bytes }
+      if (here !== undefined && here < version) await this.drop(key)
       await rename(tmp, this.path(key, version, index))
       const set = this.setOf(key, version)
       const old = set.chunks.get(index)

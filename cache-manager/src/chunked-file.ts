@@ -1,14 +1,15 @@
 // Files too big to cache whole, read a chunk at a time (OpenAFS's chunked cache): a read
 // fetches the chunks it needs — with the next few while reads go on in order — and reads
 // those already here from disk. The cache evicts chunks one by one, so a file many times
-// the cache's size streams through it. Only read-only opens of a file with no container
-// read this way; opening one for writing fetches it whole, as any file.
+// the cache's size streams through it. Only read-only opens of a file with no current
+// container read this way; opening one for writing fetches it whole, as any file.
 import { busy, isUnreachable, volumeOffline } from '@afs-ts/common'
 import type { Cell } from './cell.ts'
 import type { CacheSpace } from './cache-space.ts'
 import type { ContainerStore } from './container-file.ts'
 import type { Counters } from './counters.ts'
-import type { FsObject } from './fs-object.ts'
+import { hasData, type FsObject } from './fs-object.ts'
+import type { ClientModifyLog } from './cml.ts'
 import type { ObjectCache } from './object-cache.ts'
 import { CHUNKED_FILE_FRACTION, READ_AHEAD_CHUNKS } from './constants.ts'
 
@@ -18,6 +19,7 @@ const READ_ATTEMPTS = 5
 /** What chunked reading needs of the cache manager. */
 export interface ChunkedFilesDeps {
   readonly objects: Pick<ObjectCache, 'accept' | 'miss'>
+  readonly cml: Pick<ClientModifyLog, 'references'>
   readonly containers: Pick<ContainerStore, 'chunks'>
   readonly space: Pick<CacheSpace, 'makeRoom' | 'usePriority' | 'limitBytes' | 'reservedBytes'>
   readonly counters: Counters
@@ -37,9 +39,14 @@ export class ChunkedFiles {
     this.ahead = Math.max(1, Math.min(READ_AHEAD_CHUNKS, Math.floor(d.space.limitBytes / d.containers.chunks.chunkBytes / 4)))
   }
 
-  /** Whether a read-only open of `o` reads it in chunks: a file too big for a fair share of the cache, with no container. */
-  chunked (o: FsObject): boolean {
-    return o.status.type === 'file' && o.status.size > this.minBytes && o.cachedVersion === null
+  /**
+   * Whether a read-only open of `o` reads it in chunks: a file too big for a fair share of
+   * the cache, with no current container — none, or an older version's while its server
+   * answers (disconnected, that one is read).
+   */
+  chunked (cell: Cell, o: FsObject): boolean {
+    if (o.status.type !== 'file' || o.status.size <= this.minBytes || hasData(o) || o.conflict) return false
+    return o.cachedVersion === null || (cell.route(o.status.fid.volume).connected && !this.d.cml.references(cell.name, o.status.fid))
   }
 
   /**

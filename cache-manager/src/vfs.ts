@@ -152,7 +152,7 @@ export class Vfs {
     if (!obj.conflict) await this.cm.objects.checkAccess(cell, obj, (reads ? RIGHT_READ : 0) | (writable || truncate ? RIGHT_WRITE : 0))
     try {
       if (truncate && !writable) await this.truncateObject(cell, obj, 0)
-      if (!writable && this.cm.chunkedFiles.chunked(obj)) return this.openChunked(cell, obj, path)
+      if (!writable && this.cm.chunkedFiles.chunked(cell, obj)) return this.openChunked(cell, obj, path)
       return await this.openHandle(cell, obj, writable, (flags & constants.O_APPEND) !== 0, truncate)
     } catch (err) {
       throw isUnreachable(err) ? this.cm.objects.miss(path, err) : err

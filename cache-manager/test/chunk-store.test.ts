@@ -49,6 +49,11 @@ test('a chunk of a newer version drops the older version\'s chunks', async t => 
   t.true((await readChunk(s, 5, 1))!.equals(Buffer.alloc(6, 3)))
   t.is(s.versionOf(KEY), 5)
   t.is(s.bytes, 6)
+  // A fetch of the older version that ends after the newer one's: not kept, nothing dropped.
+  t.is(await s.put(KEY, 4, 2, body(Buffer.alloc(10, 4)), 10), 10)
+  t.false(s.has(KEY, 4, 2))
+  t.true(s.has(KEY, 5, 1))
+  t.is(s.bytes, 6)
 })
 
 test('eviction: least recently read first, the chunks a reader needs next only when asked', async t => {
