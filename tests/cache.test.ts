@@ -93,6 +93,34 @@ test('a file read in chunks: disconnected, the chunks here are read and a missin
   } finally { await stack.unwind() }
 })
 
+test('files of a directory read in its order are fetched ahead of their opens; one changed since is read new; a reader out of order gets none ahead', async t => {
+  const stack = new Stack()
+  try {
+    const { clients: [writer, inOrder, outOfOrder] } = await cell(stack, 3)
+    const N = 40
+    const name = (i: number) => `f${String(i).padStart(3, '0')}`
+    const contents = (i: number) => Buffer.alloc(40 * 1024, i)
+    mkdirSync(join(writer.cellPath, 'd'))
+    for (let i = 0; i < N; i++) writeFileSync(join(writer.cellPath, 'd', name(i)), contents(i))
+    const counters = async (c: typeof writer) => (await status(c)).counters
+    const dir = join(inOrder.cellPath, 'd')
+    t.deepEqual(readdirSync(dir), Array.from({ length: N }, (_, i) => name(i)))
+    t.true(readFileSync(join(dir, name(0))).equals(contents(0)))
+    t.true(readFileSync(join(dir, name(1))).equals(contents(1)))
+    t.true(await eventually(async () => (await counters(inOrder)).readAheadFiles >= 16), 'the next 16 were fetched ahead')
+    writeFileSync(join(writer.cellPath, 'd', name(10)), 'changed after it was read ahead\n')
+    for (let i = 2; i < N; i++) t.deepEqual(readFileSync(join(dir, name(i))), i === 10 ? Buffer.from('changed after it was read ahead\n') : contents(i), name(i))
+    const c = await counters(inOrder)
+    t.true(c.readAheadFiles >= N - 4, `${c.readAheadFiles} of ${N} fetched ahead`)
+    t.true(c.fetches <= N + 1, `${c.fetches} fetches: one a file, and the changed one again`)
+    // Backwards, no file is fetched before its open.
+    const back = join(outOfOrder.cellPath, 'd')
+    readdirSync(back)
+    for (let i = N - 1; i >= 0; i--) readFileSync(join(back, name(i)))
+    t.is((await counters(outOfOrder)).readAheadFiles, 0)
+  } finally { await stack.unwind() }
+})
+
 test('a directory of 100,000 entries creates, lists and looks up', async t => {
   const stack = new Stack()
   try {

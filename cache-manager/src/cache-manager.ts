@@ -33,6 +33,7 @@ import { CacheSpace } from './cache-space.ts'
 import { WholeFiles } from './whole-file.ts'
 import { ChunkedFiles } from './chunked-file.ts'
 import { Prefetcher } from './prefetch.ts'
+import { DirReadAhead } from './read-ahead.ts'
 import { ConflictKeeper } from './repair/conflict-keeper.ts'
 import { Ancestors } from './repair/ancestors.ts'
 import { Repairer } from './repair/repairer.ts'
@@ -63,6 +64,7 @@ export class CacheManager {
   readonly files: WholeFiles
   readonly chunkedFiles: ChunkedFiles
   readonly prefetcher: Prefetcher
+  readonly readAhead: DirReadAhead
   readonly readFds = new ReadFdCache()
   readonly objects: ObjectCache
   clientId = ''
@@ -88,6 +90,7 @@ export class CacheManager {
     this.files = new WholeFiles(this)
     this.chunkedFiles = new ChunkedFiles(this)
     this.prefetcher = new Prefetcher(this)
+    this.readAhead = new DirReadAhead(this)
     this.cml = new ClientModifyLog(opts.cacheDir, cell => {
       const by = actingUid()
       return by === undefined ? {} : { by, user: this.tokens.get(by, cell)?.user }

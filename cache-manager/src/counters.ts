@@ -11,6 +11,8 @@ export interface Counters {
   streamedOpens: number
   /** Small files cached from the bytes that came with a cold listing (no fetch of their own). */
   prefetchedFiles: number
+  /** Files of a directory read in order, fetched ahead of their opens. */
+  readAheadFiles: number
   /** Chunks of files too big to cache whole, fetched. */
   chunkFetches: number
   /** Whole-file stores. */
@@ -24,5 +26,5 @@ export interface Counters {
 }
 
 export function newCounters (): Counters {
-  return { rpcs: 0, probes: 0, fetches: 0, streamedOpens: 0, prefetchedFiles: 0, chunkFetches: 0, stores: 0, callbackBreaks: 0, bytesFetched: 0, bytesStored: 0, evictions: 0 }
+  return { rpcs: 0, probes: 0, fetches: 0, streamedOpens: 0, prefetchedFiles: 0, readAheadFiles: 0, chunkFetches: 0, stores: 0, callbackBreaks: 0, bytesFetched: 0, bytesStored: 0, evictions: 0 }
 }

@@ -153,6 +153,7 @@ export class Vfs {
     try {
       if (truncate && !writable) await this.truncateObject(cell, obj, 0)
       if (!writable && this.cm.chunkedFiles.chunked(cell, obj)) return this.openChunked(cell, obj, path)
+      if (!writable) this.readingInOrder(cell, path)
       return await this.openHandle(cell, obj, writable, (flags & constants.O_APPEND) !== 0, truncate)
     } catch (err) {
       throw isUnreachable(err) ? this.cm.objects.miss(path, err) : err
@@ -179,6 +180,13 @@ export class Vfs {
       obj.openCount--
       throw err
     }
+  }
+
+  /** A file of a directory listed here is opened for reading: its next ones may be fetched ahead. */
+  private readingInOrder (cell: Cell, path: string): void {
+    const parts = splitPath(path)
+    const dir = this.resolveCached(parts.slice(0, -1), true)
+    if (dir?.kind === 'object' && dir.cell === cell) this.cm.readAhead.opened(cell, dir.obj, parts[parts.length - 1])
   }
 
   /** A file too big to cache whole, read-only: its chunks are fetched as it is read. */

@@ -1,0 +1,93 @@
+// Files of a directory read in the order it lists them (find -exec cat, grep -r, cp -r,
+// tar c, an image viewer's "next"): once opens of a directory's files come in that order,
+// the next files it lists that are not cached yet are fetched ahead of the reader, a few
+// at a time, so that each open finds its file here instead of waiting for a fetch of its
+// own. Speculative, as a prefetch: it never evicts anything for room, an open of a file
+// under way joins its fetch, and it runs only on a current listing of a volume whose
+// server answers. Files of up to READ_AHEAD_FILE_MAX_BYTES (a larger one is read as it
+// comes in) and bigger than PREFETCH_FILE_MAX_BYTES (smaller ones came with the listing).
+import { AsyncResource } from 'node:async_hooks'
+import { makeLog, PREFETCH_FILE_MAX_BYTES } from '@afs-ts/common'
+import type { Cell } from './cell.ts'
+import type { Counters } from './counters.ts'
+import { isListed, type FsObject } from './fs-object.ts'
+import { objectKey, type FsObjectTable } from './fs-object-table.ts'
+import type { WholeFiles } from './whole-file.ts'
+import { STREAMED_READ_MIN_BYTES } from './constants.ts'
+
+const log = makeLog('cache-manager')
+/** Files fetched ahead of an in-order reader, at most, past the one it opened. */
+export const READ_AHEAD_FILES = 16
+/** Fetches ahead under way at once, at most. */
+export const READ_AHEAD_PARALLEL = 4
+/** The largest file fetched ahead. */
+export const READ_AHEAD_FILE_MAX_BYTES = STREAMED_READ_MIN_BYTES
+/** Opens count as in order when each is at most this many entries past the last. */
+const IN_ORDER_GAP = 8
+/** Directories whose readers are followed, at most (the least recently opened go). */
+const DIRS_MAX = 256
+
+/** A directory's listing order, and where its reader is. */
+interface DirState { version: number, position: Map<string, number>, names: string[], last: number, ahead: number }
+
+export interface ReadAheadDeps {
+  readonly table: Pick<FsObjectTable, 'get'>
+  readonly files: Pick<WholeFiles, 'ensureData'>
+  readonly counters: Pick<Counters, 'readAheadFiles'>
+}
+
+export class DirReadAhead {
+  private readonly dirs = new Map<string, DirState>()
+  private running = 0
+  private readonly queue: Array<() => Promise<void>> = []
+
+  constructor (private readonly d: ReadAheadDeps) {}
+
+  /** File `name` of directory `dir` is being opened for reading. */
+  opened (cell: Cell, dir: FsObject, name: string): void {
+    if (!isListed(dir) || !dir.entries || !cell.route(dir.status.fid.volume).connected) return
+    let s = this.dirs.get(dir.key)
+    if (s?.version !== dir.listedVersion) {
+      const names = [...dir.entries.keys()]
+      s = { version: dir.listedVersion, names, position: new Map(names.map((n, i) => [n, i])), last: -1, ahead: -1 }
+    }
+    this.dirs.delete(dir.key)
+    this.dirs.set(dir.key, s)
+    if (this.dirs.size > DIRS_MAX) this.dirs.delete(this.dirs.keys().next().value!)
+    const at = s.position.get(name)
+    if (at === undefined) return
+    const inOrder = s.last >= 0 && at > s.last && at - s.last <= IN_ORDER_GAP
+    s.last = at
+    if (!inOrder) { s.ahead = at; return }
+    const until = Math.min(s.names.length - 1, at + READ_AHEAD_FILES)
+    for (let i = Math.max(s.ahead, at) + 1; i <= until; i++) {
+      const entry = dir.entries.get(s.names[i])
+      const o = entry?.type === 'file' ? this.d.table.get(objectKey(cell.name, entry.fid)) : undefined
+      if (o && o.cachedVersion === null && !o.dirty && o.status.size > PREFETCH_FILE_MAX_BYTES && o.status.size <= READ_AHEAD_FILE_MAX_BYTES) this.enqueue(cell, o)
+    }
+    s.ahead = Math.max(s.ahead, until)
+  }
+
+  private enqueue (cell: Cell, o: FsObject): void {
+    // (As the user whose reading it follows: the server checks that user's right to read.)
+    this.queue.push(AsyncResource.bind(async () => {
+      if (o.cachedVersion !== null) return
+      try {
+        await this.d.files.ensureData(cell, o, 0)
+        if (o.cachedVersion !== null) this.d.counters.readAheadFiles++
+      } catch (err) {
+        // Never a reader's failure: an open fetches the file itself.
+        if (log.debugging) log.debug(`${o.key}: not read ahead (${(err as Error).message})`)
+      }
+    }))
+    this.pump()
+  }
+
+  private pump (): void {
+    while (this.running < READ_AHEAD_PARALLEL && this.queue.length > 0) {
+      const job = this.queue.shift()!
+      this.running++
+      void job().finally(() => { this.running--; this.pump() })
+    }
+  }
+}
