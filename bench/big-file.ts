@@ -7,8 +7,7 @@
 import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
-import { parseArgs } from 'node:util'
+import { parseArgs, promisify } from 'node:util'
 import { Stack, cell, status, tempDir, type Client } from '../tests/helpers/cell.ts'
 import { MiB, dropCaches, passthrough, writeFileOf } from './baselines.ts'
 
