@@ -20,6 +20,8 @@ const log = makeLog('cache-manager')
 export const READ_AHEAD_FILES = 16
 /** Fetches ahead under way at once, at most. */
 export const READ_AHEAD_PARALLEL = 4
+/** Files waiting to be fetched ahead, at most (a reader far ahead of them finds them fetched by its opens). */
+const READ_AHEAD_QUEUE_MAX = 256
 /** The largest file fetched ahead. */
 export const READ_AHEAD_FILE_MAX_BYTES = STREAMED_READ_MIN_BYTES
 /** Opens count as in order when each is at most this many entries past the last. */
@@ -69,6 +71,7 @@ export class DirReadAhead {
   }
 
   private enqueue (cell: Cell, o: FsObject): void {
+    if (this.queue.length >= READ_AHEAD_QUEUE_MAX) return
     // (As the user whose reading it follows: the server checks that user's right to read.)
     this.queue.push(AsyncResource.bind(async () => {
       if (o.cachedVersion !== null) return
