@@ -34,11 +34,6 @@ export class CacheSpace {
     return this.usedBytes + this.d.containers.chunks.bytes
   }
 
-  /** How many more bytes than the cache has free `bytes` need (0: they fit). */
-  shortOf (bytes: number): number {
-    return Math.max(0, this.heldBytes + this.reservedBytes + bytes - this.limitBytes)
-  }
-
   setCached (o: FsObject, version: number | null, bytes: number): void {
     this.usedBytes += bytes - o.cachedBytes
     o.cachedVersion = version
@@ -55,7 +50,7 @@ export class CacheSpace {
    * evicts nothing.
    */
   async makeRoom (bytes: number, except?: string, incoming = Infinity): Promise<void> {
-    const fits = () => this.shortOf(bytes) === 0
+    const fits = () => this.heldBytes + this.reservedBytes + bytes <= this.limitBytes
     if (fits()) return
     if (incoming > 0) await this.d.containers.chunks.evict(fits, false)
     for (const [v, score] of this.evictionOrder(except)) {

@@ -138,7 +138,8 @@ export class ChunkStore {
    * at `offset`; null when that chunk is not here (never fetched, evicted, or replaced).
    */
   async read (key: string, version: number, index: number, buf: Buffer, offset: number, len: number, at: number): Promise<number | null> {
-    const chunk = this.sets.get(key)?.version === version ? this.sets.get(key)!.chunks.get(index) : undefined
+    const set = this.sets.get(key)
+    const chunk = set?.version === version ? set.chunks.get(index) : undefined
     if (!chunk) return null
     chunk.used = Date.now()
     let open = this.fds.get(key)

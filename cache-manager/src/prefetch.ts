@@ -8,6 +8,7 @@ import type { ContainerStore } from './container-file.ts'
 import type { Counters } from './counters.ts'
 import type { FsObject } from './fs-object.ts'
 import type { ObjectCache } from './object-cache.ts'
+import { JobQueue } from './job-queue.ts'
 
 const log = makeLog('cache-manager')
 /** Containers filled at once, at most. */
@@ -23,18 +24,16 @@ export interface PrefetchDeps {
 }
 
 export class Prefetcher {
-  private running = 0
-  private readonly queue: Array<() => Promise<void>> = []
+  private readonly jobs = new JobQueue(PREFETCH_PARALLEL, PREFETCH_QUEUE_MAX, 'prefetch')
 
   constructor (private readonly d: PrefetchDeps) {}
 
   /** `bytes` are file `o`'s at `version`: its container is filled from them, unless it is cached, changed or written meanwhile. */
   add (o: FsObject, version: number, bytes: Uint8Array): void {
     const wanted = () => o.cachedVersion === null && o.status.dataVersion === version && !o.dirty
-    if (!wanted() || this.queue.length >= PREFETCH_QUEUE_MAX) return
+    if (!wanted()) return
     // (Under the object's fetch key: an open meanwhile waits for this, or this joins its fetch.)
-    this.queue.push(async () => { if (wanted()) await this.d.objects.once(o.key, async () => { if (wanted()) await this.fill(o, version, bytes) }) })
-    this.pump()
+    this.jobs.push(async () => { if (wanted()) await this.d.objects.once(o.key, async () => { if (wanted()) await this.fill(o, version, bytes) }) })
   }
 
   private async fill (o: FsObject, version: number, bytes: Uint8Array): Promise<void> {
@@ -54,14 +53,6 @@ export class Prefetcher {
     } catch (err) {
       // Never an open's failure: it fetches the file itself.
       if (log.debugging) log.debug(`${o.key}: not prefetched (${(err as Error).message})`)
-    }
-  }
-
-  private pump (): void {
-    while (this.running < PREFETCH_PARALLEL && this.queue.length > 0) {
-      const job = this.queue.shift()!
-      this.running++
-      void job().finally(() => { this.running--; this.pump() })
     }
   }
 }

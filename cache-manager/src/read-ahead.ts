@@ -6,16 +6,15 @@
 // under way joins its fetch, and it runs only on a current listing of a volume whose
 // server answers. Files of up to READ_AHEAD_FILE_MAX_BYTES (a larger one is read as it
 // comes in) and bigger than PREFETCH_FILE_MAX_BYTES (smaller ones came with the listing).
-import { AsyncResource } from 'node:async_hooks'
-import { makeLog, PREFETCH_FILE_MAX_BYTES } from '@afs-ts/common'
+import { PREFETCH_FILE_MAX_BYTES } from '@afs-ts/common'
 import type { Cell } from './cell.ts'
 import type { Counters } from './counters.ts'
 import { isListed, type FsObject } from './fs-object.ts'
 import { objectKey, type FsObjectTable } from './fs-object-table.ts'
 import type { WholeFiles } from './whole-file.ts'
 import { STREAMED_READ_MIN_BYTES } from './constants.ts'
+import { JobQueue } from './job-queue.ts'
 
-const log = makeLog('cache-manager')
 /** Files fetched ahead of an in-order reader, at most, past the one it opened. */
 export const READ_AHEAD_FILES = 16
 /** Fetches ahead under way at once, at most. */
@@ -40,8 +39,7 @@ export interface ReadAheadDeps {
 
 export class DirReadAhead {
   private readonly dirs = new Map<string, DirState>()
-  private running = 0
-  private readonly queue: Array<() => Promise<void>> = []
+  private readonly jobs = new JobQueue(READ_AHEAD_PARALLEL, READ_AHEAD_QUEUE_MAX, 'read-ahead')
 
   constructor (private readonly d: ReadAheadDeps) {}
 
@@ -70,27 +68,12 @@ export class DirReadAhead {
     s.ahead = Math.max(s.ahead, until)
   }
 
+  /** Fetches `o` ahead of its open (as the user whose reading it follows: the server checks that user's right to read). */
   private enqueue (cell: Cell, o: FsObject): void {
-    if (this.queue.length >= READ_AHEAD_QUEUE_MAX) return
-    // (As the user whose reading it follows: the server checks that user's right to read.)
-    this.queue.push(AsyncResource.bind(async () => {
+    this.jobs.push(async () => {
       if (o.cachedVersion !== null) return
-      try {
-        await this.d.files.ensureData(cell, o, 0)
-        if (o.cachedVersion !== null) this.d.counters.readAheadFiles++
-      } catch (err) {
-        // Never a reader's failure: an open fetches the file itself.
-        if (log.debugging) log.debug(`${o.key}: not read ahead (${(err as Error).message})`)
-      }
-    }))
-    this.pump()
-  }
-
-  private pump (): void {
-    while (this.running < READ_AHEAD_PARALLEL && this.queue.length > 0) {
-      const job = this.queue.shift()!
-      this.running++
-      void job().finally(() => { this.running--; this.pump() })
-    }
+      await this.d.files.ensureData(cell, o, 0)
+      if (o.cachedVersion !== null) this.d.counters.readAheadFiles++
+    })
   }
 }

@@ -273,7 +273,7 @@ export class Vfs {
       if (h.obj.unlinked) await this.cm.objects.forget(h.obj)
       else if (h.obj.dirty) await this.cm.files.store(h.cell, h.obj)
       // A file written past the cache's size (stored at its flush, while still open) may go now.
-      else if (this.cm.space.shortOf(0) > 0) await this.cm.space.trim()
+      else await this.cm.space.trim()
     } finally { this.cm.fileLocks.closed(h.obj.status.fid) }
   }
 
